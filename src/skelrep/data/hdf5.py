@@ -1,0 +1,160 @@
+"""The skelrep HDF5 contract (data.md §9, one file per benchmark protocol).
+
+Layout of ``data/processed/<protocol>.h5``::
+
+    train/ and test/                 recognition samples of that split, sorted by name
+        joint        float32 (N, C, T_max, V, M), chunked one sample per chunk
+        num_frame    int32 (N,)      original length (<= T_max), every crop uses it
+        label        int16 (N,)      0-based
+        sample_name  bytes (N,)      NTU stem or PKU clip id
+        meta/<key>   int16 (N,)      setup/camera/performer/... parsed from the name
+    detection/                       PKU-MMD I only: untrimmed videos
+        videos/<id>/joint (C, T, V, M), frame_label (T,), gt (n, 4) raw label rows
+        split/train, split/test      video ids
+
+Determinism: every dataset is created with ``track_times=False`` and the file carries no
+wall-clock or host attributes, so the same input gives byte-identical files and stable DVC
+hashes. Samples are appended one at a time (never a whole split in RAM).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import h5py
+import numpy as np
+import torch
+
+from ..errors import DataError
+
+SPLITS = ("train", "test")
+_COMPRESSION = "lzf"  # fast and deterministic
+
+
+def _create(group: h5py.Group, name: str, shape: tuple, dtype: Any, chunks: tuple | None = None, **kw):
+    return group.create_dataset(
+        name, shape=shape, maxshape=(None, *shape[1:]), dtype=dtype, chunks=chunks,
+        track_times=False, **kw,
+    )
+
+
+class RecognitionWriter:
+    """Append samples to the train/test groups of a recognition file."""
+
+    def __init__(self, h5: h5py.File, sample_shape: tuple[int, int, int, int], meta_keys: tuple[str, ...]):
+        self.h5 = h5
+        self.sample_shape = tuple(sample_shape)
+        self.meta_keys = tuple(meta_keys)
+        self.count = {s: 0 for s in SPLITS}
+        for split in SPLITS:
+            g = h5.create_group(split, track_order=True)
+            _create(g, "joint", (0, *self.sample_shape), "float32",
+                    chunks=(1, *self.sample_shape), compression=_COMPRESSION)
+            _create(g, "num_frame", (0,), "int32", chunks=(1024,))
+            _create(g, "label", (0,), "int16", chunks=(1024,))
+            _create(g, "sample_name", (0,), h5py.string_dtype("ascii"), chunks=(1024,))
+            meta = g.create_group("meta", track_order=True)
+            for key in self.meta_keys:
+                _create(meta, key, (0,), "int16", chunks=(1024,))
+
+    def append(self, split: str, name: str, joint: np.ndarray, num_frame: int, label: int,
+               meta: Mapping[str, int]) -> None:
+        g = self.h5[split]
+        i = self.count[split]
+        for ds in (g["joint"], g["num_frame"], g["label"], g["sample_name"],
+                   *(g["meta"][k] for k in self.meta_keys)):
+            ds.resize(i + 1, axis=0)
+        g["joint"][i] = joint
+        g["num_frame"][i] = num_frame
+        g["label"][i] = label
+        g["sample_name"][i] = name
+        for key in self.meta_keys:
+            g["meta"][key][i] = meta[key]
+        self.count[split] = i + 1
+
+
+def write_detection_video(h5: h5py.File, video_id: str, joint: np.ndarray, frame_label: np.ndarray,
+                          gt: np.ndarray) -> None:
+    g = h5.require_group("detection").require_group("videos").create_group(video_id, track_order=True)
+    g.create_dataset("joint", data=joint.astype(np.float32), track_times=False,
+                     chunks=True, compression=_COMPRESSION)
+    g.create_dataset("frame_label", data=frame_label.astype(np.int16), track_times=False)
+    g.create_dataset("gt", data=np.asarray(gt, dtype=np.int64).reshape(-1, 4), track_times=False)
+
+
+def write_detection_split(h5: h5py.File, train_ids: list[str], test_ids: list[str]) -> None:
+    g = h5.require_group("detection").require_group("split")
+    for split, ids in (("train", train_ids), ("test", test_ids)):
+        g.create_dataset(split, data=np.array(sorted(ids), dtype=h5py.string_dtype("ascii")),
+                         track_times=False)
+
+
+def read_attrs(path: str | Path) -> dict:
+    with h5py.File(path, "r") as h5:
+        return {k: (v.item() if hasattr(v, "item") else v) for k, v in h5.attrs.items()}
+
+
+def read_split_arrays(path: str | Path, split: str) -> dict[str, np.ndarray]:
+    """Small per-sample arrays of a split (labels, lengths, names, meta), not the joints."""
+    with h5py.File(path, "r") as h5:
+        g = h5[split]
+        out = {
+            "num_frame": g["num_frame"][:],
+            "label": g["label"][:].astype(np.int64),
+            "sample_name": np.array([s.decode() for s in g["sample_name"][:]]),
+        }
+        for key in g["meta"]:
+            out[f"meta/{key}"] = g["meta"][key][:]
+    return out
+
+
+def read_detection(path: str | Path, split: str) -> list[dict]:
+    """All videos of a detection split as dicts of arrays (PKU-MMD I is small per video)."""
+    with h5py.File(path, "r") as h5:
+        if "detection" not in h5:
+            raise DataError(str(path), "has no detection group (only PKU-MMD I provides one)")
+        ids = [s.decode() for s in h5["detection/split"][split][:]]
+        videos = []
+        for vid in ids:
+            g = h5["detection/videos"][vid]
+            videos.append({"id": vid, "joint": g["joint"][:], "frame_label": g["frame_label"][:].astype(np.int64),
+                           "gt": g["gt"][:]})
+    return videos
+
+
+class SkeletonH5Dataset(torch.utils.data.Dataset):
+    """Lazy reader of one split: one ``h5py.File`` per DataLoader worker, opened on first use.
+
+    Returns ``(joint (C, T_max, V, M) float32, num_frame, label, index)``; cropping,
+    augmentation and bone/motion happen on the training device, in batches.
+    """
+
+    def __init__(self, path: str | Path, split: str):
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; allowed: {SPLITS}")
+        self.path = str(path)
+        self.split = split
+        with h5py.File(self.path, "r") as h5:
+            if split not in h5:
+                raise DataError(self.path, f"has no {split!r} group")
+            g = h5[split]
+            self.num_frame = g["num_frame"][:].astype(np.int64)
+            self.label = g["label"][:].astype(np.int64)
+            self.sample_shape = g["joint"].shape[1:]
+        self._h5: h5py.File | None = None
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+    def __getitem__(self, i: int):
+        if self._h5 is None:
+            self._h5 = h5py.File(self.path, "r")
+        joint = torch.from_numpy(self._h5[self.split]["joint"][i])
+        return joint, int(self.num_frame[i]), int(self.label[i]), i
+
+    def __getstate__(self):
+        # never pickle an open file handle into worker processes
+        state = self.__dict__.copy()
+        state["_h5"] = None
+        return state

@@ -1,0 +1,337 @@
+"""Raw archives -> one HDF5 file per benchmark protocol.
+
+Archive members are read in place (the ~114k NTU files are never extracted), parsed in
+parallel across cores, and appended sample by sample to the HDF5 file, so memory stays flat
+whatever the dataset size: at most ``_BLOCK`` samples per worker are in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import h5py
+import numpy as np
+from tqdm import tqdm
+
+from .. import __version__
+from ..errors import DataError, SkelrepError
+from ..io import atomic_path, write_json_atomic
+from ..params import PROTOCOLS, boolean, choice, integer, validate
+from . import ntu, pku
+from .archive import open_archive
+from .download import read_manifest
+from .hdf5 import RecognitionWriter, write_detection_split, write_detection_video
+from .normalize import NORMALISATIONS, denoise_bodies_sgn, pre_normalize, select_bodies_by_energy
+
+log = logging.getLogger(__name__)
+
+NTU_META = ("setup", "camera", "performer", "replication", "action")
+PKU_META = ("video", "view", "subject")
+_VIEWS = {"L": 0, "M": 1, "R": 2}
+_BLOCK = 64  # samples submitted per worker at a time: bounds memory in flight
+
+PREPROCESS_SCHEMA = {
+    "normalisation": choice(*NORMALISATIONS),
+    "denoise": boolean,
+    "max_frames": integer(1, 10_000),
+    "max_bodies_read": integer(1, 8),
+    "bodies_out": integer(1, 4),
+    "on_error": choice("fail", "skip"),
+    "workers": integer(0, 1024),
+}
+PKU_SCHEMA = {
+    "boundary_convention": choice("one_based_inclusive", "zero_based_half_open"),
+    "long_clip_policy": choice("head", "centre"),
+    "max_frames": integer(1, 10_000),
+}
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    normalisation: str = "umurl"
+    denoise: bool = False
+    max_frames: int = 300
+    max_bodies_read: int = 4
+    bodies_out: int = 2
+    on_error: str = "fail"
+    workers: int = 0
+    pku: dict = field(default_factory=lambda: {"boundary_convention": "one_based_inclusive",
+                                               "long_clip_policy": "head", "max_frames": 300})
+
+    @classmethod
+    def from_params(cls, preprocess: dict, pku_section: dict) -> "PreprocessConfig":
+        p = validate(preprocess, PREPROCESS_SCHEMA, "preprocess")
+        return cls(**p, pku=validate(pku_section, PKU_SCHEMA, "pku"))
+
+
+@dataclass
+class PreprocessSummary:
+    protocol: str
+    counts: dict = field(default_factory=dict)
+    num_classes_seen: dict = field(default_factory=dict)
+    skipped: list = field(default_factory=list)
+    dropped_missing: int = 0
+    detection_videos: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"protocol": self.protocol, "counts": self.counts, "num_classes_seen": self.num_classes_seen,
+                "skipped": self.skipped, "num_skipped": len(self.skipped),
+                "dropped_missing_skeletons": self.dropped_missing,
+                "detection_videos": self.detection_videos}
+
+
+# --- worker side -----------------------------------------------------------------------------
+# Each worker process opens its own archive handles (cached per process).
+
+_ARCHIVES: dict[str, object] = {}
+
+
+def _archive(path: str):
+    if path not in _ARCHIVES:
+        _ARCHIVES[path] = open_archive(path)
+    return _ARCHIVES[path]
+
+
+def _source(archive_path: str, member: str) -> str:
+    # Relative, host-independent file naming in error messages and reports.
+    return f"{Path(archive_path).name}:{member}"
+
+
+def _pad_time(x: np.ndarray, frames: int) -> np.ndarray:
+    """(C, T, V, M) -> (C, frames, V, M), zero padded or truncated."""
+    out = np.zeros((x.shape[0], frames, *x.shape[2:]), dtype=np.float32)
+    t = min(frames, x.shape[1])
+    out[:, :t] = x[:, :t]
+    return out
+
+
+def _ntu_task(task: tuple[str, str, PreprocessConfig]):
+    archive_path, member, cfg = task
+    source = _source(archive_path, member)
+    try:
+        skel = ntu.parse_skeleton(_archive(archive_path).read(member), source)
+        if cfg.denoise:
+            bodies = denoise_bodies_sgn(skel)  # (C, T', V, 2)
+        else:
+            slots = ntu.slot_xyz(skel)[: cfg.max_bodies_read]
+            bodies = select_bodies_by_energy(slots, keep=cfg.bodies_out)
+        num_frame = min(bodies.shape[1], cfg.max_frames)
+        joint = pre_normalize(_pad_time(bodies, cfg.max_frames), **NORMALISATIONS[cfg.normalisation])
+        return member, joint, num_frame, None
+    except DataError as exc:
+        if cfg.on_error == "fail":
+            raise
+        return member, None, 0, str(exc)
+
+
+def _pku_task(task: tuple[str, str, str, str, PreprocessConfig, bool]):
+    """Parse one untrimmed PKU video; cut its trimmed clips (and keep the video for detection)."""
+    skel_archive, skel_member, label_archive, label_member, cfg, keep_video = task
+    vid = Path(skel_member).stem
+    try:
+        video = pku.parse_pku_skeleton(_archive(skel_archive).read(skel_member), _source(skel_archive, skel_member))
+        rows = pku.parse_pku_labels(_archive(label_archive).read(label_member), _source(label_archive, label_member))
+        conv, policy, max_frames = (cfg.pku["boundary_convention"], cfg.pku["long_clip_policy"],
+                                    cfg.pku["max_frames"])
+        norm = NORMALISATIONS[cfg.normalisation]
+        clips = []
+        for i, (label, start, end, _conf) in enumerate(rows):
+            u, v = pku.clip_range(int(start), int(end), conv)
+            clip = pku.cut_clip(video, u, v, max_frames=max_frames, long_policy=policy)  # (L, M, V, C)
+            if len(clip) == 0:
+                raise DataError(_source(label_archive, label_member), f"segment {start},{end} is empty", line=i + 1)
+            bodies = select_bodies_by_energy(clip.transpose(1, 0, 2, 3), keep=cfg.bodies_out)
+            joint = pre_normalize(_pad_time(bodies, max_frames), **norm)
+            clips.append((f"{vid}_{i:03d}", joint, min(len(clip), max_frames), int(label) - 1))
+        detection = None
+        if keep_video:
+            bodies = select_bodies_by_energy(video.transpose(1, 0, 2, 3), keep=cfg.bodies_out)
+            # untrimmed video: no loop padding; rotation from the first non-empty frame
+            joint = pre_normalize(bodies, **norm, pad_null=False)
+            detection = (joint, pku.frame_labels(len(video), rows, conv), rows)
+        return vid, clips, detection, None
+    except DataError as exc:
+        if cfg.on_error == "fail":
+            raise
+        return vid, [], None, str(exc)
+
+
+def _parallel(fn: Callable, tasks: list, workers: int, desc: str) -> Iterator:
+    """Ordered parallel map in bounded blocks (results stream back in task order)."""
+    if workers <= 1:
+        for t in tqdm(tasks, desc=desc, unit="file", mininterval=1.0):
+            yield fn(t)
+        return
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    with ctx.Pool(workers) as pool, tqdm(total=len(tasks), desc=desc, unit="file", mininterval=1.0) as bar:
+        block = _BLOCK * workers
+        for lo in range(0, len(tasks), block):
+            for result in pool.imap(fn, tasks[lo: lo + block], chunksize=4):
+                bar.update(1)
+                yield result
+
+
+def resolve_workers(workers: int) -> int:
+    return workers if workers > 0 else (os.cpu_count() or 1)
+
+
+# --- orchestration ---------------------------------------------------------------------------
+
+
+def _archives_by_role(raw_dir: Path) -> dict[str, list[Path]]:
+    manifest = read_manifest(raw_dir)
+    roles: dict[str, list[Path]] = {}
+    for entry in manifest["archives"]:
+        roles.setdefault(entry["role"], []).append(raw_dir / entry["name"])
+    return roles
+
+
+def preprocess_protocol(protocol: str, raw_dirs: dict[str, Path], out_path: Path, cfg: PreprocessConfig,
+                        *, expect_published_sizes: bool = False) -> PreprocessSummary:
+    """Build ``out_path`` for ``protocol`` from the raw folders of the datasets it needs."""
+    dataset, benchmark = PROTOCOLS[protocol]
+    attrs = {"protocol": protocol, "dataset": dataset, "benchmark": benchmark,
+             "normalisation": cfg.normalisation, "z_align": NORMALISATIONS[cfg.normalisation]["z_align"],
+             "denoise": cfg.denoise, "max_frames": cfg.max_frames, "bodies_out": cfg.bodies_out,
+             "body_selection": "sgn_denoise" if cfg.denoise else "energy_top2",
+             "skelrep_version": __version__}
+    summary = PreprocessSummary(protocol)
+    with atomic_path(out_path, suffix=".h5") as tmp:
+        with h5py.File(tmp, "w", track_order=True) as h5:
+            if dataset.startswith("ntu"):
+                _ntu_protocol(h5, dataset, benchmark, raw_dirs, cfg, summary, attrs)
+            else:
+                _pku_protocol(h5, dataset, raw_dirs[dataset], cfg, summary, attrs)
+            for key, value in sorted(attrs.items()):
+                h5.attrs[key] = value
+        if expect_published_sizes and dataset.startswith("ntu"):
+            _assert_published_sizes(dataset, benchmark, summary)
+    log.info("%s: train %d, test %d, skipped %d", protocol, summary.counts.get("train", 0),
+             summary.counts.get("test", 0), len(summary.skipped))
+    return summary
+
+
+def _ntu_protocol(h5, dataset, benchmark, raw_dirs, cfg, summary, attrs) -> None:
+    # NTU-120 = the NTU-60 archive plus the extension archive; merge members by file name.
+    sources = ("ntu60",) if dataset == "ntu60" else ("ntu60", "ntu120")
+    archives = [p for ds in sources for p in _archives_by_role(raw_dirs[ds]).get("skeleton", [])]
+    members = {Path(stem).name + ".skeleton": loc for stem, loc in _members_by_stem(archives, ".skeleton").items()}
+    if not members:
+        raise DataError(str(raw_dirs[dataset]), "no .skeleton members found in the archives")
+    missing = ntu.load_missing(dataset)
+    max_setup, max_action = (17, 60) if dataset == "ntu60" else (32, 120)
+    tasks, splits, names = [], [], []
+    for fname in sorted(members):
+        stem = fname[: -len(".skeleton")]
+        if stem in missing:
+            summary.dropped_missing += 1
+            continue
+        name = ntu.parse_ntu_name(stem)
+        if name.setup > max_setup or name.action > max_action:
+            continue
+        names.append(name)
+        splits.append(ntu.ntu_split(name, dataset, benchmark))
+        tasks.append((*members[fname], cfg))
+    attrs["num_classes"] = max_action
+    attrs["source_sha256"] = _manifest_digest(*(raw_dirs[ds] for ds in sources))
+    writer = RecognitionWriter(h5, (3, cfg.max_frames, 25, cfg.bodies_out), NTU_META)
+    workers = resolve_workers(cfg.workers)
+    results = _parallel(_ntu_task, tasks, workers, f"preprocess {dataset}-{benchmark}")
+    labels = {"train": set(), "test": set()}
+    for (member, joint, num_frame, error), name, split in zip(results, names, splits):
+        stem = Path(member).stem
+        if error is not None:
+            summary.skipped.append({"sample": stem, "error": error})
+            log.warning("skipped %s", error)
+            continue
+        meta = {k: getattr(name, k) for k in NTU_META}
+        writer.append(split, stem, joint, num_frame, name.label, meta)
+        labels[split].add(name.label)
+    summary.counts = dict(writer.count)
+    summary.num_classes_seen = {s: len(v) for s, v in labels.items()}
+
+
+def _pku_protocol(h5, dataset, raw_dir, cfg, summary, attrs) -> None:
+    roles = _archives_by_role(raw_dir)
+    for role in ("skeleton", "label", "split"):
+        if not roles.get(role):
+            raise DataError(str(raw_dir / "manifest.json"), f"no archive with role {role!r}")
+    split_path = roles["split"][0]  # a loose text file, as distributed
+    train_ids, test_ids = pku.parse_pku_split(split_path.read_bytes(), split_path.name)
+    skel_members = _members_by_stem(roles["skeleton"], ".txt")
+    label_members = _members_by_stem(roles["label"], ".txt")
+    split_of = {**{v: "train" for v in train_ids}, **{v: "test" for v in test_ids}}
+    keep_video = dataset == "pku1"
+    tasks, video_splits = [], []
+    for vid in sorted(skel_members):
+        if vid not in split_of:
+            log.info("%s is in neither split list; ignored", vid)
+            continue
+        if vid not in label_members:
+            raise DataError(_source(*skel_members[vid]), "no label file with the same name")
+        tasks.append((*skel_members[vid], *label_members[vid], cfg, keep_video))
+        video_splits.append(split_of[vid])
+    if not tasks:
+        raise DataError(str(raw_dir), "no PKU-MMD video is listed in the split file")
+    attrs["num_classes"] = 51  # Phase II labels live in Phase I's 1..51 id space (data.md §8.3)
+    attrs["source_sha256"] = _manifest_digest(raw_dir)
+    writer = RecognitionWriter(h5, (3, cfg.pku["max_frames"], 25, cfg.bodies_out), PKU_META)
+    det_ids = {"train": [], "test": []}
+    labels = {"train": set(), "test": set()}
+    for (vid, clips, detection, error), split in zip(
+            _parallel(_pku_task, tasks, resolve_workers(cfg.workers), f"preprocess {dataset}"), video_splits):
+        if error is not None:
+            summary.skipped.append({"sample": vid, "error": error})
+            log.warning("skipped %s", error)
+            continue
+        meta = _pku_meta(vid)
+        for clip_name, joint, num_frame, label in clips:
+            writer.append(split, clip_name, joint, num_frame, label, meta)
+            labels[split].add(label)
+        if detection is not None:
+            write_detection_video(h5, vid, *detection)
+            det_ids[split].append(vid)
+    if keep_video:
+        write_detection_split(h5, det_ids["train"], det_ids["test"])
+        summary.detection_videos = {s: len(v) for s, v in det_ids.items()}
+    summary.counts = dict(writer.count)
+    summary.num_classes_seen = {s: len(v) for s, v in labels.items()}
+    log.info("%s: %d distinct labels observed (51-way head)", dataset, len(labels["train"] | labels["test"]))
+
+
+def _manifest_digest(*raw_dirs: Path) -> str:
+    return ",".join(sorted(a["sha256"] for d in raw_dirs for a in read_manifest(d)["archives"]))
+
+
+def _members_by_stem(archive_paths: Iterable[Path], suffix: str) -> dict[str, tuple[str, str]]:
+    out: dict[str, tuple[str, str]] = {}
+    for archive_path in archive_paths:
+        with open_archive(archive_path) as archive:
+            for m in archive.members(suffix=suffix):
+                out.setdefault(Path(m).stem, (str(archive_path), m))
+    return out
+
+
+def _pku_meta(vid: str) -> dict[str, int]:
+    info = pku.parse_pku_video_name(vid)
+    return {"video": info.get("video", info.get("sequence", -1)), "view": _VIEWS[info["view"]],
+            "subject": info.get("subject", -1)}
+
+
+def _assert_published_sizes(dataset: str, benchmark: str, summary: PreprocessSummary) -> None:
+    expected = ntu.PUBLISHED_SPLIT_SIZES[(dataset, benchmark)]
+    got = (summary.counts["train"], summary.counts["test"])
+    if got != expected:
+        raise SkelrepError(
+            f"{dataset} {benchmark}: split sizes {got[0]:,}/{got[1]:,} differ from the published "
+            f"{expected[0]:,}/{expected[1]:,} (train/test). Is an archive incomplete, or were samples "
+            f"skipped ({len(summary.skipped)})?")
+
+
+def write_summary(path: Path, summary: PreprocessSummary) -> None:
+    write_json_atomic(path, summary.as_dict())

@@ -1,0 +1,25 @@
+"""Method registry: ``params.yaml: method`` picks one; each validates its own section."""
+
+from __future__ import annotations
+
+from ..errors import ParamsError
+from .usdrl import USDRL, USDRLEncoder
+
+METHODS = {"usdrl": USDRL}
+ENCODERS = {"usdrl": USDRLEncoder}
+
+
+def get_method(name: str, params: dict):
+    if name not in METHODS:
+        raise ParamsError("method", f"got {name!r}; allowed: {', '.join(METHODS)}")
+    if name not in params:
+        raise ParamsError(name, "missing section for the selected method")
+    return METHODS[name](params[name])
+
+
+def build_encoder(payload: dict):
+    """The frozen feature encoder stored in an encoder file (any method)."""
+    method = payload["method"]
+    if method not in ENCODERS:
+        raise ParamsError("method", f"encoder file of unknown method {method!r}; known: {', '.join(ENCODERS)}")
+    return ENCODERS[method](payload).eval()

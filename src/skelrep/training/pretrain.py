@@ -1,0 +1,217 @@
+"""The generic pretraining loop: tiny and flat (after the VICReg / Barlow Twins scripts).
+
+Per epoch it appends one line to a JSON-lines ``stats`` history, every ``ckpt_every`` epochs it
+writes a full checkpoint (model, optimizer, scaler, scheduler, RNG states, history) for
+resume, and at the end it writes the backbone-only encoder file that downstream stages
+depend on. Data order and augmentation randomness are re-seeded from (seed, epoch, rank) at
+every epoch start, so a resumed run ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ..errors import SkelrepError
+from ..io import write_text_atomic
+from ..params import choice, integer, list_of, number, validate
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .distributed import DistInfo, all_reduce_mean
+
+log = logging.getLogger(__name__)
+
+TRAIN_SCHEMA = {
+    "optimizer": choice("adam", "sgd"),
+    "lr": number(0.0),
+    "weight_decay": number(0.0),
+    "momentum": number(0.0, 1.0),
+    "batch_size": integer(2),
+    "epochs": integer(1),
+    "milestones": list_of(integer(0)),
+    "lr_gamma": number(0.0, 1.0),
+    "precision": choice("auto", "fp32", "bf16", "fp16"),
+    "device": choice("auto", "cpu", "cuda"),
+    "ckpt_every": integer(1),
+    "workers": integer(0),
+    "seed": integer(0),
+}
+
+
+def validate_train(section: dict, prefix: str) -> dict:
+    return validate(section, TRAIN_SCHEMA, prefix)
+
+
+class NonFiniteLossError(SkelrepError):
+    pass
+
+
+@dataclass
+class PretrainResult:
+    history: list[dict]
+    encoder_payload: dict
+    resumed_from_epoch: int | None
+    samples_per_s: float = 0.0
+    peak_memory_mb: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype, or None for plain fp32. bf16 by default on GPU, fp32 on CPU."""
+    if precision == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def config_fingerprint(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _epoch_order(n: int, batch: int, seed: int, epoch: int, dist: DistInfo) -> list[torch.Tensor]:
+    """Shuffled global batches (drop_last), each rank taking its contiguous slice."""
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    perm = torch.randperm(n, generator=g)
+    per_rank = batch // dist.world_size
+    batches = []
+    for lo in range(0, n - batch + 1, batch):
+        glob = perm[lo: lo + batch]
+        batches.append(glob[dist.rank * per_rank: (dist.rank + 1) * per_rank])
+    return batches
+
+
+def run_pretraining(method, train_cfg: dict, dataset, *, device: torch.device, ckpt_dir: Path,
+                    dist: DistInfo = DistInfo(), fingerprint: str = "",
+                    on_epoch_end: Callable[[dict], None] | None = None,
+                    progress: bool = True) -> PretrainResult:
+    """Train ``method`` on ``dataset`` (a SkeletonH5Dataset-like: items (joint, num_frame, ...))."""
+    seed = train_cfg["seed"]
+    if train_cfg["batch_size"] % dist.world_size:
+        raise SkelrepError(f"train.batch_size {train_cfg['batch_size']} is not divisible by the "
+                           f"{dist.world_size} processes")
+    if len(dataset) < train_cfg["batch_size"]:
+        raise SkelrepError(f"the training split has {len(dataset)} samples, fewer than one batch "
+                           f"({train_cfg['batch_size']})")
+    torch.manual_seed(seed)
+    channels, _, joints, persons = dataset.sample_shape
+    model = method.build_model(channels, joints, persons)
+    if dist.enabled and getattr(method, "sync_bn", False):
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model = model.to(device)
+    train_model: nn.Module = model
+    if dist.enabled:
+        train_model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if train_cfg["optimizer"] == "adam":
+        optimizer = torch.optim.Adam(params, lr=train_cfg["lr"], weight_decay=train_cfg["weight_decay"])
+    else:
+        optimizer = torch.optim.SGD(params, lr=train_cfg["lr"], momentum=train_cfg["momentum"],
+                                    weight_decay=train_cfg["weight_decay"])
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, train_cfg["milestones"], train_cfg["lr_gamma"])
+    amp_dtype = resolve_precision(train_cfg["precision"], device)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+
+    history: list[dict] = []
+    start_epoch, resumed = 0, None
+    state = load_checkpoint(ckpt_dir)
+    if state is not None and state.get("fingerprint") != fingerprint:
+        log.warning("ignoring the checkpoint in %s: it belongs to another configuration", ckpt_dir)
+        state = None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        history = state["history"]
+        start_epoch = resumed = state["epoch"] + 1
+        log.info("resuming from the checkpoint of epoch %d", state["epoch"])
+
+    steps_per_epoch = len(dataset) // train_cfg["batch_size"]
+    samples_seen, train_time = 0, 0.0
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    for epoch in range(start_epoch, train_cfg["epochs"]):
+        train_model.train()
+        aug_gen = torch.Generator(device=device).manual_seed(seed * 7_919 + epoch * 104_729 + dist.rank)
+        torch.manual_seed(seed * 31 + epoch)  # DropPath etc.: epoch-seeded so resume is exact
+        sums: dict[str, float] = {}
+        t0 = time.perf_counter()
+        order = _epoch_order(len(dataset), train_cfg["batch_size"], seed, epoch, dist)
+        bar = tqdm(_batches(dataset, order, train_cfg["workers"], device), total=len(order),
+                   desc=f"epoch {epoch}", disable=not (progress and dist.is_main), leave=False)
+        for step, (x, num_frames) in enumerate(bar):
+            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                terms = method.training_loss(train_model, x, num_frames, aug_gen, dist)
+            loss = terms["total"]
+            if not torch.isfinite(loss):
+                last = f"epoch {history[-1]['epoch']}" if history else "none"
+                raise NonFiniteLossError(
+                    f"the loss became {loss.item()} at epoch {epoch}, step {step}; training stopped. "
+                    f"The last good checkpoint is kept in {ckpt_dir} ({last}); lower the learning rate or "
+                    f"use precision fp32.")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+            samples_seen += x.shape[0] * dist.world_size
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        train_time += time.perf_counter() - t0
+        stats = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
+        stats.update({f"loss/{k}" if k != "total" else "loss": all_reduce_mean(v / steps_per_epoch, dist, device)
+                      for k, v in sorted(sums.items())})
+        scheduler.step()
+        history.append(stats)
+        if dist.is_main:
+            log.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.5g}" for k, v in stats.items() if k != "epoch"))
+        last_epoch = epoch == train_cfg["epochs"] - 1
+        if dist.is_main and ((epoch + 1) % train_cfg["ckpt_every"] == 0 or last_epoch):
+            save_checkpoint(ckpt_dir, {
+                "fingerprint": fingerprint, "epoch": epoch, "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(), "rng": rng_state(), "history": history})
+        if on_epoch_end is not None:
+            on_epoch_end({**stats, "samples_per_s": x.shape[0] * dist.world_size * steps_per_epoch
+                          / max(time.perf_counter() - t0, 1e-9)})
+    peak = (torch.cuda.max_memory_allocated(device) / 2**20) if device.type == "cuda" else _peak_rss_mb()
+    return PretrainResult(history=history, encoder_payload=method.encoder_payload(model),
+                          resumed_from_epoch=resumed,
+                          samples_per_s=samples_seen / train_time if train_time else math.nan,
+                          peak_memory_mb=peak)
+
+
+def _collate(items):
+    return torch.stack([it[0] for it in items]), torch.tensor([it[1] for it in items])
+
+
+def _batches(dataset, order: list[torch.Tensor], workers: int, device: torch.device):
+    """Raw (N, C, T_max, V, M) batches; augmentation happens on the device afterwards."""
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=[b.tolist() for b in order],
+                                         num_workers=workers, collate_fn=_collate,
+                                         pin_memory=device.type == "cuda")
+    for x, num_frames in loader:
+        yield x.to(device, non_blocking=True), num_frames.to(device, non_blocking=True)
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def write_stats(path: Path, history: list[dict]) -> None:
+    """The per-epoch JSON-lines stats (a DVC plot); values only, no timings."""
+    write_text_atomic(path, "".join(json.dumps(h, sort_keys=True) + "\n" for h in history))

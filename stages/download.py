@@ -1,0 +1,28 @@
+"""DVC stage `download@<dataset>`: raw archives as distributed, plus manifest.json."""
+
+from __future__ import annotations
+
+import logging
+
+from skelrep.data.sources import download_dataset, validate_data_section
+from skelrep.params import DATASETS, get_section, load_params, repo_root
+from skelrep.runtime import setup_logging, stage_parser
+
+log = logging.getLogger("stages.download")
+
+
+def main(argv=None) -> None:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--dataset", required=True, choices=DATASETS)
+    parser.add_argument("--out", default=None, help="output folder (default data/raw/<dataset>)")
+    args = parser.parse_args(argv)
+    setup_logging()
+    cfg = validate_data_section(args.dataset, get_section(load_params(args.params), f"data.{args.dataset}"))
+    root = repo_root()
+    out = download_dataset(args.dataset, cfg, args.out or f"data/raw/{args.dataset}",
+                           cache_dir=root / "data" / ".download-cache" / args.dataset)
+    log.info("%s (%s) ready in %s", args.dataset, cfg["source"], out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""DVC stage `pretrain@<protocol>`: self-supervised pretraining of the selected method.
+
+Writes models/<protocol>/encoder.pt (backbone only: what downstream stages depend on),
+models/<protocol>/encoder_random.pt (same architecture, random init: the baseline),
+a resumable checkpoint in models/<protocol>/ckpt/ and per-epoch stats for DVC plots.
+Multi-GPU / multi-node: torchrun --nproc_per_node=K stages/pretrain.py --protocol ...
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+
+import torch
+
+from skelrep.data.hdf5 import SkeletonH5Dataset, read_attrs
+from skelrep.io import write_json_atomic
+from skelrep.methods import get_method
+from skelrep.models.encoder_file import save_encoder
+from skelrep.params import PROTOCOLS, get_section, load_params
+from skelrep.runtime import resolve_device, seed_everything, setup_logging, stage_parser
+from skelrep.tracking.mlflow_run import flatten, protocol_config, run_tags, stage_run
+from skelrep.training.distributed import barrier, init_distributed, shutdown
+from skelrep.training.pretrain import config_fingerprint, run_pretraining, write_stats
+
+log = logging.getLogger("stages.pretrain")
+
+
+def main(argv=None) -> None:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--protocol", required=True, choices=list(PROTOCOLS))
+    parser.add_argument("--data", default=None, help="HDF5 input (default data/processed/<protocol>.h5)")
+    parser.add_argument("--out", default=None, help="model folder (default models/<protocol>)")
+    parser.add_argument("--reports", default=None, help="stats/metrics folder (default reports/pretrain/<protocol>)")
+    args = parser.parse_args(argv)
+    setup_logging()
+    params = load_params(args.params)
+    method = get_method(get_section(params, "method"), params)  # validates before heavy work
+    train_cfg = method.train_cfg
+    data_path = Path(args.data or f"data/processed/{args.protocol}.h5")
+    out = Path(args.out or f"models/{args.protocol}")
+    reports = Path(args.reports or f"reports/pretrain/{args.protocol}")
+
+    device = resolve_device(train_cfg["device"])
+    dist = init_distributed(device.type)
+    if device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+        torch.cuda.set_device(device)
+    seed_everything(train_cfg["seed"])
+    dataset = SkeletonH5Dataset(data_path, "train")
+    fingerprint = config_fingerprint({"method": method.name, "section": params[method.name],
+                                      "data": read_attrs(data_path), "n": len(dataset),
+                                      "world_size": dist.world_size})
+
+    with stage_run(enabled=params["mlflow"]["enabled"] and dist.is_main, experiment=args.protocol,
+                   config=protocol_config(params, args.protocol), stage="pretrain",
+                   tags=run_tags(params, args.protocol)) as run:
+        run.log_params({"method": method.name, **{f"{method.name}.{k}": v for k, v in method.log_params.items()},
+                        **flatten(train_cfg, "pretrain."), "world_size": dist.world_size})
+        if dist.is_main:
+            # The baseline: the same architecture, seeded random initialisation, no training.
+            torch.manual_seed(train_cfg["seed"])
+            random_model = method.build_model(*_shape(dataset))
+            save_encoder(out / "encoder_random.pt", **method.encoder_payload(random_model))
+        result = run_pretraining(
+            method, train_cfg, dataset, device=device, ckpt_dir=out / "ckpt", dist=dist,
+            fingerprint=fingerprint,
+            on_epoch_end=lambda s: run.log_metrics({k.replace("/", "_"): v for k, v in s.items() if k != "epoch"},
+                                                   step=s["epoch"]))
+        if dist.is_main:
+            save_encoder(out / "encoder.pt", **result.encoder_payload)
+            write_stats(reports / "stats.jsonl", result.history)
+            final = result.history[-1]
+            write_json_atomic(reports / "metrics.json", {
+                "pretrain/loss_last": final["loss"],
+                **{f"pretrain/{k.split('/', 1)[1]}_last": v for k, v in final.items() if k.startswith("loss/")},
+                "pretrain/epochs": len(result.history)})
+            run.log_metrics({"pretrain_samples_per_s": result.samples_per_s,
+                             "pretrain_peak_memory_mb": result.peak_memory_mb})
+            run.set_tags({"device": str(device), "device_name": _device_name(device), "host": socket.gethostname(),
+                          "torch": torch.__version__})
+            run.log_artifact(out / "encoder.pt", "encoder")
+            log.info("pretraining done: %.1f samples/s, peak memory %.0f MB", result.samples_per_s,
+                     result.peak_memory_mb)
+    barrier(dist)
+    shutdown(dist)
+
+
+def _shape(dataset: SkeletonH5Dataset) -> tuple[int, int, int]:
+    channels, _, joints, persons = dataset.sample_shape
+    return channels, joints, persons
+
+
+def _device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
+if __name__ == "__main__":
+    main()

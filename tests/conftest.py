@@ -1,0 +1,65 @@
+"""Shared test helpers.
+
+Real NTU / PKU-MMD sample files live in ../shared/fixtures (research-use only, never copied
+into this repository); tests that need them skip cleanly when that folder is absent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+FIXTURES = SHARED / "fixtures"
+REFERENCE = SHARED / "reference"
+
+torch.set_num_threads(1)
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path.name} not available (expected under ../shared)")
+    return path
+
+
+@pytest.fixture
+def ntu_fixture():
+    """Return a function mapping a fixture file name to its path under ../shared/fixtures/ntu_rgbd."""
+    return lambda name: _require(FIXTURES / "ntu_rgbd" / name)
+
+
+@pytest.fixture
+def pku_fixture():
+    return lambda name: _require(FIXTURES / "pku_mmd" / name)
+
+
+@pytest.fixture
+def reference_file():
+    return lambda name: _require(REFERENCE / name)
+
+
+def write_tiny_h5(path: Path, n_train: int = 24, n_test: int = 12, frames: int = 40, classes: int = 4,
+                  seed: int = 0, joints: int = 25, persons: int = 2) -> Path:
+    """A small recognition file in the skelrep HDF5 layout: class-dependent sinusoid motions."""
+    import h5py
+    import numpy as np
+
+    from skelrep.data.hdf5 import RecognitionWriter
+
+    rng = np.random.default_rng(seed)
+    with h5py.File(path, "w") as h5:
+        writer = RecognitionWriter(h5, (3, frames, joints, persons), ("performer",))
+        for split, n in (("train", n_train), ("test", n_test)):
+            for i in range(n):
+                label = i % classes
+                length = int(rng.integers(frames // 2, frames + 1))
+                t = np.arange(frames)[None, :, None, None]
+                phase = rng.uniform(0, np.pi, size=(3, 1, joints, persons))
+                joint = np.sin(2 * np.pi * (label + 1) * t / frames + phase).astype(np.float32)
+                joint += 0.1 * rng.standard_normal(joint.shape).astype(np.float32)
+                joint[:, length:] = 0
+                writer.append(split, f"s{split}{i:04d}", joint, length, label, {"performer": i % 3})
+    return path

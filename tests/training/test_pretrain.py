@@ -1,0 +1,98 @@
+"""The generic pretraining loop: resume equivalence, NaN guard, stats."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from skelrep.data.hdf5 import SkeletonH5Dataset
+from skelrep.methods.usdrl import USDRL
+from skelrep.training.checkpoint import load_checkpoint
+from skelrep.training.pretrain import NonFiniteLossError, run_pretraining
+
+from ..conftest import write_tiny_h5
+
+TINY_USDRL = {
+    "encoder": {"arch": "dste", "hidden": 16, "heads": 1, "num_layers": 1, "alpha": 0.5, "gap": 4,
+                "kernel_size": 1, "drop_path": 0.1, "mlp_ratio": 2, "t_pe_max_len": 200, "frames": 16},
+    "proj": {"cp": 32, "bn": "local"},
+    "aug": {"min_crop": 16, "views": 4},
+    "train": {"modality": "joint", "optimizer": "adam", "lr": 1e-3, "weight_decay": 1e-5, "momentum": 0.9,
+              "batch_size": 8, "epochs": 4, "milestones": [3], "lr_gamma": 0.1, "precision": "fp32",
+              "device": "cpu", "ckpt_every": 1, "workers": 0, "seed": 0},
+}
+
+
+def tiny_usdrl(**train_overrides):
+    section = copy.deepcopy(TINY_USDRL)
+    section["train"].update(train_overrides)
+    return USDRL(section)
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    return SkeletonH5Dataset(write_tiny_h5(tmp_path / "tiny.h5", frames=24), "train")
+
+
+def _run(method, dataset, ckpt_dir, **kw):
+    return run_pretraining(method, method.train_cfg, dataset, device=torch.device("cpu"), ckpt_dir=ckpt_dir,
+                           fingerprint="test", progress=False, **kw)
+
+
+def test_killed_run_resumes_to_identical_weights(dataset, tmp_path):
+    method = tiny_usdrl()
+    straight = _run(method, dataset, tmp_path / "a")
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_epoch_1(stats):
+        if stats["epoch"] == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        _run(method, dataset, tmp_path / "b", on_epoch_end=kill_after_epoch_1)
+    assert load_checkpoint(tmp_path / "b")["epoch"] == 1
+    resumed = _run(method, dataset, tmp_path / "b")
+    assert resumed.resumed_from_epoch == 2
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
+    for k, v in straight.encoder_payload["state_dict"].items():
+        assert torch.equal(v, resumed.encoder_payload["state_dict"][k]), k
+
+
+def test_checkpoint_of_another_configuration_is_ignored(dataset, tmp_path):
+    method = tiny_usdrl(epochs=1)
+    _run(method, dataset, tmp_path / "c")
+    other = run_pretraining(method, method.train_cfg, dataset, device=torch.device("cpu"),
+                            ckpt_dir=tmp_path / "c", fingerprint="different", progress=False)
+    assert other.resumed_from_epoch is None
+
+
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(dataset, tmp_path):
+    method = tiny_usdrl(epochs=3)
+    real_loss = method.training_loss
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        terms = real_loss(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 5:  # epoch 1 (3 steps per epoch), step 1
+            terms["total"] = terms["total"] * float("nan")
+        return terms
+
+    method.training_loss = poisoned
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1, step 1"):
+        _run(method, dataset, tmp_path / "d")
+    ckpt = load_checkpoint(tmp_path / "d")
+    assert ckpt["epoch"] == 0
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_loss_decreases_and_stats_have_every_term(dataset, tmp_path):
+    method = tiny_usdrl(epochs=4, lr=2e-3)
+    result = _run(method, dataset, tmp_path / "e")
+    assert [h["epoch"] for h in result.history] == [0, 1, 2, 3]
+    assert {"loss", "loss/sim", "loss/vac", "loss/xcorr", "lr"} <= set(result.history[0])
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
