@@ -1,0 +1,384 @@
+"""Batched skeleton augmentations with the official per-sample semantics.
+
+Spec: usdrl.md §10, umurl.md §4, isc.md §4 (the three code bases share one
+``feeder/augmentations.py``) and evaluation.md §1 (crop definitions).
+
+The reference feeders augment one sample at a time in numpy inside the data-loader workers.
+Here every function takes a whole batch ``x`` of shape ``(N, C, T_max, V, M)`` (zero padded
+after ``num_frames[n]`` valid frames) and does the same per-sample work with batched tensor
+ops on the device that holds ``x``, so the loader only reads raw arrays.
+
+Randomness. Every random draw goes through the explicit ``generator`` argument and is made on
+*the generator's device* (CPU when ``generator`` is None, which then uses torch's global RNG),
+then moved to ``x.device``. The draws are small (a few numbers per sample), so the copy is
+cheap, and a CPU generator with a fixed seed gives the same augmentation stream whether ``x``
+lives on CPU or CUDA. Each function consumes a fixed number of draws per call, independent of
+the data values, so streams stay aligned across runs. A CUDA generator also works but its
+stream differs from the CPU one. The exact numpy streams of the official code are not
+reproduced (usdrl.md Q12: they were not reproducible there either).
+
+Conventions. Spatial matrices act on the channel axis: ``x'[:, t, v, m] = A @ x[:, t, v, m]``,
+with ``C x C`` matrices, so 2D (C=2) and 3D (C=3) data both work. The official joint
+corruption computes ``x' = A^T x`` (``np.dot`` on channel-last data); since the entries of
+``A`` are i.i.d. U(-1, 1) the distribution is identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from skelrep.errors import ParamsError
+
+__all__ = [
+    "AugmentConfig",
+    "deterministic_crop_resize",
+    "joint_corruption",
+    "make_views",
+    "random_crop_resize",
+    "random_spatial",
+    "resample_time",
+    "shear",
+]
+
+
+# ----------------------------------------------------------------------------------------
+# random draws
+
+
+def _rand(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device,
+          dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """U[0, 1) draws made on the generator's device, returned on ``device``."""
+    draw_device = generator.device if generator is not None else torch.device("cpu")
+    return torch.rand(shape, generator=generator, device=draw_device, dtype=dtype).to(device)
+
+
+def _uniform(shape: tuple[int, ...], low: float, high: float, generator: torch.Generator | None,
+             device: torch.device) -> torch.Tensor:
+    """U[low, high) float32 draws on ``device``."""
+    return low + (high - low) * _rand(shape, generator, device)
+
+
+def _random_joint_mask(n: int, num_joints: int, num_nodes: int,
+                       generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """(n, V) bool mask with exactly ``num_joints`` True per row, a uniform random subset."""
+    keys = _rand((n, num_nodes), generator, device)
+    # The k smallest of V i.i.d. uniforms form a uniform k-subset (sampling w/o replacement).
+    chosen = keys.argsort(dim=1)[:, :num_joints]
+    mask = torch.zeros(n, num_nodes, dtype=torch.bool, device=device)
+    return mask.scatter_(1, chosen, True)
+
+
+# ----------------------------------------------------------------------------------------
+# checks
+
+
+def _check_batch(x: torch.Tensor) -> None:
+    if x.dim() != 5:
+        raise ValueError(f"expected x of shape (N, C, T, V, M), got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"expected a floating point x, got {x.dtype}")
+
+
+def _check_num_frames(x: torch.Tensor, num_frames: torch.Tensor) -> torch.Tensor:
+    """Validate ``num_frames`` against x and return it as int64 on x's device."""
+    _check_batch(x)
+    if num_frames.shape != (x.shape[0],):
+        raise ValueError(f"num_frames must have shape ({x.shape[0]},), got {tuple(num_frames.shape)}")
+    num_frames = num_frames.to(device=x.device, dtype=torch.int64)
+    t_max = x.shape[2]
+    if bool(((num_frames < 1) | (num_frames > t_max)).any()):
+        raise ValueError(f"num_frames must lie in [1, {t_max}] (T_max), got {num_frames.tolist()}")
+    return num_frames
+
+
+def _check_num_joints(num_joints: int, num_nodes: int) -> None:
+    if not 0 <= num_joints <= num_nodes:
+        raise ValueError(
+            f"num_joints={num_joints} must lie in [0, V={num_nodes}]: cannot corrupt more "
+            "joints than the skeleton has"
+        )
+
+
+# ----------------------------------------------------------------------------------------
+# temporal
+
+
+def resample_time(x: torch.Tensor, starts: torch.Tensor, lengths: torch.Tensor,
+                  out_frames: int) -> torch.Tensor:
+    """Resample each sample's frames ``[start, start + length)`` to ``out_frames`` frames.
+
+    Same arithmetic as the official per-sample
+    ``F.interpolate(crop.view(1, C*V*M, L, 1), size=(out_frames, 1), mode='bilinear',
+    align_corners=False)``: source coordinate ``(i + 0.5) * L / out - 0.5`` clamped at 0,
+    linear between the two neighbouring frames, the right neighbour clamped at ``L - 1``.
+    Indices and weights are computed in float32 exactly as torch's kernel does; the blended
+    values agree to float32 rounding (torch's own last bit varies with SIMD width and fused
+    multiply-add). Returns ``(N, C, out_frames, V, M)``.
+    """
+    _check_batch(x)
+    n, _, t_max, _, _ = x.shape
+    if out_frames < 1:
+        raise ValueError(f"out_frames must be >= 1, got {out_frames}")
+    if starts.shape != (n,) or lengths.shape != (n,):
+        raise ValueError(f"starts and lengths must have shape ({n},), got "
+                         f"{tuple(starts.shape)} and {tuple(lengths.shape)}")
+    starts = starts.to(device=x.device, dtype=torch.int64)
+    lengths = lengths.to(device=x.device, dtype=torch.int64)
+    if bool(((starts < 0) | (lengths < 1) | (starts + lengths > t_max)).any()):
+        raise ValueError(f"every window [start, start + length) must be non-empty and lie in "
+                         f"[0, {t_max}); got starts={starts.tolist()}, lengths={lengths.tolist()}")
+
+    # torch computes scale = float(L) / out and the source index in float32 (opmath of float).
+    scale = lengths.to(torch.float32)[:, None] / out_frames                       # (N, 1)
+    dst = torch.arange(out_frames, device=x.device, dtype=torch.float32)[None]   # (1, out)
+    src = (scale * (dst + 0.5) - 0.5).clamp_min(0.0)                             # (N, out)
+    last = (lengths - 1)[:, None]
+    i0 = src.floor().to(torch.int64).minimum(last)
+    i1 = (i0 + 1).minimum(last)
+    w1 = (src - i0.to(torch.float32)).clamp(0.0, 1.0)
+    w0 = 1.0 - w1
+
+    def frames(index: torch.Tensor) -> torch.Tensor:
+        absolute = (starts[:, None] + index).view(n, 1, out_frames, 1, 1)
+        return torch.take_along_dim(x, absolute, dim=2)
+
+    shape = (n, 1, out_frames, 1, 1)
+    return frames(i0) * w0.view(shape).to(x.dtype) + frames(i1) * w1.view(shape).to(x.dtype)
+
+
+def random_crop_resize(x: torch.Tensor, num_frames: torch.Tensor, out_frames: int,
+                       scale: tuple[float, float] = (0.1, 1.0), min_crop: int = 64,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+    """Official ``temporal_cropresize`` per sample: random window, resampled to ``out_frames``.
+
+    s ~ U(scale); L = clamp(floor(n * s), min_crop, n), so a sequence with n < min_crop is
+    used whole; start uniform over the integers [0, n - L]. Draws: 2 per sample (float64,
+    like numpy's scalar arithmetic in the official code).
+    """
+    num_frames = _check_num_frames(x, num_frames)
+    low, high = scale
+    if not 0.0 < low <= high:
+        raise ValueError(f"scale must satisfy 0 < low <= high, got {scale}")
+    if min_crop < 1:
+        raise ValueError(f"min_crop must be >= 1, got {min_crop}")
+    n = x.shape[0]
+    draws = _rand((2, n), generator, x.device, dtype=torch.float64)
+    s = low + (high - low) * draws[0]
+    lengths = torch.floor(num_frames * s).to(torch.int64).clamp_min(min_crop).minimum(num_frames)
+    slack = num_frames - lengths
+    # floor(u * (slack + 1)) is uniform on {0..slack}; the minimum guards float rounding.
+    starts = torch.floor(draws[1] * (slack + 1)).to(torch.int64).minimum(slack)
+    return resample_time(x, starts, lengths, out_frames)
+
+
+def deterministic_crop_resize(x: torch.Tensor, num_frames: torch.Tensor, out_frames: int,
+                              mode: Literal["whole", "center"] = "whole",
+                              ratio: float = 1.0) -> torch.Tensor:
+    """Evaluation crops of evaluation.md §1, resampled to ``out_frames``.
+
+    ``whole``: frames 0..n-1 (``ratio`` must stay 1.0). ``center``: the centred window of
+    max(1, floor(n * ratio)) frames starting at (n - L) // 2. No 64-frame minimum applies in
+    this deterministic branch: the reference material does not record one, and skelrep's
+    documented choice is none.
+    """
+    num_frames = _check_num_frames(x, num_frames)
+    if mode == "whole":
+        if ratio != 1.0:
+            raise ValueError(f"mode='whole' takes no ratio (got {ratio}); use mode='center'")
+        return resample_time(x, torch.zeros_like(num_frames), num_frames, out_frames)
+    if mode == "center":
+        if not 0.0 < ratio <= 1.0:
+            raise ValueError(f"center ratio must lie in (0, 1], got {ratio}")
+        # float64 so floor(n * 0.95) etc. match Python/numpy scalar arithmetic.
+        lengths = torch.floor(num_frames.to(torch.float64) * ratio).to(torch.int64).clamp_min(1)
+        return resample_time(x, (num_frames - lengths) // 2, lengths, out_frames)
+    raise ValueError(f"mode must be 'whole' or 'center', got {mode!r}")
+
+
+# ----------------------------------------------------------------------------------------
+# spatial
+
+
+def _apply_joint_transform(x: torch.Tensor, matrices: torch.Tensor,
+                           joint_mask: torch.Tensor) -> torch.Tensor:
+    """x' = A_n x on the joints where ``joint_mask[n, v]``; other joints unchanged."""
+    transformed = torch.einsum("ncd,ndtvm->nctvm", matrices.to(x.dtype), x)
+    n, _, _, v, _ = x.shape
+    return torch.where(joint_mask.view(n, 1, 1, v, 1), transformed, x)
+
+
+def _corruption_draws(x: torch.Tensor, num_joints: int, p_zero: float,
+                      generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample (C x C matrix, joint mask) of joint corruption; the zero branch is A = 0."""
+    n, c, _, v, _ = x.shape
+    _check_num_joints(num_joints, v)
+    if not 0.0 <= p_zero <= 1.0:
+        raise ValueError(f"p_zero must lie in [0, 1], got {p_zero}")
+    mask = _random_joint_mask(n, num_joints, v, generator, x.device)
+    zero = _rand((n,), generator, x.device) < p_zero
+    matrices = _uniform((n, c, c), -1.0, 1.0, generator, x.device)
+    return matrices.masked_fill(zero.view(n, 1, 1), 0.0), mask
+
+
+def _shear_matrices(x: torch.Tensor, shear_range: float,
+                    generator: torch.Generator | None) -> torch.Tensor:
+    """Per-sample C x C shear matrices: diagonal exactly 1, off-diagonal U(-r, r)."""
+    n, c = x.shape[:2]
+    if shear_range < 0:
+        raise ValueError(f"shear_range must be >= 0, got {shear_range}")
+    matrices = _uniform((n, c, c), -shear_range, shear_range, generator, x.device)
+    eye = torch.eye(c, dtype=torch.bool, device=x.device)
+    return matrices.masked_fill(eye, 1.0)
+
+
+def joint_corruption(x: torch.Tensor, num_joints: int = 15, p_zero: float = 0.5,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Official ``joint_courruption`` per sample.
+
+    Draw ``num_joints`` distinct joints (the same for all frames and persons); with
+    probability ``p_zero`` set them to 0, otherwise multiply their coordinates by one random
+    C x C matrix with entries U(-1, 1). Raises ValueError when ``num_joints > V``.
+    """
+    _check_batch(x)
+    matrices, mask = _corruption_draws(x, num_joints, p_zero, generator)
+    return _apply_joint_transform(x, matrices, mask)
+
+
+def shear(x: torch.Tensor, shear_range: float = 1.0,
+          generator: torch.Generator | None = None) -> torch.Tensor:
+    """Official ``pose_augmentation`` per sample: x' = S x on every point, S with unit diagonal."""
+    _check_batch(x)
+    n, _, _, v, _ = x.shape
+    every_joint = torch.ones(n, v, dtype=torch.bool, device=x.device)
+    return _apply_joint_transform(x, _shear_matrices(x, shear_range, generator), every_joint)
+
+
+def random_spatial(x: torch.Tensor, p_corrupt: float = 0.5, num_joints: int = 15,
+                   p_zero: float = 0.5, shear_range: float = 1.0,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """Exactly one spatial augmentation per sample: joint corruption with probability
+    ``p_corrupt``, shear otherwise.
+
+    Both are "multiply some joints by a per-sample matrix", so the per-sample choice selects
+    a matrix and a joint mask and the batch is transformed in one pass. Draws for both
+    branches are always made, keeping the stream independent of the choices.
+    """
+    _check_batch(x)
+    if not 0.0 <= p_corrupt <= 1.0:
+        raise ValueError(f"p_corrupt must lie in [0, 1], got {p_corrupt}")
+    n, _, _, v, _ = x.shape
+    corrupt = _rand((n,), generator, x.device) < p_corrupt
+    corrupt_matrices, corrupt_mask = _corruption_draws(x, num_joints, p_zero, generator)
+    shear_matrices = _shear_matrices(x, shear_range, generator)
+    matrices = torch.where(corrupt.view(n, 1, 1), corrupt_matrices, shear_matrices)
+    mask = torch.where(corrupt.view(n, 1), corrupt_mask, torch.ones_like(corrupt_mask))
+    return _apply_joint_transform(x, matrices, mask)
+
+
+def make_views(x: torch.Tensor, num_frames: torch.Tensor, *, n_views: int, out_frames: int,
+               crop_scale: tuple[float, float] = (0.1, 1.0), min_crop: int = 64,
+               corrupt_joints: int = 15, p_zero: float = 0.5, shear_range: float = 1.0,
+               p_corrupt: float = 0.5,
+               generator: torch.Generator | None = None) -> list[torch.Tensor]:
+    """``n_views`` independently augmented views, each (N, C, out_frames, V, M).
+
+    Per view: random crop-resize, then one spatial augmentation (usdrl.md §10). Modalities
+    (bone, motion) are to be derived from the views afterwards.
+    """
+    if n_views < 1:
+        raise ValueError(f"n_views must be >= 1, got {n_views}")
+    _check_batch(x)
+    _check_num_joints(corrupt_joints, x.shape[3])
+    views = []
+    for _ in range(n_views):
+        clip = random_crop_resize(x, num_frames, out_frames, crop_scale, min_crop, generator)
+        views.append(random_spatial(clip, p_corrupt, corrupt_joints, p_zero, shear_range,
+                                    generator))
+    return views
+
+
+# ----------------------------------------------------------------------------------------
+# params.yaml
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """The ``<method>.aug`` block (defaults = official; usdrl.md §11, umurl.md §11, isc.md §11).
+
+    ``views`` defaults to 4 (USDRL, UmURL); ISC configs set 2.
+    """
+
+    crop_scale: tuple[float, float] = (0.1, 1.0)
+    min_crop: int = 64
+    corrupt_joints: int = 15
+    p_zero: float = 0.5
+    shear_range: float = 1.0
+    p_corrupt: float = 0.5
+    views: int = 4
+
+    # usdrl.md §11 spells two keys more explicitly; both spellings are accepted.
+    _ALIASES = {"p_zero_vs_matrix": "p_zero", "p_corrupt_vs_shear": "p_corrupt"}
+
+    @classmethod
+    def from_params(cls, section: dict | None, prefix: str) -> AugmentConfig:
+        """Build from a params.yaml mapping; errors name ``f"{prefix}.{key}"``."""
+        if section is None:
+            return cls()
+        if not isinstance(section, dict):
+            raise ParamsError(prefix, f"must be a mapping, got {type(section).__name__}")
+        allowed = sorted(set(cls.__dataclass_fields__) | set(cls._ALIASES))
+        values: dict[str, Any] = {}
+        for key, value in section.items():
+            field = cls._ALIASES.get(key, key)
+            if field not in cls.__dataclass_fields__:
+                raise ParamsError(f"{prefix}.{key}", f"unknown key; allowed: {', '.join(allowed)}")
+            if field in values:
+                raise ParamsError(f"{prefix}.{key}", f"duplicates another spelling of {field!r}")
+            values[field] = _validated(field, value, f"{prefix}.{key}")
+        return cls(**values)
+
+    def make_views(self, x: torch.Tensor, num_frames: torch.Tensor, out_frames: int,
+                   generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        """``make_views`` with this configuration."""
+        return make_views(x, num_frames, n_views=self.views, out_frames=out_frames,
+                          crop_scale=self.crop_scale, min_crop=self.min_crop,
+                          corrupt_joints=self.corrupt_joints, p_zero=self.p_zero,
+                          shear_range=self.shear_range, p_corrupt=self.p_corrupt,
+                          generator=generator)
+
+
+def _validated(field: str, value: Any, key: str) -> Any:
+    """Check one AugmentConfig value; raise ParamsError naming ``key`` with what is allowed."""
+    if field == "crop_scale":
+        if (isinstance(value, (list, tuple)) and len(value) == 2
+                and all(_is_number(v) for v in value) and 0 < value[0] <= value[1] <= 1):
+            return (float(value[0]), float(value[1]))
+        raise ParamsError(key, f"allowed: [low, high] with 0 < low <= high <= 1, got {value!r}")
+    if field in ("min_crop", "views"):
+        if _is_int(value) and value >= 1:
+            return value
+        raise ParamsError(key, f"allowed: an integer >= 1, got {value!r}")
+    if field == "corrupt_joints":
+        if _is_int(value) and value >= 0:
+            return value
+        raise ParamsError(key, f"allowed: an integer >= 0 (at most the joint count), got {value!r}")
+    if field in ("p_zero", "p_corrupt"):
+        if _is_number(value) and 0 <= value <= 1:
+            return float(value)
+        raise ParamsError(key, f"allowed: a probability in [0, 1], got {value!r}")
+    if field == "shear_range":
+        if _is_number(value) and value >= 0:
+            return float(value)
+        raise ParamsError(key, f"allowed: a number >= 0, got {value!r}")
+    raise AssertionError(f"no validator for {field}")
