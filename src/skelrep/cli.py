@@ -1,0 +1,63 @@
+"""The ``skelrep`` command line.
+
+Each subcommand is a pair ``(add_arguments, run)`` registered in ``SUBCOMMANDS``; ``run``
+receives the parsed namespace and returns the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+from skelrep.errors import SkelrepError
+
+AddArguments = Callable[[argparse.ArgumentParser], None]
+Run = Callable[[argparse.Namespace], int]
+
+
+def _import_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("src", metavar="SRC", help="official USDRL checkpoint (.pth.tar)")
+    parser.add_argument("dst", metavar="DST", help="encoder file to write")
+    parser.add_argument("--arch", choices=("dste", "sttr"), default=None,
+                        help="backbone architecture (default: inferred from the checkpoint keys)")
+
+
+def _import_checkpoint(args: argparse.Namespace) -> int:
+    from skelrep.models.official import import_official_usdrl_checkpoint  # keeps `--help` fast
+
+    config = import_official_usdrl_checkpoint(args.src, args.dst, arch=args.arch)
+    print(f"wrote {args.dst} ({', '.join(f'{k}={v}' for k, v in config.items())})")
+    return 0
+
+
+SUBCOMMANDS: dict[str, tuple[str, AddArguments, Run]] = {
+    "import-checkpoint": (
+        "convert an official USDRL checkpoint into a skelrep encoder file",
+        _import_checkpoint_arguments,
+        _import_checkpoint,
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="skelrep", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (help_text, add_arguments, run) in SUBCOMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        add_arguments(sub_parser)
+        sub_parser.set_defaults(run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except SkelrepError as exc:
+        print(f"skelrep: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
