@@ -43,9 +43,13 @@ def gather_with_grad(x: torch.Tensor, info: DistInfo) -> torch.Tensor:
     """
     if not info.enabled:
         return x
+    import warnings
+
     from torch.distributed.nn.functional import all_gather
 
-    return torch.cat(all_gather(x.contiguous()), dim=0)
+    with warnings.catch_warnings():  # deprecated in favour of a private API; still correct
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.cat(all_gather(x.contiguous()), dim=0)
 
 
 def gather_no_grad(x: torch.Tensor, info: DistInfo) -> torch.Tensor:
