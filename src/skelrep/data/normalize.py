@@ -1,0 +1,245 @@
+"""Skeleton preprocessing: Family B (2s-AGCN `pre_normalization`) and Family A denoising.
+
+Family B (../shared/spec/data.md §4.2) is what ISC, CMD, UmURL and USDRL train on: pick the
+two most energetic body slots, loop-pad null frames, centre on person 0's SpineMid per
+frame, then rotate the whole sequence so person 0's spine is along +z (optional) and the
+shoulders along +x. Family A (§4.1) is the SGN / CTR-GCN bodyID-based denoising.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from skelrep.data.ntu import NTUSkeleton
+from skelrep.errors import ParamsError
+from skelrep.skeleton import SHOULDER_LEFT, SHOULDER_RIGHT, SPINE_BASE, SPINE_MID
+
+logger = logging.getLogger(__name__)
+
+# The Family-B variant of each method lineage (data.md §4.4): UmURL/USDRL skip z-align.
+NORMALISATIONS: dict[str, dict[str, bool]] = {
+    "umurl": dict(z_align=False, x_align=True),
+    "isc": dict(z_align=True, x_align=True),
+}
+
+# 2s-AGCN's tolerance below which a rotation axis or angle counts as degenerate.
+_DEGENERATE = 1e-6
+
+
+def _nonempty_frames(person: np.ndarray) -> np.ndarray:
+    """(..., T, V, C) -> (..., T) bool: frames with any non-zero coordinate."""
+    return np.any(person != 0, axis=(-2, -1))
+
+
+def select_bodies_by_energy(slots: np.ndarray, keep: int = 2) -> np.ndarray:
+    """Keep the ``keep`` most energetic body slots: (S, T, V, C) -> (C, T, V, keep) float32.
+
+    Energy = sum over coordinates of the std of that coordinate over the slot's non-zero
+    frames (all joints pooled). Output is in descending energy; ties keep the lower slot
+    first. Missing slots (S < keep) are zero.
+    """
+    slots = np.asarray(slots)
+    num_slots, num_frames, num_joints, channels = slots.shape
+    nonempty = _nonempty_frames(slots)
+    energy = np.zeros(num_slots)
+    for s in range(num_slots):
+        frames = slots[s, nonempty[s]].reshape(-1, channels).astype(np.float64)
+        if len(frames):
+            energy[s] = frames.std(axis=0).sum()
+    order = np.argsort(-energy, kind="stable")[:keep]
+    out = np.zeros((keep, num_frames, num_joints, channels), dtype=np.float32)
+    out[: len(order)] = slots[order]
+    return out.transpose(3, 1, 2, 0).copy()
+
+
+def _pad_null_frames(x: np.ndarray) -> None:
+    """In place on (M, T, V, C): shift a person's frames to the start when frame 0 is empty,
+    then loop-fill the all-zero tail with the person's own frames from the start."""
+    num_frames = x.shape[1]
+    for person in x:
+        nonempty = _nonempty_frames(person)
+        if not nonempty.any():
+            continue
+        if not nonempty[0]:
+            # 2s-AGCN compacts *all* non-empty frames to the front here, so interior empty
+            # frames disappear in this case (and only in this case).
+            kept = person[nonempty].copy()
+            person[:] = 0
+            person[: len(kept)] = kept
+            nonempty = np.zeros(num_frames, dtype=bool)
+            nonempty[: len(kept)] = True
+        length = int(np.flatnonzero(nonempty)[-1]) + 1
+        if length < num_frames:
+            person[length:] = person[np.arange(num_frames - length) % length]
+
+
+def _rotation_onto(v: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Rotation matrix turning ``v`` onto ``target``'s direction about cross(v, target).
+
+    Identity when the axis or the angle is degenerate (2s-AGCN convention), which covers
+    a zero vector and a vector (anti)parallel to the target.
+    """
+    axis = np.cross(v, target)
+    norm_v = np.linalg.norm(v)
+    if np.abs(axis).sum() < _DEGENERATE or norm_v == 0:
+        return np.eye(3)
+    cos = np.clip(np.dot(v, target) / (norm_v * np.linalg.norm(target)), -1.0, 1.0)
+    angle = np.arccos(cos)
+    if abs(angle) < _DEGENERATE:
+        return np.eye(3)
+    k = axis / np.linalg.norm(axis)
+    cross_k = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    # Rodrigues: counter-clockwise rotation by `angle` about k.
+    return np.eye(3) + np.sin(angle) * cross_k + (1 - np.cos(angle)) * cross_k @ cross_k
+
+
+def pre_normalize(data: np.ndarray, *, z_align: bool, x_align: bool = True,
+                  pad_null: bool = True, center_joint: int = SPINE_MID,
+                  z_pair: tuple[int, int] = (SPINE_BASE, SPINE_MID),
+                  x_pair: tuple[int, int] = (SHOULDER_RIGHT, SHOULDER_LEFT)) -> np.ndarray:
+    """2s-AGCN `pre_normalization` of one sample (C, T, V, M) -> same shape float32.
+
+    Steps: (1) pad null frames per person (``pad_null``); (2) subtract person 0's
+    ``center_joint`` per frame from every person, keeping all-zero joints zero; (3) if
+    ``z_align``, rotate so person 0's joint[z_pair[1]] - joint[z_pair[0]] is along +z;
+    (4) if ``x_align``, rotate so person 0's joint[x_pair[0]] - joint[x_pair[1]] is along
+    +x. The pair conventions are 2s-AGCN's (`zaxis=[0, 1]`, `xaxis=[8, 4]`).
+
+    Rotations are measured at frame 0, or, with ``pad_null=False`` (untrimmed videos),
+    at person 0's first non-empty frame. An all-zero person 0 leaves the data unrotated.
+    """
+    x = np.asarray(data, dtype=np.float64).transpose(3, 1, 2, 0).copy()  # (M, T, V, C)
+    if pad_null:
+        _pad_null_frames(x)
+
+    joint_present = np.any(x != 0, axis=-1, keepdims=True)  # (M, T, V, 1)
+    center = x[0, :, center_joint : center_joint + 1, :]  # (T, 1, C), per frame
+    x = (x - center) * joint_present
+
+    main_frames = np.flatnonzero(_nonempty_frames(x[0]))
+    ref = 0 if pad_null or main_frames.size == 0 else int(main_frames[0])
+    if z_align:
+        spine = x[0, ref, z_pair[1]] - x[0, ref, z_pair[0]]
+        x = x @ _rotation_onto(spine, np.array([0.0, 0.0, 1.0])).T
+    if x_align:
+        shoulders = x[0, ref, x_pair[0]] - x[0, ref, x_pair[1]]
+        x = x @ _rotation_onto(shoulders, np.array([1.0, 0.0, 0.0])).T
+    return x.transpose(3, 1, 2, 0).astype(np.float32)
+
+
+def normalize_sample(data: np.ndarray, family: str, pad_null: bool = True) -> np.ndarray:
+    """Apply the Family-B variant named ``family`` (a key of NORMALISATIONS)."""
+    if family not in NORMALISATIONS:
+        raise ParamsError("normalisation", f"unknown family {family!r}; allowed: "
+                          f"{', '.join(NORMALISATIONS)}")
+    return pre_normalize(data, pad_null=pad_null, **NORMALISATIONS[family])
+
+
+# ------------------------------------------------------------- Family A: SGN denoising
+
+NOISE_LENGTH_MAX = 11  # bodies seen in at most this many frames are noise
+NOISE_SPREAD_RATIO = 0.8  # a frame is valid if X-extent <= 0.8 * Y-extent
+NOISE_SPREAD_FRACTION = 0.69754  # drop a body whose invalid-frame fraction reaches this
+
+
+@dataclass
+class _Body:
+    """One bodyID's track: its valid-frame indices (frames with >= 1 body) and joints."""
+
+    body_id: str
+    frames: np.ndarray  # (n,) int, indices into the valid (non-empty) frames
+    xyz: np.ndarray  # (n, 25, 3) float64
+    motion: float = 0.0
+
+
+def _motion(xyz: np.ndarray) -> float:
+    """Sum over x, y, z of the variance of all joint coordinates (joints and frames pooled)."""
+    return float(xyz.reshape(-1, 3).var(axis=0).sum())
+
+
+def _group_by_body_id(skel: NTUSkeleton) -> list[_Body]:
+    """Bodies in order of first appearance; frames without bodies are skipped, not counted."""
+    tracks: dict[str, tuple[list[int], list[np.ndarray]]] = {}
+    valid = np.flatnonzero(skel.body_count > 0)
+    for rank, t in enumerate(valid):
+        for b in range(int(skel.body_count[t])):
+            frames, joints = tracks.setdefault(str(skel.body_id[t, b]), ([], []))
+            frames.append(rank)
+            joints.append(skel.joints[t, b, :, :3])
+    return [_Body(body_id, np.array(frames), np.array(joints, dtype=np.float64))
+            for body_id, (frames, joints) in tracks.items()]
+
+
+def _spread_valid(xyz: np.ndarray) -> np.ndarray:
+    """(n, 25, 3) -> (n,) bool: frames whose X-extent is at most 0.8 x the Y-extent."""
+    extent = xyz.max(axis=1) - xyz.min(axis=1)
+    return extent[:, 0] <= NOISE_SPREAD_RATIO * extent[:, 1]
+
+
+def _denoise(bodies: list[_Body]) -> list[_Body]:
+    """SGN denoising steps 2.1-2.3: length, spread, then sort by motion (largest first)."""
+    # 2.1 Length. The reference crashes when every body is short; keep the longest then.
+    long_enough = [b for b in bodies if len(b.frames) > NOISE_LENGTH_MAX]
+    if not long_enough:
+        longest = max(bodies, key=lambda b: len(b.frames))
+        logger.warning("every body is in <= %d frames; keeping the longest, %s",
+                       NOISE_LENGTH_MAX, longest.body_id)
+        return [longest]
+    bodies = long_enough
+    if len(bodies) == 1:
+        return bodies
+    for body in bodies:
+        body.motion = _motion(body.xyz)
+    # 2.2 Spread, in order of first appearance, never removing the last body left.
+    kept = list(bodies)
+    for body in bodies:
+        if len(kept) == 1:
+            break
+        valid = _spread_valid(body.xyz)
+        if valid.all():
+            continue
+        if 1 - valid.mean() >= NOISE_SPREAD_FRACTION:
+            kept.remove(body)
+        else:
+            body.motion = min(body.motion, _motion(body.xyz[valid]))
+    # 2.3 The motion thresholds are disabled in the reference; only the ordering remains.
+    return sorted(kept, key=lambda b: b.motion, reverse=True)  # stable for equal motion
+
+
+def denoise_bodies_sgn(skel: NTUSkeleton) -> np.ndarray:
+    """SGN / CTR-GCN denoising (data.md §4.1 steps 1-2.4) -> (3, T, 25, 2) float32.
+
+    Bodies are tracked by bodyID, noise bodies removed, and the rest packed into two actor
+    slots by non-overlapping frame intervals. Frames with no body, and frames where both
+    actors are all zero, are removed; the result is zero-padded to the file's T. No
+    translation is applied (that is step 3, done by the caller).
+    """
+    num_frames = skel.num_frames
+    out = np.zeros((3, num_frames, 25, 2), dtype=np.float32)
+    bodies = _group_by_body_id(skel)
+    if not bodies:
+        return out
+    bodies = _denoise(bodies)
+    num_valid = int(np.count_nonzero(skel.body_count > 0))
+    actors = np.zeros((num_valid, 2, 25, 3))
+    # 2.4 Actor assignment. Intervals are inclusive [first, last] valid-frame indices and
+    # grow to the hull of the bodies placed in that slot. (The reference tests overlap with
+    # `min(ends) - max(starts) <= 0`, so a body sharing one frame still counts as disjoint,
+    # and seeds actor 2 with a virtual [0, 0]; we use the plain overlap rule instead.)
+    intervals: list[tuple[int, int] | None] = [None, None]
+    for body in bodies:
+        start, end = int(body.frames[0]), int(body.frames[-1])
+        for slot, interval in enumerate(intervals):
+            if interval is None or end < interval[0] or start > interval[1]:
+                actors[body.frames, slot] = body.xyz
+                intervals[slot] = (start, end) if interval is None else (
+                    min(start, interval[0]), max(end, interval[1]))
+                break
+        else:
+            logger.info("body %s overlaps both actors; discarded", body.body_id)
+    actors = actors[np.any(actors != 0, axis=(1, 2, 3))]
+    out[:, : len(actors)] = actors.transpose(3, 0, 2, 1)
+    return out
