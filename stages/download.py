@@ -6,7 +6,7 @@ import logging
 
 from skelrep.data.sources import download_dataset, validate_data_section
 from skelrep.params import DATASETS, get_section, load_params, repo_root
-from skelrep.runtime import setup_logging, stage_parser
+from skelrep.runtime import run_stage, setup_logging, stage_parser
 
 log = logging.getLogger("stages.download")
 
@@ -25,4 +25,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

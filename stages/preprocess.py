@@ -7,7 +7,7 @@ from pathlib import Path
 from skelrep.data.preprocess import PreprocessConfig, preprocess_protocol, write_summary
 from skelrep.data.sources import validate_data_section
 from skelrep.params import PROTOCOLS, get_section, load_params
-from skelrep.runtime import setup_logging, stage_parser
+from skelrep.runtime import run_stage, setup_logging, stage_parser
 
 
 def main(argv=None) -> None:
@@ -32,4 +32,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -19,7 +19,7 @@ from skelrep.io import write_json_atomic
 from skelrep.methods import get_method
 from skelrep.models.encoder_file import save_encoder
 from skelrep.params import PROTOCOLS, get_section, load_params
-from skelrep.runtime import resolve_device, seed_everything, setup_logging, stage_parser
+from skelrep.runtime import resolve_device, seed_everything, run_stage, setup_logging, stage_parser
 from skelrep.tracking.mlflow_run import flatten, protocol_config, run_tags, stage_run
 from skelrep.training.distributed import barrier, init_distributed, shutdown
 from skelrep.training.pretrain import config_fingerprint, run_pretraining, write_stats
@@ -97,4 +97,4 @@ def _device_name(device: torch.device) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -31,11 +31,30 @@ def _import_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+def _profile_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME", help="profile name, e.g. 'paper'")
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from skelrep.profiles import format_set_args, profile_overrides
+
+    try:
+        print(" ".join(format_set_args(profile_overrides(args.name))))
+    except KeyError as exc:
+        raise SkelrepError(str(exc.args[0])) from None
+    return 0
+
+
 SUBCOMMANDS: dict[str, tuple[str, AddArguments, Run]] = {
     "import-checkpoint": (
         "convert an official USDRL checkpoint into a skelrep encoder file",
         _import_checkpoint_arguments,
         _import_checkpoint,
+    ),
+    "profile": (
+        "print the `dvc exp run -S ...` overrides of a named profile (e.g. paper)",
+        _profile_arguments,
+        _profile,
     ),
 }
 

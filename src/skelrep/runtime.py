@@ -45,3 +45,17 @@ def resolve_device(device: str) -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ParamsError("device", f"{device!r} requested but CUDA is not available; use 'auto' or 'cpu'")
     return torch.device(device)
+
+
+def run_stage(main) -> None:
+    """Run a stage's ``main``; a deliberate skelrep error prints one clear line, no traceback."""
+    import sys
+
+    from .errors import SkelrepError
+
+    try:
+        main()
+    except SkelrepError as exc:
+        logging.getLogger("skelrep").error("%s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,84 @@
+"""DVC stage `detect@pku1-xsub`: temporal action detection on untrimmed PKU-MMD I videos.
+
+Frozen encoder -> per-frame dense features -> frame-wise linear classifier with a background
+class -> proposals (P-THR or P-SSD) -> VOC-style mAP@tIoU and the official PKU-MMD
+mAP_action / mAP_video. Also run for the random-init baseline encoder.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from skelrep.data.hdf5 import read_detection
+from skelrep.evaluation.detection import (evaluate_detection, predict_frame_probs, proposals_ssd, proposals_thr,
+                                          train_frame_classifier, write_proposals)
+from skelrep.evaluation.detection.dense import plot_timeline, video_frame_features
+from skelrep.evaluation.features import load_frozen_encoder
+from skelrep.io import write_json_atomic
+from skelrep.params import (choice, get_section, integer, list_of, load_params, number, validate)
+from skelrep.runtime import resolve_device, seed_everything, run_stage, setup_logging, stage_parser
+from skelrep.tracking.mlflow_run import protocol_config, run_tags, stage_run
+
+log = logging.getLogger("stages.detect")
+PROTOCOL = "pku1-xsub"
+DETECTION_SCHEMA = {
+    "protocol": choice("dense"), "proposals": choice("thr", "ssd"),
+    "thr_class_prob": number(0.0, 1.0), "ssd_smooth_radius": integer(0), "ssd_activity_thr": number(0.0, 1.0),
+    "voc_tious": list_of(number(0.0, 1.0), min_len=1), "official_theta": number(0.0, 1.0),
+    "num_classes": integer(2), "train_stride": integer(1), "epochs": integer(1), "lr": number(0.0),
+    "milestones": list_of(integer(0)), "batch_size": integer(1), "momentum": number(0.0, 1.0),
+    "seed": integer(0), "device": choice("auto", "cpu", "cuda"),
+}
+VARIANTS = {"pretrained": ("encoder.pt", "detect"), "random_init": ("encoder_random.pt", "detect/random_init")}
+
+
+def main(argv=None) -> None:
+    parser = stage_parser(__doc__)
+    args = parser.parse_args(argv)
+    setup_logging()
+    params = load_params(args.params)
+    cfg = validate(get_section(params, "detection"), DETECTION_SCHEMA, "detection")
+    convention = get_section(params, "pku.boundary_convention")
+    device = resolve_device(cfg["device"])
+    data = Path(f"data/processed/{PROTOCOL}.h5")
+    train, test = read_detection(data, "train"), read_detection(data, "test")
+    metrics: dict[str, float] = {}
+    for variant, (filename, prefix) in VARIANTS.items():
+        seed_everything(cfg["seed"])
+        encoder = load_frozen_encoder(Path("models") / PROTOCOL / filename, device)
+        feats, labels = [], []
+        for v in train:
+            f, idx = video_frame_features(encoder, v["joint"], stride=cfg["train_stride"], device=device)
+            feats.append(f)
+            labels.append(v["frame_label"][idx])
+        head, _ = train_frame_classifier(feats, labels, num_classes=cfg["num_classes"], epochs=cfg["epochs"],
+                                         lr=cfg["lr"], batch_size=cfg["batch_size"], momentum=cfg["momentum"],
+                                         milestones=cfg["milestones"], seed=cfg["seed"], device=str(device))
+        proposals, gts = {}, {}
+        for v in test:
+            f, idx = video_frame_features(encoder, v["joint"], device=device)
+            probs = predict_frame_probs(head, f[np.argsort(idx, kind="stable")])
+            proposals[v["id"]] = (proposals_thr(probs, cfg["thr_class_prob"]) if cfg["proposals"] == "thr" else
+                                  proposals_ssd(probs, cfg["ssd_smooth_radius"], cfg["ssd_activity_thr"]))
+            gts[v["id"]] = v["gt"]
+            if variant == "pretrained":
+                write_proposals(Path("data/eval") / PROTOCOL / "proposals" / f"{v['id']}.txt",
+                                proposals[v["id"]], convention)
+                plot_timeline(Path("reports/detect") / PROTOCOL / "timelines" / f"{v['id']}.png",
+                              v["frame_label"], probs.argmax(1), f"{v['id']}: ground truth vs predicted frames")
+        result = evaluate_detection(proposals, gts, convention, voc_tious=cfg["voc_tious"],
+                                    official_theta=cfg["official_theta"], num_classes=cfg["num_classes"])
+        metrics.update({k.replace("detect/", f"{prefix}/", 1): v for k, v in result.items()})
+        log.info("%s: %s", variant, ", ".join(f"{k}={v:.1f}" for k, v in result.items()))
+    write_json_atomic(Path("reports/detect") / PROTOCOL / "metrics.json", metrics)
+    with stage_run(enabled=params["mlflow"]["enabled"], experiment=PROTOCOL,
+                   config=protocol_config(params, PROTOCOL), stage="detect", tags=run_tags(params, PROTOCOL)) as run:
+        run.log_params({f"detection.{k}": v for k, v in cfg.items()})
+        run.log_metrics(metrics)
+
+
+if __name__ == "__main__":
+    run_stage(main)

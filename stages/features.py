@@ -1,0 +1,43 @@
+"""DVC stage `features@<protocol>`: frozen-encoder features of the train and test splits.
+
+For the pretrained encoder and for the random-init baseline (same architecture), written to
+data/features/<protocol>/{pretrained,random_init}.npz (train_x, train_y, test_x, test_y).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from skelrep.data.hdf5 import SkeletonH5Dataset
+from skelrep.evaluation.features import extract_features, load_frozen_encoder, save_feature_file
+from skelrep.params import PROTOCOLS, choice, get_section, integer, load_params, number, validate
+from skelrep.runtime import resolve_device, seed_everything, run_stage, setup_logging, stage_parser
+
+FEATURES_SCHEMA = {"crop": choice("whole", "center"), "ratio": number(0.01, 1.0),
+                   "batch_size": integer(1), "device": choice("auto", "cpu", "cuda")}
+ENCODERS = {"pretrained": "encoder.pt", "random_init": "encoder_random.pt"}
+
+
+def main(argv=None) -> None:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--protocol", required=True, choices=list(PROTOCOLS))
+    args = parser.parse_args(argv)
+    setup_logging()
+    cfg = validate(get_section(load_params(args.params), "features"), FEATURES_SCHEMA, "features")
+    device = resolve_device(cfg["device"])
+    seed_everything(0)
+    data = Path(f"data/processed/{args.protocol}.h5")
+    splits = {s: SkeletonH5Dataset(data, s) for s in ("train", "test")}
+    for variant, filename in ENCODERS.items():
+        encoder = load_frozen_encoder(Path("models") / args.protocol / filename, device)
+        arrays = {}
+        for split, ds in splits.items():
+            arrays[f"{split}_x"] = extract_features(encoder, ds, crop=cfg["crop"], ratio=cfg["ratio"],
+                                                    batch_size=cfg["batch_size"], device=device,
+                                                    desc=f"{variant} {split}")
+            arrays[f"{split}_y"] = ds.label
+        save_feature_file(Path("data/features") / args.protocol / f"{variant}.npz", **arrays)
+
+
+if __name__ == "__main__":
+    run_stage(main)

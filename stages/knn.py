@@ -1,0 +1,40 @@
+"""DVC stage `knn@<protocol>`: k-NN retrieval (cosine on L2-normalised cached features)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from skelrep.evaluation.features import load_feature_file
+from skelrep.evaluation.knn import knn_top1
+from skelrep.io import write_json_atomic
+from skelrep.params import PROTOCOLS, choice, get_section, integer, load_params, validate
+from skelrep.runtime import resolve_device, run_stage, setup_logging, stage_parser
+from skelrep.tracking.mlflow_run import protocol_config, run_tags, stage_run
+
+KNN_SCHEMA = {"k": integer(1), "batch_size": integer(1), "device": choice("auto", "cpu", "cuda")}
+VARIANTS = {"pretrained": "knn", "random_init": "knn/random_init"}
+
+
+def main(argv=None) -> None:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--protocol", required=True, choices=list(PROTOCOLS))
+    args = parser.parse_args(argv)
+    setup_logging()
+    params = load_params(args.params)
+    cfg = validate(get_section(params, "knn"), KNN_SCHEMA, "knn")
+    device = resolve_device(cfg["device"])
+    metrics: dict[str, float] = {"knn/k": cfg["k"]}
+    for variant, prefix in VARIANTS.items():
+        f = load_feature_file(Path("data/features") / args.protocol / f"{variant}.npz")
+        metrics[f"{prefix}/top1"] = knn_top1(f["train_x"], f["train_y"], f["test_x"], f["test_y"], k=cfg["k"],
+                                             batch_size=cfg["batch_size"], device=str(device))
+    write_json_atomic(Path("reports/knn") / args.protocol / "metrics.json", metrics)
+    with stage_run(enabled=params["mlflow"]["enabled"], experiment=args.protocol,
+                   config=protocol_config(params, args.protocol), stage="knn",
+                   tags=run_tags(params, args.protocol)) as run:
+        run.log_params({f"knn.{k}": v for k, v in cfg.items()})
+        run.log_metrics(metrics)
+
+
+if __name__ == "__main__":
+    run_stage(main)

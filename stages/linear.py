@@ -1,0 +1,76 @@
+"""DVC stage `linear@<protocol>`: linear probe on the cached frozen features.
+
+Primary number: top-1 after the last epoch. Secondary, labelled column: best test top-1 over
+the periodic evaluations (the official codes' convention). Same probe for the random-init
+baseline encoder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from skelrep.data.hdf5 import read_split_arrays
+from skelrep.evaluation.features import load_feature_file
+from skelrep.evaluation.linear import train_linear_probe
+from skelrep.io import write_json_atomic, write_text_atomic
+from skelrep.params import (PROTOCOLS, choice, get_section, integer, list_of, load_params, number,
+                            validate)
+from skelrep.runtime import resolve_device, seed_everything, run_stage, setup_logging, stage_parser
+from skelrep.tracking.mlflow_run import protocol_config, run_tags, stage_run
+
+LINEAR_SCHEMA = {"epochs": integer(1), "lr": number(0.0), "milestones": list_of(integer(0)),
+                 "batch_size": integer(1), "momentum": number(0.0, 1.0), "weight_decay": number(0.0),
+                 "eval_every": integer(1), "seed": integer(0), "device": choice("auto", "cpu", "cuda")}
+VARIANTS = {"pretrained": "linear", "random_init": "linear/random_init"}
+
+
+def main(argv=None) -> None:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--protocol", required=True, choices=list(PROTOCOLS))
+    args = parser.parse_args(argv)
+    setup_logging()
+    params = load_params(args.params)
+    cfg = validate(get_section(params, "linear"), LINEAR_SCHEMA, "linear")
+    device = resolve_device(cfg["device"])
+    num_classes = _num_classes(args.protocol)
+    out = Path("reports/linear") / args.protocol
+    metrics: dict[str, float] = {}
+    with stage_run(enabled=params["mlflow"]["enabled"], experiment=args.protocol,
+                   config=protocol_config(params, args.protocol), stage="linear",
+                   tags=run_tags(params, args.protocol)) as run:
+        run.log_params({f"linear.{k}": v for k, v in cfg.items()})
+        for variant, prefix in VARIANTS.items():
+            seed_everything(cfg["seed"])
+            feats = load_feature_file(Path("data/features") / args.protocol / f"{variant}.npz")
+            result = train_linear_probe(
+                feats["train_x"], feats["train_y"], feats["test_x"], feats["test_y"], num_classes=num_classes,
+                epochs=cfg["epochs"], lr=cfg["lr"], milestones=cfg["milestones"], batch_size=cfg["batch_size"],
+                momentum=cfg["momentum"], weight_decay=cfg["weight_decay"], eval_every=cfg["eval_every"],
+                seed=cfg["seed"], device=str(device))
+            metrics.update({f"{prefix}/top1_last": result.top1_last, f"{prefix}/top5_last": result.top5_last,
+                            f"{prefix}/top1_best_on_test": result.top1_best_on_test,
+                            f"{prefix}/best_epoch": result.best_epoch})
+            suffix = "" if variant == "pretrained" else f"_{variant}"
+            write_text_atomic(out / f"history{suffix}.jsonl",
+                              "".join(json.dumps(h, sort_keys=True) + "\n" for h in result.history))
+            for h in result.history:
+                if "test_top1" in h:
+                    run.log_metrics({f"{prefix}/test_top1_curve": h["test_top1"]}, step=h["epoch"])
+            if variant == "pretrained":
+                names = read_split_arrays(Path(f"data/processed/{args.protocol}.h5"), "test")["sample_name"]
+                pred = result.test_scores_last.argmax(1)
+                write_text_atomic(out / "predictions.csv", "sample,actual,predicted\n" + "".join(
+                    f"{n},{a},{p}\n" for n, a, p in zip(names, feats["test_y"], pred)))
+        write_json_atomic(out / "metrics.json", metrics)
+        run.log_metrics(metrics)
+
+
+def _num_classes(protocol: str) -> int:
+    from skelrep.data.hdf5 import read_attrs
+
+    return int(read_attrs(Path(f"data/processed/{protocol}.h5"))["num_classes"])
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,50 @@
+"""DVC stage `report`: measured vs published benchmark tables, results CSV, summary metric, figures.
+
+Reads whatever the earlier stages wrote under --reports (any subset of the protocols) and
+writes reports/benchmarks/{ntu60,ntu120,pkummd1,pkummd2}.md, reports/results.csv,
+reports/summary.json and reports/figures/*.png; then logs everything into each protocol's
+MLflow run (unless mlflow.enabled is false or --no-mlflow is given).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from skelrep.io import write_json_atomic, write_text_atomic
+from skelrep.params import load_params
+from skelrep.report.collect import load_reports
+from skelrep.report.figures import write_figures
+from skelrep.report.mlflow_sync import sync
+from skelrep.report.published import load_published, table_entries
+from skelrep.report.tables import build_tables, render_markdown, results_long, summary
+from skelrep.runtime import setup_logging, stage_parser
+
+log = logging.getLogger("stages.report")
+
+
+def main(argv=None) -> None:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--reports", default="reports", help="reports folder (inputs and outputs)")
+    parser.add_argument("--models", default="models", help="models folder (encoders logged to MLflow)")
+    parser.add_argument("--no-mlflow", action="store_true", help="skip the MLflow sync")
+    args = parser.parse_args(argv)
+    setup_logging()
+    params = load_params(args.params)
+    reports_dir, models_dir = Path(args.reports), Path(args.models)
+
+    reports = load_reports(reports_dir)
+    log.info("measured results for: %s", ", ".join(reports) or "no protocol")
+    tables = build_tables(params, reports, table_entries(load_published()))
+    for bench, rows in tables:
+        write_text_atomic(reports_dir / "benchmarks" / f"{bench.name}.md",
+                          render_markdown(bench, rows, params, present=tuple(reports)))
+    write_text_atomic(reports_dir / "results.csv", results_long(tables).to_csv(index=False, lineterminator="\n"))
+    write_json_atomic(reports_dir / "summary.json", summary(reports))
+    write_figures(reports, reports_dir / "figures")
+    sync(params, reports, tables, reports_dir / "benchmarks", reports_dir / "figures", models_dir,
+         enabled=False if args.no_mlflow else None)
+
+
+if __name__ == "__main__":
+    main()
