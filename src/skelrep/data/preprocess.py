@@ -88,13 +88,16 @@ class PreprocessSummary:
 # --- worker side -----------------------------------------------------------------------------
 # Each worker process opens its own archive handles (cached per process).
 
-_ARCHIVES: dict[str, object] = {}
+_ARCHIVES: dict[tuple[int, str], object] = {}
 
 
 def _archive(path: str):
-    if path not in _ARCHIVES:
-        _ARCHIVES[path] = open_archive(path)
-    return _ARCHIVES[path]
+    # Keyed by pid: a forked worker must not reuse the parent's handle, whose file offset
+    # is shared between processes (concurrent reads would corrupt each other).
+    key = (os.getpid(), path)
+    if key not in _ARCHIVES:
+        _ARCHIVES[key] = open_archive(path)
+    return _ARCHIVES[key]
 
 
 def _source(archive_path: str, member: str) -> str:

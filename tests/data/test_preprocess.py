@@ -1,0 +1,159 @@
+"""Raw archives -> HDF5, end to end on small synthetic archives (the real code path)."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from skelrep.data import ntu
+from skelrep.data.download import ArchiveSpec, write_manifest
+from skelrep.data.hdf5 import SkeletonH5Dataset, read_detection, read_split_arrays
+from skelrep.data.normalize import NORMALISATIONS, pre_normalize, select_bodies_by_energy
+from skelrep.data.preprocess import PreprocessConfig, preprocess_protocol
+from skelrep.data.synthetic import SyntheticNTUConfig, SyntheticPKUConfig, write_ntu_archives, write_pku_archives
+from skelrep.errors import DataError
+
+_JOINT = b"0.1 0.2 3.0 1 1 1 1 0 0 0 0 2\n"
+SMALL_NTU = SyntheticNTUConfig(performers=(1, 3), setups=(1, 2), classes=3, max_frames=80)
+CFG = PreprocessConfig(workers=1)
+
+
+def _raw(root: Path, dataset: str, written) -> Path:
+    write_manifest(root / dataset, dataset, "synthetic", [ArchiveSpec(p.name, r, None) for p, r in written])
+    return root / dataset
+
+
+@pytest.fixture(scope="module")
+def ntu_raw(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("raw")
+    (root / "ntu60").mkdir()
+    _raw(root, "ntu60", write_ntu_archives(root / "ntu60", "ntu60", SMALL_NTU, seed=0))
+    return root
+
+
+def _run(root: Path, out: Path, protocol="ntu60-xsub", cfg=CFG):
+    return preprocess_protocol(protocol, {d: root / d for d in ("ntu60", "ntu120", "pku1", "pku2")}, out, cfg)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_hdf5_round_trip_equals_parse_and_normalise(ntu_raw, tmp_path):
+    out = tmp_path / "p.h5"
+    summary = _run(ntu_raw, out)
+    archive = next((ntu_raw / "ntu60").glob("*.zip"))
+    with zipfile.ZipFile(archive) as z:
+        members = sorted(m for m in z.namelist() if m.endswith(".skeleton"))
+        assert summary.counts["train"] + summary.counts["test"] == len(members)
+        for split in ("train", "test"):
+            arrays = read_split_arrays(out, split)
+            names = list(arrays["sample_name"])
+            assert names == sorted(names)
+            assert all(ntu.ntu_split(ntu.parse_ntu_name(n), "ntu60", "xsub") == split for n in names)
+            ds = SkeletonH5Dataset(out, split)
+            joint, num_frame, label, _ = ds[0]
+            skel = ntu.parse_skeleton(z.read(f"nturgb+d_skeletons/{names[0]}.skeleton"), names[0])
+            bodies = select_bodies_by_energy(ntu.slot_xyz(skel), keep=2)
+            padded = np.zeros((3, 300, 25, 2), np.float32)
+            padded[:, : bodies.shape[1]] = bodies
+            expected = pre_normalize(padded, **NORMALISATIONS["umurl"])
+            assert torch.equal(joint, torch.from_numpy(expected))
+            assert num_frame == skel.num_frames and label == ntu.parse_ntu_name(names[0]).label
+            assert arrays["meta/performer"][0] == ntu.parse_ntu_name(names[0]).performer
+    with h5py.File(out) as h5:
+        assert h5["train/joint"].chunks == (1, 3, 300, 25, 2)
+        assert h5.attrs["normalisation"] == "umurl" and h5.attrs["num_classes"] == 60
+
+
+def test_same_input_gives_byte_identical_hdf5_with_one_or_two_workers(ntu_raw, tmp_path):
+    _run(ntu_raw, tmp_path / "a.h5")
+    _run(ntu_raw, tmp_path / "b.h5", cfg=PreprocessConfig(workers=2))
+    assert _sha(tmp_path / "a.h5") == _sha(tmp_path / "b.h5")
+
+
+def test_isc_normalisation_differs_and_is_recorded(ntu_raw, tmp_path):
+    _run(ntu_raw, tmp_path / "u.h5")
+    _run(ntu_raw, tmp_path / "i.h5", cfg=PreprocessConfig(workers=1, normalisation="isc"))
+    with h5py.File(tmp_path / "u.h5") as u, h5py.File(tmp_path / "i.h5") as i:
+        assert bool(i.attrs["z_align"]) and not bool(u.attrs["z_align"])
+        assert not np.allclose(u["train/joint"][0], i["train/joint"][0])
+
+
+def _with_bad_member(ntu_raw: Path, root: Path, text: bytes) -> Path:
+    """A copy of the raw folder whose first .skeleton member is replaced by ``text``."""
+    (root / "ntu60").mkdir(parents=True)
+    src = next((ntu_raw / "ntu60").glob("*.zip"))
+    dst = root / "ntu60" / src.name
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        names = sorted(n for n in zin.namelist() if n.endswith(".skeleton"))
+        for n in zin.namelist():
+            zout.writestr(n, text if n == names[0] else zin.read(n))
+    _raw(root, "ntu60", [(dst, "skeleton")])
+    return root
+
+
+@pytest.mark.parametrize("text, line, what", [
+    (b"2\n1\n72057594037931101 0 0 0 0 0 0 0 0 2\n25\n" + b"0.1 0.2 3.0 1 1 1 1 0 0 0 0 2\n" * 3, 8, "truncated"),
+    (b"1\n1\n72057594037931101 0 0 0 0 0 0 0 0 2\n24\n", 4, "25"),
+    (b"1\n1\n72057594037931101 0 0 0 0 0 0 0 0 2\n25\n" + b"0.1 abc 3.0 1 1 1 1 0 0 0 0 2\n" + _JOINT * 24, 5, ""),
+    (b"1\n1\n72057594037931101 0 0 0 0 0 0 0 0 2\n25\n" + _JOINT * 3 + b"nan 0.2 3 1 1 1 1 0 0 0 0 2\n"
+     + _JOINT * 21, 8, ""),
+    (b"0\n", 1, ""),
+])
+def test_bad_member_fails_naming_archive_member_and_line_and_leaves_no_output(ntu_raw, tmp_path, text, line, what):
+    root = _with_bad_member(ntu_raw, tmp_path / "raw", text)
+    out = tmp_path / "out.h5"
+    with pytest.raises(DataError) as err:
+        _run(root, out)
+    assert "nturgbd_skeletons_s001_to_s017.zip:nturgb+d_skeletons/S001" in str(err.value)
+    assert err.value.line == line and what in str(err.value)
+    assert list(tmp_path.glob("out.h5*")) == [] and list(tmp_path.glob(".out.h5*")) == []
+
+
+def test_on_error_skip_lists_the_sample_and_keeps_the_rest(ntu_raw, tmp_path):
+    root = _with_bad_member(ntu_raw, tmp_path / "raw", b"1\n1\n72057594037931101 0 0 0 0 0 0 0 0 2\n24\n")
+    summary = _run(root, tmp_path / "out.h5", cfg=PreprocessConfig(workers=1, on_error="skip"))
+    assert len(summary.skipped) == 1 and ":4:" in summary.skipped[0]["error"]
+    assert summary.as_dict()["num_skipped"] == 1
+    total = sum(len(read_split_arrays(tmp_path / "out.h5", s)["label"]) for s in ("train", "test"))
+    assert total == 2 * 3 * 3 * 1 - 1  # performers x classes x cameras x replications, minus the bad one
+
+
+def test_corrupt_archive_is_reported_by_name(ntu_raw, tmp_path):
+    (tmp_path / "raw" / "ntu60").mkdir(parents=True)
+    bad = tmp_path / "raw" / "ntu60" / "nturgbd_skeletons_s001_to_s017.zip"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    write_manifest(tmp_path / "raw" / "ntu60", "ntu60", "synthetic", [ArchiveSpec(bad.name, "skeleton", None)])
+    with pytest.raises(DataError, match="nturgbd_skeletons_s001_to_s017.zip"):
+        _run(tmp_path / "raw", tmp_path / "out.h5")
+
+
+def test_unknown_split_name_is_rejected(ntu_raw, tmp_path):
+    _run(ntu_raw, tmp_path / "p.h5")
+    with pytest.raises(ValueError, match="unknown split"):
+        SkeletonH5Dataset(tmp_path / "p.h5", "val")
+
+
+def test_pku1_trimmed_clips_and_detection_videos(tmp_path):
+    cfg = SyntheticPKUConfig(train_recordings=2, test_recordings=4, actions_per_video=13)
+    (tmp_path / "pku1").mkdir()
+    _raw(tmp_path, "pku1", write_pku_archives(tmp_path / "pku1", 1, cfg, seed=0))
+    out = tmp_path / "pku1.h5"
+    summary = _run(tmp_path, out, protocol="pku1-xsub")
+    assert summary.detection_videos == {"train": 6, "test": 12}
+    assert summary.counts["train"] == 6 * 13 and summary.counts["test"] == 12 * 13
+    videos = read_detection(out, "test")
+    for v in videos:
+        assert v["joint"].shape[1] == len(v["frame_label"])
+        # every ground-truth segment is labelled in the per-frame vector (one_based_inclusive)
+        for label, start, end, _ in v["gt"]:
+            lo, hi = min(start, end) - 1, max(start, end)
+            assert (v["frame_label"][lo:hi] == label).mean() > 0.9
+    assert read_split_arrays(out, "test")["label"].max() <= 50
