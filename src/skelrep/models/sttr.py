@@ -14,7 +14,8 @@ from torch import Tensor, nn
 from skelrep.models.components import TwoStreamBackbone
 
 
-def _encoder(hidden: int, heads: int, feedforward: int, layers: int) -> nn.TransformerEncoder:
+def transformer_encoder(hidden: int, heads: int, feedforward: int, layers: int) -> nn.TransformerEncoder:
+    """PyTorch's default encoder layers (post-norm, ReLU) with dropout 0, batch first; also UmURL's ST_TR."""
     layer = nn.TransformerEncoderLayer(hidden, heads, feedforward, dropout=0.0, batch_first=True)
     # Nested tensors only matter for padded batches, which never occur here.
     return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
@@ -45,8 +46,8 @@ class STTR(TwoStreamBackbone):
             layers=layers, ffn_ratio=ffn_ratio, t_pe_max_len=t_pe_max_len,
         )
         feedforward = int(round(hidden * ffn_ratio))
-        self.t_encoder = _encoder(hidden, heads, feedforward, layers)
-        self.s_encoder = _encoder(hidden, heads, feedforward, layers)
+        self.t_encoder = transformer_encoder(hidden, heads, feedforward, layers)
+        self.s_encoder = transformer_encoder(hidden, heads, feedforward, layers)
         self.reset_parameters()
 
     def config(self) -> dict[str, Any]:
