@@ -1,0 +1,21 @@
+"""The MoCo InfoNCE loss with queue negatives (MoCo v2; ISC isc.md §3)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def moco_info_nce(query: Tensor, positive: Tensor, queue: Tensor, temperature: float) -> tuple[Tensor, Tensor]:
+    """Cross-entropy of ``[q·k+, q·queue] / T`` with the positive at index 0.
+
+    ``query`` and ``positive`` are ``(N, D)``, ``queue`` is ``(K, D)``, all L2-normalised.
+    Returns the batch-mean loss and the ``(N, 1 + K)`` logits. Gradient flows to ``query``
+    only when the caller passes detached keys and queue, as MoCo does.
+    """
+    positive_logits = (query * positive).sum(dim=1, keepdim=True)
+    negative_logits = query @ queue.t()
+    logits = torch.cat([positive_logits, negative_logits], dim=1) / temperature
+    target = torch.zeros(query.shape[0], dtype=torch.long, device=query.device)
+    return F.cross_entropy(logits, target), logits

@@ -1,0 +1,309 @@
+"""Inter-skeleton contrast (ISC, isc.md §3, §6.2, §11): two representations, MoCo v2.
+
+Query encoders ``encoder_q`` (representation S1) and ``encoder_r`` (S2) with their heads;
+momentum key encoders ``encoder_k`` / ``encoder_l`` (exact copies, no gradient); one queue of
+L2-normalised keys per representation. The positive of a query is the *other*
+representation's key of the other view; its negatives are the other representation's queue.
+
+Unlike the official DataParallel code (quirks I2, I3) the EMA really happens on every rank
+and the full global batch of keys is enqueued (all-gathered), so queues, pointers and key
+encoders stay identical across ranks.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from skelrep.errors import DataError, ParamsError
+from skelrep.losses.info_nce import moco_info_nce
+from skelrep.models.encoder_file import load_encoder_file
+from skelrep.models.isc_agcn import IscAGCN
+from skelrep.models.isc_gru import GRU_MODES, IscGRU
+from skelrep.models.isc_hcn import IscHCN
+from skelrep.models.isc_heads import ENCODER_KINDS, ProjectionHead
+from skelrep.params import Validator, boolean, choice, integer, number, validate
+from skelrep.training.distributed import DistInfo, gather_no_grad
+
+# pair -> (S1 kind, S2 kind), as the official ``skeleton_representation`` names them
+PAIRS = {"seq_graph": ("seq", "graph"), "graph_image": ("graph", "image"), "seq_image": ("seq", "image")}
+KEY_UPDATES = ("ema", "frozen_copy")
+ARCHS = {"seq": "isc_gru", "graph": "isc_agcn", "image": "isc_hcn"}
+ENCODER_CLASSES: dict[str, type[nn.Module]] = {"isc_gru": IscGRU, "isc_agcn": IscAGCN, "isc_hcn": IscHCN}
+
+
+# ---------------------------------------------------------------- representations (isc.md §1)
+
+
+def seq_tokens(clip: Tensor) -> Tensor:
+    """(N, C, T, V, M) -> (N, T, V*C*M): one vector per frame in the ISC (V, C, M) order."""
+    n, c, t, v, m = clip.shape
+    return clip.permute(0, 2, 3, 1, 4).reshape(n, t, v * c * m)
+
+
+def graph_input(clip: Tensor) -> Tensor:
+    """AGCN reads the clip as it is: (N, C, T, V, M)."""
+    return clip
+
+
+def image_input(clip: Tensor) -> Tensor:
+    """HCN reads the clip as it is: (N, C, T, V, M)."""
+    return clip
+
+
+REPRESENTATIONS = {"seq": seq_tokens, "graph": graph_input, "image": image_input}
+
+
+# ---------------------------------------------------------------- config (isc.md §11)
+
+
+@dataclass(frozen=True)
+class GruConfig:
+    hidden: int = 1024
+    layers: int = 3
+    mode: str = "causal_official"
+
+
+@dataclass(frozen=True)
+class MocoConfig:
+    dim: int = 128
+    k: int = 16384
+    m: float = 0.999
+    t: float = 0.07
+    mlp: bool = True
+    key_update: str = "ema"
+    shuffle_bn: bool = False
+
+
+@dataclass(frozen=True)
+class IscConfig:
+    pair: str = "seq_graph"
+    eval_encoder: str = "seq"
+    gru: GruConfig = field(default_factory=GruConfig)
+    moco: MocoConfig = field(default_factory=MocoConfig)
+    aug: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+
+
+def _positive(value: Any, key: str) -> float:
+    value = number()(value, key)
+    if not value > 0:
+        raise ParamsError(key, f"got {value!r}; expected a number > 0")
+    return value
+
+
+def _no_shuffle_bn(value: Any, key: str) -> bool:
+    if boolean(value, key):
+        raise ParamsError(key, "shuffle-BN is not implemented: ISC uses per-rank BN without it "
+                               "(isc.md §6.2); set false")
+    return value
+
+
+def _plain_mapping(value: Any, key: str) -> dict:
+    if not isinstance(value, Mapping):
+        raise ParamsError(key, f"expected a mapping, got {value!r}")
+    return dict(value)
+
+
+def _with_defaults(defaults: Mapping[str, Any], schema: Mapping[str, Validator]) -> Validator:
+    """A section validator: missing keys take the official defaults, unknown keys are rejected."""
+
+    def check(section: Any, prefix: str) -> dict:
+        if section is None:
+            section = {}
+        if not isinstance(section, Mapping):
+            raise ParamsError(prefix, f"expected a mapping, got {section!r}")
+        return validate({**defaults, **section}, schema, prefix)
+
+    return check
+
+
+_GRU_SCHEMA = {"hidden": integer(1), "layers": integer(1), "mode": choice(*GRU_MODES)}
+_MOCO_SCHEMA = {"dim": integer(1), "k": integer(1), "m": number(0.0, 1.0), "t": _positive, "mlp": boolean,
+                "key_update": choice(*KEY_UPDATES), "shuffle_bn": _no_shuffle_bn}
+_ISC_SCHEMA = {"pair": choice(*PAIRS), "eval_encoder": choice(*ENCODER_KINDS),
+               "gru": _with_defaults(asdict(GruConfig()), _GRU_SCHEMA),
+               "moco": _with_defaults(asdict(MocoConfig()), _MOCO_SCHEMA),
+               "aug": _plain_mapping, "train": _plain_mapping}
+_ISC_DEFAULTS = {"pair": "seq_graph", "eval_encoder": "seq", "gru": None, "moco": None, "aug": {}, "train": {}}
+
+
+def validate_isc_config(section: Mapping[str, Any] | None) -> IscConfig:
+    """Validate the ``isc`` params block (isc.md §11); ``aug`` and ``train`` pass through as dicts.
+
+    ``eval_encoder`` names a representation of ``pair`` (``seq`` -> the GRU ``encoder_q`` of
+    seq_graph, the headline setting).
+    """
+    top = _with_defaults(_ISC_DEFAULTS, _ISC_SCHEMA)(section, "isc")
+    if top["eval_encoder"] not in PAIRS[top["pair"]]:
+        raise ParamsError("isc.eval_encoder", f"got {top['eval_encoder']!r}; the pair {top['pair']!r} "
+                                              f"trains {' and '.join(PAIRS[top['pair']])}")
+    return IscConfig(pair=top["pair"], eval_encoder=top["eval_encoder"], gru=GruConfig(**top["gru"]),
+                     moco=MocoConfig(**top["moco"]), aug=top["aug"], train=top["train"])
+
+
+# ---------------------------------------------------------------- encoders
+
+
+def build_isc_encoder(kind: str, gru: GruConfig = GruConfig(), *, channels: int = 3, joints: int = 25,
+                      persons: int = 2, frames: int = 64) -> nn.Module:
+    """The paper-size encoder of one representation for clips (N, channels, frames, joints, persons)."""
+    if kind == "seq":
+        return IscGRU(channels * joints * persons, gru.hidden, gru.layers, gru.mode)
+    if kind == "graph":
+        return IscAGCN(num_joints=joints, num_persons=persons, in_channels=channels)
+    if kind == "image":
+        return IscHCN(in_channels=channels, num_joints=joints, num_persons=persons, frames=frames)
+    raise ValueError(f"unknown encoder kind {kind!r}; expected one of {', '.join(ENCODER_KINDS)}")
+
+
+class IscBranch(nn.Module):
+    """One representation: clip -> representation -> encoder -> projection head."""
+
+    def __init__(self, kind: str, encoder: nn.Module, dim: int = 128, mlp: bool = True):
+        super().__init__()
+        self.kind = kind
+        self.encoder = encoder
+        self.head = ProjectionHead(encoder.feature_dim, dim, mlp, kind)
+
+    def features(self, clip: Tensor) -> Tensor:
+        return self.encoder(REPRESENTATIONS[self.kind](clip))
+
+    def forward(self, clip: Tensor) -> Tensor:
+        return self.head(self.features(clip))
+
+
+# ---------------------------------------------------------------- MoCo
+
+
+class InterSkeletonMoCo(nn.Module):
+    def __init__(self, pair: str, encoder_s1: nn.Module, encoder_s2: nn.Module, *, dim: int = 128,
+                 k: int = 16384, m: float = 0.999, t: float = 0.07, mlp: bool = True,
+                 key_update: str = "ema"):
+        super().__init__()
+        if pair not in PAIRS:
+            raise ValueError(f"unknown pair {pair!r}; expected one of {', '.join(PAIRS)}")
+        if key_update not in KEY_UPDATES:
+            raise ValueError(f"unknown key_update {key_update!r}; expected one of {', '.join(KEY_UPDATES)}")
+        self.pair, self.k, self.m, self.t, self.key_update = pair, k, m, t, key_update
+        kind_s1, kind_s2 = PAIRS[pair]
+        self.encoder_q = IscBranch(kind_s1, encoder_s1, dim, mlp)
+        self.encoder_r = IscBranch(kind_s2, encoder_s2, dim, mlp)
+        self.encoder_k = copy.deepcopy(self.encoder_q)
+        self.encoder_l = copy.deepcopy(self.encoder_r)
+        for p in (*self.encoder_k.parameters(), *self.encoder_l.parameters()):
+            p.requires_grad_(False)
+        self.register_buffer("queue_s1", F.normalize(torch.randn(k, dim), dim=1))
+        self.register_buffer("queue_s2", F.normalize(torch.randn(k, dim), dim=1))
+        self.register_buffer("queue_ptr_s1", torch.zeros((), dtype=torch.long))
+        self.register_buffer("queue_ptr_s2", torch.zeros((), dtype=torch.long))
+
+    def key_pairs(self) -> tuple[tuple[nn.Module, nn.Module], ...]:
+        """(key branch, query branch) pairs."""
+        return (self.encoder_k, self.encoder_q), (self.encoder_l, self.encoder_r)
+
+    @torch.no_grad()
+    def momentum_update(self) -> None:
+        """theta_k <- m*theta_k + (1-m)*theta_q for every parameter, heads included."""
+        for key, query in self.key_pairs():
+            for p_k, p_q in zip(key.parameters(), query.parameters()):
+                p_k.mul_(self.m).add_(p_q.detach() * (1.0 - self.m))
+
+    @torch.no_grad()
+    def _enqueue(self, queue: Tensor, pointer: Tensor, keys: Tensor) -> None:
+        start = int(pointer)
+        queue[start:start + keys.shape[0]] = keys
+        pointer.fill_((start + keys.shape[0]) % self.k)
+
+    def forward(self, view1: Tensor, view2: Tensor, dist: DistInfo = DistInfo()) -> dict[str, Tensor]:
+        """Loss terms for one batch of two augmented views (N, C, T, V, M) of each sample."""
+        global_batch = view1.shape[0] * dist.world_size
+        if self.k % global_batch:
+            raise ValueError(f"the queue size moco.k={self.k} must be a multiple of the global batch "
+                             f"{global_batch} (= {view1.shape[0]} per rank x {dist.world_size} ranks) so "
+                             f"the enqueue never wraps mid-batch")
+        q = F.normalize(self.encoder_q(view1), dim=1)
+        r = F.normalize(self.encoder_r(view1), dim=1)
+        with torch.no_grad():
+            if self.key_update == "ema":
+                self.momentum_update()
+            k = F.normalize(self.encoder_k(view2), dim=1)
+            l = F.normalize(self.encoder_l(view2), dim=1)
+        # clones: the queues are overwritten in place below but are still needed for backward
+        ce_q, logits_q = moco_info_nce(q, l, self.queue_s2.clone(), self.t)
+        ce_r, logits_r = moco_info_nce(r, k, self.queue_s1.clone(), self.t)
+        self._enqueue(self.queue_s1, self.queue_ptr_s1, gather_no_grad(k, dist))
+        self._enqueue(self.queue_s2, self.queue_ptr_s2, gather_no_grad(l, dist))
+        with torch.no_grad():
+            acc_q = (logits_q.argmax(dim=1) == 0).float().mean()
+            acc_r = (logits_r.argmax(dim=1) == 0).float().mean()
+        return {"total": ce_q + ce_r, "ce_q": ce_q, "ce_r": ce_r, "acc_q": acc_q, "acc_r": acc_r}
+
+    def query_branch(self, kind: str) -> IscBranch:
+        """The query encoder of representation ``kind`` (the downstream encoder, isc.md §7)."""
+        for branch in (self.encoder_q, self.encoder_r):
+            if branch.kind == kind:
+                return branch
+        raise ValueError(f"the pair {self.pair!r} has no {kind!r} encoder")
+
+    def encoder_payload(self, kind: str, frames: int) -> dict:
+        """Encoder-file content (without head) of the query encoder of ``kind``."""
+        encoder = self.query_branch(kind).encoder
+        return {"method": "isc", "arch": ARCHS[kind], "config": encoder.config(),
+                "state_dict": encoder.state_dict(), "extra": {"kind": kind, "pair": self.pair, "frames": frames}}
+
+
+def build_isc_moco(cfg: IscConfig, *, channels: int = 3, joints: int = 25, persons: int = 2,
+                   frames: int = 64) -> InterSkeletonMoCo:
+    """The pretraining model of a validated ``isc`` block, paper-size encoders."""
+    dims = dict(channels=channels, joints=joints, persons=persons, frames=frames)
+    kind_s1, kind_s2 = PAIRS[cfg.pair]
+    mc = cfg.moco
+    return InterSkeletonMoCo(cfg.pair, build_isc_encoder(kind_s1, cfg.gru, **dims),
+                             build_isc_encoder(kind_s2, cfg.gru, **dims), dim=mc.dim, k=mc.k, m=mc.m,
+                             t=mc.t, mlp=mc.mlp, key_update=mc.key_update)
+
+
+# ---------------------------------------------------------------- downstream
+
+
+class IscFeatureEncoder(nn.Module):
+    """A pretrained ISC encoder as the evaluation stages use it (``methods.base.FeatureEncoder``).
+
+    ``features``: GRU 2*hidden, AGCN 4*base_channels, HCN 4*width*(frames/16)^2.
+    ``dense_features``: the GRU's per-frame top-layer outputs (N, T, 2*hidden); the graph
+    and image encoders have no per-frame output.
+    """
+
+    def __init__(self, payload: Mapping[str, Any]):
+        super().__init__()
+        arch = payload["arch"]
+        if arch not in ENCODER_CLASSES:
+            raise ValueError(f"unknown ISC arch {arch!r}; expected one of {', '.join(ENCODER_CLASSES)}")
+        self.kind = payload["extra"]["kind"]
+        self.frames = int(payload["extra"]["frames"])
+        self.encoder = ENCODER_CLASSES[arch](**payload["config"])
+        self.encoder.load_state_dict(payload["state_dict"])
+        self.feature_dim = self.encoder.feature_dim
+        self.dense_dim = self.feature_dim if self.kind == "seq" else 0
+
+    def features(self, clip: Tensor) -> Tensor:
+        return self.encoder(REPRESENTATIONS[self.kind](clip))
+
+    def dense_features(self, clip: Tensor) -> Tensor:
+        if self.kind != "seq":
+            raise ValueError(f"dense per-frame features exist only for the ISC GRU, not {ARCHS[self.kind]}")
+        return self.encoder.frame_features(seq_tokens(clip))
+
+
+def load_isc_encoder(path: str | os.PathLike) -> IscFeatureEncoder:
+    payload = load_encoder_file(path)
+    if payload["method"] != "isc":
+        raise DataError(path, f"encoder file is for method {payload['method']!r}, not 'isc'")
+    return IscFeatureEncoder(payload)
