@@ -18,7 +18,7 @@ from skelrep.report.figures import write_figures
 from skelrep.report.mlflow_sync import sync
 from skelrep.report.published import load_published, table_entries
 from skelrep.report.tables import build_tables, render_markdown, results_long, summary
-from skelrep.runtime import setup_logging, stage_parser
+from skelrep.runtime import run_stage, setup_logging, stage_parser
 
 log = logging.getLogger("stages.report")
 
@@ -47,4 +47,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

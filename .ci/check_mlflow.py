@@ -1,0 +1,90 @@
+"""CI gate: MLflow holds exactly what the DVC metric files say.
+
+For every protocol P with reports/linear/P/metrics.json, experiment P must contain exactly ONE
+run tagged skelrep.run_key = run_key(protocol_config(params, P)), and that run's latest
+metrics must equal the values in reports/{pretrain,linear,knn,detect}/P/metrics.json within
+1e-9. Prints a short table; exits 1 on any mismatch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+
+from skelrep.params import PROTOCOLS, load_params, repo_root
+from skelrep.report.collect import STAGES, read_json
+from skelrep.tracking.mlflow_run import RUN_KEY_TAG, protocol_config, run_key, tracking_uri
+
+TOLERANCE = 1e-9
+
+
+def expected_metrics(reports, protocol: str) -> dict[str, float]:
+    """The metrics JSON values of ``protocol`` under their MLflow keys (no '@')."""
+    out = {}
+    for stage in STAGES:
+        path = reports / stage / protocol / "metrics.json"
+        if path.exists():
+            out.update({k.replace("@", "_"): float(v) for k, v in read_json(path).items() if v is not None})
+    return out
+
+
+def same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or abs(a - b) <= TOLERANCE
+
+
+def check_protocol(client, params, reports, protocol: str) -> tuple[int, int, list[str]]:
+    """``(runs found, metrics checked, failure messages)`` for one protocol."""
+    experiment = client.get_experiment_by_name(protocol)
+    key = run_key(protocol_config(params, protocol))
+    runs = [] if experiment is None else client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{key}'")
+    expected = expected_metrics(reports, protocol)
+    if len(runs) != 1:
+        return len(runs), len(expected), [f"{protocol}: expected exactly one run with {RUN_KEY_TAG}={key}, "
+                                          f"found {len(runs)}"]
+    logged = runs[0].data.metrics
+    failures = []
+    for name, value in sorted(expected.items()):
+        if name not in logged:
+            failures.append(f"{protocol}: {name} = {value!r} in the reports, missing in MLflow")
+        elif not same(value, logged[name]):
+            failures.append(f"{protocol}: {name} = {value!r} in the reports, {logged[name]!r} in MLflow")
+    return 1, len(expected), failures
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml", help="parameters file (relative to the repo root)")
+    parser.add_argument("--reports", default="reports", help="reports folder (relative to the repo root)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    root = repo_root()
+    params = load_params(root / args.params)
+    if not params.get("mlflow", {}).get("enabled"):
+        print("mlflow.enabled is false: nothing to check")
+        return 0
+    reports = root / args.reports
+    protocols = [p for p in PROTOCOLS if (reports / "linear" / p / "metrics.json").exists()]
+    if not protocols:
+        print(f"FAIL: no {args.reports}/linear/<protocol>/metrics.json found")
+        return 1
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri(root))
+    print(f"{'protocol':<14} {'runs':>4} {'metrics':>7} {'mismatches':>10}")
+    failures: list[str] = []
+    for protocol in protocols:
+        runs, checked, bad = check_protocol(client, params, reports, protocol)
+        print(f"{protocol:<14} {runs:>4} {checked:>7} {len(bad):>10}")
+        failures += bad
+    for message in failures:
+        print(f"FAIL: {message}")
+    print("MLflow matches the reports" if not failures else f"{len(failures)} mismatch(es)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""Benchmark tables (measured vs published), the long-form results CSV and the summary metric.
+
+Reporting convention (evaluation.md §8): the primary number is linear top-1 after the last
+epoch; best-on-test is secondary and always labelled "best-on-test (official convention)".
+Published numbers are best-on-test, so they only ever fill that column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import pandas as pd
+
+from ..params import PROTOCOLS
+from .collect import ProtocolReports
+
+MISSING = "–"
+MEASURED = "measured"
+METHOD_NAMES = {"usdrl": "USDRL", "umurl": "UmURL", "isc": "ISC"}
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One Markdown table: ``reports/benchmarks/<name>.md``."""
+
+    name: str
+    title: str
+    protocols: tuple[str, ...]
+    detection: bool = False
+
+
+BENCHMARKS = (
+    Benchmark("ntu60", "NTU RGB+D 60", ("ntu60-xsub", "ntu60-xview")),
+    Benchmark("ntu120", "NTU RGB+D 120", ("ntu120-xsub", "ntu120-xset")),
+    Benchmark("pkummd1", "PKU-MMD I", ("pku1-xsub",), detection=True),
+    Benchmark("pkummd2", "PKU-MMD II", ("pku2-xsub",)),
+)
+BENCHMARK_OF = {p: b for b in BENCHMARKS for p in b.protocols}
+
+RECOGNITION_COLUMNS = (
+    ("linear/top1_last", "linear top-1, last epoch (primary)"),
+    ("linear/top1_best_on_test", "linear top-1, best-on-test (official convention)"),
+    ("linear/top5_last", "linear top-5, last epoch"),
+    ("knn/top1", "KNN-1"),
+)
+DETECTION_COLUMNS = (
+    ("detect/mAP_a_tiou0.1", "VOC mAP@0.1"),
+    ("detect/mAP_a_tiou0.3", "VOC mAP@0.3"),
+    ("detect/mAP_a_tiou0.5", "VOC mAP@0.5"),
+    ("detect/mAP_action_theta0.5", "mAP_action (θ=0.5)"),
+    ("detect/mAP_video_theta0.5", "mAP_video (θ=0.5)"),
+)
+
+
+@dataclass
+class Row:
+    """One table row; ``cells[(protocol, metric key)] = (value, source)``."""
+
+    label: str
+    method: str
+    variant: str
+    cells: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
+
+    def value(self, protocol: str, key: str) -> float | None:
+        cell = self.cells.get((protocol, key))
+        return None if cell is None else cell[0]
+
+    def source(self, protocols: tuple[str, ...]) -> str:
+        """The distinct sources of this row's cells in ``protocols``, in first-seen order."""
+        parts: list[str] = []
+        for (protocol, _), (_, source) in self.cells.items():
+            if protocol in protocols:
+                parts += [p for p in source.split("; ") if p not in parts]
+        return "; ".join(parts)
+
+
+def columns(bench: Benchmark) -> list[tuple[str, str, str]]:
+    """``(protocol, metric key, header)`` for every value column of ``bench``."""
+    specs = RECOGNITION_COLUMNS + (DETECTION_COLUMNS if bench.detection else ())
+    return [(p, key, f"{PROTOCOLS[p][1]}: {header}") for p in bench.protocols for key, header in specs]
+
+
+def configuration(params: Mapping[str, Any]) -> tuple[str, str]:
+    """``(method display name, variant)`` of the configured method, e.g. ("USDRL", "DSTE, joint")."""
+    method = params.get("method", "")
+    section = params.get(method) or {}
+    arch = (section.get("encoder") or {}).get("arch")
+    modality = (section.get("train") or {}).get("modality")
+    variant = ", ".join(str(x) for x in (arch.upper() if arch else None, modality) if x)
+    return METHOD_NAMES.get(method, method), variant
+
+
+def measured_rows(params: Mapping[str, Any], reports: Mapping[str, ProtocolReports]) -> list[Row]:
+    """The configured method and its random-init baseline, over every protocol present."""
+    method, variant = configuration(params)
+    label = f"{method} ({variant})" if variant else method
+    trained = Row(f"{label} — measured", method, variant)
+    baseline = Row("Random-init baseline (same architecture) — measured", method,
+                   f"random-init baseline ({variant})" if variant else "random-init baseline")
+    for protocol, rep in reports.items():
+        for row, is_baseline in ((trained, False), (baseline, True)):
+            row.cells.update({(protocol, k): (float(v), MEASURED)
+                              for k, v in rep.evaluation(baseline=is_baseline).items() if v is not None})
+    return [trained, baseline]
+
+
+def published_rows(entries: pd.DataFrame) -> list[Row]:
+    """One row per published (method, variant, modality), in ``entries`` order."""
+    rows: dict[tuple[str, str, str], Row] = {}
+    for e in entries.itertuples(index=False):
+        key = (e.method, e.variant, e.modality)
+        if key not in rows:
+            # numbers printed by someone other than the method's authors are labelled as such
+            third_party = "third-party" in f"{e.variant} {e.source}".lower()
+            tag = "(published, third-party)" if third_party else "(paper)"
+            rows[key] = Row(f"{e.method} {e.variant} [{e.modality}] {tag}", e.method, e.variant)
+        rows[key].cells[(e.protocol, e.metric)] = (float(e.value), e.source)
+    return list(rows.values())
+
+
+def table_rows(bench: Benchmark, measured: list[Row], published: list[Row]) -> list[Row]:
+    """Measured rows always; published rows only where they have a value in ``bench``."""
+    shown = {(p, k) for p, k, _ in columns(bench)}
+    return measured + [r for r in published if shown & set(r.cells)]
+
+
+def table_frame(bench: Benchmark, rows: list[Row]) -> pd.DataFrame:
+    """The numeric table (NaN where missing), as logged to MLflow."""
+    cols = columns(bench)
+    data = [[r.label, *(r.value(p, k) for p, k, _ in cols), r.source(bench.protocols)] for r in rows]
+    frame = pd.DataFrame(data, columns=["Method", *(h for _, _, h in cols), "Source"])
+    return frame.astype({h: float for _, _, h in cols})
+
+
+def synthetic_datasets(params: Mapping[str, Any], protocols: tuple[str, ...]) -> list[str]:
+    """Datasets of ``protocols`` configured with the built-in synthetic suite."""
+    datasets: list[str] = []
+    for protocol in protocols:
+        dataset = PROTOCOLS[protocol][0]
+        # NTU-120 is built from the NTU-60 archive plus the extension
+        for d in ("ntu60", "ntu120") if dataset == "ntu120" else (dataset,):
+            source = ((params.get("data") or {}).get(d) or {}).get("source")
+            if source == "synthetic" and d not in datasets:
+                datasets.append(d)
+    return datasets
+
+
+def _fmt(value: float | None) -> str:
+    return MISSING if value is None or value != value else f"{value:.1f}"
+
+
+def _cell(row: Row, protocol: str, key: str) -> str:
+    text = _fmt(row.value(protocol, key))
+    epoch = row.value(protocol, "linear/best_epoch")
+    if key == "linear/top1_best_on_test" and text != MISSING and epoch is not None:
+        text += f" (ep {int(epoch)})"
+    return text
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_markdown(bench: Benchmark, rows: list[Row], params: Mapping[str, Any],
+                    present: tuple[str, ...]) -> str:
+    """The Markdown file of one benchmark; ``present`` are the protocols with measured results."""
+    cols = columns(bench)
+    tasks = "linear evaluation, KNN-1 retrieval and action detection" if bench.detection else \
+        "linear evaluation and KNN-1 retrieval"
+    lines = [f"# {bench.title}: {tasks}", ""]
+    synthetic = synthetic_datasets(params, bench.protocols)
+    if synthetic:
+        names = ", ".join(f"`data.{d}.source: synthetic`" for d in synthetic)
+        lines += [f"**Synthetic data ({names}): the measured rows come from the built-in synthetic suite "
+                  "and are not comparable with the paper figures.**", ""]
+    method, variant = configuration(params)
+    lines += [f"Configured method: {method}" + (f" ({variant})." if variant else "."), ""]
+    missing = [p for p in bench.protocols if p not in present]
+    if missing:
+        lines += [f"No measured results for: {', '.join(missing)}.", ""]
+    lines += ["| " + " | ".join(["Method", *(h for _, _, h in cols), "Source"]) + " |",
+              "|" + "---|" + "---:|" * len(cols) + "---|"]
+    for row in rows:
+        cells = [row.label, *(_cell(row, p, k) for p, k, _ in cols), row.source(bench.protocols) or MEASURED]
+        lines.append("| " + " | ".join(_escape(c) for c in cells) + " |")
+    lines += [
+        "",
+        "- Accuracies are top-1 / top-5 in %; KNN-1 is 1-nearest-neighbour retrieval accuracy in %.",
+        "- **Primary metric:** linear top-1 after the last epoch of the fixed schedule. "
+        "**Best-on-test (official convention)** is the best test accuracy over the periodic test "
+        "evaluations (model selection on the test set); \"(ep N)\" is its epoch.",
+        "- **Published numbers are best-on-test**, so they are placed in the best-on-test column, "
+        "never in the last-epoch column; compare them with that column only.",
+        "- Random-init baseline: the same architecture with a seeded random initialisation and no "
+        "pretraining, evaluated with the same protocol.",
+        "- \"(paper)\": printed by the cited source; \"(published, third-party)\": printed by a third "
+        "party, not by the method's authors. Modalities: J joint, M motion, B bone; 3s = three-stream "
+        "ensemble.",
+        f"- \"{MISSING}\": not measured in this run, or not published / not in the available material.",
+    ]
+    if bench.detection:
+        lines.append("- Detection: mAP in %; measured values after the last epoch. Published detection "
+                     "figures come from the pipeline named in their row (a dense fine-tune), so they "
+                     "are not a like-for-like comparison.")
+    return "\n".join(lines) + "\n"
+
+
+def build_tables(params: Mapping[str, Any], reports: Mapping[str, ProtocolReports],
+                 entries: pd.DataFrame) -> list[tuple[Benchmark, list[Row]]]:
+    """The rows of every benchmark table; ``entries`` from ``published.table_entries``."""
+    measured, published = measured_rows(params, reports), published_rows(entries)
+    return [(bench, table_rows(bench, measured, published)) for bench in BENCHMARKS]
+
+
+def results_long(tables: list[tuple[Benchmark, list[Row]]]) -> pd.DataFrame:
+    """Every value of every row each table shows (measured rows: all their metrics), long form, sorted."""
+    records = [(bench.name, protocol, row.method, row.variant, metric, value, source)
+               for bench, rows in tables for row in rows
+               for (protocol, metric), (value, source) in row.cells.items() if protocol in bench.protocols]
+    frame = pd.DataFrame(records, columns=["benchmark", "protocol", "method", "variant", "metric", "value",
+                                           "source"])
+    return frame.sort_values(["benchmark", "protocol", "method", "variant", "metric", "source"],
+                             kind="stable").reset_index(drop=True)
+
+
+SUMMARY_KEYS = {
+    # summary name suffix -> (baseline?, metric key)
+    "linear_top1_last": (False, "linear/top1_last"),
+    "linear_top1_best_on_test": (False, "linear/top1_best_on_test"),
+    "knn_top1": (False, "knn/top1"),
+    "baseline_linear_top1_last": (True, "linear/top1_last"),
+    "baseline_knn_top1": (True, "knn/top1"),
+    "detect_mAP_action_theta0.5": (False, "detect/mAP_action_theta0.5"),
+    "baseline_detect_mAP_action_theta0.5": (True, "detect/mAP_action_theta0.5"),
+}
+
+
+def summary(reports: Mapping[str, ProtocolReports]) -> dict[str, float]:
+    """The top-level DVC metric: headline numbers per protocol present."""
+    out = {}
+    for protocol, rep in reports.items():
+        evaluated = {False: rep.evaluation(), True: rep.evaluation(baseline=True)}
+        for name, (baseline, key) in SUMMARY_KEYS.items():
+            if evaluated[baseline].get(key) is not None:
+                out[f"{protocol}/{name}"] = float(evaluated[baseline][key])
+    return out

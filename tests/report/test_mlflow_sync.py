@@ -1,0 +1,143 @@
+"""MLflow sync of the report stage and the CI gate .ci/check_mlflow.py, on a temp sqlite DB."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from skelrep.io import write_text_atomic
+from skelrep.params import repo_root
+from skelrep.report.collect import load_reports
+from skelrep.report.mlflow_sync import sync
+from skelrep.report.published import load_published, table_entries
+from skelrep.report.tables import build_tables, render_markdown
+from skelrep.tracking.mlflow_run import RUN_KEY_TAG, protocol_config, run_key
+from tests.report import fake_params, write_fake_reports
+
+REPO = Path(__file__).resolve().parents[2]
+PROTOCOLS = ("ntu60-xsub", "pku1-xsub")
+
+
+_spec = importlib.util.spec_from_file_location("check_mlflow", REPO / ".ci" / "check_mlflow.py")
+check_mlflow = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(check_mlflow)
+
+
+@pytest.fixture(scope="module")
+def template_db(tmp_path_factory):
+    """A migrated, empty MLflow database, created once (migrations take seconds)."""
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path, template_db, monkeypatch):
+    """A fake repository root with stage outputs, params, an encoder and its own MLflow DB."""
+    shutil.copy(template_db, tmp_path / "mlflow.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.chdir(tmp_path)
+    write_fake_reports(tmp_path, protocols=PROTOCOLS)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(fake_params()))
+    (tmp_path / "models" / "ntu60-xsub").mkdir(parents=True)
+    (tmp_path / "models" / "ntu60-xsub" / "encoder.pt").write_bytes(b"fake encoder")
+    # figures are tested elsewhere; a stand-in keeps these tests fast
+    (tmp_path / "reports" / "figures").mkdir()
+    (tmp_path / "reports" / "figures" / "confusion_ntu60-xsub.png").write_bytes(b"png")
+    assert repo_root() == tmp_path
+    return tmp_path
+
+
+def _report(root: Path) -> None:
+    """What the report stage does, minus the figures: tables, then the MLflow sync."""
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    reports = load_reports(root / "reports")
+    tables = build_tables(params, reports, table_entries(load_published()))
+    for bench, rows in tables:
+        write_text_atomic(root / "reports" / "benchmarks" / f"{bench.name}.md",
+                          render_markdown(bench, rows, params, tuple(reports)))
+    sync(params, reports, tables, root / "reports" / "benchmarks", root / "reports" / "figures", root / "models")
+
+
+def _client():
+    from mlflow import MlflowClient
+
+    return MlflowClient()
+
+
+def _runs(protocol: str):
+    client = _client()
+    exp = client.get_experiment_by_name(protocol)
+    return client.search_runs([exp.experiment_id]) if exp else []
+
+
+def _json_metrics(root: Path, protocol: str) -> dict:
+    out = {}
+    for stage in ("pretrain", "linear", "knn", "detect"):
+        path = root / "reports" / stage / protocol / "metrics.json"
+        if path.exists():
+            out.update(json.loads(path.read_text()))
+    return out
+
+
+def _artifacts(run_id: str, folder: str) -> list[str]:
+    return sorted(a.path for a in _client().list_artifacts(run_id, folder))
+
+
+def test_sync_logs_reports_into_the_configuration_run_once(repo):
+    _report(repo)
+    params = fake_params()
+    for protocol in PROTOCOLS:
+        runs = _runs(protocol)
+        assert len(runs) == 1
+        run = runs[0]
+        assert run.data.tags[RUN_KEY_TAG] == run_key(protocol_config(params, protocol))
+        assert run.data.tags["stage.report"] == "done"
+        expected = _json_metrics(repo, protocol)
+        assert {k: run.data.metrics[k] for k in expected} == pytest.approx(expected, abs=1e-12)
+        assert run.data.params["method"] == "usdrl" and run.data.params["usdrl.arch"] == "dste"
+        history = _client().get_metric_history(run.info.run_id, "pretrain/loss/sim")
+        assert sorted((m.step, m.value) for m in history) == [(e, 5.0 / e) for e in range(1, 5)]
+        test_top1 = _client().get_metric_history(run.info.run_id, "linear/random_init/test_top1_curve")
+        assert sorted(m.step for m in test_top1) == [2, 4]
+    assert "detect/mAP_action_theta0.5" in _runs("pku1-xsub")[0].data.metrics
+
+    run_id = _runs("ntu60-xsub")[0].info.run_id
+    assert _artifacts(run_id, "tables") == ["tables/ntu60.json", "tables/ntu60.md"]
+    assert _artifacts(run_id, "model") == ["model/encoder.pt"]
+    assert _artifacts(run_id, "figures") == ["figures/confusion_ntu60-xsub.png"]
+    table = json.loads(Path(_client().download_artifacts(run_id, "tables/ntu60.json", str(repo / "dl1"))).read_text())
+
+    _report(repo)  # a second report: no new run, no duplicate points or table rows
+    assert [len(_runs(p)) for p in PROTOCOLS] == [1, 1]
+    assert len(_client().get_metric_history(run_id, "pretrain/loss/sim")) == 4
+    again = json.loads(Path(_client().download_artifacts(run_id, "tables/ntu60.json", str(repo / "dl2"))).read_text())
+    assert again == table and len(again["data"]) == len(table["data"]) > 2
+
+
+def test_check_mlflow_passes_on_synced_db_and_fails_on_a_difference(repo, capsys):
+    _report(repo)
+    assert check_mlflow.main([]) == 0
+    assert "MLflow matches the reports" in capsys.readouterr().out
+
+    path = repo / "reports" / "linear" / "ntu60-xsub" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    metrics["linear/top1_last"] += 1e-6
+    path.write_text(json.dumps(metrics))
+    assert check_mlflow.main([]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL: ntu60-xsub: linear/top1_last" in out and "pku1-xsub" in out
+
+
+def test_check_mlflow_fails_without_runs(repo, capsys):
+    assert check_mlflow.main([]) == 1
+    assert "found 0" in capsys.readouterr().out

@@ -1,0 +1,45 @@
+"""The report stage CLI: all outputs written, identical bytes on a second run, MLflow optional."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.report import fake_params, write_fake_reports
+
+REPO = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("report_stage", REPO / "stages" / "report.py")
+report_stage = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(report_stage)
+
+OUTPUTS = ["benchmarks/ntu120.md", "benchmarks/ntu60.md", "benchmarks/pkummd1.md", "benchmarks/pkummd2.md",
+           "figures/confusion_pku1-xsub.png", "figures/linear_accuracy.png", "figures/pretrain_loss.png",
+           "results.csv", "summary.json"]
+
+
+def test_help_exits_cleanly(capsys):
+    with pytest.raises(SystemExit) as exc:
+        report_stage.main(["--help"])
+    assert exc.value.code == 0
+    assert "--no-mlflow" in capsys.readouterr().out
+
+
+def _outputs(reports: Path) -> dict[str, bytes]:
+    inputs = ("pretrain", "linear", "knn", "detect")
+    return {str(p.relative_to(reports)): p.read_bytes() for p in sorted(reports.rglob("*"))
+            if p.is_file() and p.relative_to(reports).parts[0] not in inputs}
+
+
+def test_stage_writes_all_outputs_without_mlflow(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    reports = write_fake_reports(tmp_path / "in", protocols=("pku1-xsub",))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(fake_params(mlflow=True)))
+    report_stage.main(["--no-mlflow", "--reports", str(reports), "--models", "models"])
+    outputs = _outputs(reports)
+    assert sorted(outputs) == OUTPUTS
+    assert not (tmp_path / "mlflow.db").exists()
+    # no absolute paths in any output (determinism across checkouts)
+    assert str(tmp_path).encode() not in b"".join(outputs.values())
