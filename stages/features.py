@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from skelrep.data.hdf5 import SkeletonH5Dataset
+from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.evaluation.features import extract_features, load_frozen_encoder, save_feature_file
 from skelrep.params import PROTOCOLS, choice, get_section, integer, load_params, number, validate
 from skelrep.runtime import resolve_device, seed_everything, run_stage, setup_logging, stage_parser

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from skelrep.data.hdf5 import SkeletonH5Dataset, read_attrs
+from skelrep.data.dataset import SkeletonH5Dataset
+from skelrep.data.hdf5 import read_attrs
 from skelrep.io import write_json_atomic
 from skelrep.methods import get_method
 from skelrep.models.encoder_file import save_encoder
@@ -47,7 +48,7 @@ def main(argv=None) -> None:
     if device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)
         torch.cuda.set_device(device)
-    seed_everything(train_cfg["seed"])
+    seed_everything(train_cfg["seed"], deterministic_cuda=device.type == "cuda")
     dataset = SkeletonH5Dataset(data_path, "train")
     fingerprint = config_fingerprint({"method": method.name, "section": params[method.name],
                                       "data": read_attrs(data_path), "n": len(dataset),

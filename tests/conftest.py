@@ -62,4 +62,5 @@ def write_tiny_h5(path: Path, n_train: int = 24, n_test: int = 12, frames: int =
                 joint += 0.1 * rng.standard_normal(joint.shape).astype(np.float32)
                 joint[:, length:] = 0
                 writer.append(split, f"s{split}{i:04d}", joint, length, label, {"performer": i % 3})
+        writer.close()
     return path

@@ -57,3 +57,17 @@ def test_gradient_flows_to_every_view():
 def test_domain_mismatch_is_rejected():
     with pytest.raises(ValueError, match="domain_mix"):
         mgfd_loss(embeddings(dims={"t": 4, "i": 8}))
+
+
+def test_fp32_loss_is_computed_in_float32_inside_autocast():
+    import torch
+
+    from skelrep.losses.mgfd import mgfd_loss
+
+    g = torch.Generator().manual_seed(0)
+    z = {d: [torch.randn(16, 64, generator=g) for _ in range(4)] for d in ("t", "s", "i")}
+    exact = mgfd_loss(z)["total"]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = mgfd_loss(z)["total"]
+    assert inside.dtype == torch.float32
+    assert torch.allclose(inside, exact, rtol=1e-6)

@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from skelrep.data.hdf5 import SkeletonH5Dataset
+from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.methods.usdrl import USDRL
 from skelrep.training.checkpoint import load_checkpoint
 from skelrep.training.pretrain import NonFiniteLossError, run_pretraining

@@ -255,6 +255,7 @@ def _ntu_protocol(h5, dataset, benchmark, raw_dirs, cfg, summary, attrs) -> None
         meta = {k: getattr(name, k) for k in NTU_META}
         writer.append(split, stem, joint, num_frame, name.label, meta)
         labels[split].add(name.label)
+    writer.close()
     summary.counts = dict(writer.count)
     summary.num_classes_seen = {s: len(v) for s, v in labels.items()}
 
@@ -299,6 +300,7 @@ def _pku_protocol(h5, dataset, raw_dir, cfg, summary, attrs) -> None:
         if detection is not None:
             write_detection_video(h5, vid, *detection)
             det_ids[split].append(vid)
+    writer.close()
     if keep_video:
         write_detection_split(h5, det_ids["train"], det_ids["test"])
         summary.detection_videos = {s: len(v) for s, v in det_ids.items()}

@@ -14,7 +14,7 @@ import torch
 from tqdm import tqdm
 
 from ..data.augment import deterministic_crop_resize
-from ..data.hdf5 import SkeletonH5Dataset
+from ..data.dataset import SkeletonH5Dataset
 from ..io import atomic_path
 from ..methods import build_encoder
 from ..models.encoder_file import load_encoder_file

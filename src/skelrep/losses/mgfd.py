@@ -5,6 +5,7 @@ from __future__ import annotations
 from itertools import combinations
 from typing import Mapping, Sequence
 
+import torch
 from torch import Tensor
 
 from skelrep.losses.cross_correlation import cross_correlation_loss
@@ -36,12 +37,26 @@ def mgfd_loss(
     With ``fp32`` the embeddings are cast to float32 first, so the D×D correlations never
     run in half precision under autocast (documented deviation, §16 Q8).
     """
+    terms = dict(w_sim=w_sim, w_vac=w_vac, w_xcorr=w_xcorr, domain_mix=domain_mix,
+                 vac_var_weight=vac_var_weight, vac_cov_weight=vac_cov_weight, var_eps=var_eps,
+                 xcorr_offdiag=xcorr_offdiag)
+    if not fp32:
+        return _mgfd(z, **terms)
+    # .float() alone is not enough: inside torch.autocast the matmuls would still run in half
+    # precision, so autocast is switched off for the loss.
+    device_type = next(iter(z.values()))[0].device.type
+    with torch.autocast(device_type, enabled=False):
+        return _mgfd({d: [v.float() for v in vs] for d, vs in z.items()}, **terms)
+
+
+def _mgfd(z, *, w_sim, w_vac, w_xcorr, domain_mix, vac_var_weight, vac_cov_weight, var_eps,
+          xcorr_offdiag) -> dict[str, Tensor]:
     mix = dict(DEFAULT_DOMAIN_MIX if domain_mix is None else domain_mix)
     if set(mix) != set(z):
         raise ValueError(f"domain_mix has domains {sorted(mix)} but z has {sorted(z)}")
     sim = vac = xcorr = 0.0
     for domain, weight in mix.items():
-        views = [v.float() for v in z[domain]] if fp32 else list(z[domain])
+        views = list(z[domain])
         sim = sim + weight * invariance_loss(views)
         vac = vac + weight * sum(variance_covariance_loss(v, vac_var_weight, vac_cov_weight, var_eps) for v in views)
         xcorr = xcorr + weight * sum(cross_correlation_loss(a, b, xcorr_offdiag) for a, b in combinations(views, 2))

@@ -1,0 +1,52 @@
+"""A lazy ``torch.utils.data.Dataset`` over one split of a skelrep HDF5 file.
+
+Kept apart from ``hdf5.py`` so preprocessing workers never import torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from ..errors import DataError
+from .hdf5 import SPLITS
+
+
+class SkeletonH5Dataset(torch.utils.data.Dataset):
+    """Lazy reader of one split: one ``h5py.File`` per DataLoader worker, opened on first use.
+
+    Returns ``(joint (C, T_max, V, M) float32, num_frame, label, index)``; cropping,
+    augmentation and bone/motion happen on the training device, in batches.
+    """
+
+    def __init__(self, path: str | Path, split: str):
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; allowed: {SPLITS}")
+        self.path = str(path)
+        self.split = split
+        with h5py.File(self.path, "r") as h5:
+            if split not in h5:
+                raise DataError(self.path, f"has no {split!r} group")
+            g = h5[split]
+            self.num_frame = g["num_frame"][:].astype(np.int64)
+            self.label = g["label"][:].astype(np.int64)
+            self.sample_shape = g["joint"].shape[1:]
+        self._h5: h5py.File | None = None
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+    def __getitem__(self, i: int):
+        if self._h5 is None:
+            self._h5 = h5py.File(self.path, "r")
+        joint = torch.from_numpy(self._h5[self.split]["joint"][i])
+        return joint, int(self.num_frame[i]), int(self.label[i]), i
+
+    def __getstate__(self):
+        # never pickle an open file handle into worker processes
+        state = self.__dict__.copy()
+        state["_h5"] = None
+        return state
