@@ -143,7 +143,7 @@ def protocol_config(params: Mapping[str, Any], protocol: str) -> dict:
     method = params.get("method")
     return {"protocol": protocol, "method": method, method: params.get(method),
             "data": {d: params.get("data", {}).get(d) for d in datasets},
-            **{k: params.get(k) for k in ("preprocess", "pku", "linear", "knn", "detection")}}
+            **{k: params.get(k) for k in ("preprocess", "pku", "features", "linear", "knn", "detection")}}
 
 
 def run_tags(params: Mapping[str, Any], protocol: str) -> dict:
