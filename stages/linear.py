@@ -12,16 +12,17 @@ from pathlib import Path
 
 from skelrep.data.hdf5 import read_split_arrays
 from skelrep.evaluation.features import load_feature_file
-from skelrep.evaluation.linear import train_linear_probe
+from skelrep.evaluation.linear import standardize_features, train_linear_probe
 from skelrep.io import write_json_atomic, write_text_atomic
-from skelrep.params import (PROTOCOLS, choice, get_section, integer, list_of, load_params, number,
+from skelrep.params import (PROTOCOLS, boolean, choice, get_section, integer, list_of, load_params, number,
                             validate)
 from skelrep.runtime import resolve_device, seed_everything, run_stage, setup_logging, stage_parser
 from skelrep.tracking.mlflow_run import protocol_config, run_tags, stage_run
 
 LINEAR_SCHEMA = {"epochs": integer(1), "lr": number(0.0), "milestones": list_of(integer(0)),
                  "batch_size": integer(1), "momentum": number(0.0, 1.0), "weight_decay": number(0.0),
-                 "eval_every": integer(1), "seed": integer(0), "device": choice("auto", "cpu", "cuda")}
+                 "eval_every": integer(1), "standardize": boolean, "seed": integer(0),
+                 "device": choice("auto", "cpu", "cuda")}
 VARIANTS = {"pretrained": "linear", "random_init": "linear/random_init"}
 
 
@@ -43,8 +44,11 @@ def main(argv=None) -> None:
         for variant, prefix in VARIANTS.items():
             seed_everything(cfg["seed"])
             feats = load_feature_file(Path("data/features") / args.protocol / f"{variant}.npz")
+            train_x, test_x = feats["train_x"], feats["test_x"]
+            if cfg["standardize"]:
+                train_x, test_x = standardize_features(train_x, test_x)
             result = train_linear_probe(
-                feats["train_x"], feats["train_y"], feats["test_x"], feats["test_y"], num_classes=num_classes,
+                train_x, feats["train_y"], test_x, feats["test_y"], num_classes=num_classes,
                 epochs=cfg["epochs"], lr=cfg["lr"], milestones=cfg["milestones"], batch_size=cfg["batch_size"],
                 momentum=cfg["momentum"], weight_decay=cfg["weight_decay"], eval_every=cfg["eval_every"],
                 seed=cfg["seed"], device=str(device))

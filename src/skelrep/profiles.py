@@ -11,7 +11,8 @@ import copy
 from typing import Any
 
 PROFILES: dict[str, dict[str, Any]] = {
-    # USDRL AAAI code (usdrl.md §2, §11, §12; evaluation.md §2) for a GPU.
+    # The paper recipes for a GPU: USDRL AAAI code (usdrl.md §2, §11, §12; evaluation.md §2),
+    # UmURL and ISC below. Only the selected `method` section is read by the stages.
     "paper": {
         "usdrl.encoder.hidden": 1024,
         "usdrl.encoder.frames": 64,
@@ -23,12 +24,41 @@ PROFILES: dict[str, dict[str, Any]] = {
         "usdrl.train.milestones": [351],
         "usdrl.train.ckpt_every": 50,
         "usdrl.train.workers": 8,
+        # UmURL code (umurl.md §5, §9 U2/U3, §11). Batch: the active NTU-60 xsub command (512);
+        # NTU-60 xview and NTU-120 use 1024 (-S umurl.train.batch_size=1024).
+        "umurl.encoder.hidden": 1024,
+        "umurl.encoder.ffn": 1024,
+        "umurl.encoder.frames": 64,
+        "umurl.proj.dims": [2048, 2048, 4096],
+        "umurl.proj.bn": "sync",
+        "umurl.aug.min_crop": 64,
+        "umurl.train.lr": 0.0005,
+        "umurl.train.batch_size": 512,
+        "umurl.train.epochs": 451,
+        "umurl.train.milestones": [351],
+        "umurl.train.ckpt_every": 50,
+        "umurl.train.workers": 4,
+        # ISC code (isc.md §2, §5, §11), NTU-60 schedule (NTU-120: 351 epochs, milestone 251).
+        "isc.frames": 64,
+        "isc.gru.hidden": 1024,
+        "isc.gru.layers": 3,
+        "isc.agcn.base_channels": 64,
+        "isc.hcn.width": 64,
+        "isc.moco.k": 16384,
+        "isc.aug.min_crop": 64,
+        "isc.train.lr": 0.01,
+        "isc.train.batch_size": 64,
+        "isc.train.epochs": 451,
+        "isc.train.milestones": [351],
+        "isc.train.ckpt_every": 10,
+        "isc.train.workers": 8,
         "features.batch_size": 512,
         "linear.epochs": 160,
         "linear.lr": 0.006,
         "linear.milestones": [120, 140],
         "linear.batch_size": 512,
         "linear.eval_every": 5,
+        "linear.standardize": False,
     },
 }
 

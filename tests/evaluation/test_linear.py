@@ -57,3 +57,16 @@ def test_same_seed_is_identical_and_seed_matters():
         assert torch.equal(a.state_dict[k], b.state_dict[k])
     np.testing.assert_array_equal(a.test_scores_last, b.test_scores_last)
     assert not torch.equal(a.state_dict["weight"], c.state_dict["weight"])
+
+
+def test_standardize_uses_train_statistics_for_every_split():
+    import numpy as np
+
+    from skelrep.evaluation.linear import standardize_features
+
+    rng = np.random.default_rng(0)
+    train = rng.normal(5.0, 0.01, size=(200, 4))
+    test = rng.normal(5.0, 0.01, size=(50, 4))
+    tr, te = standardize_features(train, test)
+    assert np.allclose(tr.mean(0), 0, atol=1e-5) and np.allclose(tr.std(0), 1, atol=1e-3)
+    assert np.allclose(te, (test - train.mean(0)) / (train.std(0) + 1e-6), atol=1e-4)

@@ -158,3 +158,16 @@ def train_linear_probe(
         test_scores_best=best[2],
         state_dict={k: v.detach().cpu().clone() for k, v in fc.state_dict().items()},
     )
+
+
+def standardize_features(train_x: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """Per-dimension z-score with the train split's statistics, applied to every split.
+
+    Equivalent to a parameter-free BatchNorm in front of the linear head (MAE's linear probe).
+    It makes the probe's optimisation insensitive to the feature scale, which differs by
+    orders of magnitude between a random-init and a pretrained encoder: without it, a short
+    probe can favour one encoder for reasons unrelated to representation quality.
+    """
+    mean = train_x.mean(0, keepdims=True)
+    std = train_x.std(0, keepdims=True) + 1e-6
+    return [((x - mean) / std).astype(np.float32) for x in (train_x, *others)]
