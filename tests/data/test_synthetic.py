@@ -44,6 +44,20 @@ def test_bone_lengths_are_constant_within_a_sequence(action):
     assert seq.std(axis=0).max() > 0.05  # something moves
 
 
+def test_view_distortion_is_one_affine_map_of_the_fk_skeleton():
+    # bone lengths hold for the forward-kinematics skeleton; the per-sample view distortion is
+    # applied afterwards to the rendered coordinates, as one affine map shared by all bodies
+    clean = generate_sequence(55, performer=3, camera=2, setup=2, seed=5).reshape(-1, 3)
+    seq = generate_sequence(55, performer=3, camera=2, setup=2, seed=5, distort=True)
+    design = np.concatenate([clean, np.ones((len(clean), 1))], axis=1)
+    fit, *_ = np.linalg.lstsq(design, seq.reshape(-1, 3), rcond=None)
+    assert np.abs(design @ fit - seq.reshape(-1, 3)).max() < 1e-9
+    assert np.abs(fit[:3] - np.eye(3)).max() > 0.05  # not a no-op
+    off = SyntheticNTUConfig(distortion_scale=(1.0, 1.0), distortion_shear=0.0, tilt_deg=0.0)
+    np.testing.assert_allclose(generate_sequence(55, 3, 2, 2, seed=5, config=off, distort=True),
+                               generate_sequence(55, 3, 2, 2, seed=5, config=off), atol=1e-12)
+
+
 def test_class_table():
     assert len(CLASSES) == 120
     assert [a for a in CLASSES if CLASSES[a].bodies == 2] == [*range(50, 61), *range(106, 121)]
@@ -112,7 +126,9 @@ def test_skeleton_file_round_trips_through_the_parser():
             slots = np.array([list(skel.body_id[t]).index(str(body.body_id)) for t in rows])
             parsed = skel.joints[rows, slots]
             np.testing.assert_allclose(parsed, body.joints, rtol=2e-6, atol=2e-6)
-            assert set(np.unique(parsed[..., 11])) <= {1.0, 2.0}
+            assert set(np.unique(parsed[..., 11])) <= {0.0, 1.0, 2.0}
+            lost = parsed[..., 11] == 0  # untracked (occluded) joints are written as zeros
+            assert (parsed[..., :3][lost] == 0).all()
         tracked = sample.bodies[0].joints
         assert (tracked[:, list(LEAF_JOINTS), 7:11] == 0).all()
         assert np.allclose(np.linalg.norm(tracked[:, 0, 7:11], axis=-1), 1.0, atol=1e-6)
@@ -144,10 +160,12 @@ def _ridge_accuracy(x: np.ndarray, y: np.ndarray, train: np.ndarray, n_classes: 
     return float((pred == y[~train]).mean())
 
 
-def test_calibration_static_cues_are_far_below_temporal_ones():
-    n_classes = 24  # 8 families x 3 variants that share their mean pose
+NO_NUISANCE = SyntheticNTUConfig(distortion_scale=(1.0, 1.0), distortion_shear=0.0, tilt_deg=0.0,
+                                 occluded_joints=0, idle_fraction=(0.0, 0.0), tempo_range=(1.0, 1.0))
+
+
+def _xsub_accuracies(config: SyntheticNTUConfig, n_classes: int) -> tuple[float, float]:
     performers, setups = (1, 2, 3, 6, 4, 7, 5, 10), (1, 2, 3, 4)
-    config = SyntheticNTUConfig()
     static, temporal, labels, train = [], [], [], []
     for i, performer in enumerate(performers):
         for camera in (1, 2):
@@ -159,13 +177,26 @@ def test_calibration_static_cues_are_far_below_temporal_ones():
                 labels.append(action - 1)
                 train.append(performer in ntu.XSUB_TRAIN_SUBJECTS["ntu60"])
     labels, train = np.array(labels), np.array(train)
-    acc_static = _ridge_accuracy(np.array(static), labels, train, n_classes)
-    acc_temporal = _ridge_accuracy(np.array(temporal), labels, train, n_classes)
-    print(f"xsub linear accuracy: static {acc_static:.3f}, temporal {acc_temporal:.3f}")
+    return (_ridge_accuracy(np.array(static), labels, train, n_classes),
+            _ridge_accuracy(np.array(temporal), labels, train, n_classes))
+
+
+def test_calibration_static_cues_are_far_below_temporal_ones():
+    # Fixed, untrained features (a stand-in for a randomly initialised encoder) must stay far
+    # from the ceiling: the per-sample nuisances (view distortion, occlusion, idle and tempo)
+    # hide the motion from them. Without the nuisances the same motions are easy, so the class
+    # identity is intact and an encoder that learns the invariances can recover it.
+    n_classes = 24  # 8 families x 3 variants that share their mean pose
     chance = 1 / n_classes
-    assert 2 * chance < acc_static < 0.5
-    assert acc_temporal > acc_static + 0.25
-    assert acc_temporal < 0.95  # far from saturated
+    acc_static, acc_temporal = _xsub_accuracies(SyntheticNTUConfig(), n_classes)
+    clean_static, clean_temporal = _xsub_accuracies(NO_NUISANCE, n_classes)
+    print(f"xsub linear accuracy: static {acc_static:.3f}, temporal {acc_temporal:.3f}; "
+          f"without nuisances: static {clean_static:.3f}, temporal {clean_temporal:.3f}")
+    assert 2 * chance < acc_static < 0.3
+    assert acc_temporal > 1.5 * acc_static  # time matters more than the mean pose
+    assert acc_temporal < 0.5  # far from saturated: fixed features are hurt by the nuisances
+    assert clean_static < 0.5 and clean_temporal > acc_temporal + 0.3  # the motion is intact
+    assert clean_temporal < 0.95
 
 
 # ------------------------------------------------------------------------------ PKU-MMD

@@ -64,6 +64,15 @@ class SyntheticNTUConfig:
     noise_body_fraction: float = 0.06  # files with a spurious short body
     empty_frame_fraction: float = 0.05  # files starting with frames of bodyCount 0
     crlf_fraction: float = 0.1         # files written with CRLF line endings
+    # per-sample nuisances (all off: scale (1, 1), shear 0, tilt 0, occluded 0, idle (0, 0),
+    # tempo (1, 1)); they survive SpineMid centring and shoulder x-alignment
+    distortion_scale: tuple[float, float] = (0.7, 1.4)  # per-axis camera-space scale (log-uniform)
+    distortion_shear: float = 0.4      # off-diagonal shear terms ~ U(-s, s)
+    tilt_deg: float = 25.0             # camera pitch and roll ~ U(-t, t) degrees
+    occluded_joints: int = 6           # 0..n limb joints lost per sample
+    occlusion_span: tuple[float, float] = (0.3, 1.0)  # contiguous fraction of frames lost
+    idle_fraction: tuple[float, float] = (0.0, 0.6)   # idle before / after, x action length
+    tempo_range: tuple[float, float] = (0.6, 1.6)     # per-sample duration factor (log-uniform)
 
 
 @dataclass
@@ -113,6 +122,7 @@ def _validate(dataset: str, config: SyntheticNTUConfig) -> tuple[tuple[int, ...]
     if not 1 <= config.min_frames <= config.max_frames <= 300 or config.max_frames < 40:
         raise ParamsError("synthetic.ntu.max_frames",
                           "need 1 <= min_frames <= max_frames <= 300 and max_frames >= 40")
+    check_nuisances("synthetic.ntu", config)
     train = NTU60_XSUB_TRAIN if dataset == "ntu60" else NTU120_XSUB_TRAIN
     used_setups = {setups[i % len(setups)] for i in range(len(performers))}
     # the ntu60 archive is also the first half of NTU-120, so it must serve xset as well
@@ -123,6 +133,23 @@ def _validate(dataset: str, config: SyntheticNTUConfig) -> tuple[tuple[int, ...]
         if all(is_train) or not any(is_train):
             raise ParamsError("synthetic.ntu", f"{dataset} {protocol}: train or test split would be empty")
     return performers, setups
+
+
+def check_nuisances(prefix: str, config) -> None:
+    """Reject nuisance settings that cannot be drawn (shared with the PKU writer)."""
+    ranges = {"distortion_scale": (config.distortion_scale, 1e-3), "tempo_range": (config.tempo_range, 1e-3),
+              "occlusion_span": (config.occlusion_span, 0.0)}
+    if hasattr(config, "idle_fraction"):
+        ranges["idle_fraction"] = (config.idle_fraction, 0.0)
+    for key, (pair, low) in ranges.items():
+        if len(pair) != 2 or not low <= pair[0] <= pair[1]:
+            raise ParamsError(f"{prefix}.{key}", f"need {low} <= lo <= hi, got {pair}")
+    if config.occlusion_span[1] > 1.0:
+        raise ParamsError(f"{prefix}.occlusion_span", "fractions must be <= 1")
+    if not 0 <= config.occluded_joints <= 16:
+        raise ParamsError(f"{prefix}.occluded_joints", f"need 0..16, got {config.occluded_joints}")
+    if not (0 <= config.distortion_shear < 0.5 and 0 <= config.tilt_deg <= 90):
+        raise ParamsError(prefix, "need 0 <= distortion_shear < 0.5 and 0 <= tilt_deg <= 90")
 
 
 def _placements(rng: np.random.Generator, bodies: int) -> list[tuple[np.ndarray, float]]:
@@ -148,19 +175,29 @@ def performance(seed: int, setup: int, performer: int, replication: int, action:
     actors = [scene.make_performer(seed, performer)]
     if spec.bodies == 2:
         actors.append(scene.make_performer(seed, 1000 + performer))  # the partner
-    lead, tail = rng.integers(2, 13), rng.integers(2, 13)
-    n_action = int(round(spec.base_frames * actors[0].tempo * rng.uniform(0.85, 1.18)))
-    n_action = min(n_action, config.max_frames - lead - tail)
+    # the action occupies a variable part of the take: random tempo, idle before and after;
+    # durations are rescaled so that the mean take length does not depend on the idle range
+    idle_lo, idle_hi = config.idle_fraction
+    tempo = float(scene.log_uniform(rng, *config.tempo_range))
+    n_action = spec.base_frames * actors[0].tempo * tempo / (1.0 + idle_lo + idle_hi)
+    n_action = int(np.clip(round(n_action), 12, config.max_frames - 4))
+    lead = int(rng.integers(2, 13) + round(rng.uniform(idle_lo, idle_hi) * n_action))
+    tail = int(rng.integers(2, 13) + round(rng.uniform(idle_lo, idle_hi) * n_action))
+    room = config.max_frames - n_action
+    if lead + tail > room:  # keep the take within max_frames, shrinking the idle parts
+        lead = lead * room // (lead + tail)
+        tail = room - lead
     total = max(lead + n_action + tail, config.min_frames)
-    extra = ()
-    if rng.random() < config.distractor_prob:
-        start = rng.uniform(0.0, 0.6)
-        atom = act.ATOMS[_DISTRACTORS[rng.integers(len(_DISTRACTORS))]]
-        extra = (act.Step(atom, start, start + rng.uniform(0.25, 0.4), "seq",
-                          amplitude=rng.uniform(0.2, 0.45)),)
     amplitude = [a.amplitude * rng.uniform(0.85, 1.15) for a in actors]
-    motion = act.class_motion(spec, n_action, np.array(amplitude), extra)
+    motion = act.class_motion(spec, n_action, np.array(amplitude))
     motion = np.pad(motion, ((0, 0), (lead, total - lead - n_action), (0, 0), (0, 0)), mode="edge")
+    if rng.random() < config.distractor_prob:
+        # an unrelated small movement anywhere in the take, idle parts included
+        start = rng.uniform(0.0, 0.7)
+        atom = act.ATOMS[_DISTRACTORS[rng.integers(len(_DISTRACTORS))]]
+        extra = (act.Step(atom, start, min(1.0, start + rng.uniform(0.2, 0.35)), "seq",
+                          amplitude=rng.uniform(0.2, 0.45)),)
+        motion += act.evaluate(extra, np.linspace(0.0, 1.0, total), spec.bodies)
     joints, frames = [], []
     for body, (actor, (origin, facing)) in enumerate(zip(actors, _placements(rng, spec.bodies))):
         dof = motion[body] + scene.posture(actor) + scene.idle_motion(rng, total, actor.sway)
@@ -171,12 +208,31 @@ def performance(seed: int, setup: int, performer: int, replication: int, action:
 
 
 def generate_sequence(action: int, performer: int, camera: int, setup: int, seed: int = 0,
-                      replication: int = 1, config: SyntheticNTUConfig | None = None) -> np.ndarray:
-    """Noise-free camera-space joints ``(T, M, 25, 3)`` of one sample (M = 1 or 2 bodies)."""
+                      replication: int = 1, config: SyntheticNTUConfig | None = None,
+                      distort: bool = False) -> np.ndarray:
+    """Noise-free camera-space joints ``(T, M, 25, 3)`` of one sample (M = 1 or 2 bodies).
+
+    Without ``distort`` these are the forward-kinematics skeletons (constant bone lengths);
+    with it, the sample's view distortion (``distortion_*``, ``tilt_deg``) is applied too, as
+    in ``render_sample`` (before sensor noise and occlusion).
+    """
     config = config or SyntheticNTUConfig()
     joints, _ = performance(seed, setup, performer, replication, action, config)
     cam = scene.make_camera(seed, setup, CAMERA_YAW[replication][camera], (camera,))
-    return cam.world_to_camera(joints).transpose(1, 0, 2, 3)
+    xyz = cam.world_to_camera(joints)
+    if distort:
+        xyz = _distort(seed, setup, camera, performer, replication, action, config, xyz)
+    return xyz.transpose(1, 0, 2, 3)
+
+
+def _distort(seed: int, setup: int, camera: int, performer: int, replication: int, action: int,
+             config: SyntheticNTUConfig, xyz: np.ndarray) -> np.ndarray:
+    """Apply the sample's view distortion to camera-space joints ``(M, T, 25, 3)`` around the
+    bodies' mean SpineMid, so that all bodies of the sample share it."""
+    rng = scene.rng_for(seed, "ntu-distortion", setup, camera, performer, replication, action)
+    matrix = scene.view_distortion(rng, config.distortion_scale, config.distortion_shear,
+                                   config.tilt_deg)
+    return scene.apply_distortion(xyz, matrix, xyz[:, :, 1].mean(axis=(0, 1)))
 
 
 def render_sample(seed: int, setup: int, camera: int, performer: int, replication: int,
@@ -192,10 +248,13 @@ def render_sample(seed: int, setup: int, camera: int, performer: int, replicatio
     ids = rng.choice(60000, size=len(joints) + 1, replace=False) + 3000
     order = rng.permutation(len(joints))  # body order in the file is not stable in NTU
     quats = matrix_to_quaternion(cam.rotation() @ frames)
+    camera_xyz = _distort(seed, setup, camera, performer, replication, action, config,
+                          cam.world_to_camera(joints))
+    occlusion_rng = scene.rng_for(seed, "ntu-occlusion", setup, camera, performer, replication, action)
     for body in order:
-        xyz = cam.world_to_camera(joints[body])
-        noisy, state = scene.tracking_noise(rng, xyz, config.noise_m, config.inferred_noise_m,
-                                            config.inferred_rate)
+        noisy, state = scene.tracking_noise(rng, camera_xyz[body], config.noise_m,
+                                            config.inferred_noise_m, config.inferred_rate)
+        scene.occlude(occlusion_rng, noisy, state, config.occluded_joints, config.occlusion_span)
         sample.bodies.append(_track(rng, _BODY_ID_BASE + int(ids[body]), first,
                                     noisy[first:], quats[body, first:], state[first:]))
     if rng.random() < config.noise_body_fraction:

@@ -14,6 +14,7 @@ import numpy as np
 
 from skelrep.data.synthetic import actions as act
 from skelrep.data.synthetic import scene
+from skelrep.data.synthetic.ntu_writer import check_nuisances
 from skelrep.data.synthetic.zipout import deterministic_zip
 from skelrep.errors import ParamsError
 from skelrep.io import write_text_atomic
@@ -54,6 +55,15 @@ class SyntheticPKUConfig:
     inferred_rate: float = 1.5
     reversed_label_fraction: float = 0.02    # label lines written with start > end
     low_confidence_fraction: float = 0.3     # label lines with confidence 1
+    # per-video / per-action nuisances, as in SyntheticNTUConfig (all off: scale (1, 1),
+    # shear 0, tilt 0, occluded 0, tempo (1, 1))
+    distortion_scale: tuple[float, float] = (0.7, 1.4)  # per-axis camera-space scale, per view
+    distortion_shear: float = 0.4
+    tilt_deg: float = 25.0
+    occluded_joints: int = 6                 # 0..n limb joints lost per window of each video
+    occlusion_span: tuple[float, float] = (0.3, 1.0)  # fraction of a window a joint is lost
+    occlusion_window: int = 120              # frames per occlusion window
+    tempo_range: tuple[float, float] = (0.6, 1.6)     # per-action duration factor (log-uniform)
 
 
 @dataclass(frozen=True)
@@ -133,7 +143,8 @@ def render_recording(seed: int, phase: int, name: str, index: int, labels: list[
     lengths = []
     for label in labels:
         spec = act.CLASSES[act.pku_to_ntu_class(label)]
-        lengths.append(int(round(spec.base_frames * actor.tempo * rng.uniform(0.85, 1.18))))
+        tempo = float(scene.log_uniform(rng, *config.tempo_range))
+        lengths.append(max(12, int(round(spec.base_frames * actor.tempo * tempo))))
     starts = gaps[0] + np.concatenate([[0], np.cumsum(np.add(lengths[:-1], gaps[1:-1]))]).astype(int)
     total = int(starts[-1] + lengths[-1] + gaps[-1])
     dof = np.zeros((2, total, act.NUM_DOF, 3))
@@ -177,16 +188,24 @@ def render_recording(seed: int, phase: int, name: str, index: int, labels: list[
     rig_rng = scene.rng_for(seed, "pku-rig", phase, index)
     height, distance = rig_rng.uniform(0.6, 1.4), rig_rng.uniform(2.4, 3.4)
     videos = {}
+    nuisance_rng = scene.rng_for(seed, "pku-nuisance", phase, index)
     for view, yaw in VIEW_YAW.items():
         if f"{name}-{view}" in _PHASE1_MISSING_VIEWS and phase == 1:
             continue
         cam = scene.Camera(np.deg2rad(yaw + rig_rng.normal(0, 5)), distance + rig_rng.uniform(-0.2, 0.2),
                            height, rig_rng.normal(0, 0.03))
+        matrix = scene.view_distortion(nuisance_rng, config.distortion_scale,
+                                       config.distortion_shear, config.tilt_deg)
+        camera_xyz = np.stack([cam.world_to_camera(w) for w in world])
+        camera_xyz = scene.apply_distortion(camera_xyz, matrix, camera_xyz[0, :, 1].mean(axis=0))
         joints = np.zeros((total, 2, 25, 3))
         for body in range(2):
-            xyz = cam.world_to_camera(world[body])
-            xyz, _ = scene.tracking_noise(rng, xyz, config.noise_m, config.inferred_noise_m,
-                                          config.inferred_rate)
+            xyz, state = scene.tracking_noise(rng, camera_xyz[body], config.noise_m,
+                                              config.inferred_noise_m, config.inferred_rate)
+            for first in range(0, total, config.occlusion_window):
+                window = slice(first, first + config.occlusion_window)
+                scene.occlude(nuisance_rng, xyz[window], state[window], config.occluded_joints,
+                              config.occlusion_span)
             joints[present[body], body] = xyz[present[body]]
         videos[view] = joints.reshape(total, 150)
     return Recording(videos, segments)
@@ -223,6 +242,9 @@ def write_pku_archives(out_dir: Path, phase: int, config: SyntheticPKUConfig,
     if phase not in _LAYOUT:
         raise ParamsError("synthetic.pku.phase", f"expected 1 or 2, got {phase!r}")
     n_classes = len(phase_classes(phase))
+    check_nuisances("synthetic.pku", config)
+    if config.occlusion_window < 1:
+        raise ParamsError("synthetic.pku.occlusion_window", "need >= 1")
     if config.test_recordings * config.actions_per_video < n_classes:
         raise ParamsError("synthetic.pku.test_recordings",
                           f"test_recordings * actions_per_video must cover all {n_classes} classes")

@@ -164,3 +164,61 @@ def tracking_noise(rng: np.random.Generator, xyz: np.ndarray, noise_m: float,
     # Kinect guesses inferred joints, so they are much noisier
     noisy[inferred] += rng.normal(0.0, inferred_noise_m, (int(inferred.sum()), 3))
     return noisy, state
+
+
+# ---------------------------------------------------------------------------- per-sample nuisances
+# Limb joints that may be lost for long stretches (elbows, wrists, hands, knees, ankles, feet;
+# never the spine, shoulders or hips, which preprocessing uses as references).
+OCCLUDABLE_JOINTS = (5, 6, 7, 21, 22, 9, 10, 11, 23, 24, 13, 14, 15, 17, 18, 19)
+
+
+def log_uniform(rng: np.random.Generator, lo: float, hi: float, size=None):
+    """Draws spread evenly in ratio (as many x0.8 as x1.25 factors)."""
+    return np.exp(rng.uniform(np.log(lo), np.log(hi), size))
+
+
+def view_distortion(rng: np.random.Generator, scale: tuple[float, float], shear: float,
+                    tilt_deg: float) -> np.ndarray:
+    """A random 3x3 camera-space distortion: per-axis scale @ shear @ tilt (pitch, roll).
+
+    Models body morphology and viewpoint variation that per-frame centring and shoulder
+    x-alignment do not undo. Identity when ``scale == (1, 1)`` and ``shear == tilt_deg == 0``.
+    """
+    matrix = np.diag(log_uniform(rng, scale[0], scale[1], 3))
+    shear_matrix = np.eye(3)
+    shear_matrix[~np.eye(3, dtype=bool)] = rng.uniform(-shear, shear, 6)
+    pitch, roll = np.deg2rad(rng.uniform(-tilt_deg, tilt_deg, 2))
+    tilt = axis_angle_to_matrix(np.array([0.0, 0.0, roll])) @ _rotation_x(pitch)
+    return matrix @ shear_matrix @ tilt
+
+
+def apply_distortion(xyz: np.ndarray, matrix: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """``centre + (xyz - centre) @ matrix.T`` for camera-space points ``(..., 3)``."""
+    return centre + (xyz - centre) @ matrix.T
+
+
+def occlude(rng: np.random.Generator, xyz: np.ndarray, state: np.ndarray, max_joints: int,
+            span: tuple[float, float]) -> None:
+    """Lose 0..``max_joints`` limb joints for a contiguous ``span`` fraction of the frames.
+
+    In place on noisy ``xyz`` (T, 25, 3) and tracking states (T, 25). A lost joint is either
+    not tracked at all (state 0, position zeroed), frozen where it was last seen, or guessed
+    far off with a slowly drifting error (both state 1).
+    """
+    n_frames = len(xyz)
+    count = int(rng.integers(0, max_joints + 1)) if max_joints > 0 else 0
+    for joint in rng.choice(OCCLUDABLE_JOINTS, size=count, replace=False):
+        length = max(1, int(round(rng.uniform(span[0], span[1]) * n_frames)))
+        start = int(rng.integers(0, n_frames - length + 1))
+        window = slice(start, start + length)
+        mode = rng.integers(3)
+        if mode == 0:
+            xyz[window, joint] = 0.0
+            state[window, joint] = 0
+            continue
+        if mode == 1:
+            xyz[window, joint] = xyz[start, joint]
+        else:
+            drift = np.cumsum(rng.normal(0.0, 0.012, (length, 3)), axis=0)
+            xyz[window, joint] += rng.normal(0.0, 0.08, 3) + drift + rng.normal(0.0, 0.03, (length, 3))
+        state[window, joint] = 1
