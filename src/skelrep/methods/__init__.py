@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from ..errors import ParamsError
+from .isc import ISC, ISCEncoder
+from .umurl import UmURL, UmURLEncoder
 from .usdrl import USDRL, USDRLEncoder
 
-METHODS = {"usdrl": USDRL}
-ENCODERS = {"usdrl": USDRLEncoder}
+METHODS = {"usdrl": USDRL, "umurl": UmURL, "isc": ISC}
+ENCODERS = {"usdrl": USDRLEncoder, "umurl": UmURLEncoder, "isc": ISCEncoder}
 
 
 def get_method(name: str, params: dict):

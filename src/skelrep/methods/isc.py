@@ -1,0 +1,165 @@
+"""Skeleton-Contrast (ISC, inter-skeleton contrast) as a pretraining method (isc.md §3–§7, §10, §11).
+
+Two independently augmented views per sample (temporal crop-resize, then shear or joint
+corruption 50/50: the official inter feeder takes shear on the ``< 0.5`` branch, the reverse of
+UmURL, but the distribution is the same, so the shared ``AugmentConfig`` serves). Both
+representations of a view come from the same augmented clip. ``InterSkeletonMoCo`` does the
+rest in one forward: query encoders on view 1, EMA + key encoders on view 2, cross-representation
+InfoNCE, and the enqueue of the all-gathered global batch of keys (isc.md §6.2), so DDP sees one
+forward per backward. BN stays per rank (no SyncBN, no shuffle-BN), as officially.
+
+The ``isc`` section is ``models.isc_moco.validate_isc_config``'s block (isc.md §11) plus four
+keys this adapter owns, with the official values as defaults:
+
+- ``frames``: the clip length every view is resampled to (official 64);
+- ``agcn.base_channels``: the AGCN width (official 64; features 4*base_channels);
+- ``hcn.width``: the HCN width (official 64; features 4*width*(frames/16)^2);
+- ``aug.views`` defaults to 2 here and must be 2.
+
+``isc.moco.k`` must be a multiple of ``isc.train.batch_size`` (the global batch), so the
+enqueue never wraps mid-batch.
+
+Downstream: the encoder file holds the query encoder (no head) of ``isc.eval_encoder``
+(headline: the GRU ``encoder_q`` of seq_graph). The official ISC downstream input is the
+**centre 95 %** crop resampled to the clip length (isc.md §7), i.e. ``features.crop: center``,
+``features.ratio: 0.95``; the features stage takes those from its own section (the default
+profile keeps ``whole``, the USDRL/UmURL protocol). Dense per-frame features exist only for the
+GRU (its per-frame top-layer outputs, a labelled extension); the graph and image encoders have
+none, and ``ISCEncoder.dense_features`` says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from ..data.augment import AugmentConfig
+from ..errors import ParamsError, SkelrepError
+from ..models.isc_agcn import IscAGCN
+from ..models.isc_gru import IscGRU
+from ..models.isc_hcn import IscHCN
+from ..models.isc_moco import ARCHS, PAIRS, InterSkeletonMoCo, IscFeatureEncoder, validate_isc_config
+from ..params import integer, validate
+from ..training.distributed import DistInfo
+from ..training.pretrain import validate_train
+
+VIEWS = 2
+HCN_MIN_FRAMES = 16  # four 2x poolings
+_OWN_DEFAULTS = {"frames": 64, "agcn": {"base_channels": 64}, "hcn": {"width": 64}}
+
+
+def _sub(value: Any, key: str, defaults: dict, schema: dict) -> dict:
+    if value is None:
+        value = {}
+    if not isinstance(value, Mapping):
+        raise ParamsError(key, f"expected a mapping, got {value!r}")
+    return validate({**defaults, **value}, schema, key)
+
+
+def _split_section(section: Mapping[str, Any] | None) -> tuple[dict, dict]:
+    """(the isc_moco block, this adapter's own keys validated)."""
+    if section is None:
+        section = {}
+    if not isinstance(section, Mapping):
+        raise ParamsError("isc", f"expected a mapping, got {section!r}")
+    rest = dict(section)
+    own = {k: rest.pop(k, v) for k, v in _OWN_DEFAULTS.items()}
+    own["frames"] = integer(1)(own["frames"], "isc.frames")
+    own["agcn"] = _sub(own["agcn"], "isc.agcn", _OWN_DEFAULTS["agcn"], {"base_channels": integer(1)})
+    own["hcn"] = _sub(own["hcn"], "isc.hcn", _OWN_DEFAULTS["hcn"], {"width": integer(2)})
+    return rest, own
+
+
+class ISC:
+    name = "isc"
+    sync_bn = False  # per-rank BN, as the official per-GPU BN (isc.md §6.2)
+
+    def __init__(self, section: Mapping[str, Any]):
+        block, own = _split_section(section)
+        try:
+            cfg = validate_isc_config(block)
+        except ParamsError as err:
+            if err.key.startswith("isc.") and err.key.count(".") == 1 and "unknown key" in err.reason:
+                # the top-level allowed keys include the ones this adapter owns
+                raise ParamsError(err.key, f"{err.reason}, {', '.join(_OWN_DEFAULTS)}") from None
+            raise
+        # ISC pretrains on joints only: ``train`` has no ``modality`` key
+        self.train_cfg = validate_train(dict(cfg.train), "isc.train")
+        aug = dict(cfg.aug)
+        self.aug = AugmentConfig.from_params(aug, "isc.aug")
+        if "views" not in aug:
+            self.aug = dataclasses.replace(self.aug, views=VIEWS)
+        if self.aug.views != VIEWS:
+            raise ParamsError("isc.aug.views", f"got {self.aug.views}; ISC uses exactly {VIEWS} views")
+        batch = self.train_cfg["batch_size"]
+        if cfg.moco.k % batch:
+            raise ParamsError("isc.moco.k", f"got {cfg.moco.k}; must be a multiple of the global batch "
+                                            f"isc.train.batch_size={batch} (the enqueue must not wrap mid-batch)")
+        self.frames = own["frames"]
+        if "image" in PAIRS[cfg.pair] and self.frames < HCN_MIN_FRAMES:
+            raise ParamsError("isc.frames", f"got {self.frames}; the image encoder (HCN) of pair {cfg.pair!r} "
+                                            f"needs at least {HCN_MIN_FRAMES} frames")
+        self.agcn_base_channels = own["agcn"]["base_channels"]
+        self.hcn_width = own["hcn"]["width"]
+        self.model_cfg = self.cfg = cfg
+
+    def _encoder(self, kind: str, channels: int, joints: int, persons: int) -> nn.Module:
+        if kind == "seq":
+            g = self.model_cfg.gru
+            return IscGRU(channels * joints * persons, g.hidden, g.layers, g.mode)
+        if kind == "graph":
+            return IscAGCN(num_joints=joints, num_persons=persons, in_channels=channels,
+                           base_channels=self.agcn_base_channels)
+        return IscHCN(in_channels=channels, num_joints=joints, num_persons=persons, width=self.hcn_width,
+                      frames=self.frames)
+
+    def build_model(self, channels: int, joints: int, persons: int) -> nn.Module:
+        """``InterSkeletonMoCo``: one module whose forward takes both views."""
+        cfg, mc = self.model_cfg, self.model_cfg.moco
+        s1, s2 = PAIRS[cfg.pair]
+        return InterSkeletonMoCo(cfg.pair, self._encoder(s1, channels, joints, persons),
+                                 self._encoder(s2, channels, joints, persons), dim=mc.dim, k=mc.k, m=mc.m,
+                                 t=mc.t, mlp=mc.mlp, key_update=mc.key_update)
+
+    def training_loss(self, model: nn.Module, x: torch.Tensor, num_frames: torch.Tensor,
+                      generator: torch.Generator, dist: DistInfo) -> dict[str, torch.Tensor]:
+        view1, view2 = self.aug.make_views(x, num_frames, self.frames, generator=generator)
+        return model(view1, view2, dist=dist)
+
+    def encoder_payload(self, model: nn.Module) -> dict:
+        return model.encoder_payload(self.model_cfg.eval_encoder, self.frames)
+
+    @property
+    def log_params(self) -> dict:
+        c = self.model_cfg
+        out = {"pair": c.pair, "eval_encoder": c.eval_encoder, "frames": self.frames,
+               "moco_dim": c.moco.dim, "moco_k": c.moco.k, "moco_m": c.moco.m, "moco_t": c.moco.t,
+               "moco_mlp": c.moco.mlp, "key_update": c.moco.key_update}
+        kinds = PAIRS[c.pair]
+        if "seq" in kinds:
+            out.update(gru_hidden=c.gru.hidden, gru_layers=c.gru.layers, gru_mode=c.gru.mode)
+        if "graph" in kinds:
+            out["agcn_base_channels"] = self.agcn_base_channels
+        if "image" in kinds:
+            out["hcn_width"] = self.hcn_width
+        return out
+
+
+class ISCEncoder(IscFeatureEncoder):
+    """A frozen ISC query encoder (no head) as the evaluation stages use it.
+
+    ``features``: GRU (N, 2*hidden), AGCN (N, 4*base_channels), HCN (N, 4*width*(frames/16)^2).
+    The official downstream input is the centre 95 % crop (``features.crop: center``,
+    ``features.ratio: 0.95``; isc.md §7). ``dense_features``: GRU only.
+    """
+
+    def dense_features(self, clip: torch.Tensor) -> torch.Tensor:
+        if self.kind != "seq":
+            raise SkelrepError(
+                f"the ISC {ARCHS[self.kind]} ({self.kind}) encoder has no per-frame output, so dense "
+                f"detection cannot use it; pretrain with isc.eval_encoder: seq (the GRU of a pair with "
+                f"a sequence encoder, e.g. seq_graph) to get per-frame features")
+        return super().dense_features(clip)

@@ -1,0 +1,121 @@
+"""UmURL as a pretraining method (umurl.md §3–§5, §9, §11).
+
+Four independently augmented joint views per sample: v1 feeds the joint uni-modal path, v2
+the bone path, v3 the motion path, and all three modalities of v4 (derived from that same
+clip, after crop-resize, inside the backbone) feed the fused path. The six projector outputs
+are all-gathered with gradient (U1, ``umurl.loss.gather``) and the loss is the float32 (U15)
+intra + inter consistency plus ``vc_reg`` on each of the six. No momentum encoder, queue or
+stop-gradient.
+
+Downstream (U9): ``umurl.eval_input: fused`` (official ``mm_forward``: joint, bone and motion
+of the clip fused) or ``joint_only`` (the joint uni-modal path, labelled extension). Dense
+per-frame features are the U10 extension (``UmURLBackbone.encode_dense``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from ..data.augment import AugmentConfig
+from ..errors import ParamsError
+from ..losses.umurl_consistency import umurl_loss
+from ..models.umurl import UmURLBackbone, UmURLModel, validate_umurl_config
+from ..training.distributed import DistInfo, gather_with_grad
+from ..training.pretrain import validate_train
+
+VIEWS = 4  # joint, bone, motion (uni-modal), fused
+
+
+class MultiViewUmURL(nn.Module):
+    """All four views in one forward call, so DDP sees one forward per backward."""
+
+    def __init__(self, net: UmURLModel):
+        super().__init__()
+        self.net = net
+
+    def forward(self, views: list[torch.Tensor]):
+        """``[v_joint, v_bone, v_motion, v_fused]`` -> ``UmURLOutput`` (six z)."""
+        return self.net(*views)
+
+
+class UmURL:
+    name = "umurl"
+    sync_bn: bool
+
+    def __init__(self, section: Mapping[str, Any]):
+        cfg = validate_umurl_config(section)
+        # UmURL trains on all three modalities: ``train`` has no ``modality`` key
+        self.train_cfg = validate_train(dict(cfg.train), "umurl.train")
+        self.aug = AugmentConfig.from_params(cfg.aug, "umurl.aug")
+        if self.aug.views != VIEWS:
+            raise ParamsError("umurl.aug.views", f"got {self.aug.views}; UmURL uses exactly {VIEWS} views "
+                                                 "(joint, bone, motion, fused)")
+        self.model_cfg = self.cfg = cfg
+        self.eval_input = cfg.eval_input
+        self.frames = cfg.encoder.frames
+        self.sync_bn = cfg.proj.bn == "sync"
+
+    def build_model(self, channels: int, joints: int, persons: int) -> nn.Module:
+        net = UmURLModel(self.model_cfg.encoder, self.model_cfg.proj, joints=joints, persons=persons,
+                         channels=channels)
+        return MultiViewUmURL(net)
+
+    def training_loss(self, model: nn.Module, x: torch.Tensor, num_frames: torch.Tensor,
+                      generator: torch.Generator, dist: DistInfo) -> dict[str, torch.Tensor]:
+        views = self.aug.make_views(x, num_frames, self.frames, generator=generator)
+        out = model(views)
+        loss = self.model_cfg.loss
+        if loss.gather:  # statistics over the global batch (official FullGatherLayer)
+            out = type(out)(*(gather_with_grad(z, dist) for z in out))
+        return umurl_loss(out.uni, out.fused, w_consistency=loss.w_consistency,
+                          vc_var_weight=loss.vc_var_weight, vc_cov_weight=loss.vc_cov_weight,
+                          var_eps=loss.var_eps, fp32=loss.fp32)
+
+    def encoder_payload(self, model: nn.Module) -> dict:
+        backbone = model.net.backbone
+        return {"method": self.name, "arch": "umurl", "config": backbone.config(),
+                "state_dict": backbone.state_dict(), "extra": {"eval_input": self.eval_input}}
+
+    @property
+    def log_params(self) -> dict:
+        c = self.model_cfg
+        return {"hidden": c.encoder.hidden, "heads": c.encoder.heads, "layers": c.encoder.layers,
+                "ffn": c.encoder.ffn, "frames": c.encoder.frames,
+                "proj_dims": ",".join(map(str, c.proj.dims)), "proj_bn": c.proj.bn,
+                "w_consistency": c.loss.w_consistency, "vc_var_weight": c.loss.vc_var_weight,
+                "vc_cov_weight": c.loss.vc_cov_weight, "gather": c.loss.gather,
+                "eval_input": c.eval_input}
+
+
+class UmURLEncoder(nn.Module):
+    """A frozen UmURL backbone as the evaluation stages use it.
+
+    ``features``: y_u of the fused path (``eval_input: fused``, official) or the joint
+    uni-modal path (``joint_only``), ``(N, 2*hidden)``. ``dense_features``: the U10 per-frame
+    extension of the same path, ``(N, frames, 2*hidden)``. Input: joint clips; bone and motion
+    are derived inside the backbone.
+    """
+
+    def __init__(self, payload: dict):
+        super().__init__()
+        if payload["arch"] != "umurl":
+            raise ParamsError("method", f"UmURL encoder file of unknown arch {payload['arch']!r}; expected 'umurl'")
+        self.backbone = UmURLBackbone(**payload["config"])
+        self.backbone.load_state_dict(payload["state_dict"])
+        self.eval_input = payload["extra"].get("eval_input", "fused")
+        if self.eval_input not in ("fused", "joint_only"):
+            raise ParamsError("umurl.eval_input", f"encoder file has {self.eval_input!r}; "
+                                                  "allowed: 'fused', 'joint_only'")
+        self.modality = None if self.eval_input == "fused" else "joint"
+        self.frames = self.backbone.frames
+        self.feature_dim = self.backbone.out_dim
+        self.dense_dim = self.backbone.out_dim
+
+    def features(self, clip: torch.Tensor) -> torch.Tensor:
+        return self.backbone.encode(clip, self.modality)
+
+    def dense_features(self, clip: torch.Tensor) -> torch.Tensor:
+        return self.backbone.encode_dense(clip, self.modality)
