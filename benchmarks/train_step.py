@@ -37,7 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,21 +45,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class MethodBench:
-    """How to benchmark a method: its params section and the paper values (dotted keys)."""
+    """How to benchmark a method: its params section; paper sizes come from the `paper` profile."""
 
     section: str
-    paper: dict = field(default_factory=dict)
     source: str = ""  # where the paper values come from
+
+    @property
+    def paper(self) -> dict:
+        from skelrep.profiles import PROFILES
+
+        prefix = self.section + "."
+        return {k[len(prefix):]: v for k, v in PROFILES["paper"].items() if k.startswith(prefix)}
 
 
 METHODS: dict[str, MethodBench] = {
-    "usdrl": MethodBench(
-        section="usdrl",
-        paper={"encoder.hidden": 1024, "encoder.frames": 64, "proj.cp": 2048, "aug.min_crop": 64,
-               "train.batch_size": 356, "train.lr": 5e-4},
-        source="usdrl.md §2, §11"),
-    # "umurl": MethodBench(section="umurl", paper={...}, source="umurl.md §..."),
-    # "isc":   MethodBench(section="isc",   paper={...}, source="isc.md §..."),
+    "usdrl": MethodBench(section="usdrl", source="usdrl.md §2, §11"),
+    "umurl": MethodBench(section="umurl", source="umurl.md §5, §11"),
+    "isc": MethodBench(section="isc", source="isc.md §5, §11"),
 }
 SIZES = ("default", "paper")
 

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.evaluation.features import extract_features, load_frozen_encoder, save_feature_file
+from skelrep.methods import DOWNSTREAM_CROP
 from skelrep.params import PROTOCOLS, choice, get_section, integer, load_params, number, validate
 from skelrep.runtime import resolve_device, seed_everything, run_stage, setup_logging, stage_parser
 
-FEATURES_SCHEMA = {"crop": choice("whole", "center"), "ratio": number(0.01, 1.0),
+FEATURES_SCHEMA = {"crop": choice("auto", "whole", "center"), "ratio": number(0.01, 1.0),
                    "batch_size": integer(1), "device": choice("auto", "cpu", "cuda")}
 ENCODERS = {"pretrained": "encoder.pt", "random_init": "encoder_random.pt"}
 
@@ -30,9 +31,11 @@ def main(argv=None) -> None:
     splits = {s: SkeletonH5Dataset(data, s) for s in ("train", "test")}
     for variant, filename in ENCODERS.items():
         encoder = load_frozen_encoder(Path("models") / args.protocol / filename, device)
+        # auto: the method's official downstream input (whole sequence; ISC: centre 95 %)
+        crop, ratio = DOWNSTREAM_CROP[encoder.method] if cfg["crop"] == "auto" else (cfg["crop"], cfg["ratio"])
         arrays = {}
         for split, ds in splits.items():
-            arrays[f"{split}_x"] = extract_features(encoder, ds, crop=cfg["crop"], ratio=cfg["ratio"],
+            arrays[f"{split}_x"] = extract_features(encoder, ds, crop=crop, ratio=ratio,
                                                     batch_size=cfg["batch_size"], device=device,
                                                     desc=f"{variant} {split}")
             arrays[f"{split}_y"] = ds.label

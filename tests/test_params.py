@@ -11,7 +11,7 @@ import pytest
 from skelrep.data.preprocess import PreprocessConfig
 from skelrep.data.sources import validate_data_section
 from skelrep.errors import ParamsError
-from skelrep.methods import get_method
+from skelrep.methods import METHODS, get_method
 from skelrep.params import DATASETS, load_params, validate
 from skelrep.profiles import PROFILES, apply_overrides
 
@@ -31,6 +31,8 @@ def validate_all(params: dict) -> None:
         validate_data_section(dataset, params["data"][dataset])
     PreprocessConfig.from_params(params["preprocess"], params["pku"])
     get_method(params["method"], params)
+    for name in METHODS:  # every method's section, not only the selected one
+        get_method(name, params)
     for name, schema in (("features", FEATURES_SCHEMA), ("linear", LINEAR_SCHEMA), ("knn", KNN_SCHEMA),
                          ("detection", DETECTION_SCHEMA)):
         validate(params[name], schema, name)

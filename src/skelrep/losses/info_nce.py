@@ -14,8 +14,11 @@ def moco_info_nce(query: Tensor, positive: Tensor, queue: Tensor, temperature: f
     Returns the batch-mean loss and the ``(N, 1 + K)`` logits. Gradient flows to ``query``
     only when the caller passes detached keys and queue, as MoCo does.
     """
-    positive_logits = (query * positive).sum(dim=1, keepdim=True)
-    negative_logits = query @ queue.t()
-    logits = torch.cat([positive_logits, negative_logits], dim=1) / temperature
-    target = torch.zeros(query.shape[0], dtype=torch.long, device=query.device)
-    return F.cross_entropy(logits, target), logits
+    # float32 even under autocast: logits divided by T = 0.07 lose too much in half precision
+    with torch.autocast(query.device.type, enabled=False):
+        query, positive, queue = query.float(), positive.float(), queue.float()
+        positive_logits = (query * positive).sum(dim=1, keepdim=True)
+        negative_logits = query @ queue.t()
+        logits = torch.cat([positive_logits, negative_logits], dim=1) / temperature
+        target = torch.zeros(query.shape[0], dtype=torch.long, device=query.device)
+        return F.cross_entropy(logits, target), logits

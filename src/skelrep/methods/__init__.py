@@ -10,6 +10,10 @@ from .usdrl import USDRL, USDRLEncoder
 METHODS = {"usdrl": USDRL, "umurl": UmURL, "isc": ISC}
 ENCODERS = {"usdrl": USDRLEncoder, "umurl": UmURLEncoder, "isc": ISCEncoder}
 
+# The official downstream input of each method (evaluation.md §2, §3): (crop, ratio) of the
+# valid sequence, resampled to the clip length. Used by `features.crop: auto`.
+DOWNSTREAM_CROP = {"usdrl": ("whole", 1.0), "umurl": ("whole", 1.0), "isc": ("center", 0.95)}
+
 
 def get_method(name: str, params: dict):
     if name not in METHODS:
@@ -24,4 +28,6 @@ def build_encoder(payload: dict):
     method = payload["method"]
     if method not in ENCODERS:
         raise ParamsError("method", f"encoder file of unknown method {method!r}; known: {', '.join(ENCODERS)}")
-    return ENCODERS[method](payload).eval()
+    encoder = ENCODERS[method](payload).eval()
+    encoder.method = method
+    return encoder
