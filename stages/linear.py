@@ -13,7 +13,7 @@ from pathlib import Path
 from skelrep.data.hdf5 import read_split_arrays
 from skelrep.evaluation.features import load_feature_file
 from skelrep.evaluation.linear import standardize_features, train_linear_probe
-from skelrep.io import write_json_atomic, write_text_atomic
+from skelrep.io import write_csv_atomic, write_json_atomic, write_text_atomic
 from skelrep.params import (PROTOCOLS, boolean, choice, get_section, integer, list_of, load_params, number,
                             validate)
 from skelrep.runtime import resolve_device, seed_everything, run_stage, setup_logging, stage_parser
@@ -58,6 +58,10 @@ def main(argv=None) -> None:
             suffix = "" if variant == "pretrained" else f"_{variant}"
             write_text_atomic(out / f"history{suffix}.jsonl",
                               "".join(json.dumps(h, sort_keys=True) + "\n" for h in result.history))
+            # the evaluated epochs as a CSV: the DVC plot of test accuracy
+            write_csv_atomic(out / f"curve{suffix}.csv",
+                             [{"epoch": h["epoch"], "test_top1": h["test_top1"], "test_top5": h["test_top5"]}
+                              for h in result.history if "test_top1" in h])
             for h in result.history:
                 if "test_top1" in h:
                     run.log_metrics({f"{prefix}/test_top1_curve": h["test_top1"]}, step=h["epoch"])

@@ -59,3 +59,17 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def write_csv_atomic(path: str | os.PathLike, rows: list[dict], columns: list[str] | None = None) -> None:
+    """A CSV (e.g. a DVC plot) from dict rows; columns default to the union of keys in order."""
+    import csv
+    import io
+
+    if columns is None:
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, buf.getvalue())

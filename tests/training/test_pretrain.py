@@ -10,7 +10,7 @@ import torch
 from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.methods.usdrl import USDRL
 from skelrep.training.checkpoint import load_checkpoint
-from skelrep.training.pretrain import NonFiniteLossError, run_pretraining
+from skelrep.training.pretrain import NonFiniteLossError, run_pretraining, write_stats
 
 from ..conftest import write_tiny_h5
 
@@ -96,3 +96,8 @@ def test_loss_decreases_and_stats_have_every_term(dataset, tmp_path):
     assert [h["epoch"] for h in result.history] == [0, 1, 2, 3]
     assert {"loss", "loss/sim", "loss/vac", "loss/xcorr", "lr"} <= set(result.history[0])
     assert result.history[-1]["loss"] < result.history[0]["loss"]
+    write_stats(tmp_path / "stats.jsonl", result.history)
+    lines = (tmp_path / "stats.jsonl").read_text().splitlines()
+    csv_rows = (tmp_path / "stats.csv").read_text().splitlines()
+    assert len(lines) == len(csv_rows) - 1 == 4  # JSON lines + the CSV that DVC plots
+    assert csv_rows[0].split(",")[:2] == ["epoch", "lr"] and "loss/sim" in csv_rows[0]
