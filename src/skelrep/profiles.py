@@ -15,6 +15,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     # UmURL and ISC below. Only the selected `method` section is read by the stages.
     "paper": {
         "usdrl.encoder.hidden": 1024,
+        "usdrl.encoder.num_layers": 2,
         "usdrl.encoder.frames": 64,
         "usdrl.proj.cp": 2048,
         "usdrl.aug.min_crop": 64,
