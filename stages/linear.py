@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from skelrep.data.hdf5 import read_split_arrays
+from skelrep.data.hdf5 import read_attrs, read_split_arrays
 from skelrep.evaluation.features import load_feature_file
 from skelrep.evaluation.linear import standardize_features, train_linear_probe
 from skelrep.io import write_csv_atomic, write_json_atomic, write_text_atomic
@@ -75,8 +75,6 @@ def main(argv=None) -> None:
 
 
 def _num_classes(protocol: str) -> int:
-    from skelrep.data.hdf5 import read_attrs
-
     return int(read_attrs(Path(f"data/processed/{protocol}.h5"))["num_classes"])
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import ParamsError
 from ..params import DATASETS, choice, integer, validate
 from . import synthetic
-from .download import fetch, parse_archive_specs, write_manifest
+from .download import ArchiveSpec, fetch, parse_archive_specs, write_manifest
 
 
 def dataclass_from_params(cls, section: dict, prefix: str):
@@ -65,7 +65,7 @@ def download_dataset(dataset: str, cfg: dict, out_dir: Path, cache_dir: Path) ->
                 written = synthetic.write_ntu_archives(tmp, dataset, cfg["synthetic"], seed=cfg["seed"])
             else:
                 written = synthetic.write_pku_archives(tmp, int(dataset[-1]), cfg["synthetic"], seed=cfg["seed"])
-            specs = [_spec(path.name, role) for path, role in written]
+            specs = [ArchiveSpec(name=path.name, role=role, source=None) for path, role in written]
         else:
             specs = cfg["archives"]
             cache_dir.mkdir(parents=True, exist_ok=True)
@@ -79,12 +79,6 @@ def download_dataset(dataset: str, cfg: dict, out_dir: Path, cache_dir: Path) ->
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
-
-
-def _spec(name: str, role: str):
-    from .download import ArchiveSpec
-
-    return ArchiveSpec(name=name, role=role, source=None, sha256=None)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

@@ -96,15 +96,14 @@ class RunLogger:
 
 
 class _NullLogger(RunLogger):
-    """Used when MLflow is disabled: same interface, does nothing."""
+    """Used when MLflow is disabled: the same interface, every call does nothing."""
 
     def __init__(self):
-        self.run_id = ""
+        super().__init__(None, "")
 
-    def __getattribute__(self, name):
-        if name == "run_id":
-            return ""
-        return lambda *a, **k: None
+
+for _name in ("log_params", "log_metrics", "set_tags", "log_artifact", "log_dict", "log_table", "log_figure"):
+    setattr(_NullLogger, _name, lambda self, *args, **kwargs: None)
 
 
 @contextlib.contextmanager
