@@ -19,6 +19,13 @@ REFERENCE = SHARED / "reference"
 torch.set_num_threads(1)
 
 
+def assert_close_to_scale(actual, expected, rel=1e-5):
+    """Equivalence with a reference output: max abs error within ``rel`` x the output's scale."""
+    scale = expected.abs().max().item()
+    err = (actual - expected).abs().max().item()
+    assert err <= rel * scale, f"max abs error {err:.3g} exceeds {rel} x output scale {scale:.3g}"
+
+
 def _require(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"{path.name} not available (expected under ../shared)")

@@ -9,13 +9,9 @@ from skelrep.models.isc_hcn import IscHCN
 from skelrep.models.isc_heads import ProjectionHead, map_official_head
 from skelrep.models.isc_moco import seq_tokens
 
-from ..conftest import REFERENCE
+from ..conftest import REFERENCE, assert_close_to_scale
 
 
-def assert_close_to_scale(actual, expected, rel=1e-5):
-    scale = expected.abs().max().item()
-    err = (actual - expected).abs().max().item()
-    assert err <= rel * scale, f"max abs error {err:.3g} exceeds {rel} x output scale {scale:.3g}"
 
 
 @pytest.fixture(scope="module")

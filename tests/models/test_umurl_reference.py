@@ -6,12 +6,9 @@ import torch
 from skelrep.losses.umurl_consistency import umurl_loss
 from skelrep.models.modalities import MODALITIES
 from skelrep.models.umurl import UmURLEncoderConfig, UmURLModel, UmURLProjConfig, map_official_umurl_state_dict
+from ..conftest import assert_close_to_scale
 
 
-def assert_close_to_scale(actual, expected, rel=1e-5):
-    scale = expected.abs().max().item()
-    err = (actual - expected).abs().max().item()
-    assert err <= rel * scale, f"max abs error {err:.3g} exceeds {rel} x output scale {scale:.3g}"
 
 
 @pytest.fixture

@@ -9,12 +9,9 @@ from skelrep.losses.mgfd import mgfd_loss
 from skelrep.models.modalities import make_modality, spatial_tokens, temporal_tokens
 from skelrep.models.official import map_official_state_dict
 from skelrep.models.usdrl import EncoderConfig, ProjConfig, USDRLModel
+from ..conftest import assert_close_to_scale
 
 
-def assert_close_to_scale(actual, expected, rel=1e-5):
-    scale = expected.abs().max().item()
-    err = (actual - expected).abs().max().item()
-    assert err <= rel * scale, f"max abs error {err:.3g} exceeds {rel} x output scale {scale:.3g}"
 
 
 @pytest.fixture
