@@ -303,7 +303,7 @@ def test_augment_config_defaults_and_aliases():
         ({"crop_scale": [0.9, 0.5]}, "isc.aug.crop_scale", "0 < low <= high <= 1"),
         ({"min_crop": 0}, "isc.aug.min_crop", "integer >= 1"),
         ({"views": 2.0}, "isc.aug.views", "integer >= 1"),
-        ({"corrupt_joints": True}, "isc.aug.corrupt_joints", "integer >= 0"),
+        ({"corrupt_joints": True}, "isc.aug.corrupt_joints", r"integer in \[0, 25\]"),
         ({"p_zero": 1.5}, "isc.aug.p_zero", "probability"),
         ({"p_corrupt_vs_shear": -0.1}, "isc.aug.p_corrupt_vs_shear", "probability"),
         ({"shear_range": "wide"}, "isc.aug.shear_range", "number >= 0"),

@@ -312,11 +312,26 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# ``corrupt_joints`` counts joints of NTU's 25-joint skeleton, the one the official value (15,
+# i.e. 60 % of the body) was chosen for; other skeletons corrupt the same share of their joints.
+REFERENCE_JOINTS = 25
+
+
+def scaled_joint_count(count: int, num_joints: int) -> int:
+    """``count`` joints of a 25-joint skeleton as the same share of a ``num_joints`` skeleton.
+
+    round(count * V / 25), halves up: 15 -> 15 (V=25), 12 (Kinect v1, 20), 10 (COCO, 17),
+    20 (MediaPipe, 33), 5 (9 joints).
+    """
+    return min(num_joints, (2 * count * num_joints + REFERENCE_JOINTS) // (2 * REFERENCE_JOINTS))
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
     """The ``<method>.aug`` block (defaults = official; usdrl.md §11, umurl.md §11, isc.md §11).
 
-    ``views`` defaults to 4 (USDRL, UmURL); ISC configs set 2.
+    ``views`` defaults to 4 (USDRL, UmURL); ISC configs set 2. ``corrupt_joints`` is given on
+    NTU's 25-joint scale and scaled to the data's joint count (:func:`scaled_joint_count`).
     """
 
     crop_scale: tuple[float, float] = (0.1, 1.0)
@@ -350,10 +365,12 @@ class AugmentConfig:
 
     def make_views(self, x: torch.Tensor, num_frames: torch.Tensor, out_frames: int,
                    generator: torch.Generator | None = None) -> list[torch.Tensor]:
-        """``make_views`` with this configuration."""
+        """``make_views`` with this configuration, for the joint count of ``x``."""
+        _check_batch(x)
+        corrupt = scaled_joint_count(self.corrupt_joints, x.shape[3])
         return make_views(x, num_frames, n_views=self.views, out_frames=out_frames,
                           crop_scale=self.crop_scale, min_crop=self.min_crop,
-                          corrupt_joints=self.corrupt_joints, p_zero=self.p_zero,
+                          corrupt_joints=corrupt, p_zero=self.p_zero,
                           shear_range=self.shear_range, p_corrupt=self.p_corrupt,
                           generator=generator)
 
@@ -370,9 +387,10 @@ def _validated(field: str, value: Any, key: str) -> Any:
             return value
         raise ParamsError(key, f"allowed: an integer >= 1, got {value!r}")
     if field == "corrupt_joints":
-        if _is_int(value) and value >= 0:
+        if _is_int(value) and 0 <= value <= REFERENCE_JOINTS:
             return value
-        raise ParamsError(key, f"allowed: an integer >= 0 (at most the joint count), got {value!r}")
+        raise ParamsError(key, f"allowed: an integer in [0, {REFERENCE_JOINTS}] (joints of NTU's 25-joint "
+                          f"skeleton; other skeletons corrupt the same share of their joints), got {value!r}")
     if field in ("p_zero", "p_corrupt"):
         if _is_number(value) and 0 <= value <= 1:
             return float(value)

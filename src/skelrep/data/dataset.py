@@ -12,14 +12,15 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from .hdf5 import SPLITS
+from .hdf5 import SPLITS, read_layout
 
 
 class SkeletonH5Dataset(torch.utils.data.Dataset):
     """Lazy reader of one split: one ``h5py.File`` per DataLoader worker, opened on first use.
 
     Returns ``(joint (C, T_max, V, M) float32, num_frame, label, index)``; cropping,
-    augmentation and bone/motion happen on the training device, in batches.
+    augmentation and bone/motion happen on the training device, in batches. ``layout`` is the
+    file's skeleton layout (joints, bone tree, persons, channels), which models are built for.
     """
 
     def __init__(self, path: str | Path, split: str):
@@ -34,6 +35,12 @@ class SkeletonH5Dataset(torch.utils.data.Dataset):
             self.num_frame = g["num_frame"][:].astype(np.int64)
             self.label = g["label"][:].astype(np.int64)
             self.sample_shape = g["joint"].shape[1:]
+        self.layout = read_layout(self.path)
+        channels, _, joints, persons = self.sample_shape
+        declared = (self.layout.channels, self.layout.num_joints, self.layout.persons)
+        if (channels, joints, persons) != declared:
+            raise DataError(self.path, f"{split}/joint has (C, V, M) = {(channels, joints, persons)} but its "
+                            f"layout {self.layout.name!r} declares {declared}")
         self._h5: h5py.File | None = None
 
     def __len__(self) -> int:

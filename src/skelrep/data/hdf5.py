@@ -11,6 +11,9 @@ Layout of ``data/processed/<protocol>.h5``::
     detection/                       PKU-MMD I only: untrimmed videos
         videos/<id>/joint (C, T, V, M), frame_label (T,), gt (n, 4) raw label rows
         split/train, split/test      video ids
+    attrs                            protocol, dataset, num_classes, ...; a user protocol's
+                                     file also has ``layout`` (the skeleton layout as JSON);
+                                     a file without it is NTU's 25-joint skeleton
 
 Determinism: every dataset is created with ``track_times=False`` and the file carries no
 wall-clock or host attributes, so the same input gives byte-identical files and stable DVC
@@ -19,6 +22,7 @@ hashes. Samples are appended one at a time (never a whole split in RAM).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -26,8 +30,10 @@ import h5py
 import numpy as np
 
 from ..errors import DataError
+from .layout import SkeletonLayout, load_layout
 
 SPLITS = ("train", "test")
+LAYOUT_ATTR = "layout"
 _COMPRESSION = "lzf"  # fast and deterministic
 
 
@@ -118,6 +124,22 @@ def write_detection_split(h5: h5py.File, train_ids: list[str], test_ids: list[st
 def read_attrs(path: str | Path) -> dict:
     with h5py.File(path, "r") as h5:
         return {k: (v.item() if hasattr(v, "item") else v) for k, v in h5.attrs.items()}
+
+
+def read_layout(path: str | Path) -> SkeletonLayout:
+    """The skeleton layout of a recognition file: its ``layout`` attribute, else NTU's 25 joints
+    with the file's person count (the built-in benchmarks, whose files predate the attribute)."""
+    with h5py.File(path, "r") as h5:
+        spec = h5.attrs.get(LAYOUT_ATTR)
+        persons = h5[SPLITS[0]]["joint"].shape[-1] if SPLITS[0] in h5 else None
+    if spec is None:
+        if persons is None:
+            raise DataError(str(path), f"has neither a {LAYOUT_ATTR!r} attribute nor a train split")
+        return load_layout("ntu25").with_persons(persons)
+    try:
+        return load_layout(json.loads(spec), key=f"{path}: {LAYOUT_ATTR}")
+    except (ValueError, TypeError) as exc:
+        raise DataError(str(path), f"attribute {LAYOUT_ATTR!r} is not a layout ({exc})") from None
 
 
 def read_split_arrays(path: str | Path, split: str) -> dict[str, np.ndarray]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, Sequence
 
 import torch
 from torch import nn
@@ -28,8 +28,10 @@ class Method(Protocol):
     name: str
     cfg: dict  # the validated method section
 
-    def build_model(self, channels: int, joints: int, persons: int) -> nn.Module:
-        """The full pretraining model (backbone + heads)."""
+    def build_model(self, channels: int, joints: int, persons: int,
+                    parents: Sequence[int] | None = None) -> nn.Module:
+        """The full pretraining model (backbone + heads) for the data's skeleton: C channels,
+        V joints, M persons and the bone tree ``parents`` (its layout's; None: NTU's 25 joints)."""
 
     def training_loss(self, model: nn.Module, x: torch.Tensor, num_frames: torch.Tensor,
                       generator: torch.Generator, dist: DistInfo) -> dict[str, torch.Tensor]:

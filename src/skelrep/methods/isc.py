@@ -31,7 +31,7 @@ none, and ``ISCEncoder.dense_features`` says so.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -42,6 +42,7 @@ from ..models.isc_agcn import IscAGCN
 from ..models.isc_gru import IscGRU
 from ..models.isc_hcn import IscHCN
 from ..models.isc_moco import ARCHS, PAIRS, InterSkeletonMoCo, IscFeatureEncoder, validate_isc_config
+from ..models.modalities import skeleton_edges, skeleton_parents
 from ..params import integer, validate
 from ..training.distributed import DistInfo
 from ..training.pretrain import validate_train
@@ -106,23 +107,25 @@ class ISC:
         self.hcn_width = own["hcn"]["width"]
         self.model_cfg = self.cfg = cfg
 
-    def _encoder(self, kind: str, channels: int, joints: int, persons: int) -> nn.Module:
+    def _encoder(self, kind: str, channels: int, joints: int, persons: int,
+                 parents: tuple[int, ...]) -> nn.Module:
         if kind == "seq":
             g = self.model_cfg.gru
             return IscGRU(channels * joints * persons, g.hidden, g.layers, g.mode)
-        if kind == "graph":
+        if kind == "graph":  # the AGCN's fixed graph is the skeleton's bone tree
             return IscAGCN(num_joints=joints, num_persons=persons, in_channels=channels,
-                           base_channels=self.agcn_base_channels)
+                           base_channels=self.agcn_base_channels, edges=skeleton_edges(parents))
         return IscHCN(in_channels=channels, num_joints=joints, num_persons=persons, width=self.hcn_width,
                       frames=self.frames)
 
-    def build_model(self, channels: int, joints: int, persons: int) -> nn.Module:
+    def build_model(self, channels: int, joints: int, persons: int,
+                    parents: Sequence[int] | None = None) -> nn.Module:
         """``InterSkeletonMoCo``: one module whose forward takes both views."""
         cfg, mc = self.model_cfg, self.model_cfg.moco
         s1, s2 = PAIRS[cfg.pair]
-        return InterSkeletonMoCo(cfg.pair, self._encoder(s1, channels, joints, persons),
-                                 self._encoder(s2, channels, joints, persons), dim=mc.dim, k=mc.k, m=mc.m,
-                                 t=mc.t, mlp=mc.mlp, key_update=mc.key_update)
+        shape = (channels, joints, persons, skeleton_parents(joints, parents))
+        return InterSkeletonMoCo(cfg.pair, self._encoder(s1, *shape), self._encoder(s2, *shape), dim=mc.dim,
+                                 k=mc.k, m=mc.m, t=mc.t, mlp=mc.mlp, key_update=mc.key_update)
 
     def training_loss(self, model: nn.Module, x: torch.Tensor, num_frames: torch.Tensor,
                       generator: torch.Generator, dist: DistInfo) -> dict[str, torch.Tensor]:

@@ -14,7 +14,7 @@ per-frame features are the U10 extension (``UmURLBackbone.encode_dense``).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -58,9 +58,10 @@ class UmURL:
         self.frames = cfg.encoder.frames
         self.sync_bn = cfg.proj.bn == "sync"
 
-    def build_model(self, channels: int, joints: int, persons: int) -> nn.Module:
+    def build_model(self, channels: int, joints: int, persons: int,
+                    parents: Sequence[int] | None = None) -> nn.Module:
         net = UmURLModel(self.model_cfg.encoder, self.model_cfg.proj, joints=joints, persons=persons,
-                         channels=channels)
+                         channels=channels, parents=parents)
         return MultiViewUmURL(net)
 
     def training_loss(self, model: nn.Module, x: torch.Tensor, num_frames: torch.Tensor,

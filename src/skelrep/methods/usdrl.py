@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from ..data.augment import AugmentConfig
 from ..losses.mgfd import mgfd_loss
-from ..models.modalities import MODALITIES, make_modality
+from ..models.modalities import MODALITIES, make_modality, skeleton_parents
 from ..models.usdrl import USDRLModel, build_backbone, validate_usdrl_config
 from ..params import choice
 from ..training.distributed import DistInfo, gather_with_grad
@@ -42,9 +42,10 @@ class USDRL:
         self.frames = cfg.encoder.frames
         self.sync_bn = cfg.proj.bn == "sync"
 
-    def build_model(self, channels: int, joints: int, persons: int) -> nn.Module:
+    def build_model(self, channels: int, joints: int, persons: int,
+                    parents: Sequence[int] | None = None) -> nn.Module:
         net = USDRLModel(self.model_cfg.encoder, self.model_cfg.proj, modality=self.modality,
-                         joints=joints, persons=persons, channels=channels)
+                         joints=joints, persons=persons, channels=channels, parents=parents)
         return MultiViewUSDRL(net)
 
     def training_loss(self, model: nn.Module, x: torch.Tensor, num_frames: torch.Tensor,
@@ -62,7 +63,8 @@ class USDRL:
     def encoder_payload(self, model: nn.Module) -> dict:
         backbone = model.net.backbone
         return {"method": self.name, "arch": model.net.arch, "config": backbone.config(),
-                "state_dict": backbone.state_dict(), "extra": {"modality": self.modality}}
+                "state_dict": backbone.state_dict(),
+                "extra": {"modality": self.modality, "parents": list(model.net.parents)}}
 
     @property
     def log_params(self) -> dict:
@@ -80,12 +82,14 @@ class USDRLEncoder(nn.Module):
         self.backbone = build_backbone(payload["arch"], payload["config"])
         self.backbone.load_state_dict(payload["state_dict"])
         self.modality = payload["extra"].get("modality", "joint")
+        # the bone tree (files written before it was recorded: NTU's, the only skeleton then)
+        self.parents = skeleton_parents(self.backbone.joints, payload["extra"].get("parents"))
         self.frames = self.backbone.frames
         self.feature_dim = self.backbone.out_dim
         self.dense_dim = self.backbone.out_dim
 
     def features(self, clip: torch.Tensor) -> torch.Tensor:
-        return self.backbone.encode(make_modality(clip, self.modality))
+        return self.backbone.encode(make_modality(clip, self.modality, self.parents))
 
     def dense_features(self, clip: torch.Tensor) -> torch.Tensor:
-        return self.backbone.encode_dense(make_modality(clip, self.modality))
+        return self.backbone.encode_dense(make_modality(clip, self.modality, self.parents))

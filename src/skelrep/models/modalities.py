@@ -1,7 +1,8 @@
 """Input modalities (joint, bone, motion) and the two token layouts of the USDRL encoders.
 
-All functions take clips shaped ``(N, C, T, V, M)``: batch, xyz channels, frames, joints,
-persons (usdrl.md §3).
+All functions take clips shaped ``(N, C, T, V, M)``: batch, coordinate channels (3, or 2 for
+image keypoints), frames, joints, persons (usdrl.md §3). The bone modality follows the
+skeleton's tree: ``parents`` from its layout (:mod:`skelrep.data.layout`), NTU's by default.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from skelrep.skeleton import NTU_PARENTS
+from skelrep.skeleton import NTU_NUM_JOINTS, NTU_PARENTS
 
 MODALITIES = ("joint", "bone", "motion")
 
@@ -19,6 +20,24 @@ MODALITIES = ("joint", "bone", "motion")
 def _check_clip(x: Tensor) -> None:
     if x.ndim != 5:
         raise ValueError(f"expected a clip shaped (N, C, T, V, M), got shape {tuple(x.shape)}")
+
+
+def skeleton_parents(joints: int, parents: Sequence[int] | None = None) -> tuple[int, ...]:
+    """The bone tree of a ``joints``-joint skeleton: ``parents`` checked, or NTU's when None."""
+    if parents is None:
+        if joints != NTU_NUM_JOINTS:
+            raise ValueError(f"parents must be given for a {joints}-joint skeleton (the default is NTU's "
+                             f"{NTU_NUM_JOINTS}-joint tree)")
+        return NTU_PARENTS
+    parents = tuple(int(p) for p in parents)
+    if len(parents) != joints or not all(0 <= p < joints for p in parents):
+        raise ValueError(f"parents must list one parent index in [0, {joints}) per joint, got {list(parents)}")
+    return parents
+
+
+def skeleton_edges(parents: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """The real bones ``(child, parent)`` of a tree, without the roots' self pairs (graph encoders)."""
+    return tuple((v, int(p)) for v, p in enumerate(parents) if p != v)
 
 
 def bone(x: Tensor, parents: Sequence[int] = NTU_PARENTS) -> Tensor:

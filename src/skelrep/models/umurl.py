@@ -25,12 +25,12 @@ from skelrep.models.components import (
     instance_feature,
 )
 from skelrep.models.encoder_file import load_encoder_file
-from skelrep.models.modalities import MODALITIES, make_modality, spatial_tokens, temporal_tokens
+from skelrep.models.modalities import MODALITIES, make_modality, skeleton_parents, spatial_tokens, temporal_tokens
 from skelrep.models.official import strip_module_prefix
 from skelrep.models.projector import Projector
 from skelrep.models.sttr import transformer_encoder
 from skelrep.params import boolean, choice, integer, list_of, number, optional, validate
-from skelrep.skeleton import NTU_NUM_JOINTS, NTU_PARENTS
+from skelrep.skeleton import NTU_NUM_JOINTS
 
 PROJECTOR_BN = ("sync", "local")
 EVAL_INPUTS = ("fused", "joint_only")
@@ -201,15 +201,9 @@ class UmURLBackbone(nn.Module):
         super().__init__()
         if frames > t_pe_max_len:
             raise ValueError(f"frames={frames} exceeds t_pe_max_len={t_pe_max_len}")
-        if parents is None:
-            if joints != NTU_NUM_JOINTS:
-                raise ValueError(f"parents must be given for a {joints}-joint skeleton (default: NTU, 25 joints)")
-            parents = NTU_PARENTS
-        if len(parents) != joints or not all(0 <= p < joints for p in parents):
-            raise ValueError(f"parents must list one parent index in [0, {joints}) per joint, got {list(parents)}")
         ffn = hidden if ffn is None else ffn
         self.frames, self.joints, self.persons, self.channels, self.hidden = frames, joints, persons, channels, hidden
-        self.parents = tuple(int(p) for p in parents)
+        self.parents = skeleton_parents(joints, parents)
         self._config = dict(frames=frames, joints=joints, persons=persons, channels=channels, hidden=hidden,
                             heads=heads, layers=layers, ffn=ffn, t_pe_max_len=t_pe_max_len,
                             parents=list(self.parents))

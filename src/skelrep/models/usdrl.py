@@ -10,7 +10,7 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -20,7 +20,7 @@ from skelrep.losses.mgfd import DEFAULT_DOMAIN_MIX
 from skelrep.models.components import TwoStreamBackbone, official_init_, pool_streams
 from skelrep.models.dste import DSTE
 from skelrep.models.encoder_file import load_encoder_file
-from skelrep.models.modalities import MODALITIES, make_modality
+from skelrep.models.modalities import MODALITIES, make_modality, skeleton_parents
 from skelrep.models.projector import Projector
 from skelrep.models.sttr import STTR
 
@@ -216,8 +216,8 @@ class USDRLModel(nn.Module):
     """Backbone (DSTE or STTR) + temporal, spatial and instance projectors (§7).
 
     ``forward(view)`` takes a joint clip ``(N, C, T, V, M)``, derives the configured
-    modality (as the official wrapper does, after augmentation) and returns the projector
-    outputs ``{'t': z_t, 's': z_s, 'i': z_i}``.
+    modality (as the official wrapper does, after augmentation; bones along ``parents``, NTU's
+    tree by default) and returns the projector outputs ``{'t': z_t, 's': z_s, 'i': z_i}``.
     """
 
     def __init__(
@@ -229,6 +229,7 @@ class USDRLModel(nn.Module):
         joints: int = 25,
         persons: int = 2,
         channels: int = 3,
+        parents: Sequence[int] | None = None,
     ):
         super().__init__()
         encoder = encoder or EncoderConfig()
@@ -236,6 +237,7 @@ class USDRLModel(nn.Module):
         if modality not in MODALITIES:
             raise ValueError(f"unknown modality {modality!r}; expected one of {', '.join(MODALITIES)}")
         self.modality = modality
+        self.parents = skeleton_parents(joints, parents)
         self.arch = encoder.arch
         self.backbone = build_backbone(
             encoder.arch, backbone_kwargs(encoder, joints=joints, persons=persons, channels=channels)
@@ -248,7 +250,7 @@ class USDRLModel(nn.Module):
             official_init_(projector)
 
     def forward(self, view: Tensor) -> dict[str, Tensor]:
-        y_t, y_s = self.backbone(make_modality(view, self.modality))
+        y_t, y_s = self.backbone(make_modality(view, self.modality, self.parents))
         p_t, p_s = pool_streams(y_t, y_s)
         return {"t": self.t_proj(p_t), "s": self.s_proj(p_s), "i": self.i_proj(torch.cat([p_t, p_s], dim=-1))}
 

@@ -88,11 +88,18 @@ def _epoch_order(n: int, batch: int, seed: int, epoch: int, dist: DistInfo) -> l
     return batches
 
 
+def build_model_for(method, dataset) -> nn.Module:
+    """The method's model for the dataset's skeleton: C, V, M and the bone tree of its layout."""
+    channels, _, joints, persons = dataset.sample_shape
+    return method.build_model(channels, joints, persons, parents=dataset.layout.parents)
+
+
 def run_pretraining(method, train_cfg: dict, dataset, *, device: torch.device, ckpt_dir: Path,
                     dist: DistInfo = DistInfo(), fingerprint: str = "",
                     on_epoch_end: Callable[[dict], None] | None = None,
                     progress: bool = True) -> PretrainResult:
-    """Train ``method`` on ``dataset`` (a SkeletonH5Dataset-like: items (joint, num_frame, ...))."""
+    """Train ``method`` on ``dataset`` (a SkeletonH5Dataset-like: items (joint, num_frame, ...),
+    ``sample_shape`` and ``layout``)."""
     seed = train_cfg["seed"]
     if train_cfg["batch_size"] % dist.world_size:
         raise SkelrepError(f"train.batch_size {train_cfg['batch_size']} is not divisible by the "
@@ -101,8 +108,7 @@ def run_pretraining(method, train_cfg: dict, dataset, *, device: torch.device, c
         raise SkelrepError(f"the training split has {len(dataset)} samples, fewer than one batch "
                            f"({train_cfg['batch_size']})")
     torch.manual_seed(seed)
-    channels, _, joints, persons = dataset.sample_shape
-    model = method.build_model(channels, joints, persons)
+    model = build_model_for(method, dataset)
     if dist.enabled and getattr(method, "sync_bn", False):
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(device)
