@@ -53,6 +53,20 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def write_jsonl_atomic(path: str | os.PathLike, rows: list[dict]) -> None:
+    """JSON lines (one sorted-key object per line): the stats / history logs of record."""
+    write_text_atomic(path, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))
+
+
+def write_npz_atomic(path: str | os.PathLike, **arrays: Any) -> None:
+    """``np.savez`` written atomically; it stores no timestamps, so equal arrays give equal bytes."""
+    import numpy as np
+
+    with atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

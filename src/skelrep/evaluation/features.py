@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from ..data.augment import deterministic_crop_resize
 from ..data.dataset import SkeletonH5Dataset
-from ..io import atomic_path
+from ..io import write_npz_atomic
 from ..methods import build_encoder
 from ..models.encoder_file import load_encoder_file
 
@@ -44,10 +44,7 @@ def extract_features(encoder, dataset: SkeletonH5Dataset, *, crop: str = "whole"
 
 
 def save_feature_file(path: str | Path, **arrays: np.ndarray) -> None:
-    # np.savez writes no timestamps, so identical features give identical bytes
-    with atomic_path(path, suffix=".npz") as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+    write_npz_atomic(path, **arrays)
 
 
 def load_feature_file(path: str | Path) -> dict[str, np.ndarray]:

@@ -23,7 +23,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..errors import SkelrepError
-from ..io import write_csv_atomic, write_text_atomic
+from ..io import write_csv_atomic, write_jsonl_atomic
 from ..params import choice, integer, list_of, number, validate
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .distributed import DistInfo, all_reduce_mean
@@ -221,5 +221,5 @@ def _peak_rss_mb() -> float:
 def write_stats(path: Path, history: list[dict]) -> None:
     """The per-epoch stats: JSON lines (the log of record) and the same rows as ``.csv`` next to
     it (DVC plots read CSV, not JSON lines). Values only, no timings."""
-    write_text_atomic(path, "".join(json.dumps(h, sort_keys=True) + "\n" for h in history))
+    write_jsonl_atomic(path, history)
     write_csv_atomic(Path(path).with_suffix(".csv"), history)
