@@ -10,7 +10,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: run test env bench clean-env
+.PHONY: run test env bench compare sweep clean-env
 
 run: $(STAMP)  ## the main job: the whole DVC pipeline on the default (synthetic) data
 	$(BIN)/dvc repro
@@ -30,6 +30,17 @@ $(STAMP): pyproject.toml
 bench: $(STAMP)  ## benchmarks (print tables; not part of the tests)
 	$(BIN)/python benchmarks/preprocess.py
 	$(BIN)/python benchmarks/train_step.py
+
+compare: $(STAMP)  ## tables over every run in mlflow.db: one row per method/stream/ablation, 3s fusion
+	$(BIN)/skelrep compare
+
+# The method comparison: each variant is a DVC experiment run outside the workspace (--temp),
+# logging into the same mlflow.db; `make run` gives the default row (USDRL, joint stream).
+# TARGETS restricts the stages, e.g. TARGETS="linear@ntu60-xsub knn@ntu60-xsub".
+SWEEP := method=umurl method=isc usdrl.train.modality=bone usdrl.train.modality=motion
+sweep: $(STAMP)  ## every method and USDRL's bone/motion streams as DVC experiments, then `make compare`
+	for override in $(SWEEP); do $(BIN)/dvc exp run --temp -S $$override $(TARGETS) || exit 1; done
+	$(MAKE) compare
 
 clean-env:
 	rm -rf $(VENV)

@@ -7,13 +7,12 @@ baseline encoder.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from skelrep.data.hdf5 import read_attrs, read_split_arrays
 from skelrep.evaluation.features import load_feature_file
 from skelrep.evaluation.linear import standardize_features, train_linear_probe
-from skelrep.io import write_csv_atomic, write_json_atomic, write_text_atomic
+from skelrep.io import write_csv_atomic, write_json_atomic, write_jsonl_atomic, write_npz_atomic, write_text_atomic
 from skelrep.params import (PROTOCOLS, boolean, choice, get_section, integer, list_of, load_params, number,
                             validate)
 from skelrep.runtime import resolve_device, seed_everything, run_stage, setup_logging, stage_parser
@@ -56,8 +55,7 @@ def main(argv=None) -> None:
                             f"{prefix}/top1_best_on_test": result.top1_best_on_test,
                             f"{prefix}/best_epoch": result.best_epoch})
             suffix = "" if variant == "pretrained" else f"_{variant}"
-            write_text_atomic(out / f"history{suffix}.jsonl",
-                              "".join(json.dumps(h, sort_keys=True) + "\n" for h in result.history))
+            write_jsonl_atomic(out / f"history{suffix}.jsonl", result.history)
             # the evaluated epochs as a CSV: the DVC plot of test accuracy
             write_csv_atomic(out / f"curve{suffix}.csv",
                              [{"epoch": h["epoch"], "test_top1": h["test_top1"], "test_top5": h["test_top5"]}
@@ -70,6 +68,11 @@ def main(argv=None) -> None:
                 pred = result.test_scores_last.argmax(1)
                 write_text_atomic(out / "predictions.csv", "sample,actual,predicted\n" + "".join(
                     f"{n},{a},{p}\n" for n, a, p in zip(names, feats["test_y"], pred)))
+                # class probabilities of the last epoch: what score-level (late) fusion of
+                # streams sums, e.g. 3s-USDRL in `skelrep compare`
+                write_npz_atomic(out / "test_scores.npz", probs=result.test_scores_last.astype("float32"),
+                                 label=feats["test_y"], sample=names.astype(str))
+                run.log_artifact(out / "test_scores.npz", "linear")
         write_json_atomic(out / "metrics.json", metrics)
         run.log_metrics(metrics)
 

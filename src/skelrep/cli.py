@@ -45,11 +45,35 @@ def _profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="reports/compare",
+                        help="folder for <benchmark>.md and results.csv (default: reports/compare)")
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from skelrep.report.compare import compare
+    from skelrep.report.published import load_published, table_entries
+
+    tables = compare(Path(args.out), table_entries(load_published()))
+    for bench, rows in tables:
+        measured = sum(r.source((bench.protocols)) in ("", "measured") for r in rows)
+        print(f"{Path(args.out) / (bench.name + '.md')}: {measured} measured rows")
+    return 0
+
+
 SUBCOMMANDS: dict[str, tuple[str, AddArguments, Run]] = {
     "import-checkpoint": (
         "convert an official USDRL checkpoint into a skelrep encoder file",
         _import_checkpoint_arguments,
         _import_checkpoint,
+    ),
+    "compare": (
+        "benchmark tables over every run in mlflow.db: one row per method / stream / ablation, "
+        "3s late-fusion rows, published rows",
+        _compare_arguments,
+        _compare,
     ),
     "profile": (
         "print the `dvc exp run -S ...` overrides of a named profile (e.g. paper)",

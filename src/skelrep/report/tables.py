@@ -12,12 +12,12 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from ..configuration import configuration
 from ..params import PROTOCOLS
 from .collect import ProtocolReports
 
 MISSING = "–"
 MEASURED = "measured"
-METHOD_NAMES = {"usdrl": "USDRL", "umurl": "UmURL", "isc": "ISC"}
 
 
 @dataclass(frozen=True)
@@ -79,16 +79,6 @@ def columns(bench: Benchmark) -> list[tuple[str, str, str]]:
     """``(protocol, metric key, header)`` for every value column of ``bench``."""
     specs = RECOGNITION_COLUMNS + (DETECTION_COLUMNS if bench.detection else ())
     return [(p, key, f"{PROTOCOLS[p][1]}: {header}") for p in bench.protocols for key, header in specs]
-
-
-def configuration(params: Mapping[str, Any]) -> tuple[str, str]:
-    """``(method display name, variant)`` of the configured method, e.g. ("USDRL", "DSTE, joint")."""
-    method = params.get("method", "")
-    section = params.get(method) or {}
-    arch = (section.get("encoder") or {}).get("arch")
-    modality = (section.get("train") or {}).get("modality")
-    variant = ", ".join(str(x) for x in (arch.upper() if arch else None, modality) if x)
-    return METHOD_NAMES.get(method, method), variant
 
 
 def measured_rows(params: Mapping[str, Any], reports: Mapping[str, ProtocolReports]) -> list[Row]:
@@ -162,25 +152,25 @@ def _escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def render_markdown(bench: Benchmark, rows: list[Row], params: Mapping[str, Any],
-                    present: tuple[str, ...]) -> str:
-    """The Markdown file of one benchmark; ``present`` are the protocols with measured results."""
-    cols = columns(bench)
+def benchmark_heading(bench: Benchmark) -> str:
     tasks = "linear evaluation, KNN-1 retrieval and action detection" if bench.detection else \
         "linear evaluation and KNN-1 retrieval"
-    lines = [f"# {bench.title}: {tasks}", ""]
-    synthetic = synthetic_datasets(params, bench.protocols)
-    if synthetic:
-        names = ", ".join(f"`data.{d}.source: synthetic`" for d in synthetic)
-        lines += [f"**Synthetic data ({names}): the measured rows come from the built-in synthetic suite "
-                  "and are not comparable with the paper figures.**", ""]
-    method, variant = configuration(params)
-    lines += [f"Configured method: {method}" + (f" ({variant})." if variant else "."), ""]
-    missing = [p for p in bench.protocols if p not in present]
-    if missing:
-        lines += [f"No measured results for: {', '.join(missing)}.", ""]
-    lines += ["| " + " | ".join(["Method", *(h for _, _, h in cols), "Source"]) + " |",
-              "|" + "---|" + "---:|" * len(cols) + "---|"]
+    return f"# {bench.title}: {tasks}"
+
+
+def synthetic_notice(datasets: list[str]) -> list[str]:
+    if not datasets:
+        return []
+    names = ", ".join(f"`data.{d}.source: synthetic`" for d in datasets)
+    return [f"**Synthetic data ({names}): the measured rows come from the built-in synthetic suite "
+            "and are not comparable with the paper figures.**", ""]
+
+
+def table_markdown(bench: Benchmark, rows: list[Row]) -> list[str]:
+    """The table itself and the notes that explain its columns and row labels."""
+    cols = columns(bench)
+    lines = ["| " + " | ".join(["Method", *(h for _, _, h in cols), "Source"]) + " |",
+             "|" + "---|" + "---:|" * len(cols) + "---|"]
     for row in rows:
         cells = [row.label, *(_cell(row, p, k) for p, k, _ in cols), row.source(bench.protocols) or MEASURED]
         lines.append("| " + " | ".join(_escape(c) for c in cells) + " |")
@@ -203,6 +193,19 @@ def render_markdown(bench: Benchmark, rows: list[Row], params: Mapping[str, Any]
         lines.append("- Detection: mAP in %; measured values after the last epoch. Published detection "
                      "figures come from the pipeline named in their row (a dense fine-tune), so they "
                      "are not a like-for-like comparison.")
+    return lines
+
+
+def render_markdown(bench: Benchmark, rows: list[Row], params: Mapping[str, Any],
+                    present: tuple[str, ...]) -> str:
+    """The Markdown file of one benchmark; ``present`` are the protocols with measured results."""
+    lines = [benchmark_heading(bench), "", *synthetic_notice(synthetic_datasets(params, bench.protocols))]
+    method, variant = configuration(params)
+    lines += [f"Configured method: {method}" + (f" ({variant})." if variant else "."), ""]
+    missing = [p for p in bench.protocols if p not in present]
+    if missing:
+        lines += [f"No measured results for: {', '.join(missing)}.", ""]
+    lines += table_markdown(bench, rows)
     return "\n".join(lines) + "\n"
 
 

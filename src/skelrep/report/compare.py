@@ -1,0 +1,244 @@
+"""Method comparison across runs: the four benchmark tables over everything MLflow recorded.
+
+One `dvc repro` evaluates one configuration, and the `report` stage tables show that one (so
+its outputs depend only on declared inputs). Every other run — `dvc exp run -S method=umurl`,
+a queued sweep over methods or input streams, an ablation — logs into its own run of the same
+``mlflow.db``. ``skelrep compare`` reads them back and writes, per benchmark:
+
+- one measured row per configuration (runs grouped across protocols by the
+  ``skelrep.config_key`` tag), plus its random-init baseline row;
+- a late-fusion row ``3s-<METHOD>`` wherever the joint, bone and motion streams of otherwise
+  identical configurations (same ``skelrep.stream_key``) have been trained and evaluated: the
+  sum of the three linear classifiers' test-set class probabilities (softmax) of the last
+  epoch, as the papers' three-stream ensembles; its top-1/top-5 are computed here from the
+  ``linear/test_scores.npz`` artifacts, never taken from anywhere else;
+- the published rows.
+
+Runs without a protocol's linear metrics (interrupted, or from before a stage existed) are
+left out of that protocol's cells. When several runs share a configuration and protocol (a
+forced re-run in another clone), the latest wins.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..configuration import METHOD_NAMES
+from ..evaluation.metrics import topk_accuracy
+from ..io import write_text_atomic
+from ..params import PROTOCOLS
+from ..tracking.mlflow_run import CONFIG_KEY_TAG, RUN_KEY_TAG, STREAM_KEY_TAG
+from .tables import (BENCHMARKS, MEASURED, Benchmark, Row, benchmark_heading, published_rows, results_long,
+                     table_markdown, table_rows)
+
+log = logging.getLogger(__name__)
+
+STREAMS = ("joint", "bone", "motion")
+SCORES_ARTIFACT = "linear/test_scores.npz"
+EVALUATION_PREFIXES = ("linear/", "knn/", "detect/")
+RANDOM_INIT = "random_init/"
+
+
+@dataclass
+class RunRecord:
+    """What ``compare`` needs of one MLflow run (one configuration on one protocol)."""
+
+    run_id: str
+    protocol: str
+    method: str
+    variant: str
+    modality: str | None
+    config_key: str
+    stream_key: str
+    data_source: str
+    exp_name: str
+    start_time: int
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def evaluation(self, baseline: bool = False) -> dict[str, float]:
+        """Linear/KNN/detection metrics (of the random-init baseline with ``baseline=True``),
+        under the report's metric keys."""
+        out = {}
+        for key, value in self.metrics.items():
+            if not key.startswith(EVALUATION_PREFIXES) or key.endswith("_curve"):
+                continue
+            prefix, rest = key.split("/", 1)
+            if rest.startswith(RANDOM_INIT) == baseline:
+                out[f"{prefix}/{rest.removeprefix(RANDOM_INIT)}"] = value
+        return out
+
+
+def record_from_run(run) -> RunRecord | None:
+    """A :class:`RunRecord` of an MLflow run logged by the pipeline, None for anything else."""
+    tags = run.data.tags
+    protocol = tags.get("protocol")
+    if protocol not in PROTOCOLS or RUN_KEY_TAG not in tags or "method" not in tags:
+        return None
+    return RunRecord(
+        run_id=run.info.run_id, protocol=protocol, method=tags["method"], variant=tags.get("variant", ""),
+        modality=tags.get("modality"),
+        # runs logged before these tags existed stay separate rows
+        config_key=tags.get(CONFIG_KEY_TAG, tags[RUN_KEY_TAG]),
+        stream_key=tags.get(STREAM_KEY_TAG, tags[RUN_KEY_TAG]),
+        data_source=tags.get("data_source", ""), exp_name=tags.get("dvc.exp_name", ""),
+        start_time=int(run.info.start_time or 0), metrics=dict(run.data.metrics))
+
+
+def load_records(client, protocols: Iterable[str] = tuple(PROTOCOLS)) -> list[RunRecord]:
+    """Every pipeline run in the experiments named after ``protocols``."""
+    records = []
+    for protocol in protocols:
+        experiment = client.get_experiment_by_name(protocol)
+        if experiment is None:
+            continue
+        runs = client.search_runs([experiment.experiment_id], max_results=50000)
+        records += [r for r in map(record_from_run, runs) if r is not None]
+    return records
+
+
+def _latest(records: Iterable[RunRecord]) -> dict[tuple[str, str], RunRecord]:
+    """The latest run with linear metrics per (config_key, protocol)."""
+    out: dict[tuple[str, str], RunRecord] = {}
+    for rec in sorted(records, key=lambda r: r.start_time):
+        if "linear/top1_last" in rec.metrics:
+            out[(rec.config_key, rec.protocol)] = rec
+    return out
+
+
+def _label(rec: RunRecord, duplicates: set[str]) -> str:
+    base = METHOD_NAMES.get(rec.method, rec.method)
+    label = f"{base} ({rec.variant})" if rec.variant else base
+    if rec.data_source and rec.data_source != "synthetic":
+        label += f" [{rec.data_source} data]"
+    if label in duplicates:  # two configurations with the same name: an ablation
+        label += f" [{rec.exp_name or 'config ' + rec.config_key[:7]}]"
+    return label
+
+
+def measured_rows(records: list[RunRecord]) -> list[Row]:
+    """A measured row and a random-init baseline row per configuration, in first-run order."""
+    latest = _latest(records)
+    by_config: dict[str, list[RunRecord]] = defaultdict(list)
+    for (config, _), rec in sorted(latest.items(), key=lambda kv: kv[1].start_time):
+        by_config[config].append(rec)
+    names = [_label(recs[0], set()) for recs in by_config.values()]
+    duplicates = {n for n in names if names.count(n) > 1}
+    rows = []
+    for recs in by_config.values():
+        label = _label(recs[0], duplicates)
+        trained = Row(f"{label} — measured", METHOD_NAMES.get(recs[0].method, recs[0].method), recs[0].variant)
+        baseline = Row(f"Random-init baseline, {label} architecture — measured", trained.method,
+                       f"random-init baseline ({recs[0].variant})" if recs[0].variant else "random-init baseline")
+        for rec in recs:
+            trained.cells.update({(rec.protocol, k): (v, MEASURED) for k, v in rec.evaluation().items()})
+            baseline.cells.update({(rec.protocol, k): (v, MEASURED) for k, v in rec.evaluation(True).items()})
+        rows += [trained, baseline]
+    return rows
+
+
+def fuse_scores(scores: list[Mapping[str, np.ndarray]]) -> dict[str, float]:
+    """Top-1/top-5 (%) of the summed class probabilities of several streams' linear classifiers.
+
+    Each entry holds ``probs`` (N, K), ``label`` (N,) and ``sample`` (N,) of one stream; the
+    streams must score the same test samples in the same order with the same labels.
+    """
+    if not scores:
+        raise ValueError("late fusion needs at least one stream")
+    first = scores[0]
+    for other in scores[1:]:
+        if other["probs"].shape != first["probs"].shape or not (
+                np.array_equal(other["label"], first["label"]) and np.array_equal(other["sample"], first["sample"])):
+            raise ValueError("the streams were evaluated on different test samples; cannot fuse them")
+    fused = np.sum([s["probs"].astype(np.float64) for s in scores], axis=0)
+    labels = first["label"]
+    return {"linear/top1_last": topk_accuracy(fused, labels, 1),
+            "linear/top5_last": topk_accuracy(fused, labels, min(5, fused.shape[1]))}
+
+
+def download_scores(client, run_id: str) -> dict[str, np.ndarray] | None:
+    """A run's ``linear/test_scores.npz`` artifact, None if it has none."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(run_id, SCORES_ARTIFACT, tmp)
+        except Exception:  # MLflow raises various errors for a missing artifact
+            return None
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+
+
+def fusion_rows(records: list[RunRecord], load_scores) -> list[Row]:
+    """``3s-<METHOD>`` rows wherever all three streams of a configuration have test scores."""
+    latest = _latest(records)
+    groups: dict[str, dict[str, dict[str, RunRecord]]] = defaultdict(lambda: defaultdict(dict))
+    for rec in sorted(latest.values(), key=lambda r: r.start_time):
+        if rec.modality in STREAMS:
+            groups[rec.stream_key][rec.protocol][rec.modality] = rec
+    rows = []
+    for protocols in groups.values():
+        row = None
+        for protocol, streams in protocols.items():
+            if set(streams) != set(STREAMS):
+                continue
+            scores = [load_scores(streams[s].run_id) for s in STREAMS]
+            if any(s is None for s in scores):
+                log.warning("%s: a stream has no %s artifact; no late fusion", protocol, SCORES_ARTIFACT)
+                continue
+            if row is None:
+                first = streams["joint"]
+                name = METHOD_NAMES.get(first.method, first.method)
+                rest = ", ".join(p for p in first.variant.split(", ") if p not in STREAMS)
+                variant = f"{rest + ', ' if rest else ''}3s late fusion (J+B+M)"
+                row = Row(f"3s-{name} ({variant}) — measured", name, variant)
+            row.cells.update({(protocol, k): (v, MEASURED) for k, v in fuse_scores(scores).items()})
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+def render_comparison(bench: Benchmark, rows: list[Row], records: list[RunRecord]) -> str:
+    sources = sorted({r.data_source for r in records if r.protocol in bench.protocols and r.data_source})
+    lines = [benchmark_heading(bench) + " — comparison of runs", "",
+             "Every configuration recorded in MLflow (`mlflow.db`), one row each; written by "
+             "`skelrep compare`, not by `dvc repro`.", ""]
+    if "synthetic" in sources:
+        lines += ["**Rows on synthetic data come from the built-in synthetic suite and are not comparable with "
+                  "the paper figures.**", ""]
+    lines += table_markdown(bench, rows)
+    lines.append("- 3s rows: late fusion of the joint, bone and motion streams of the same configuration "
+                 "(sum of their linear classifiers' softmax scores, last epoch); only top-1 and top-5 apply.")
+    return "\n".join(lines) + "\n"
+
+
+def compare(out_dir: Path, entries: pd.DataFrame, client=None, protocols: Iterable[str] = tuple(PROTOCOLS)
+            ) -> list[tuple[Benchmark, list[Row]]]:
+    """Write ``<out_dir>/<benchmark>.md`` and ``<out_dir>/results.csv``; return the tables."""
+    if client is None:
+        client = _client()
+    records = load_records(client, protocols)
+    log.info("%d runs with results in MLflow", sum("linear/top1_last" in r.metrics for r in records))
+    measured = measured_rows(records) + fusion_rows(records, lambda run_id: download_scores(client, run_id))
+    published = published_rows(entries)
+    tables = [(bench, table_rows(bench, [r for r in measured if any(p in bench.protocols for p, _ in r.cells)],
+                                 published)) for bench in BENCHMARKS]
+    for bench, rows in tables:
+        write_text_atomic(out_dir / f"{bench.name}.md", render_comparison(bench, rows, records))
+    write_text_atomic(out_dir / "results.csv", results_long(tables).to_csv(index=False, lineterminator="\n"))
+    return tables
+
+
+def _client():
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from mlflow import MlflowClient
+
+    from ..tracking.mlflow_run import tracking_uri
+
+    return MlflowClient(tracking_uri=tracking_uri())

@@ -1,0 +1,168 @@
+"""``skelrep compare``: rows per configuration from MLflow runs, and 3s late fusion."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skelrep.evaluation.metrics import topk_accuracy
+from skelrep.io import write_npz_atomic
+from skelrep.report.compare import compare, fuse_scores
+from skelrep.report.published import load_published, table_entries
+from skelrep.tracking.mlflow_run import protocol_config, run_tags, stage_run
+from tests.report import fake_params, linear_metrics
+
+PROTOCOL = "ntu60-xsub"
+LABELS = np.array([0, 1, 2, 0, 1, 2])
+SAMPLES = np.array([f"s{i}" for i in range(6)])
+
+
+def _probs(correct: list[bool], confidence: float) -> np.ndarray:
+    """Rows scoring the true class (correct) or the next class with ``confidence``."""
+    p = np.full((len(LABELS), 3), (1 - confidence) / 2, dtype=np.float32)
+    for i, ok in enumerate(correct):
+        p[i, LABELS[i] if ok else (LABELS[i] + 1) % 3] = confidence
+    return p
+
+
+# each stream is right on 4 of 6 samples; where two streams agree they outvote the third
+STREAM_PROBS = {
+    "joint": _probs([True, True, True, True, False, False], 0.6),
+    "bone": _probs([True, True, False, False, True, True], 0.6),
+    "motion": _probs([False, False, True, True, True, True], 0.6),
+}
+
+
+def _params(method: str = "usdrl", modality: str | None = "joint", hidden: int = 64) -> dict:
+    params = fake_params()
+    params["method"] = method
+    if method == "usdrl":
+        params["usdrl"] = {"encoder": {"arch": "dste", "hidden": hidden}, "train": {"modality": modality}}
+    else:
+        params[method] = {"encoder": {"hidden": hidden}}
+    return params
+
+
+def _log_run(tmp: Path, params: dict, top1: float, probs: np.ndarray | None = None,
+             protocol: str = PROTOCOL) -> None:
+    """What the linear and knn stages log for one configuration."""
+    with stage_run(enabled=True, experiment=protocol, config=protocol_config(params, protocol), stage="linear",
+                   tags=run_tags(params, protocol)) as run:
+        run.log_metrics(linear_metrics(top1))
+        run.log_metrics({"knn/top1": top1 - 5, "knn/random_init/top1": 3.0,
+                         "linear/test_top1_curve": 1.0})
+        if probs is not None:
+            path = tmp / f"scores-{top1}" / "test_scores.npz"
+            write_npz_atomic(path, probs=probs, label=LABELS, sample=SAMPLES)
+            run.log_artifact(path, "linear")
+
+
+@pytest.fixture
+def mlflow_db(tmp_path, template_db, monkeypatch):
+    shutil.copy(template_db, tmp_path / "mlflow.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def template_db(tmp_path_factory):
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+def _table(out: Path, name: str = "ntu60") -> str:
+    return (out / f"{name}.md").read_text()
+
+
+def _rows(out: Path) -> pd.DataFrame:
+    frame = pd.read_csv(out / "results.csv")
+    return frame[(frame.protocol == PROTOCOL) & (frame.source == "measured")]
+
+
+def test_fuse_scores_sums_softmax_scores():
+    fused = fuse_scores([{"probs": p, "label": LABELS, "sample": SAMPLES} for p in STREAM_PROBS.values()])
+    expected = topk_accuracy(sum(STREAM_PROBS.values()), LABELS, 1)
+    assert fused["linear/top1_last"] == pytest.approx(expected)
+    # the majority of two correct streams wins on every sample: fusion beats each stream (66.7 %)
+    assert fused["linear/top1_last"] == pytest.approx(100.0)
+    assert topk_accuracy(STREAM_PROBS["joint"], LABELS, 1) == pytest.approx(200 / 3)
+
+
+def test_fuse_scores_refuses_different_test_sets():
+    a = {"probs": STREAM_PROBS["joint"], "label": LABELS, "sample": SAMPLES}
+    b = dict(a, sample=SAMPLES[::-1])
+    with pytest.raises(ValueError, match="different test samples"):
+        fuse_scores([a, b])
+    with pytest.raises(ValueError, match="at least one"):
+        fuse_scores([])
+
+
+def test_one_row_per_method_and_a_fusion_row_for_three_streams(mlflow_db):
+    for i, (stream, probs) in enumerate(STREAM_PROBS.items()):
+        _log_run(mlflow_db, _params(modality=stream), 40.0 + i, probs)
+    _log_run(mlflow_db, _params("umurl", None), 50.0)
+    out = mlflow_db / "reports" / "compare"
+    compare(out, table_entries(load_published()))
+
+    text = _table(out)
+    for label in ("USDRL (DSTE, joint) — measured", "USDRL (DSTE, bone) — measured",
+                  "USDRL (DSTE, motion) — measured", "UmURL — measured",
+                  "3s-USDRL (DSTE, 3s late fusion (J+B+M)) — measured",
+                  "Random-init baseline, UmURL architecture — measured"):
+        assert label in text, label
+    assert "(paper)" in text  # published rows next to the measured ones
+    rows = _rows(out)
+    fused = rows[rows.variant == "DSTE, 3s late fusion (J+B+M)"].set_index("metric").value
+    assert fused["linear/top1_last"] == pytest.approx(100.0)
+    assert set(fused.index) == {"linear/top1_last", "linear/top5_last"}
+    umurl = rows[(rows.method == "UmURL") & rows.variant.isna()].set_index("metric").value
+    assert umurl["linear/top1_last"] == 50.0 and umurl["knn/top1"] == 45.0
+    assert "linear/test_top1_curve" not in set(rows.metric)
+
+
+def test_no_fusion_row_until_all_three_streams_ran(mlflow_db):
+    for stream in ("joint", "bone"):
+        _log_run(mlflow_db, _params(modality=stream), 40.0, STREAM_PROBS[stream])
+    out = mlflow_db / "compare"
+    compare(out, table_entries(load_published()))
+    assert "3s-USDRL" not in _table(out)
+
+
+def test_streams_of_different_configurations_are_not_fused(mlflow_db):
+    _log_run(mlflow_db, _params(modality="joint"), 40.0, STREAM_PROBS["joint"])
+    _log_run(mlflow_db, _params(modality="bone"), 41.0, STREAM_PROBS["bone"])
+    _log_run(mlflow_db, _params(modality="motion", hidden=128), 42.0, STREAM_PROBS["motion"])
+    out = mlflow_db / "compare"
+    compare(out, table_entries(load_published()))
+    text = _table(out)
+    assert "3s-USDRL" not in text
+    assert text.count("USDRL (DSTE, motion)") == 2  # its measured row and its baseline row
+
+
+def test_ablations_with_the_same_name_get_distinct_rows(mlflow_db):
+    _log_run(mlflow_db, _params(hidden=64), 40.0)
+    _log_run(mlflow_db, _params(hidden=128), 45.0)
+    out = mlflow_db / "compare"
+    compare(out, table_entries(load_published()))
+    labels = [line.split("|")[1].strip() for line in _table(out).splitlines()
+              if line.startswith("| USDRL (DSTE, joint) [config ")]
+    assert len(labels) == 2 and labels[0] != labels[1]
+
+
+def test_a_rerun_of_the_same_configuration_is_one_row(mlflow_db):
+    params = _params()
+    _log_run(mlflow_db, params, 40.0)
+    _log_run(mlflow_db, copy.deepcopy(params), 40.0)
+    out = mlflow_db / "compare"
+    compare(out, table_entries(load_published()))
+    assert _table(out).count("USDRL (DSTE, joint) — measured") == 1
