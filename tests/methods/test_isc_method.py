@@ -13,11 +13,14 @@ from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.errors import ParamsError, SkelrepError
 from skelrep.methods import build_encoder, get_method
 from skelrep.methods.isc import ISC, ISCEncoder
+from skelrep.models.isc_moco import IscFeatureEncoder
+from skelrep.models.modalities import make_modality
 from skelrep.models.encoder_file import load_encoder_file, save_encoder
 from skelrep.models.isc_moco import InterSkeletonMoCo
 from skelrep.params import load_params
 from skelrep.profiles import PROFILES, apply_overrides
 from skelrep.training.distributed import DistInfo
+from skelrep.skeleton import NTU_PARENTS
 from skelrep.training.pretrain import run_pretraining
 
 from ..conftest import REPO_ROOT, write_tiny_h5
@@ -90,7 +93,8 @@ def test_short_run_gives_finite_history_and_an_encoder(tmp_path):
     assert all(math.isfinite(v) for h in result.history for v in h.values())
     payload = result.encoder_payload
     assert payload["method"] == "isc" and payload["arch"] == "isc_gru"
-    assert payload["extra"] == {"kind": "seq", "pair": "seq_graph", "frames": 16}
+    assert payload["extra"] == {"kind": "seq", "pair": "seq_graph", "frames": 16, "modality": "joint",
+                                "parents": list(NTU_PARENTS)}
     assert not any(k.startswith(("0.", "2.")) for k in payload["state_dict"])  # no head
     encoder = build_encoder({**payload, "format": "skelrep-encoder/1"})
     assert encoder.features(torch.randn(2, 3, 16, 25, 2)).shape == (2, 16)
@@ -157,7 +161,7 @@ def test_missing_adapter_keys_take_the_official_values():
 
 @pytest.mark.parametrize("path, value, key", [
     (("train", "warmup"), 3, "isc.train.warmup"),
-    (("train", "modality"), "joint", "isc.train.modality"),  # ISC is joint-only
+    (("train", "modality"), "velocity", "isc.train.modality"),
     (("gru", "hiden"), 8, "isc.gru.hiden"),
     (("agcn", "width"), 8, "isc.agcn.width"),
     (("hcn", "width"), 1, "isc.hcn.width"),
@@ -190,3 +194,34 @@ def test_image_pair_needs_sixteen_frames():
         tiny_isc(pair="graph_image", eval_encoder="graph", frames=8)
     assert err.value.key == "isc.frames"
     tiny_isc(frames=8)  # seq_graph has no HCN
+
+
+def test_bone_stream_feeds_bones_to_both_encoders_and_is_recorded(tmp_path):
+    """isc.train.modality (labelled extension): the views become bones before the encoders,
+    and the frozen encoder derives the same stream from joint clips."""
+    method = tiny_isc(train={**TINY_ISC.get("train", {}), "modality": "bone"})
+    seen = []
+
+    def model(view1, view2, dist):
+        seen.append((view1, view2))
+        return {"total": torch.zeros(())}
+
+    x, nf = _batch()
+    method.training_loss(model, x, nf, torch.Generator().manual_seed(3), DistInfo())
+    joints = method.aug.make_views(x, nf, 16, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(seen[0][0], make_modality(joints[0], "bone"))
+    assert torch.equal(seen[0][1], make_modality(joints[1], "bone"))
+
+    net = method.build_model(3, 25, 2)
+    payload = method.encoder_payload(net)
+    assert payload["extra"]["modality"] == "bone"
+    encoder = ISCEncoder(payload).eval()
+    clip = joints[0]
+    with torch.no_grad():
+        want = IscFeatureEncoder(payload).eval().features(make_modality(clip, "bone"))
+        assert torch.allclose(encoder.features(clip), want)
+
+
+def test_unknown_stream_is_rejected_naming_the_key():
+    with pytest.raises(ParamsError, match="isc.train.modality"):
+        tiny_isc(train={**TINY_ISC.get("train", {}), "modality": "velocity"})

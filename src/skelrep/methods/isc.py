@@ -42,8 +42,9 @@ from ..models.isc_agcn import IscAGCN
 from ..models.isc_gru import IscGRU
 from ..models.isc_hcn import IscHCN
 from ..models.isc_moco import ARCHS, PAIRS, InterSkeletonMoCo, IscFeatureEncoder, validate_isc_config
-from ..models.modalities import skeleton_edges, skeleton_parents
-from ..params import integer, validate
+from ..models.modalities import MODALITIES, make_modality, skeleton_edges, skeleton_parents
+from ..params import choice, integer, validate
+from ..skeleton import NTU_NUM_JOINTS
 from ..training.distributed import DistInfo
 from ..training.pretrain import validate_train
 
@@ -87,8 +88,12 @@ class ISC:
                 # the top-level allowed keys include the ones this adapter owns
                 raise ParamsError(err.key, f"{err.reason}, {', '.join(_OWN_DEFAULTS)}") from None
             raise
-        # ISC pretrains on joints only: ``train`` has no ``modality`` key
-        self.train_cfg = validate_train(dict(cfg.train), "isc.train")
+        train = dict(cfg.train)
+        # the input stream: the paper pretrains on joints; bone and motion (labelled extension)
+        # give the streams of a three-stream late fusion, as for USDRL
+        self.modality = choice(*MODALITIES)(train.pop("modality", "joint"), "isc.train.modality")
+        self.train_cfg = validate_train(train, "isc.train")
+        self.parents: tuple[int, ...] | None = None  # the data's bone tree, set by build_model
         aug = dict(cfg.aug)
         self.aug = AugmentConfig.from_params(aug, "isc.aug")
         if "views" not in aug:
@@ -124,21 +129,26 @@ class ISC:
         cfg, mc = self.model_cfg, self.model_cfg.moco
         s1, s2 = PAIRS[cfg.pair]
         shape = (channels, joints, persons, skeleton_parents(joints, parents))
+        self.parents = shape[3]  # the bone modality of training_loss and of the encoder file
         return InterSkeletonMoCo(cfg.pair, self._encoder(s1, *shape), self._encoder(s2, *shape), dim=mc.dim,
                                  k=mc.k, m=mc.m, t=mc.t, mlp=mc.mlp, key_update=mc.key_update)
 
     def training_loss(self, model: nn.Module, x: torch.Tensor, num_frames: torch.Tensor,
                       generator: torch.Generator, dist: DistInfo) -> dict[str, torch.Tensor]:
-        view1, view2 = self.aug.make_views(x, num_frames, self.frames, generator=generator)
+        parents = self.parents or skeleton_parents(x.shape[3])
+        view1, view2 = (make_modality(v, self.modality, parents)
+                        for v in self.aug.make_views(x, num_frames, self.frames, generator=generator))
         return model(view1, view2, dist=dist)
 
     def encoder_payload(self, model: nn.Module) -> dict:
-        return model.encoder_payload(self.model_cfg.eval_encoder, self.frames)
+        payload = model.encoder_payload(self.model_cfg.eval_encoder, self.frames)
+        payload["extra"].update(modality=self.modality, parents=list(self.parents))
+        return payload
 
     @property
     def log_params(self) -> dict:
         c = self.model_cfg
-        out = {"pair": c.pair, "eval_encoder": c.eval_encoder, "frames": self.frames,
+        out = {"pair": c.pair, "eval_encoder": c.eval_encoder, "frames": self.frames, "modality": self.modality,
                "moco_dim": c.moco.dim, "moco_k": c.moco.k, "moco_m": c.moco.m, "moco_t": c.moco.t,
                "moco_mlp": c.moco.mlp, "key_update": c.moco.key_update}
         kinds = PAIRS[c.pair]
@@ -156,8 +166,20 @@ class ISCEncoder(IscFeatureEncoder):
 
     ``features``: GRU (N, 2*hidden), AGCN (N, 4*base_channels), HCN (N, 4*width*(frames/16)^2).
     The official downstream input is the centre 95 % crop (``features.crop: center``,
-    ``features.ratio: 0.95``; isc.md §7). ``dense_features``: GRU only.
+    ``features.ratio: 0.95``; isc.md §7). ``dense_features``: GRU only. Both take joint clips
+    and derive the encoder's input stream (``isc.train.modality``) first.
     """
+
+    def __init__(self, payload: Mapping[str, Any]):
+        super().__init__(payload)
+        extra = payload["extra"]
+        # files from before these were recorded: joints of NTU's skeleton
+        self.modality = extra.get("modality", "joint")
+        parents = extra.get("parents")
+        self.parents = skeleton_parents(NTU_NUM_JOINTS if parents is None else len(parents), parents)
+
+    def features(self, clip: torch.Tensor) -> torch.Tensor:
+        return super().features(make_modality(clip, self.modality, self.parents))
 
     def dense_features(self, clip: torch.Tensor) -> torch.Tensor:
         if self.kind != "seq":
@@ -165,4 +187,4 @@ class ISCEncoder(IscFeatureEncoder):
                 f"the ISC {ARCHS[self.kind]} ({self.kind}) encoder has no per-frame output, so dense "
                 f"detection cannot use it; pretrain with isc.eval_encoder: seq (the GRU of a pair with "
                 f"a sequence encoder, e.g. seq_graph) to get per-frame features")
-        return super().dense_features(clip)
+        return super().dense_features(make_modality(clip, self.modality, self.parents))

@@ -135,20 +135,23 @@ def stage_run(*, enabled: bool, experiment: str, config: Mapping[str, Any], stag
 
 def protocol_config(params: Mapping[str, Any], protocol: str) -> dict:
     """The parameters that define one pipeline configuration of ``protocol`` (the run key)."""
-    from ..params import PROTOCOLS
+    from ..data.protocols import resolve_protocol
 
-    dataset = PROTOCOLS[protocol][0]
-    datasets = ("ntu60", "ntu120") if dataset == "ntu120" else (dataset,)
+    spec = resolve_protocol(params, protocol)
     method = params.get("method")
-    return {"protocol": protocol, "method": method, method: params.get(method),
-            "data": {d: params.get("data", {}).get(d) for d in datasets},
-            **{k: params.get(k) for k in ("preprocess", "pku", "features", "linear", "knn", "detection")}}
+    config = {"protocol": protocol, "method": method, method: params.get(method),
+              "data": {d: params.get("data", {}).get(d) for d in spec.raw_datasets},
+              **{k: params.get(k) for k in ("preprocess", "pku", "features", "linear", "knn", "detection")}}
+    if spec.split is not None:  # a user protocol's own split (built-in run keys stay as they were)
+        config["split"] = spec.split
+    return config
 
 
 def run_tags(params: Mapping[str, Any], protocol: str) -> dict:
-    from ..params import PROTOCOLS
+    from ..data.protocols import resolve_protocol
 
-    dataset, benchmark = PROTOCOLS[protocol]
+    spec = resolve_protocol(params, protocol)
+    dataset, benchmark = spec.dataset, spec.benchmark
     return {"method": params.get("method"), "protocol": protocol, "dataset": dataset,
             "benchmark": benchmark, "data_source": params.get("data", {}).get(dataset, {}).get("source"),
             "run_name": f"{params.get('method')}-{protocol}"}
