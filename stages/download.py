@@ -1,11 +1,11 @@
-"""DVC stage `download@<dataset>`: raw archives as distributed, plus manifest.json."""
+"""DVC stage `download@<dataset>`: raw archives as distributed (or the user's generic dataset), plus manifest.json."""
 
 from __future__ import annotations
 
 import logging
 
 from skelrep.data.sources import download_dataset, validate_data_section
-from skelrep.params import DATASETS, get_section, load_params, repo_root
+from skelrep.params import get_section, load_params, repo_root
 from skelrep.runtime import run_stage, setup_logging, stage_parser
 
 log = logging.getLogger("stages.download")
@@ -13,7 +13,7 @@ log = logging.getLogger("stages.download")
 
 def main(argv=None) -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--dataset", required=True, choices=DATASETS)
+    parser.add_argument("--dataset", required=True, help="a key of params.yaml data")
     parser.add_argument("--out", default=None, help="output folder (default data/raw/<dataset>)")
     args = parser.parse_args(argv)
     setup_logging()

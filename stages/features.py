@@ -11,7 +11,8 @@ from pathlib import Path
 from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.evaluation.features import extract_features, load_frozen_encoder, save_feature_file
 from skelrep.methods import DOWNSTREAM_CROP
-from skelrep.params import PROTOCOLS, choice, get_section, integer, load_params, number, validate
+from skelrep.data.protocols import resolve_protocol
+from skelrep.params import choice, get_section, integer, load_params, number, validate
 from skelrep.runtime import resolve_device, seed_everything, run_stage, setup_logging, stage_parser
 
 FEATURES_SCHEMA = {"crop": choice("auto", "whole", "center"), "ratio": number(0.01, 1.0),
@@ -21,10 +22,12 @@ ENCODERS = {"pretrained": "encoder.pt", "random_init": "encoder_random.pt"}
 
 def main(argv=None) -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--protocol", required=True, choices=list(PROTOCOLS))
+    parser.add_argument("--protocol", required=True, help="a key of params.yaml protocols")
     args = parser.parse_args(argv)
     setup_logging()
-    cfg = validate(get_section(load_params(args.params), "features"), FEATURES_SCHEMA, "features")
+    params = load_params(args.params)
+    resolve_protocol(params, args.protocol)
+    cfg = validate(get_section(params, "features"), FEATURES_SCHEMA, "features")
     device = resolve_device(cfg["device"])
     seed_everything(0)
     data = Path(f"data/processed/{args.protocol}.h5")

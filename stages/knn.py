@@ -7,7 +7,8 @@ from pathlib import Path
 from skelrep.evaluation.features import load_feature_file
 from skelrep.evaluation.knn import knn_top1
 from skelrep.io import write_json_atomic
-from skelrep.params import PROTOCOLS, choice, get_section, integer, load_params, validate
+from skelrep.data.protocols import resolve_protocol
+from skelrep.params import choice, get_section, integer, load_params, validate
 from skelrep.runtime import resolve_device, run_stage, setup_logging, stage_parser
 from skelrep.tracking.mlflow_run import protocol_config, run_tags, stage_run
 
@@ -17,10 +18,11 @@ VARIANTS = {"pretrained": "knn", "random_init": "knn/random_init"}
 
 def main(argv=None) -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--protocol", required=True, choices=list(PROTOCOLS))
+    parser.add_argument("--protocol", required=True, help="a key of params.yaml protocols")
     args = parser.parse_args(argv)
     setup_logging()
     params = load_params(args.params)
+    resolve_protocol(params, args.protocol)
     cfg = validate(get_section(params, "knn"), KNN_SCHEMA, "knn")
     device = resolve_device(cfg["device"])
     metrics: dict[str, float] = {"knn/k": cfg["k"]}

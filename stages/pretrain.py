@@ -19,25 +19,27 @@ from skelrep.data.hdf5 import read_attrs
 from skelrep.io import write_json_atomic
 from skelrep.methods import get_method
 from skelrep.models.encoder_file import save_encoder
-from skelrep.params import PROTOCOLS, get_section, load_params
+from skelrep.data.protocols import resolve_protocol
+from skelrep.params import get_section, load_params
 from skelrep.runtime import resolve_device, seed_everything, run_stage, setup_logging, stage_parser
 from skelrep.tracking.mlflow_run import flatten, protocol_config, run_tags, stage_run
 from skelrep.training.distributed import barrier, init_distributed, shutdown
-from skelrep.training.pretrain import config_fingerprint, run_pretraining, write_stats
+from skelrep.training.pretrain import build_model_for, config_fingerprint, run_pretraining, write_stats
 
 log = logging.getLogger("stages.pretrain")
 
 
 def main(argv=None) -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--protocol", required=True, choices=list(PROTOCOLS))
+    parser.add_argument("--protocol", required=True, help="a key of params.yaml protocols")
     parser.add_argument("--data", default=None, help="HDF5 input (default data/processed/<protocol>.h5)")
     parser.add_argument("--out", default=None, help="model folder (default models/<protocol>)")
     parser.add_argument("--reports", default=None, help="stats/metrics folder (default reports/pretrain/<protocol>)")
     args = parser.parse_args(argv)
     setup_logging()
     params = load_params(args.params)
-    method = get_method(get_section(params, "method"), params)  # validates before heavy work
+    resolve_protocol(params, args.protocol)  # validates before heavy work
+    method = get_method(get_section(params, "method"), params)
     train_cfg = method.train_cfg
     data_path = Path(args.data or f"data/processed/{args.protocol}.h5")
     out = Path(args.out or f"models/{args.protocol}")
@@ -62,7 +64,7 @@ def main(argv=None) -> None:
         if dist.is_main:
             # The baseline: the same architecture, seeded random initialisation, no training.
             torch.manual_seed(train_cfg["seed"])
-            random_model = method.build_model(*_shape(dataset))
+            random_model = build_model_for(method, dataset)
             save_encoder(out / "encoder_random.pt", **method.encoder_payload(random_model))
         result = run_pretraining(
             method, train_cfg, dataset, device=device, ckpt_dir=out / "ckpt", dist=dist,
@@ -86,11 +88,6 @@ def main(argv=None) -> None:
                      result.peak_memory_mb)
     barrier(dist)
     shutdown(dist)
-
-
-def _shape(dataset: SkeletonH5Dataset) -> tuple[int, int, int]:
-    channels, _, joints, persons = dataset.sample_shape
-    return channels, joints, persons
 
 
 def _device_name(device: torch.device) -> str:

@@ -28,6 +28,7 @@ from skelrep.io import sha256_file, write_json_atomic
 
 MANIFEST_NAME = "manifest.json"
 ROLES = ("label", "skeleton", "split")
+MANIFEST_ROLES = (*ROLES, "layout")  # a generic dataset also records its skeleton layout
 ARCHIVE_KEYS = ("name", "role", "sha256", "url")
 
 CHUNK_BYTES = 1 << 20
@@ -356,8 +357,8 @@ def read_manifest(raw_dir: Path) -> dict[str, Any]:
             raise DataError(path, f"{where}: expected exactly the keys name, role, sha256, size")
         if not isinstance(entry["name"], str) or not entry["name"] or "/" in entry["name"]:
             raise DataError(path, f"{where}.name: must be a plain file name")
-        if entry["role"] not in ROLES:
-            raise DataError(path, f"{where}.role: must be one of {', '.join(ROLES)}")
+        if entry["role"] not in MANIFEST_ROLES:
+            raise DataError(path, f"{where}.role: must be one of {', '.join(MANIFEST_ROLES)}")
         if not isinstance(entry["size"], int) or isinstance(entry["size"], bool) or entry["size"] < 0:
             raise DataError(path, f"{where}.size: must be a non-negative integer")
         if not isinstance(entry["sha256"], str) or not _SHA256_RE.fullmatch(entry["sha256"]):

@@ -54,6 +54,7 @@ EXTRA_PERSONS = ("fail", "energy")
 _SAMPLE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_META_MIN, _META_MAX = 0, int(np.iinfo(np.int16).max)  # HDF5 meta dtype; -1 marks an empty cell
 
 
 # --------------------------------------------------------------------- params
@@ -195,20 +196,23 @@ class GenericIndex:
         return cache
 
     def meta_codes(self) -> tuple[dict[str, np.ndarray], dict[str, dict[str, int]]]:
-        """Every extra column as integers for the HDF5 ``meta/<column>`` datasets.
+        """Every extra column as integers for the HDF5 ``meta/<column>`` datasets (int16).
 
-        A column of integers is kept as is; any other column is coded 0.. in sorted order of
-        its values (the second result holds those mappings). Empty cells are -1.
+        A column of integers within int16 is kept as is; any other column is coded 0.. in
+        sorted order of its values (numeric order for integers; the second result holds those
+        mappings). Empty cells are -1.
         """
         codes: dict[str, np.ndarray] = {}
         mappings: dict[str, dict[str, int]] = {}
         for name, cells in self.columns.items():
             values = [c.strip() for c in cells]
             present = [v for v in values if v]
-            if all(_INT.fullmatch(v) for v in present):
+            integers = all(_INT.fullmatch(v) for v in present)
+            if integers and all(_META_MIN <= int(v) <= _META_MAX for v in present):
                 codes[name] = np.array([int(v) if v else -1 for v in values], dtype=np.int64)
             else:
-                mapping = {v: i for i, v in enumerate(sorted(set(present)))}
+                order = sorted(set(present), key=int if integers else None)
+                mapping = {v: i for i, v in enumerate(order)}
                 codes[name] = np.array([mapping[v] if v else -1 for v in values], dtype=np.int64)
                 mappings[name] = mapping
         return codes, mappings
@@ -355,6 +359,33 @@ def _read_index(archive: Archive) -> GenericIndex:
         columns={c: tuple(rows[i][1][header.index(c)] for i in order) for c in extra},
         lines=tuple(rows[i][0] for i in order),
     )
+
+
+# --------------------------------------------------------------------- the download stage
+
+# data/raw/<dataset>/ of a generic dataset: the user's files as given, and the resolved layout.
+DATASET_DIR = "dataset"
+LAYOUT_FILE = "layout.yaml"
+
+
+def copy_dataset(archive: Archive, dest: Path) -> None:
+    """Copy every file of the dataset in ``archive`` (a folder, zip or 7z) into the folder ``dest``.
+
+    The dataset root is where ``labels.csv`` is (a zip's single top-level folder is stripped);
+    files outside it and macOS ``__MACOSX/`` entries are skipped. Member paths that would
+    leave ``dest`` are a :class:`DataError`.
+    """
+    prefix = find_prefix(archive)
+    dest = Path(dest)
+    for member in archive.members():
+        if not member.startswith(prefix) or member.startswith("__MACOSX/"):
+            continue
+        relative = Path(member[len(prefix):])
+        if relative.is_absolute() or ".." in relative.parts:
+            raise DataError(archive.path, f"member {member!r} points outside the dataset folder")
+        target = dest / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(archive.read(member))
 
 
 # --------------------------------------------------------------------- splits

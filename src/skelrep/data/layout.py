@@ -313,6 +313,11 @@ def load_layout(spec: Any, key: str = "layout") -> SkeletonLayout:
                       f"({', '.join(BUILTIN_LAYOUTS)}), a .yaml path or a mapping")
 
 
+def layout_yaml(layout: SkeletonLayout) -> str:
+    """The layout as a YAML layout file (joints by name); :func:`load_layout` reads it back."""
+    return yaml.safe_dump(layout.to_dict(), sort_keys=False, default_flow_style=None, width=100)
+
+
 def layout_spec(value: Any, key: str) -> SkeletonLayout:
     """params validator (see :mod:`skelrep.params`): a layout spec -> a validated layout."""
     return load_layout(value, key)

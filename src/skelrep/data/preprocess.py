@@ -1,12 +1,18 @@
-"""Raw archives -> one HDF5 file per benchmark protocol.
+"""Raw archives -> one HDF5 file per protocol (built-in benchmark or the user's own).
 
 Archive members are read in place (the ~114k NTU files are never extracted), parsed in
 parallel across cores, and appended sample by sample to the HDF5 file, so memory stays flat
 whatever the dataset size: at most ``_BLOCK`` samples per worker are in flight.
+
+A user protocol (:func:`preprocess_generic`) reads a generic dataset's raw folder (the copied
+dataset and its ``layout.yaml``), handles untracked frames and short sequences per
+``data.<dataset>.generic``, normalises with the layout's joints and stores the layout in the
+file's ``layout`` attribute, from which every later stage takes V, M, C and the bone tree.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing as mp
 import os
@@ -19,14 +25,17 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import __version__
-from ..errors import DataError, SkelrepError
+from ..errors import DataError, ParamsError, SkelrepError
 from ..io import atomic_path, write_json_atomic
 from ..params import PROTOCOLS, boolean, choice, integer, validate
 from . import ntu, pku
 from .archive import open_archive
 from .download import read_manifest
-from .hdf5 import RecognitionWriter, write_detection_split, write_detection_video
+from .generic import DATASET_DIR, LAYOUT_FILE, SPLITS, GenericConfig, assign_splits, load_sequence, read_generic_index
+from .hdf5 import LAYOUT_ATTR, RecognitionWriter, write_detection_split, write_detection_video
+from .layout import SkeletonLayout, load_layout, pre_normalize_layout
 from .normalize import NORMALISATIONS, denoise_bodies_sgn, pre_normalize, select_bodies_by_energy
+from .protocols import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +171,34 @@ def _pku_task(task: tuple[str, str, str, str, PreprocessConfig, bool]):
         if cfg.on_error == "fail":
             raise
         return vid, [], None, str(exc)
+
+
+@dataclass(frozen=True)
+class _GenericSample:
+    """How a worker turns one generic array into a normalised sample."""
+
+    layout: SkeletonLayout
+    zero_frames: str
+    min_frames: int
+    max_frames: int
+    extra_persons: str
+    z_align: bool
+    x_align: bool
+    on_error: str
+
+
+def _generic_task(task: tuple[str, str, _GenericSample]):
+    data_dir, sample_id, how = task
+    try:
+        x = load_sequence(_archive(data_dir), sample_id, how.layout, prefix="", zero_frames=how.zero_frames,
+                          min_frames=how.min_frames, extra_persons=how.extra_persons)  # (C, T, V, M)
+        joint = pre_normalize_layout(_pad_time(x, how.max_frames), how.layout, z_align=how.z_align,
+                                     x_align=how.x_align)
+        return sample_id, joint, min(x.shape[1], how.max_frames), None
+    except DataError as exc:
+        if how.on_error == "fail":
+            raise
+        return sample_id, None, 0, str(exc)
 
 
 def _parallel(fn: Callable, tasks: list, workers: int, desc: str) -> Iterator:
@@ -307,6 +344,72 @@ def _pku_protocol(h5, dataset, raw_dir, cfg, summary, attrs) -> None:
     summary.counts = dict(writer.count)
     summary.num_classes_seen = {s: len(v) for s, v in labels.items()}
     log.info("%s: %d distinct labels observed (51-way head)", dataset, len(labels["train"] | labels["test"]))
+
+
+def preprocess_generic(protocol: Protocol, raw_dir: Path, out_path: Path, cfg: PreprocessConfig,
+                       generic: GenericConfig) -> PreprocessSummary:
+    """Build ``out_path`` for a user protocol from its generic dataset's raw folder.
+
+    The split is the protocol's own rule, else ``data.<dataset>.generic.split``. Samples are
+    written in sample_id order; the layout, class names and column codes go into attributes.
+    """
+    raw_dir = Path(raw_dir)
+    layout = load_layout(raw_dir / LAYOUT_FILE)
+    norm = NORMALISATIONS[cfg.normalisation]
+    if norm["z_align"] and layout.align_z_pair is None:
+        raise ParamsError("preprocess.normalisation", f"{cfg.normalisation!r} z-aligns, but layout "
+                          f"{layout.name!r} has no align_z joints (2-D or unaligned); use umurl")
+    data_dir = raw_dir / DATASET_DIR
+    index = read_generic_index(data_dir)
+    split_key = f"protocols.{protocol.name}.split" if protocol.split else f"data.{protocol.dataset}.generic.split"
+    splits = assign_splits(index, protocol.split or generic.split, key=split_key)
+    if index.num_classes > np.iinfo(np.int16).max:
+        raise DataError(index.labels_source, f"{index.num_classes} classes; at most {np.iinfo(np.int16).max}")
+    codes, code_names = index.meta_codes()
+    how = _GenericSample(layout, generic.zero_frames, generic.min_frames, generic.max_frames,
+                         generic.extra_persons, norm["z_align"],
+                         # a layout without align_x joints is not x-aligned (docs/custom_data.md)
+                         norm["x_align"] and layout.align_x_pair is not None, cfg.on_error)
+    split_of = {sid: split for split in SPLITS for sid in splits[split]}
+    order = [sid for sid in index.sample_ids if sid in split_of]
+    attrs = {"protocol": protocol.name, "dataset": protocol.dataset, "benchmark": protocol.benchmark,
+             "normalisation": cfg.normalisation, "z_align": how.z_align, "x_align": how.x_align,
+             "max_frames": how.max_frames, "min_frames": how.min_frames, "zero_frames": how.zero_frames,
+             "extra_persons": how.extra_persons, "bodies_out": layout.persons,
+             "num_classes": index.num_classes, "class_names": json.dumps(index.class_names),
+             "split": json.dumps(protocol.split or generic.split, sort_keys=True),
+             "meta_codes": json.dumps(code_names, sort_keys=True),
+             LAYOUT_ATTR: json.dumps(layout.to_dict(), sort_keys=True),
+             "source_sha256": _manifest_digest(raw_dir), "skelrep_version": __version__}
+    summary = PreprocessSummary(protocol.name)
+    labels: dict[str, set] = {s: set() for s in SPLITS}
+    tasks = [(str(data_dir), sid, how) for sid in order]
+    results = _parallel(_generic_task, tasks, resolve_workers(cfg.workers), f"preprocess {protocol.name}")
+    with atomic_path(out_path, suffix=".h5") as tmp:
+        with h5py.File(tmp, "w", track_order=True) as h5:
+            writer = RecognitionWriter(h5, (layout.channels, how.max_frames, layout.num_joints, layout.persons),
+                                       tuple(codes))
+            for sid, joint, num_frame, error in results:
+                if error is not None:
+                    summary.skipped.append({"sample": sid, "error": error})
+                    log.warning("skipped %s", error)
+                    continue
+                i = index.position(sid)
+                writer.append(split_of[sid], sid, joint, num_frame, index.labels[i],
+                              {name: int(column[i]) for name, column in codes.items()})
+                labels[split_of[sid]].add(index.labels[i])
+            writer.close()
+            for key, value in sorted(attrs.items()):
+                h5.attrs[key] = value
+        for split in SPLITS:  # inside atomic_path: no output file on this error
+            if not writer.count[split]:
+                raise DataError(index.labels_source, f"no {split} sample left after skipping "
+                                f"{len(summary.skipped)} (see the warnings above)")
+    summary.counts = dict(writer.count)
+    summary.num_classes_seen = {s: len(v) for s, v in labels.items()}
+    log.info("%s: train %d, test %d, skipped %d, in neither split %d", protocol.name, summary.counts["train"],
+             summary.counts["test"], len(summary.skipped), len(index) - len(order))
+    return summary
 
 
 def _manifest_digest(*raw_dirs: Path) -> str:

@@ -3,6 +3,10 @@
 ``synthetic`` runs the built-in generator (same seed, same bytes); ``official`` fetches the
 archives the user names (local path or URL, optional sha256). Partial downloads are kept in
 ``data/.download-cache/`` (not a DVC output, so DVC never deletes them) and resume there.
+``generic`` (every dataset other than the four built-in ones) copies the user's folder, or
+unpacks their zip, into ``data/raw/<dataset>/dataset/`` after checking ``labels.csv`` against
+the arrays and the dataset's split rule, and writes the resolved skeleton layout next to it
+(``layout.yaml``), so the raw folder holds everything preprocessing reads.
 """
 
 from __future__ import annotations
@@ -11,11 +15,16 @@ import dataclasses
 import os
 import shutil
 from pathlib import Path
+from typing import Any, Mapping
 
 from ..errors import ParamsError
 from ..params import DATASETS, choice, integer, validate
 from . import synthetic
+from .archive import open_archive
 from .download import ArchiveSpec, fetch, parse_archive_specs, write_manifest
+from .generic import DATASET_DIR, LAYOUT_FILE, GenericConfig, assign_splits, copy_dataset, read_generic_index
+from .layout import layout_yaml
+from .protocols import check_dataset_name
 
 
 def dataclass_from_params(cls, section: dict, prefix: str):
@@ -37,10 +46,14 @@ def _synthetic_config_class(dataset: str):
     return synthetic.SyntheticNTUConfig if dataset.startswith("ntu") else synthetic.SyntheticPKUConfig
 
 
-def validate_data_section(dataset: str, section: dict) -> dict:
-    if dataset not in DATASETS:
-        raise ParamsError("dataset", f"unknown dataset {dataset!r}; allowed: {', '.join(DATASETS)}")
+def validate_data_section(dataset: str, section: Any) -> dict:
+    """``data.<dataset>``: a built-in dataset (synthetic | official) or the user's own (generic)."""
     prefix = f"data.{dataset}"
+    if dataset not in DATASETS:
+        return _validate_generic_section(dataset, section, prefix)
+    if isinstance(section, Mapping) and section.get("source") == "generic":
+        raise ParamsError(f"{prefix}.source", f"{dataset} is a built-in benchmark dataset (synthetic | "
+                          "official); give your own data another name: data.<name> with source: generic")
     cfg = validate(section, {"source": choice("synthetic", "official"), "seed": integer(0),
                              "synthetic": lambda v, k: v, "archives": lambda v, k: v}, prefix)
     cfg["synthetic"] = dataclass_from_params(_synthetic_config_class(dataset), cfg["synthetic"] or {},
@@ -51,6 +64,16 @@ def validate_data_section(dataset: str, section: dict) -> dict:
         raise ParamsError(f"{prefix}.archives", "source is 'official' but no archive is listed "
                           "(name, role, url and optional sha256 for each archive)")
     return cfg
+
+
+def _validate_generic_section(dataset: str, section: Any, prefix: str) -> dict:
+    check_dataset_name(dataset, prefix)
+    if isinstance(section, Mapping) and section.get("source", "generic") != "generic":
+        raise ParamsError(f"{prefix}.source", f"got {section['source']!r}; {dataset!r} is not a built-in "
+                          f"dataset ({', '.join(DATASETS)}), so its source is 'generic' (your own data, "
+                          "docs/custom_data.md)")
+    return validate(section, {"source": choice("generic"),
+                              "generic": lambda v, k: GenericConfig.from_params(v, k)}, prefix)
 
 
 def download_dataset(dataset: str, cfg: dict, out_dir: Path, cache_dir: Path) -> Path:
@@ -66,6 +89,8 @@ def download_dataset(dataset: str, cfg: dict, out_dir: Path, cache_dir: Path) ->
             else:
                 written = synthetic.write_pku_archives(tmp, int(dataset[-1]), cfg["synthetic"], seed=cfg["seed"])
             specs = [ArchiveSpec(name=path.name, role=role, source=None) for path, role in written]
+        elif cfg["source"] == "generic":
+            specs = _copy_generic(dataset, cfg["generic"], tmp)
         else:
             specs = cfg["archives"]
             cache_dir.mkdir(parents=True, exist_ok=True)
@@ -79,6 +104,20 @@ def download_dataset(dataset: str, cfg: dict, out_dir: Path, cache_dir: Path) ->
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+def _copy_generic(dataset: str, cfg: GenericConfig, out_dir: Path) -> list[ArchiveSpec]:
+    """The user's dataset, checked (index and split rule) on the source, copied into ``out_dir``."""
+    if not Path(cfg.root).exists():
+        raise ParamsError(f"data.{dataset}.generic.root", f"{cfg.root!r} does not exist (a folder or .zip in "
+                          "the generic format; a relative path starts at the repository root)")
+    with open_archive(cfg.root) as archive:
+        index = read_generic_index(archive)
+        assign_splits(index, cfg.split, archive, key=f"data.{dataset}.generic.split")
+        copy_dataset(archive, out_dir / DATASET_DIR)
+    (out_dir / LAYOUT_FILE).write_text(layout_yaml(cfg.layout), encoding="utf-8")
+    return [ArchiveSpec(name=DATASET_DIR, role="skeleton", source=cfg.root),
+            ArchiveSpec(name=LAYOUT_FILE, role="layout", source=None)]
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

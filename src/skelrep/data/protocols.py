@@ -1,0 +1,130 @@
+"""Which datasets and protocols exist: the four built-in benchmarks and the user's own.
+
+dvc.yaml builds its stages from params.yaml (which DVC reads for templating): one
+``download@<dataset>`` per key of ``data`` and one ``preprocess@`` / ``pretrain@`` /
+``features@`` / ``linear@`` / ``knn@<protocol>`` per key of ``protocols``. So a new dataset
+and protocol are two params.yaml entries and no code:
+
+- **built-in**: the datasets ``ntu60``, ``ntu120``, ``pku1``, ``pku2`` (``source: synthetic |
+  official``) and their six protocols (:data:`skelrep.params.PROTOCOLS`), whose splits the
+  benchmark fixes. Their ``protocols`` entries must keep their built-in dataset and base.
+- **user-defined**: any other key of ``data`` is a dataset with ``source: generic``
+  (:mod:`skelrep.data.generic`); any other key of ``protocols`` is
+  ``{dataset: <that dataset>, base: <the same>, split: <optional split rule>}``. Its split is
+  ``data.<dataset>.generic.split`` unless the protocol gives its own ``split`` (several
+  protocols, e.g. cross-subject and cross-view, on one dataset).
+
+``base`` is the raw folder a protocol reads besides its dataset's (NTU-120 = the NTU-60
+archive + the extension archive); dvc.yaml needs it for every protocol, so a user protocol
+repeats its dataset there.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ..errors import ParamsError
+from ..params import DATASETS, PROTOCOLS, string, validate
+from .generic import split_rule
+
+# Names become stage names (download@<name>), paths and dotted params keys: no '.', '@', '/'.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+_NAME_RULE = "letters, digits, '_' and '-' (starting with a letter or digit)"
+USER_BENCHMARK = "custom"  # the benchmark of every user-defined protocol (HDF5 attrs, MLflow tags)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    dataset: str
+    benchmark: str                   # xsub | xview | xset (built-in) or "custom"
+    raw_datasets: tuple[str, ...]    # the datasets whose raw folders it reads
+    split: dict | None = None        # a user protocol's own split rule (None: the dataset's)
+
+    @property
+    def builtin(self) -> bool:
+        return self.name in PROTOCOLS
+
+
+def _builtin_base(protocol: str) -> str:
+    dataset = PROTOCOLS[protocol][0]
+    return "ntu60" if dataset == "ntu120" else dataset
+
+
+def _builtin(protocol: str) -> Protocol:
+    dataset, benchmark = PROTOCOLS[protocol]
+    base = _builtin_base(protocol)
+    raw = (base, dataset) if base != dataset else (dataset,)
+    return Protocol(protocol, dataset, benchmark, raw)
+
+
+def user_datasets(params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The datasets of ``params['data']`` that are not built in (each must be generic)."""
+    data = params.get("data")
+    if not isinstance(data, Mapping):
+        raise ParamsError("data", f"expected a mapping of datasets, got {data!r}")
+    return tuple(d for d in data if d not in DATASETS)
+
+
+def check_dataset_name(dataset: str, key: str) -> None:
+    if not isinstance(dataset, str) or not _NAME.fullmatch(dataset):
+        raise ParamsError(key, f"dataset name {dataset!r}: use {_NAME_RULE}")
+
+
+def protocol_names(params: Mapping[str, Any]) -> tuple[str, ...]:
+    """Every protocol the pipeline runs: the keys of ``params['protocols']`` (built-ins when absent)."""
+    section = params.get("protocols")
+    if section is None:
+        return tuple(PROTOCOLS)
+    if not isinstance(section, Mapping):
+        raise ParamsError("protocols", f"expected a mapping of protocol -> {{dataset, base}}, got {section!r}")
+    return tuple(section)
+
+
+def resolve_protocol(params: Mapping[str, Any], name: str) -> Protocol:
+    """The protocol ``name`` of params.yaml, validated; ParamsError naming the key otherwise.
+
+    A built-in protocol resolves without a ``protocols`` entry (older params files); a
+    user-defined one needs its entry and a generic dataset.
+    """
+    section = params.get("protocols") or {}
+    entry = section.get(name) if isinstance(section, Mapping) else None
+    key = f"protocols.{name}"
+    if name in PROTOCOLS:
+        protocol = _builtin(name)
+        if entry is not None:
+            expected = {"dataset": protocol.dataset, "base": _builtin_base(name)}
+            if entry != expected:
+                raise ParamsError(key, f"got {entry!r}; {name} is a built-in benchmark protocol and must be "
+                                  f"{expected} (define a protocol under another name for other data)")
+        return protocol
+    if entry is None:
+        raise ParamsError("protocol", f"unknown protocol {name!r}; params.yaml protocols: "
+                          f"{', '.join(protocol_names(params))}")
+    if not _NAME.fullmatch(name):
+        raise ParamsError(key, f"protocol name {name!r}: use {_NAME_RULE}")
+    if not isinstance(entry, Mapping):
+        raise ParamsError(key, f"got {entry!r}; expected {{dataset: <name>, base: <the same name>}}")
+    schema = {"dataset": string, "base": string, **({"split": split_rule} if "split" in entry else {})}
+    fields = validate(entry, schema, key)
+    dataset = fields["dataset"]
+    if dataset in DATASETS:
+        raise ParamsError(f"{key}.dataset", f"{dataset!r} is a built-in benchmark dataset, whose protocols "
+                          f"are fixed ({', '.join(PROTOCOLS)}); a user protocol needs a dataset with "
+                          "source: generic")
+    if dataset not in user_datasets(params):
+        raise ParamsError(f"{key}.dataset", f"no dataset {dataset!r} in params.yaml data; add "
+                          f"data.{dataset} with source: generic (docs/custom_data.md)")
+    if fields["base"] != dataset:
+        raise ParamsError(f"{key}.base", f"got {fields['base']!r}; a user protocol reads only its own "
+                          f"dataset: base: {dataset}")
+    return Protocol(name, dataset, USER_BENCHMARK, (dataset,), fields.get("split"))
+
+
+def resolve_all(params: Mapping[str, Any]) -> dict[str, Protocol]:
+    """Every protocol of params.yaml, validated (the check a stage runs before heavy work)."""
+    for dataset in user_datasets(params):
+        check_dataset_name(dataset, f"data.{dataset}")
+    return {name: resolve_protocol(params, name) for name in protocol_names(params)}

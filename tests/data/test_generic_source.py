@@ -1,0 +1,214 @@
+"""The generic source in the pipeline: the download stage copies a folder or unpacks a zip into
+data/raw/<dataset>; preprocessing writes the standard HDF5 file with the layout attached."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from skelrep.data.dataset import SkeletonH5Dataset
+from skelrep.data.download import read_manifest
+from skelrep.data.generic import LAYOUT_FILE, read_generic_index, write_example_dataset
+from skelrep.data.hdf5 import read_attrs, read_layout, read_split_arrays
+from skelrep.data.layout import load_layout
+from skelrep.data.preprocess import PreprocessConfig, preprocess_generic
+from skelrep.data.protocols import resolve_protocol
+from skelrep.data.sources import download_dataset, validate_data_section
+from skelrep.errors import DataError, ParamsError
+
+SECTION = {"source": "generic",
+           "generic": {"root": "", "layout": "kinect_v1_20", "split": {"column": "subject", "train": "odd"},
+                       "zero_frames": "interpolate", "min_frames": 20, "max_frames": 40, "extra_persons": "fail"}}
+CFG = PreprocessConfig(workers=1)
+
+
+def _section(root, **generic) -> dict:
+    section = copy.deepcopy(SECTION)
+    section["generic"].update(root=str(root), **generic)
+    return section
+
+
+def _download(tmp_path, root, dataset="mydata", **generic) -> Path:
+    cfg = validate_data_section(dataset, _section(root, **generic))
+    return download_dataset(dataset, cfg, tmp_path / "raw" / dataset, cache_dir=tmp_path / "cache")
+
+
+def _preprocess(raw: Path, out: Path, section: dict, cfg=CFG, **protocol) -> object:
+    params = {"data": {"mydata": section}, "protocols": {"mydata-xsub": {"dataset": "mydata", "base": "mydata",
+                                                                          **protocol}}}
+    data_cfg = validate_data_section("mydata", section)
+    return preprocess_generic(resolve_protocol(params, "mydata-xsub"), raw, out, cfg, data_cfg["generic"])
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("src") / "mydata"
+    return write_example_dataset(root, "kinect_v1_20", n_per_class=4, classes=["clap", "wave"], frames=(8, 30),
+                                 zero_frame_prob=0.2, seed=0)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------- params
+
+
+def test_data_section_sources_by_dataset_name():
+    cfg = validate_data_section("mydata", _section("x"))
+    assert cfg["source"] == "generic" and cfg["generic"].layout.name == "kinect_v1_20"
+    with pytest.raises(ParamsError, match="not a built-in dataset.*'generic'") as e:
+        validate_data_section("mydata", {"source": "synthetic", "seed": 0, "synthetic": {}, "archives": []})
+    assert e.value.key == "data.mydata.source"
+    with pytest.raises(ParamsError, match="built-in benchmark dataset.*another name") as e:
+        validate_data_section("ntu60", _section("x"))
+    assert e.value.key == "data.ntu60.source"
+    with pytest.raises(ParamsError) as e:
+        validate_data_section("mydata", _section("x", layout={"base": "kinect_v1_20", "center": "navel"}))
+    assert e.value.key == "data.mydata.generic.layout.center"
+
+
+# --------------------------------------------------------------------------- download
+
+
+def test_folder_and_zip_give_the_same_raw_folder(tmp_path, example):
+    from_folder = _download(tmp_path / "a", example)
+    zipped = write_example_dataset(tmp_path / "mydata.zip", "kinect_v1_20", n_per_class=4, classes=["clap", "wave"],
+                                   frames=(8, 30), zero_frame_prob=0.2, seed=0)
+    from_zip = _download(tmp_path / "b", zipped)
+    files = sorted(p.relative_to(from_folder).as_posix() for p in from_folder.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(from_zip).as_posix() for p in from_zip.rglob("*") if p.is_file())
+    assert "dataset/labels.csv" in files and "dataset/split.csv" in files and LAYOUT_FILE in files
+    assert all(_sha(from_folder / f) == _sha(from_zip / f) for f in files if f != "manifest.json")
+    manifest = read_manifest(from_folder)
+    assert manifest["source"] == "generic"
+    assert [(a["name"], a["role"]) for a in manifest["archives"]] == [("dataset", "skeleton"), (LAYOUT_FILE, "layout")]
+    assert manifest["archives"] == read_manifest(from_zip)["archives"]
+    assert str(tmp_path) not in (from_folder / "manifest.json").read_text()
+    assert load_layout(from_folder / LAYOUT_FILE) == load_layout("kinect_v1_20")
+    assert read_generic_index(from_folder / "dataset").sample_ids == read_generic_index(example).sample_ids
+
+
+def test_download_checks_the_source_and_writes_nothing_on_error(tmp_path, example):
+    broken = tmp_path / "broken"
+    write_example_dataset(broken, "kinect_v1_20", n_per_class=2, classes=2, seed=0)
+    first = sorted((broken / "sequences").glob("*.npy"))[0]
+    first.unlink()
+    with pytest.raises(DataError, match=rf"labels.csv:\d+: sample '{first.stem}' has no array"):
+        _download(tmp_path, broken)
+    with pytest.raises(ParamsError, match="does not exist") as e:
+        _download(tmp_path, tmp_path / "nowhere")
+    assert e.value.key == "data.mydata.generic.root"
+    with pytest.raises(ParamsError, match="column 'session'") as e:
+        _download(tmp_path, example, split={"column": "session", "train": [1]})
+    assert e.value.key == "data.mydata.generic.split.column"
+    assert not (tmp_path / "raw").exists() or not any((tmp_path / "raw").iterdir())
+
+
+# --------------------------------------------------------------------------- preprocess
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory, example) -> Path:
+    return _download(tmp_path_factory.mktemp("dl"), example)
+
+
+def test_preprocess_writes_the_standard_file_with_the_layout(tmp_path, raw, example):
+    out = tmp_path / "p.h5"
+    summary = _preprocess(raw, out, _section(example))
+    index = read_generic_index(example)
+    assert summary.counts == {"train": 4, "test": 4} and not summary.skipped
+    with h5py.File(out, "r") as h5:
+        for split in ("train", "test"):
+            assert sorted(h5[split]) == ["joint", "label", "meta", "num_frame", "sample_name"]
+            assert sorted(h5[split]["meta"]) == ["camera", "subject"]
+            assert h5[split]["joint"].shape[1:] == (3, 40, 20, 1)
+    attrs = read_attrs(out)
+    assert attrs["num_classes"] == 2 and json.loads(attrs["class_names"]) == ["clap", "wave"]
+    assert (attrs["benchmark"], attrs["protocol"], attrs["dataset"]) == ("custom", "mydata-xsub", "mydata")
+    assert read_layout(out) == load_layout("kinect_v1_20")
+    train = read_split_arrays(out, "train")
+    assert set(train["meta/subject"]) == {1, 3}  # odd subjects train
+    assert [index.label_of(s) for s in train["sample_name"]] == train["label"].tolist()
+    ds = SkeletonH5Dataset(out, "train")
+    assert ds.layout == load_layout("kinect_v1_20")
+    for i in range(len(ds)):
+        joint, num_frame, _, _ = ds[i]
+        assert 20 <= num_frame <= 30  # short sequences resampled to min_frames
+        # untracked frames interpolated, centred on the spine (joint 1) by the normalisation
+        assert joint[:, :num_frame].abs().sum(dim=(0, 2, 3)).gt(0).all()
+        assert joint[:, :num_frame, 1].abs().max() < 1e-5
+    again = tmp_path / "again.h5"
+    _preprocess(raw, again, _section(example))
+    assert _sha(again) == _sha(out)  # deterministic bytes
+
+
+def test_a_protocol_can_bring_its_own_split(tmp_path, raw, example):
+    out = tmp_path / "p.h5"
+    summary = _preprocess(raw, out, _section(example), split={"column": "subject", "train": [1, 2]})
+    assert set(read_split_arrays(out, "train")["meta/subject"]) == {1, 2}  # not odd/even
+    assert set(read_split_arrays(out, "test")["meta/subject"]) == {3, 4}
+    assert sum(summary.counts.values()) == 8
+    assert json.loads(read_attrs(out)["split"]) == {"column": "subject", "train": [1, 2]}
+
+
+def _with_blank_sample(tmp_path, example) -> tuple[Path, str]:
+    root = tmp_path / "blank"
+    write_example_dataset(root, "kinect_v1_20", n_per_class=4, classes=["clap", "wave"], frames=(8, 30), seed=0)
+    victim = sorted((root / "sequences").glob("*.npy"))[0]
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros((12, 20, 3), np.float32))
+    victim.write_bytes(buffer.getvalue())
+    return root, victim.stem
+
+
+def test_a_sequence_without_any_tracked_frame_is_named(tmp_path, example):
+    root, victim = _with_blank_sample(tmp_path, example)
+    raw_dir = _download(tmp_path, root)
+    with pytest.raises(DataError, match=rf"sequences/{victim}.npy: has no tracked frame"):
+        _preprocess(raw_dir, tmp_path / "p.h5", _section(root))
+    assert not (tmp_path / "p.h5").exists()
+    summary = _preprocess(raw_dir, tmp_path / "p.h5", _section(root), cfg=PreprocessConfig(workers=1, on_error="skip"))
+    assert [s["sample"] for s in summary.skipped] == [victim]
+    assert sum(summary.counts.values()) == 7
+
+
+def test_normalisation_follows_the_layouts_alignment_joints(tmp_path):
+    root = write_example_dataset(tmp_path / "coco", "coco17", n_per_class=2, classes=2, seed=0)
+    raw_dir = _download(tmp_path, root, layout="coco17")
+    with pytest.raises(ParamsError, match="no align_z joints") as e:
+        _preprocess(raw_dir, tmp_path / "p.h5", _section(root, layout="coco17"),
+                    cfg=PreprocessConfig(workers=1, normalisation="isc"))
+    assert e.value.key == "preprocess.normalisation"
+    _preprocess(raw_dir, tmp_path / "p.h5", _section(root, layout="coco17"))
+    attrs = read_attrs(tmp_path / "p.h5")
+    assert attrs["x_align"] and not attrs["z_align"]
+    # shoulders (left 5 - right 6) along +x in the first frame, in the image plane
+    joint = SkeletonH5Dataset(tmp_path / "p.h5", "train")[0][0]
+    axis = joint[:, 0, 5, 0] - joint[:, 0, 6, 0]
+    assert joint.shape[0] == 2 and axis[0] > 0 and abs(axis[1]) < 1e-5
+
+    unaligned = {"base": "coco17", "align_x": None}
+    raw_dir = _download(tmp_path / "u", root, layout=unaligned)
+    _preprocess(raw_dir, tmp_path / "u.h5", _section(root, layout=unaligned))
+    assert not read_attrs(tmp_path / "u.h5")["x_align"]
+
+
+def test_large_integer_columns_are_coded_for_the_int16_meta(tmp_path):
+    root = write_example_dataset(tmp_path / "ex", "kinect_v1_20", n_per_class=2, classes=2, seed=0)
+    labels = (root / "labels.csv").read_text().splitlines()
+    rows = [labels[0] + ",session"] + [f"{row},{40000 + 100 * i}" for i, row in enumerate(labels[1:])]
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    raw_dir = _download(tmp_path, root)
+    _preprocess(raw_dir, tmp_path / "p.h5", _section(root))
+    codes = json.loads(read_attrs(tmp_path / "p.h5")["meta_codes"])
+    assert codes == {"session": {str(40000 + 100 * i): i for i in range(4)}}
+    sessions = np.concatenate([read_split_arrays(tmp_path / "p.h5", s)["meta/session"] for s in ("train", "test")])
+    assert sorted(sessions.tolist()) == [0, 1, 2, 3]
