@@ -353,9 +353,13 @@ def test_config_load_uses_its_settings(tmp_path):
 # --------------------------------------------------------------------------- docs
 
 
+def _worked_example(path: Path) -> str:
+    return re.search(r"<!-- worked-example -->\s*```python\n(.*?)```", path.read_text(), re.S).group(1)
+
+
 def test_docs_worked_example_runs(tmp_path, monkeypatch):
-    text = (REPO / "docs" / "custom_data.md").read_text()
-    block = re.search(r"<!-- worked-example -->\s*```python\n(.*?)```", text, re.S).group(1)
+    block = _worked_example(REPO / "docs" / "custom_data.md")
+    assert _worked_example(REPO / "README.md") == block  # the README shows the same example
     code_lines = [ln for ln in block.splitlines() if ln.strip() and not ln.startswith(("import", "from"))]
     assert len(code_lines) <= 22  # "a ~20-line snippet"
     monkeypatch.chdir(tmp_path)
@@ -367,11 +371,11 @@ def test_docs_worked_example_runs(tmp_path, monkeypatch):
         data[1, 3:6] = np.nan  # one untracked joint
         np.savetxt(raw / f"{name}.txt", data, delimiter=",")
     exec(compile(block, "custom_data.md", "exec"), {})
-    index = read_generic_index("data/raw/mydata")
+    index = read_generic_index("data/import/mydata")
     assert index.class_names == ("pick_up", "wave")
     assert dict(zip(index.sample_ids, index.columns["subject"])) == {
         "pick_up_s01_e02": "1", "wave_s01_e01": "1", "wave_s02_e01": "2"}
     assert assign_splits(index, {"column": "subject", "train": "odd"})["test"] == ("wave_s02_e01",)
-    with open_archive("data/raw/mydata") as archive:
+    with open_archive("data/import/mydata") as archive:
         x = load_sequence(archive, "wave_s01_e01", load_layout("kinect_v1_20"))
     assert x.shape == (3, 5, 20, 1) and x[:, 1, 1, 0].tolist() == [0, 0, 0]

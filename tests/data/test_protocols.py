@@ -105,3 +105,17 @@ def test_dvc_stages_come_from_params_yaml(tmp_path):
     for name, params, expected in (("committed", PARAMS, builtin), ("custom", with_user_protocol(), builtin | user)):
         (tmp_path / name).mkdir()
         assert _stage_names(tmp_path / name, params) == expected, name
+
+
+def test_readme_params_snippet_defines_a_valid_protocol():
+    import re
+
+    from skelrep.data.sources import validate_data_section
+
+    text = (REPO_ROOT / "README.md").read_text()
+    snippet = yaml.safe_load(re.search(r"```yaml\n(data:\n  mydata:.*?)```", text, re.S).group(1))
+    params = copy.deepcopy(PARAMS)
+    params["data"].update(snippet["data"])
+    params["protocols"].update(snippet["protocols"])
+    assert resolve_all(params)["mydata-xsub"].dataset == "mydata"
+    assert validate_data_section("mydata", params["data"]["mydata"])["generic"].layout.name == "kinect_v1_20"
