@@ -25,6 +25,8 @@ from ..params import repo_root
 log = logging.getLogger(__name__)
 
 RUN_KEY_TAG = "skelrep.run_key"
+CONFIG_KEY_TAG = "skelrep.config_key"  # the configuration across protocols (one comparison row)
+STREAM_KEY_TAG = "skelrep.stream_key"  # the same with the input modality left out (late fusion)
 
 
 def tracking_uri(root: Path | None = None) -> str:
@@ -147,11 +149,37 @@ def protocol_config(params: Mapping[str, Any], protocol: str) -> dict:
     return config
 
 
+def input_modality(params: Mapping[str, Any]) -> str | None:
+    """The configured method's input stream (joint, bone, motion), if the method has one."""
+    method = params.get("method")
+    return ((params.get(method) or {}).get("train") or {}).get("modality")
+
+
+def comparison_keys(params: Mapping[str, Any], protocol: str) -> dict[str, str]:
+    """Keys that group runs across protocols for ``skelrep compare``.
+
+    ``config_key``: the run key without the protocol and its data, so the runs of one pipeline
+    configuration on every benchmark form one table row. ``stream_key``: the same with the
+    input modality left out, so runs that differ only in their stream (joint, bone, motion)
+    share it: the streams that late fusion combines.
+    """
+    config = {k: v for k, v in protocol_config(params, protocol).items() if k not in ("protocol", "data")}
+    streamless = json.loads(json.dumps(config, default=str))
+    train = (streamless.get(params.get("method")) or {}).get("train")
+    if isinstance(train, dict):
+        train.pop("modality", None)
+    return {CONFIG_KEY_TAG: run_key(config), STREAM_KEY_TAG: run_key(streamless)}
+
+
 def run_tags(params: Mapping[str, Any], protocol: str) -> dict:
+    from ..configuration import configuration
     from ..data.protocols import resolve_protocol
 
     spec = resolve_protocol(params, protocol)
     dataset, benchmark = spec.dataset, spec.benchmark
-    return {"method": params.get("method"), "protocol": protocol, "dataset": dataset,
+    modality = input_modality(params)
+    return {"method": params.get("method"), "variant": configuration(params)[1], "protocol": protocol,
+            "dataset": dataset,
             "benchmark": benchmark, "data_source": params.get("data", {}).get(dataset, {}).get("source"),
-            "run_name": f"{params.get('method')}-{protocol}"}
+            **({"modality": modality} if modality else {}), **comparison_keys(params, protocol),
+            "run_name": f"{params.get('method')}-{protocol}" + (f"-{modality}" if modality else "")}
