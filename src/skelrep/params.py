@@ -19,7 +19,8 @@ from .errors import ParamsError
 Validator = Callable[[Any, str], Any]
 
 PROTOCOLS = {
-    # protocol -> (dataset, benchmark)
+    # the built-in benchmark protocols: protocol -> (dataset, benchmark); the user's own
+    # (generic datasets, defined in params.yaml) are resolved by skelrep.data.protocols
     "ntu60-xsub": ("ntu60", "xsub"),
     "ntu60-xview": ("ntu60", "xview"),
     "ntu120-xsub": ("ntu120", "xsub"),
