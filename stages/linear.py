@@ -13,8 +13,8 @@ from skelrep.data.hdf5 import read_attrs, read_split_arrays
 from skelrep.evaluation.features import load_feature_file
 from skelrep.evaluation.linear import standardize_features, train_linear_probe
 from skelrep.io import write_csv_atomic, write_json_atomic, write_jsonl_atomic, write_npz_atomic, write_text_atomic
-from skelrep.params import (PROTOCOLS, boolean, choice, get_section, integer, list_of, load_params, number,
-                            validate)
+from skelrep.data.protocols import resolve_protocol
+from skelrep.params import boolean, choice, get_section, integer, list_of, load_params, number, validate
 from skelrep.runtime import resolve_device, seed_everything, run_stage, setup_logging, stage_parser
 from skelrep.tracking.mlflow_run import protocol_config, run_tags, stage_run
 
@@ -27,10 +27,11 @@ VARIANTS = {"pretrained": "linear", "random_init": "linear/random_init"}
 
 def main(argv=None) -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--protocol", required=True, choices=list(PROTOCOLS))
+    parser.add_argument("--protocol", required=True, help="a key of params.yaml protocols")
     args = parser.parse_args(argv)
     setup_logging()
     params = load_params(args.params)
+    resolve_protocol(params, args.protocol)
     cfg = validate(get_section(params, "linear"), LINEAR_SCHEMA, "linear")
     device = resolve_device(cfg["device"])
     num_classes = _num_classes(args.protocol)

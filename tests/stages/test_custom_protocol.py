@@ -1,6 +1,6 @@
 """A user's own skeleton data through every stage, for every method: a generic dataset (Kinect v1,
 20 joints, 1 person, 3-D; COCO 17 keypoints, 2 persons, 2-D) and a protocol in params.yaml, then
-the stage entry points DVC runs: download, preprocess, pretrain, features, knn, a linear probe,
+the stage entry points DVC runs: download, preprocess, pretrain, features, knn, linear,
 and the report (which keeps to the built-in benchmarks)."""
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ import pytest
 import yaml
 
 from skelrep.data.generic import write_example_dataset
-from skelrep.data.hdf5 import read_attrs, read_layout
+from skelrep.data.hdf5 import read_layout
 from skelrep.data.layout import load_layout
 from skelrep.evaluation.features import load_feature_file
-from skelrep.evaluation.linear import train_linear_probe
 from skelrep.models.encoder_file import load_encoder_file
 from skelrep.errors import ParamsError
 from skelrep.params import load_params
@@ -57,6 +56,7 @@ def _params(layout) -> dict:
         params[name]["train"].update(TRAIN)
     params["isc"]["moco"]["k"] = 8
     params["features"]["device"] = "cpu"
+    params["linear"].update(epochs=5, milestones=[], batch_size=4, eval_every=1, device="cpu")
     return params
 
 
@@ -95,10 +95,12 @@ def test_every_stage_runs_on_the_users_data(workspace, method, monkeypatch):
 
     features = load_feature_file(f"data/features/{PROTOCOL}/pretrained.npz")
     assert len(features["train_x"]) == len(features["train_y"]) == 4
-    result = train_linear_probe(features["train_x"], features["train_y"], features["test_x"], features["test_y"],
-                                num_classes=int(read_attrs(f"data/processed/{PROTOCOL}.h5")["num_classes"]),
-                                epochs=5, lr=0.1, milestones=[], batch_size=4, progress=False)
-    assert np.isfinite(result.top1_last) and 0 <= result.top1_last <= 100
+    _stage("linear").main(args)
+    linear = json.loads(Path(f"reports/linear/{PROTOCOL}/metrics.json").read_text())
+    assert 0 <= linear["linear/top1_last"] <= 100 and 0 <= linear["linear/random_init/top1_last"] <= 100
+    scores = load_feature_file(f"reports/linear/{PROTOCOL}/test_scores.npz")
+    assert scores["probs"].shape == (len(features["test_y"]), 2)
+    assert np.allclose(scores["probs"].sum(1), 1.0, atol=1e-5)
 
 
 def test_report_keeps_to_the_builtin_benchmarks(tmp_path, monkeypatch):
@@ -119,7 +121,7 @@ def test_report_keeps_to_the_builtin_benchmarks(tmp_path, monkeypatch):
     assert outputs["builtin"] == outputs["with_user_protocol"]
 
 
-@pytest.mark.parametrize("stage", ["preprocess", "pretrain", "features", "knn"])
+@pytest.mark.parametrize("stage", ["preprocess", "pretrain", "features", "linear", "knn"])
 def test_an_unknown_protocol_fails_before_any_work(tmp_path, monkeypatch, stage):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(_params("kinect_v1_20")))
