@@ -18,6 +18,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "usdrl.encoder.num_layers": 2,
         "usdrl.encoder.frames": 64,
         "usdrl.proj.cp": 2048,
+        "usdrl.aug.crop_scale": [0.1, 1.0],
         "usdrl.aug.min_crop": 64,
         "usdrl.train.lr": 0.0005,
         "usdrl.train.batch_size": 356,
