@@ -7,6 +7,9 @@ noise. See data.md §1-§3 and §7 for the formats, names and splits reproduced 
 
 from __future__ import annotations
 
+import contextlib
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -318,14 +321,23 @@ def format_skeleton(sample: NTUSample) -> bytes:
     return text.encode("ascii")
 
 
+def _render_member(job: tuple[int, tuple[int, int, int, int, int], SyntheticNTUConfig]) -> tuple[str, bytes]:
+    """One archive member: (name, ``.skeleton`` bytes); a pure function of the job."""
+    seed, (setup, camera, performer, replication, action), config = job
+    sample = render_sample(seed, setup, camera, performer, replication, action, config)
+    return f"{MEMBER_DIR}/{sample.name}.skeleton", format_skeleton(sample)
+
+
 def write_ntu_archives(out_dir: Path, dataset: str, config: SyntheticNTUConfig,
-                       seed: int) -> list[tuple[Path, str]]:
+                       seed: int, workers: int = 0) -> list[tuple[Path, str]]:
     """Write the synthetic archive of ``dataset`` into ``out_dir``.
 
     'ntu60' writes ``nturgbd_skeletons_s001_to_s017.zip``; 'ntu120' writes only the extension
     ``nturgbd_skeletons_s018_to_s032.zip`` (NTU-120 = both archives, as officially).
     Returns ``[(path, 'skeleton')]``. Members are ``nturgb+d_skeletons/<name>.skeleton`` in
-    sorted order; the bytes depend only on ``config`` and ``seed``.
+    sorted order; the bytes depend only on ``config`` and ``seed``, not on ``workers`` (the
+    processes that render samples, 0 = one per core): every sample is a pure function of its
+    key, and the results are written in key order.
     """
     performers, setups = _validate(dataset, config)
     archive = Path(out_dir) / (NTU60_ARCHIVE if dataset == "ntu60" else NTU120_ARCHIVE)
@@ -333,8 +345,14 @@ def write_ntu_archives(out_dir: Path, dataset: str, config: SyntheticNTUConfig,
         (setups[i % len(setups)], camera, performer, replication, action)
         for i, performer in enumerate(performers) for camera in config.cameras
         for replication in config.replications for action in dataset_actions(dataset, config))
-    with deterministic_zip(archive) as out:
-        for setup, camera, performer, replication, action in keys:
-            sample = render_sample(seed, setup, camera, performer, replication, action, config)
-            out.add(f"{MEMBER_DIR}/{sample.name}.skeleton", format_skeleton(sample))
+    jobs = [(seed, key, config) for key in keys]
+    workers = workers or os.cpu_count() or 1
+    with deterministic_zip(archive) as out, contextlib.ExitStack() as stack:
+        if workers > 1:
+            pool = stack.enter_context(ProcessPoolExecutor(workers))
+            members = pool.map(_render_member, jobs, chunksize=16)
+        else:
+            members = map(_render_member, jobs)
+        for name, data in members:
+            out.add(name, data)
     return [(archive, "skeleton")]
