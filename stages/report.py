@@ -1,7 +1,8 @@
 """DVC stage `report`: measured vs published benchmark tables, results CSV, summary metric, figures.
 
 Reads whatever the earlier stages wrote under --reports (any subset of the protocols) and
-writes reports/benchmarks/{ntu60,ntu120,pkummd1,pkummd2}.md, reports/results.csv,
+writes reports/benchmarks/{ntu60,ntu120,pkummd1,pkummd2}.md (and custom.md for the user's own
+protocols of params.yaml), reports/results.csv,
 reports/summary.json and reports/figures/*.png; then logs everything into each protocol's
 MLflow run (unless mlflow.enabled is false or --no-mlflow is given).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from skelrep.data.protocols import protocol_names
 from skelrep.io import write_json_atomic, write_text_atomic
 from skelrep.params import load_params
 from skelrep.report.collect import load_reports
@@ -33,7 +35,7 @@ def main(argv=None) -> None:
     params = load_params(args.params)
     reports_dir, models_dir = Path(args.reports), Path(args.models)
 
-    reports = load_reports(reports_dir)
+    reports = load_reports(reports_dir, protocol_names(params))
     log.info("measured results for: %s", ", ".join(reports) or "no protocol")
     tables = build_tables(params, reports, table_entries(load_published()))
     for bench, rows in tables:
@@ -43,7 +45,7 @@ def main(argv=None) -> None:
     write_json_atomic(reports_dir / "summary.json", summary(reports))
     write_figures(reports, reports_dir / "figures")
     sync(params, reports, tables, reports_dir / "benchmarks", reports_dir / "figures", models_dir,
-         enabled=False if args.no_mlflow else None)
+         enabled=False if args.no_mlflow else None, reports_dir=reports_dir)
 
 
 if __name__ == "__main__":

@@ -53,10 +53,14 @@ def _compare_arguments(parser: argparse.ArgumentParser) -> None:
 def _compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from skelrep.data.protocols import protocol_names
+    from skelrep.params import PROTOCOLS, load_params
     from skelrep.report.compare import compare
     from skelrep.report.published import load_published, table_entries
 
-    tables = compare(Path(args.out), table_entries(load_published()))
+    # the user's own protocols of params.yaml too, when run from a checkout
+    protocols = protocol_names(load_params("params.yaml")) if Path("params.yaml").exists() else tuple(PROTOCOLS)
+    tables = compare(Path(args.out), table_entries(load_published()), protocols=protocols)
     for bench, rows in tables:
         measured = sum(r.source((bench.protocols)) in ("", "measured") for r in rows)
         print(f"{Path(args.out) / (bench.name + '.md')}: {measured} measured rows")

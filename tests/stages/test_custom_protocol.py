@@ -103,22 +103,37 @@ def test_every_stage_runs_on_the_users_data(workspace, method, monkeypatch):
     assert np.allclose(scores["probs"].sum(1), 1.0, atol=1e-5)
 
 
-def test_report_keeps_to_the_builtin_benchmarks(tmp_path, monkeypatch):
-    """A user protocol's reports next to the benchmarks' change nothing in the report's outputs."""
+def test_report_adds_a_table_of_the_users_protocols(tmp_path, monkeypatch):
+    """A user protocol gets its own table (custom.md); the four benchmark tables are unchanged."""
     report = _stage("report")
     outputs = {}
     for case in ("builtin", "with_user_protocol"):
         root = tmp_path / case
         reports = write_fake_reports(root)
+        params = fake_params(mlflow=False)
         if case == "with_user_protocol":
             for stage in ("pretrain", "linear", "knn"):
                 shutil.copytree(reports / stage / "ntu60-xsub", reports / stage / PROTOCOL)
-        (root / "params.yaml").write_text(yaml.safe_dump(fake_params(mlflow=False)))
+            params["data"]["mydata"] = _params("kinect_v1_20")["data"]["mydata"]
+            params["protocols"] = {**load_params(REPO_ROOT / "params.yaml")["protocols"],
+                                   PROTOCOL: {"dataset": "mydata", "base": "mydata"}}
+        (root / "params.yaml").write_text(yaml.safe_dump(params))
         monkeypatch.chdir(root)
         report.main(["--no-mlflow", "--reports", "reports", "--models", "models"])
         outputs[case] = {p.relative_to(reports).as_posix(): p.read_bytes() for p in sorted(reports.rglob("*"))
                          if p.is_file() and PROTOCOL not in p.parts}
-    assert outputs["builtin"] == outputs["with_user_protocol"]
+    for name in ("ntu60", "ntu120", "pkummd1", "pkummd2"):
+        path = f"benchmarks/{name}.md"
+        assert outputs["builtin"][path] == outputs["with_user_protocol"][path]
+    assert "benchmarks/custom.md" not in outputs["builtin"]
+    custom = outputs["with_user_protocol"]["benchmarks/custom.md"].decode()
+    assert custom.startswith("# Your own data: linear evaluation and KNN-1 retrieval")
+    assert f"{PROTOCOL}: linear top-1, last epoch (primary)" in custom
+    measured = next(line for line in custom.splitlines() if line.startswith("| USDRL"))
+    assert "| 40.0 |" in measured  # the copied ntu60-xsub linear top-1 of the fake reports
+    rows = [line for line in custom.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 3 and not any("(paper)" in row for row in rows)  # header + measured + baseline
+    assert "Synthetic data" not in custom
 
 
 @pytest.mark.parametrize("stage", ["preprocess", "pretrain", "features", "linear", "knn"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import pandas as pd
 
@@ -51,10 +52,10 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def load_reports(reports: Path) -> dict[str, ProtocolReports]:
-    """The protocols with at least one stage's metrics.json, in ``PROTOCOLS`` order."""
+def load_reports(reports: Path, protocols: Iterable[str] = tuple(PROTOCOLS)) -> dict[str, ProtocolReports]:
+    """The ``protocols`` (default: the built-in ones) with at least one stage's metrics.json, in order."""
     found: dict[str, ProtocolReports] = {}
-    for protocol in PROTOCOLS:
+    for protocol in protocols:
         rep = ProtocolReports(protocol)
         for stage in STAGES:
             path = reports / stage / protocol / "metrics.json"

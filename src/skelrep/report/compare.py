@@ -37,7 +37,7 @@ from ..evaluation.metrics import topk_accuracy
 from ..io import write_text_atomic
 from ..params import PROTOCOLS
 from ..tracking.mlflow_run import CONFIG_KEY_TAG, RUN_KEY_TAG, STREAM_KEY_TAG
-from .tables import (BENCHMARKS, MEASURED, Benchmark, Row, benchmark_heading, published_rows, results_long,
+from .tables import (MEASURED, Benchmark, Row, benchmark_heading, benchmarks_for, published_rows, results_long,
                      table_markdown, table_rows)
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def record_from_run(run) -> RunRecord | None:
     """A :class:`RunRecord` of an MLflow run logged by the pipeline, None for anything else."""
     tags = run.data.tags
     protocol = tags.get("protocol")
-    if protocol not in PROTOCOLS or RUN_KEY_TAG not in tags or "method" not in tags:
+    if not protocol or RUN_KEY_TAG not in tags or "method" not in tags:
         return None
     return RunRecord(
         run_id=run.info.run_id, protocol=protocol, method=tags["method"], variant=tags.get("variant", ""),
@@ -94,7 +94,8 @@ def record_from_run(run) -> RunRecord | None:
 
 
 def load_records(client, protocols: Iterable[str] = tuple(PROTOCOLS)) -> list[RunRecord]:
-    """Every pipeline run in the experiments named after ``protocols``."""
+    """Every pipeline run in the experiments named after ``protocols`` (the built-in ones and
+    any of the user's own)."""
     records = []
     for protocol in protocols:
         experiment = client.get_experiment_by_name(protocol)
@@ -228,7 +229,7 @@ def compare(out_dir: Path, entries: pd.DataFrame, client=None, protocols: Iterab
     measured = measured_rows(records) + fusion_rows(records, lambda run_id: download_scores(client, run_id))
     published = published_rows(entries)
     tables = [(bench, table_rows(bench, [r for r in measured if any(p in bench.protocols for p, _ in r.cells)],
-                                 published)) for bench in BENCHMARKS]
+                                 published)) for bench in benchmarks_for(sorted({r.protocol for r in records}))]
     for bench, rows in tables:
         write_text_atomic(out_dir / f"{bench.name}.md", render_comparison(bench, rows, records))
     write_text_atomic(out_dir / "results.csv", results_long(tables).to_csv(index=False, lineterminator="\n"))

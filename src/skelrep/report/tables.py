@@ -8,7 +8,7 @@ Published numbers are best-on-test, so they only ever fill that column.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
@@ -36,7 +36,13 @@ BENCHMARKS = (
     Benchmark("pkummd1", "PKU-MMD I", ("pku1-xsub",), detection=True),
     Benchmark("pkummd2", "PKU-MMD II", ("pku2-xsub",)),
 )
-BENCHMARK_OF = {p: b for b in BENCHMARKS for p in b.protocols}
+CUSTOM = "custom"  # the table of the user's own protocols (params.yaml protocols, generic data)
+
+
+def benchmarks_for(protocols: Iterable[str]) -> tuple[Benchmark, ...]:
+    """The four benchmark tables, plus one table of the user's own protocols when there are any."""
+    user = tuple(p for p in protocols if p not in PROTOCOLS)
+    return BENCHMARKS + ((Benchmark(CUSTOM, "Your own data", user),) if user else ())
 
 RECOGNITION_COLUMNS = (
     ("linear/top1_last", "linear top-1, last epoch (primary)"),
@@ -78,7 +84,9 @@ class Row:
 def columns(bench: Benchmark) -> list[tuple[str, str, str]]:
     """``(protocol, metric key, header)`` for every value column of ``bench``."""
     specs = RECOGNITION_COLUMNS + (DETECTION_COLUMNS if bench.detection else ())
-    return [(p, key, f"{PROTOCOLS[p][1]}: {header}") for p in bench.protocols for key, header in specs]
+    # built-in columns are named by their benchmark protocol (xsub, xview, xset), the user's by name
+    return [(p, key, f"{PROTOCOLS[p][1] if p in PROTOCOLS else p}: {header}")
+            for p in bench.protocols for key, header in specs]
 
 
 def measured_rows(params: Mapping[str, Any], reports: Mapping[str, ProtocolReports]) -> list[Row]:
@@ -127,6 +135,8 @@ def synthetic_datasets(params: Mapping[str, Any], protocols: tuple[str, ...]) ->
     """Datasets of ``protocols`` configured with the built-in synthetic suite."""
     datasets: list[str] = []
     for protocol in protocols:
+        if protocol not in PROTOCOLS:  # the user's own data is never synthetic
+            continue
         dataset = PROTOCOLS[protocol][0]
         # NTU-120 is built from the NTU-60 archive plus the extension
         for d in ("ntu60", "ntu120") if dataset == "ntu120" else (dataset,):
@@ -213,7 +223,7 @@ def build_tables(params: Mapping[str, Any], reports: Mapping[str, ProtocolReport
                  entries: pd.DataFrame) -> list[tuple[Benchmark, list[Row]]]:
     """The rows of every benchmark table; ``entries`` from ``published.table_entries``."""
     measured, published = measured_rows(params, reports), published_rows(entries)
-    return [(bench, table_rows(bench, measured, published)) for bench in BENCHMARKS]
+    return [(bench, table_rows(bench, measured, published)) for bench in benchmarks_for(reports)]
 
 
 def results_long(tables: list[tuple[Benchmark, list[Row]]]) -> pd.DataFrame:
