@@ -1,6 +1,4 @@
-"""DVC stage `knn@<protocol>`: k-NN retrieval (cosine on L2-normalised cached features).
-
-MLflow receives the metrics from the report stage (see report.mlflow_sync)."""
+"""DVC stage `knn@<protocol>`: k-NN retrieval (cosine on L2-normalised cached features)."""
 
 from __future__ import annotations
 
@@ -12,6 +10,7 @@ from skelrep.io import write_json_atomic
 from skelrep.data.protocols import resolve_protocol
 from skelrep.params import choice, get_section, integer, load_params, validate
 from skelrep.runtime import resolve_device, run_stage, setup_logging, stage_parser
+from skelrep.tracking.mlflow_run import protocol_config, run_tags, stage_run
 
 KNN_SCHEMA = {"k": integer(1), "batch_size": integer(1), "device": choice("auto", "cpu", "cuda")}
 VARIANTS = {"pretrained": "knn", "random_init": "knn/random_init"}
@@ -32,6 +31,11 @@ def main(argv=None) -> None:
         metrics[f"{prefix}/top1"] = knn_top1(f["train_x"], f["train_y"], f["test_x"], f["test_y"], k=cfg["k"],
                                              batch_size=cfg["batch_size"], device=str(device))
     write_json_atomic(Path("reports/knn") / args.protocol / "metrics.json", metrics)
+    with stage_run(enabled=params["mlflow"]["enabled"], experiment=args.protocol,
+                   config=protocol_config(params, args.protocol), stage="knn",
+                   tags=run_tags(params, args.protocol)) as run:
+        run.log_params({f"knn.{k}": v for k, v in cfg.items()})
+        run.log_metrics(metrics)
 
 
 if __name__ == "__main__":

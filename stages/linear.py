@@ -2,7 +2,7 @@
 
 Primary number: top-1 after the last epoch. Secondary, labelled column: best test top-1 over
 the periodic evaluations (the official codes' convention). Same probe for the random-init
-baseline encoder. MLflow receives all of it from the report stage (see report.mlflow_sync).
+baseline encoder.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from skelrep.io import write_csv_atomic, write_json_atomic, write_jsonl_atomic, 
 from skelrep.data.protocols import resolve_protocol
 from skelrep.params import boolean, choice, get_section, integer, list_of, load_params, number, validate
 from skelrep.runtime import resolve_device, seed_everything, run_stage, setup_logging, stage_parser
+from skelrep.tracking.mlflow_run import protocol_config, run_tags, stage_run
 
 LINEAR_SCHEMA = {"epochs": integer(1), "lr": number(0.0), "milestones": list_of(integer(0)),
                  "batch_size": integer(1), "momentum": number(0.0, 1.0), "weight_decay": number(0.0),
@@ -36,36 +37,45 @@ def main(argv=None) -> None:
     num_classes = _num_classes(args.protocol)
     out = Path("reports/linear") / args.protocol
     metrics: dict[str, float] = {}
-    for variant, prefix in VARIANTS.items():
-        seed_everything(cfg["seed"])
-        feats = load_feature_file(Path("data/features") / args.protocol / f"{variant}.npz")
-        train_x, test_x = feats["train_x"], feats["test_x"]
-        if cfg["standardize"]:
-            train_x, test_x = standardize_features(train_x, test_x)
-        result = train_linear_probe(
-            train_x, feats["train_y"], test_x, feats["test_y"], num_classes=num_classes,
-            epochs=cfg["epochs"], lr=cfg["lr"], milestones=cfg["milestones"], batch_size=cfg["batch_size"],
-            momentum=cfg["momentum"], weight_decay=cfg["weight_decay"], eval_every=cfg["eval_every"],
-            seed=cfg["seed"], device=str(device))
-        metrics.update({f"{prefix}/top1_last": result.top1_last, f"{prefix}/top5_last": result.top5_last,
-                        f"{prefix}/top1_best_on_test": result.top1_best_on_test,
-                        f"{prefix}/best_epoch": result.best_epoch})
-        suffix = "" if variant == "pretrained" else f"_{variant}"
-        write_jsonl_atomic(out / f"history{suffix}.jsonl", result.history)
-        # the evaluated epochs as a CSV: the DVC plot of test accuracy
-        write_csv_atomic(out / f"curve{suffix}.csv",
-                         [{"epoch": h["epoch"], "test_top1": h["test_top1"], "test_top5": h["test_top5"]}
-                          for h in result.history if "test_top1" in h])
-        if variant == "pretrained":
-            names = read_split_arrays(Path(f"data/processed/{args.protocol}.h5"), "test")["sample_name"]
-            pred = result.test_scores_last.argmax(1)
-            write_text_atomic(out / "predictions.csv", "sample,actual,predicted\n" + "".join(
-                f"{n},{a},{p}\n" for n, a, p in zip(names, feats["test_y"], pred)))
-            # class probabilities of the last epoch: what score-level (late) fusion of
-            # streams sums, e.g. 3s-USDRL in `skelrep compare`
-            write_npz_atomic(out / "test_scores.npz", probs=result.test_scores_last.astype("float32"),
-                             label=feats["test_y"], sample=names.astype(str))
-    write_json_atomic(out / "metrics.json", metrics)
+    with stage_run(enabled=params["mlflow"]["enabled"], experiment=args.protocol,
+                   config=protocol_config(params, args.protocol), stage="linear",
+                   tags=run_tags(params, args.protocol)) as run:
+        run.log_params({f"linear.{k}": v for k, v in cfg.items()})
+        for variant, prefix in VARIANTS.items():
+            seed_everything(cfg["seed"])
+            feats = load_feature_file(Path("data/features") / args.protocol / f"{variant}.npz")
+            train_x, test_x = feats["train_x"], feats["test_x"]
+            if cfg["standardize"]:
+                train_x, test_x = standardize_features(train_x, test_x)
+            result = train_linear_probe(
+                train_x, feats["train_y"], test_x, feats["test_y"], num_classes=num_classes,
+                epochs=cfg["epochs"], lr=cfg["lr"], milestones=cfg["milestones"], batch_size=cfg["batch_size"],
+                momentum=cfg["momentum"], weight_decay=cfg["weight_decay"], eval_every=cfg["eval_every"],
+                seed=cfg["seed"], device=str(device))
+            metrics.update({f"{prefix}/top1_last": result.top1_last, f"{prefix}/top5_last": result.top5_last,
+                            f"{prefix}/top1_best_on_test": result.top1_best_on_test,
+                            f"{prefix}/best_epoch": result.best_epoch})
+            suffix = "" if variant == "pretrained" else f"_{variant}"
+            write_jsonl_atomic(out / f"history{suffix}.jsonl", result.history)
+            # the evaluated epochs as a CSV: the DVC plot of test accuracy
+            write_csv_atomic(out / f"curve{suffix}.csv",
+                             [{"epoch": h["epoch"], "test_top1": h["test_top1"], "test_top5": h["test_top5"]}
+                              for h in result.history if "test_top1" in h])
+            for h in result.history:
+                if "test_top1" in h:
+                    run.log_metrics({f"{prefix}/test_top1_curve": h["test_top1"]}, step=h["epoch"])
+            if variant == "pretrained":
+                names = read_split_arrays(Path(f"data/processed/{args.protocol}.h5"), "test")["sample_name"]
+                pred = result.test_scores_last.argmax(1)
+                write_text_atomic(out / "predictions.csv", "sample,actual,predicted\n" + "".join(
+                    f"{n},{a},{p}\n" for n, a, p in zip(names, feats["test_y"], pred)))
+                # class probabilities of the last epoch: what score-level (late) fusion of
+                # streams sums, e.g. 3s-USDRL in `skelrep compare`
+                write_npz_atomic(out / "test_scores.npz", probs=result.test_scores_last.astype("float32"),
+                                 label=feats["test_y"], sample=names.astype(str))
+                run.log_artifact(out / "test_scores.npz", "linear")
+        write_json_atomic(out / "metrics.json", metrics)
+        run.log_metrics(metrics)
 
 
 def _num_classes(protocol: str) -> int:

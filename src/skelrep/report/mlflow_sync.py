@@ -14,26 +14,23 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from ..data.protocols import resolve_protocol
+from ..params import PROTOCOLS
 from ..tracking.mlflow_run import RunLogger, protocol_config, run_tags, stage_run
 from .collect import ProtocolReports
-from .tables import Benchmark, Row, table_frame
+from .tables import BENCHMARK_OF, Benchmark, Row, table_frame
 
 LINEAR_CURVES = ("lr", "train_loss", "train_top1", "test_top1", "test_top5")
 
 
 def identifying_params(params: Mapping[str, Any], protocol: str) -> dict[str, Any]:
-    """Method, architecture, modality and data source (under the keys the pretrain stage uses),
-    and the evaluation settings (``linear.*``, ``knn.*``)."""
+    """Method, architecture, modality and data source, under the keys the pretrain stage uses."""
     method = params.get("method")
     section = params.get(method) or {}
     out = {"method": method,
            f"{method}.arch": (section.get("encoder") or {}).get("arch"),
            f"{method}.modality": (section.get("train") or {}).get("modality")}
-    dataset = resolve_protocol(params, protocol).dataset
+    dataset = PROTOCOLS[protocol][0]
     out[f"data.{dataset}.source"] = ((params.get("data") or {}).get(dataset) or {}).get("source")
-    for section in ("linear", "knn"):
-        out.update({f"{section}.{k}": v for k, v in (params.get(section) or {}).items()})
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -78,19 +75,13 @@ def _log_table(run: RunLogger, client, frame: pd.DataFrame, artifact_file: str) 
 
 def sync(params: Mapping[str, Any], reports: Mapping[str, ProtocolReports],
          tables: list[tuple[Benchmark, list[Row]]], benchmarks_dir: Path, figures_dir: Path, models_dir: Path,
-         enabled: bool | None = None, reports_dir: Path = Path("reports")) -> None:
-    """Log every protocol in ``reports`` into its run; ``enabled`` defaults to ``mlflow.enabled``.
-
-    The evaluation stages (features, linear, KNN) do not talk to MLflow themselves: each would
-    pay ~4 s of MLflow start-up for a few numbers, so their metrics, curves, settings and the
-    linear test scores are logged here, once per ``dvc repro``. Pretraining (long, worth
-    watching live) and detection log as they run.
-    """
+         enabled: bool | None = None) -> None:
+    """Log every protocol in ``reports`` into its run; ``enabled`` defaults to ``mlflow.enabled``."""
     if not (params["mlflow"]["enabled"] if enabled is None else enabled):
         return
-    table_of = {protocol: (bench, rows) for bench, rows in tables for protocol in bench.protocols}
+    rows_of = {bench.name: rows for bench, rows in tables}
     for protocol, rep in reports.items():
-        bench, rows = table_of[protocol]
+        bench = BENCHMARK_OF[protocol]
         with stage_run(enabled=True, experiment=protocol, config=protocol_config(params, protocol),
                        stage="report", tags=run_tags(params, protocol)) as run:
             from mlflow import MlflowClient  # imported after stage_run has configured MLflow
@@ -99,7 +90,7 @@ def sync(params: Mapping[str, Any], reports: Mapping[str, ProtocolReports],
             run.log_params(identifying_params(params, protocol))
             run.log_metrics(rep.all_metrics())
             _log_curves(run, client, curves(rep))
-            _log_table(run, client, table_frame(bench, rows), f"tables/{bench.name}.json")
+            _log_table(run, client, table_frame(bench, rows_of[bench.name]), f"tables/{bench.name}.json")
             run.log_artifact(benchmarks_dir / f"{bench.name}.md", "tables")
             confusion = figures_dir / f"confusion_{protocol}.png"
             if confusion.exists():
@@ -107,6 +98,3 @@ def sync(params: Mapping[str, Any], reports: Mapping[str, ProtocolReports],
             encoder = models_dir / protocol / "encoder.pt"
             if encoder.exists():
                 run.log_artifact(encoder, "model")
-            scores = reports_dir / "linear" / protocol / "test_scores.npz"
-            if scores.exists():  # what `skelrep compare` fuses across streams
-                run.log_artifact(scores, "linear")
