@@ -45,7 +45,7 @@ def main(argv=None) -> None:
     write_json_atomic(reports_dir / "summary.json", summary(reports))
     write_figures(reports, reports_dir / "figures")
     sync(params, reports, tables, reports_dir / "benchmarks", reports_dir / "figures", models_dir,
-         enabled=False if args.no_mlflow else None, reports_dir=reports_dir)
+         enabled=False if args.no_mlflow else None)
 
 
 if __name__ == "__main__":

@@ -14,10 +14,10 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from ..params import PROTOCOLS
+from ..data.protocols import resolve_protocol
 from ..tracking.mlflow_run import RunLogger, protocol_config, run_tags, stage_run
 from .collect import ProtocolReports
-from .tables import BENCHMARK_OF, Benchmark, Row, table_frame
+from .tables import Benchmark, Row, table_frame
 
 LINEAR_CURVES = ("lr", "train_loss", "train_top1", "test_top1", "test_top5")
 
@@ -29,7 +29,7 @@ def identifying_params(params: Mapping[str, Any], protocol: str) -> dict[str, An
     out = {"method": method,
            f"{method}.arch": (section.get("encoder") or {}).get("arch"),
            f"{method}.modality": (section.get("train") or {}).get("modality")}
-    dataset = PROTOCOLS[protocol][0]
+    dataset = resolve_protocol(params, protocol).dataset
     out[f"data.{dataset}.source"] = ((params.get("data") or {}).get(dataset) or {}).get("source")
     return {k: v for k, v in out.items() if v is not None}
 
@@ -79,9 +79,9 @@ def sync(params: Mapping[str, Any], reports: Mapping[str, ProtocolReports],
     """Log every protocol in ``reports`` into its run; ``enabled`` defaults to ``mlflow.enabled``."""
     if not (params["mlflow"]["enabled"] if enabled is None else enabled):
         return
-    rows_of = {bench.name: rows for bench, rows in tables}
+    table_of = {protocol: (bench, rows) for bench, rows in tables for protocol in bench.protocols}
     for protocol, rep in reports.items():
-        bench = BENCHMARK_OF[protocol]
+        bench, rows = table_of[protocol]
         with stage_run(enabled=True, experiment=protocol, config=protocol_config(params, protocol),
                        stage="report", tags=run_tags(params, protocol)) as run:
             from mlflow import MlflowClient  # imported after stage_run has configured MLflow
@@ -90,7 +90,7 @@ def sync(params: Mapping[str, Any], reports: Mapping[str, ProtocolReports],
             run.log_params(identifying_params(params, protocol))
             run.log_metrics(rep.all_metrics())
             _log_curves(run, client, curves(rep))
-            _log_table(run, client, table_frame(bench, rows_of[bench.name]), f"tables/{bench.name}.json")
+            _log_table(run, client, table_frame(bench, rows), f"tables/{bench.name}.json")
             run.log_artifact(benchmarks_dir / f"{bench.name}.md", "tables")
             confusion = figures_dir / f"confusion_{protocol}.png"
             if confusion.exists():
