@@ -47,6 +47,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "isc.agcn.base_channels": 64,
         "isc.hcn.width": 64,
         "isc.moco.k": 16384,
+        "isc.moco.m": 0.999,
         "isc.aug.min_crop": 64,
         "isc.train.lr": 0.01,
         "isc.train.batch_size": 64,
