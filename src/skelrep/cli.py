@@ -62,7 +62,7 @@ def _compare(args: argparse.Namespace) -> int:
     protocols = protocol_names(load_params("params.yaml")) if Path("params.yaml").exists() else tuple(PROTOCOLS)
     tables = compare(Path(args.out), table_entries(load_published()), protocols=protocols)
     for bench, rows in tables:
-        measured = sum(r.source((bench.protocols)) in ("", "measured") for r in rows)
+        measured = sum(r.source(bench.protocols) in ("", "measured") for r in rows)
         print(f"{Path(args.out) / (bench.name + '.md')}: {measured} measured rows")
     return 0
 

@@ -68,8 +68,9 @@ def test_training_loss_has_every_term_and_backpropagates_into_the_queries_only()
     assert int(model.queue_ptr_s1) == int(model.queue_ptr_s2) == 8
 
 
-def test_views_are_two_augmentations_of_the_batch_at_the_clip_length():
-    method = tiny_isc()
+def _views_fed_to_model(method: ISC):
+    """The two views ``training_loss`` hands the model, and the joint views augmentation makes
+    from the same batch and seed."""
     seen = []
 
     def model(view1, view2, dist):
@@ -78,7 +79,11 @@ def test_views_are_two_augmentations_of_the_batch_at_the_clip_length():
 
     x, nf = _batch()
     method.training_loss(model, x, nf, torch.Generator().manual_seed(3), DistInfo())
-    want = method.aug.make_views(x, nf, 16, generator=torch.Generator().manual_seed(3))
+    return seen, method.aug.make_views(x, nf, 16, generator=torch.Generator().manual_seed(3))
+
+
+def test_views_are_two_augmentations_of_the_batch_at_the_clip_length():
+    seen, want = _views_fed_to_model(tiny_isc())
     assert len(want) == 2 and want[0].shape == (8, 3, 16, 25, 2)
     assert torch.equal(seen[0][0], want[0]) and torch.equal(seen[0][1], want[1])
 
@@ -200,15 +205,7 @@ def test_bone_stream_feeds_bones_to_both_encoders_and_is_recorded(tmp_path):
     """isc.train.modality (labelled extension): the views become bones before the encoders,
     and the frozen encoder derives the same stream from joint clips."""
     method = tiny_isc(train={**TINY_ISC.get("train", {}), "modality": "bone"})
-    seen = []
-
-    def model(view1, view2, dist):
-        seen.append((view1, view2))
-        return {"total": torch.zeros(())}
-
-    x, nf = _batch()
-    method.training_loss(model, x, nf, torch.Generator().manual_seed(3), DistInfo())
-    joints = method.aug.make_views(x, nf, 16, generator=torch.Generator().manual_seed(3))
+    seen, joints = _views_fed_to_model(method)
     assert torch.equal(seen[0][0], make_modality(joints[0], "bone"))
     assert torch.equal(seen[0][1], make_modality(joints[1], "bone"))
 

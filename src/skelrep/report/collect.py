@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import pandas as pd
 
@@ -33,13 +33,25 @@ class ProtocolReports:
     def evaluation(self, baseline: bool = False) -> dict[str, float]:
         """Linear/KNN/detection metrics of the pretrained encoder, or of the random-init baseline
         (``baseline=True``), under the keys without the ``random_init/`` part."""
-        out = {}
-        for stage in ("linear", "knn", "detect"):
-            for key, value in self.metrics.get(stage, {}).items():
-                prefix, rest = key.split("/", 1)
-                if rest.startswith(RANDOM_INIT) == baseline:
-                    out[f"{prefix}/{rest.removeprefix(RANDOM_INIT)}"] = value
-        return out
+        return evaluation_metrics(self.all_metrics(), baseline)
+
+
+EVALUATION_STAGES = ("linear", "knn", "detect")
+
+
+def evaluation_metrics(metrics: Mapping[str, float], baseline: bool = False) -> dict[str, float]:
+    """The evaluation metrics (``linear/``, ``knn/``, ``detect/``; per-epoch ``*_curve`` series
+    left out) of the pretrained encoder, or of the random-init baseline (``baseline=True``),
+    under the keys without the ``random_init/`` part. ``metrics`` may hold anything else too
+    (an MLflow run's pretraining metrics, say)."""
+    out = {}
+    for key, value in metrics.items():
+        prefix, _, rest = key.partition("/")
+        if prefix not in EVALUATION_STAGES or not rest or key.endswith("_curve"):
+            continue
+        if rest.startswith(RANDOM_INIT) == baseline:
+            out[f"{prefix}/{rest.removeprefix(RANDOM_INIT)}"] = value
+    return out
 
 
 def read_json(path: Path) -> dict:

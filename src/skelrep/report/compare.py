@@ -37,6 +37,7 @@ from ..evaluation.metrics import topk_accuracy
 from ..io import write_text_atomic
 from ..params import PROTOCOLS
 from ..tracking.mlflow_run import CONFIG_KEY_TAG, RUN_KEY_TAG, STREAM_KEY_TAG
+from .collect import evaluation_metrics
 from .tables import (MEASURED, Benchmark, Row, benchmark_heading, benchmarks_for, published_rows, results_long,
                      table_markdown, table_rows)
 
@@ -44,8 +45,6 @@ log = logging.getLogger(__name__)
 
 STREAMS = ("joint", "bone", "motion")
 SCORES_ARTIFACT = "linear/test_scores.npz"
-EVALUATION_PREFIXES = ("linear/", "knn/", "detect/")
-RANDOM_INIT = "random_init/"
 
 
 @dataclass
@@ -65,16 +64,7 @@ class RunRecord:
     metrics: dict[str, float] = field(default_factory=dict)
 
     def evaluation(self, baseline: bool = False) -> dict[str, float]:
-        """Linear/KNN/detection metrics (of the random-init baseline with ``baseline=True``),
-        under the report's metric keys."""
-        out = {}
-        for key, value in self.metrics.items():
-            if not key.startswith(EVALUATION_PREFIXES) or key.endswith("_curve"):
-                continue
-            prefix, rest = key.split("/", 1)
-            if rest.startswith(RANDOM_INIT) == baseline:
-                out[f"{prefix}/{rest.removeprefix(RANDOM_INIT)}"] = value
-        return out
+        return evaluation_metrics(self.metrics, baseline)
 
 
 def record_from_run(run) -> RunRecord | None:
@@ -106,13 +96,14 @@ def load_records(client, protocols: Iterable[str] = tuple(PROTOCOLS)) -> list[Ru
     return records
 
 
-def _latest(records: Iterable[RunRecord]) -> dict[tuple[str, str], RunRecord]:
-    """The latest run with linear metrics per (config_key, protocol)."""
-    out: dict[tuple[str, str], RunRecord] = {}
+def latest_runs(records: Iterable[RunRecord]) -> list[RunRecord]:
+    """The latest run with linear metrics per (config_key, protocol), oldest first."""
+    latest: dict[tuple[str, str], RunRecord] = {}
     for rec in sorted(records, key=lambda r: r.start_time):
         if "linear/top1_last" in rec.metrics:
-            out[(rec.config_key, rec.protocol)] = rec
-    return out
+            latest.pop((rec.config_key, rec.protocol), None)  # re-inserted: keeps start-time order
+            latest[(rec.config_key, rec.protocol)] = rec
+    return list(latest.values())
 
 
 def _label(rec: RunRecord, duplicates: set[str]) -> str:
@@ -125,12 +116,11 @@ def _label(rec: RunRecord, duplicates: set[str]) -> str:
     return label
 
 
-def measured_rows(records: list[RunRecord]) -> list[Row]:
+def measured_rows(latest: list[RunRecord]) -> list[Row]:
     """A measured row and a random-init baseline row per configuration, in first-run order."""
-    latest = _latest(records)
     by_config: dict[str, list[RunRecord]] = defaultdict(list)
-    for (config, _), rec in sorted(latest.items(), key=lambda kv: kv[1].start_time):
-        by_config[config].append(rec)
+    for rec in latest:
+        by_config[rec.config_key].append(rec)
     names = [_label(recs[0], set()) for recs in by_config.values()]
     duplicates = {n for n in names if names.count(n) > 1}
     rows = []
@@ -176,11 +166,10 @@ def download_scores(client, run_id: str) -> dict[str, np.ndarray] | None:
             return {k: data[k] for k in data.files}
 
 
-def fusion_rows(records: list[RunRecord], load_scores) -> list[Row]:
+def fusion_rows(latest: list[RunRecord], load_scores) -> list[Row]:
     """``3s-<METHOD>`` rows wherever all three streams of a configuration have test scores."""
-    latest = _latest(records)
     groups: dict[str, dict[str, dict[str, RunRecord]]] = defaultdict(lambda: defaultdict(dict))
-    for rec in sorted(latest.values(), key=lambda r: r.start_time):
+    for rec in latest:
         if rec.modality in STREAMS:
             groups[rec.stream_key][rec.protocol][rec.modality] = rec
     rows = []
@@ -225,8 +214,9 @@ def compare(out_dir: Path, entries: pd.DataFrame, client=None, protocols: Iterab
     if client is None:
         client = _client()
     records = load_records(client, protocols)
-    log.info("%d runs with results in MLflow", sum("linear/top1_last" in r.metrics for r in records))
-    measured = measured_rows(records) + fusion_rows(records, lambda run_id: download_scores(client, run_id))
+    latest = latest_runs(records)
+    log.info("%d configuration x protocol results in MLflow", len(latest))
+    measured = measured_rows(latest) + fusion_rows(latest, lambda run_id: download_scores(client, run_id))
     published = published_rows(entries)
     tables = [(bench, table_rows(bench, [r for r in measured if any(p in bench.protocols for p, _ in r.cells)],
                                  published)) for bench in benchmarks_for(sorted({r.protocol for r in records}))]

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from ..data.protocols import resolve_protocol
-from ..tracking.mlflow_run import RunLogger, protocol_config, run_tags, stage_run
+from ..tracking.mlflow_run import RunLogger, input_modality, protocol_config, run_tags, stage_run
 from .collect import ProtocolReports
 from .tables import Benchmark, Row, table_frame
 
@@ -28,7 +28,7 @@ def identifying_params(params: Mapping[str, Any], protocol: str) -> dict[str, An
     section = params.get(method) or {}
     out = {"method": method,
            f"{method}.arch": (section.get("encoder") or {}).get("arch"),
-           f"{method}.modality": (section.get("train") or {}).get("modality")}
+           f"{method}.modality": input_modality(params)}
     dataset = resolve_protocol(params, protocol).dataset
     out[f"data.{dataset}.source"] = ((params.get("data") or {}).get(dataset) or {}).get("source")
     return {k: v for k, v in out.items() if v is not None}

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import logging
@@ -164,7 +165,7 @@ def comparison_keys(params: Mapping[str, Any], protocol: str) -> dict[str, str]:
     share it: the streams that late fusion combines.
     """
     config = {k: v for k, v in protocol_config(params, protocol).items() if k not in ("protocol", "data")}
-    streamless = json.loads(json.dumps(config, default=str))
+    streamless = copy.deepcopy(config)
     train = (streamless.get(params.get("method")) or {}).get("train")
     if isinstance(train, dict):
         train.pop("modality", None)
