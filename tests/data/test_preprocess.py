@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import textwrap
 import zipfile
 from pathlib import Path
 
@@ -19,6 +21,8 @@ from skelrep.data.normalize import NORMALISATIONS, pre_normalize, select_bodies_
 from skelrep.data.preprocess import PreprocessConfig, preprocess_protocol
 from skelrep.data.synthetic import SyntheticNTUConfig, SyntheticPKUConfig, write_ntu_archives, write_pku_archives
 from skelrep.errors import DataError
+
+from ..kill9 import kill9, kill_session, needs_kill9, start, wait_for
 
 _JOINT = b"0.1 0.2 3.0 1 1 1 1 0 0 0 0 2\n"
 SMALL_NTU = SyntheticNTUConfig(performers=(1, 3), setups=(1, 2), classes=3, max_frames=80)
@@ -158,3 +162,51 @@ def test_pku1_trimmed_clips_and_detection_videos(tmp_path):
             lo, hi = min(start, end) - 1, max(start, end)
             assert (v["frame_label"][lo:hi] == label).mean() > 0.9
     assert read_split_arrays(out, "test")["label"].max() <= 50
+
+
+_KILLED_RUN = textwrap.dedent("""
+    import os, sys, time
+    from pathlib import Path
+    from skelrep.data import ntu
+    from skelrep.data.preprocess import PreprocessConfig, preprocess_protocol
+
+    RAW, OUT, MARKS = map(Path, sys.argv[1:4])
+    _parse = ntu.parse_skeleton
+
+    def slow_parse(*args, **kwargs):  # runs in a worker; slow, so that the kill comes mid-run
+        (MARKS / str(os.getpid())).touch()
+        time.sleep(0.5)
+        return _parse(*args, **kwargs)
+
+    ntu.parse_skeleton = slow_parse
+    if __name__ == "__main__":
+        preprocess_protocol("ntu60-xsub", {d: RAW / d for d in ("ntu60", "ntu120", "pku1", "pku2")}, OUT,
+                            PreprocessConfig(workers=2))
+""")
+
+
+@needs_kill9
+def test_kill9_mid_run_leaves_no_litter_after_the_next_run_and_workers_exit_quietly(ntu_raw, tmp_path):
+    script, marks, out = tmp_path / "killed_run.py", tmp_path / "marks", tmp_path / "processed" / "p.h5"
+    script.write_text(_KILLED_RUN)
+    marks.mkdir()
+
+    def temps():
+        return sorted(out.parent.glob(".p.h5.*.h5"))
+
+    proc = start(script, ntu_raw, out, marks, stderr=tmp_path / "stderr.txt")
+    try:
+        wait_for(lambda: len(list(marks.iterdir())) >= 2 and bool(temps()), proc)  # both workers busy
+        assert kill9(proc) == []  # its workers are gone
+    finally:
+        kill_session(proc)
+    stderr = (tmp_path / "stderr.txt").read_text()
+    assert "Traceback" not in stderr and "Error" not in stderr, stderr
+    assert len(temps()) == 1 and not out.exists()  # the half file exists under its temp name only
+
+    summary = _run(ntu_raw, out)  # the next run sweeps the stale temp file
+    assert os.listdir(out.parent) == ["p.h5"]
+    with zipfile.ZipFile(next((ntu_raw / "ntu60").glob("*.zip"))) as z:
+        members = sum(m.endswith(".skeleton") for m in z.namelist())
+    assert summary.counts["train"] + summary.counts["test"] == members
+    assert sum(len(read_split_arrays(out, split)["label"]) for split in ("train", "test")) == members

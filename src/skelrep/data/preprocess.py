@@ -28,6 +28,7 @@ from .. import __version__
 from ..errors import DataError, ParamsError, SkelrepError
 from ..io import atomic_path, write_json_atomic
 from ..params import PROTOCOLS, boolean, choice, integer, validate
+from ..workers import worker_pool
 from . import ntu, pku
 from .archive import open_archive
 from .download import read_manifest
@@ -208,7 +209,8 @@ def _parallel(fn: Callable, tasks: list, workers: int, desc: str) -> Iterator:
             yield fn(t)
         return
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    with ctx.Pool(workers) as pool, tqdm(total=len(tasks), desc=desc, unit="file", mininterval=1.0) as bar:
+    # quiet workers that die with this process (a killed stage leaves no orphans or tracebacks)
+    with worker_pool(workers, ctx) as pool, tqdm(total=len(tasks), desc=desc, unit="file", mininterval=1.0) as bar:
         block = _BLOCK * workers
         for lo in range(0, len(tasks), block):
             for result in pool.imap(fn, tasks[lo: lo + block], chunksize=4):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from skelrep.data.synthetic import scene
 from skelrep.data.synthetic.kinematics import LEAF_JOINTS, matrix_to_quaternion
 from skelrep.data.synthetic.zipout import deterministic_zip
 from skelrep.errors import ParamsError
+from skelrep.workers import process_pool
 
 NTU60_ARCHIVE = "nturgbd_skeletons_s001_to_s017.zip"
 NTU120_ARCHIVE = "nturgbd_skeletons_s018_to_s032.zip"
@@ -349,7 +349,7 @@ def write_ntu_archives(out_dir: Path, dataset: str, config: SyntheticNTUConfig,
     workers = workers or os.cpu_count() or 1
     with deterministic_zip(archive) as out, contextlib.ExitStack() as stack:
         if workers > 1:
-            pool = stack.enter_context(ProcessPoolExecutor(workers))
+            pool = stack.enter_context(process_pool(workers))  # workers die with this process
             members = pool.map(_render_member, jobs, chunksize=16)
         else:
             members = map(_render_member, jobs)
