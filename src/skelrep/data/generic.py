@@ -38,6 +38,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .. import portable
 from ..errors import DataError, ParamsError
 from ..params import choice, integer, string, validate
 from .archive import Archive, open_archive
@@ -570,7 +571,7 @@ def sequence_from_array(array: np.ndarray, source: str, layout: SkeletonLayout, 
         x = x[tracked]
     elif zero_frames == "interpolate" and not tracked.all():
         valid = np.flatnonzero(tracked)
-        positions = np.interp(np.arange(len(x)), valid, np.arange(len(valid), dtype=np.float64))
+        positions = portable.interp(np.arange(len(x)), valid, np.arange(len(valid), dtype=np.float64))
         x = _blend(x[valid], positions)
     if len(x) < min_frames:
         x = _blend(x, np.linspace(0.0, len(x) - 1, min_frames))
@@ -624,7 +625,7 @@ def write_example_dataset(root: str | Path, layout: Any = "ntu25", n_per_class: 
     if root.exists() and not overwrite and (as_zip or any(root.iterdir())):
         raise FileExistsError(f"{root} exists; pass overwrite=True to replace it")
 
-    rng = np.random.default_rng(seed)
+    rng = portable.Generator(seed)
     rest = _rest_pose(layout, rng)
     files: dict[str, bytes] = {}
     label_rows, split_rows = [], []
@@ -640,11 +641,11 @@ def write_example_dataset(root: str | Path, layout: Any = "ntu25", n_per_class: 
             for m in range(persons):
                 pose = rest * rng.uniform(0.9, 1.1)
                 pose[..., 0] += 0.8 * m
-                wave = 0.25 * np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi))  # (T, 1)
+                wave = 0.25 * portable.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi))  # (T, 1)
                 seq[:, m] = pose
                 seq[:, m, moving, axis] += wave
-                seq[:, m] += 0.05 * rng.standard_normal(layout.channels)  # where the person stands
-            seq += 0.003 * rng.standard_normal(seq.shape)
+                seq[:, m] += 0.05 * rng.normal(size=layout.channels)  # where the person stands
+            seq += 0.003 * rng.normal(size=seq.shape)
             if zero_frame_prob > 0 and length > 2:
                 blank = rng.random(length) < zero_frame_prob
                 blank[[0, -1]] = False
@@ -673,7 +674,7 @@ def write_example_dataset(root: str | Path, layout: Any = "ntu25", n_per_class: 
     return root
 
 
-def _rest_pose(layout: SkeletonLayout, rng: np.random.Generator) -> np.ndarray:
+def _rest_pose(layout: SkeletonLayout, rng: portable.Generator) -> np.ndarray:
     """(V, C) positions: every joint 0.2 from its parent in a random, mostly downward direction."""
     pose = np.full((layout.num_joints, layout.channels), np.nan)
     for r in layout.roots:
@@ -682,9 +683,9 @@ def _rest_pose(layout: SkeletonLayout, rng: np.random.Generator) -> np.ndarray:
     while np.isnan(pose).any():
         for v, p in enumerate(layout.parents):
             if np.isnan(pose[v, 0]) and not np.isnan(pose[p, 0]):
-                direction = rng.standard_normal(layout.channels)
+                direction = rng.normal(size=layout.channels)
                 direction[1] -= 1.0
-                pose[v] = pose[p] + 0.2 * direction / np.linalg.norm(direction)
+                pose[v] = pose[p] + 0.2 * direction / portable.norm(direction)
     return pose
 
 

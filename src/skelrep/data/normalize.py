@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from skelrep import portable
 from skelrep.data.ntu import NTUSkeleton
 from skelrep.errors import ParamsError
 from skelrep.skeleton import SHOULDER_LEFT, SHOULDER_RIGHT, SPINE_BASE, SPINE_MID
@@ -80,20 +81,23 @@ def _rotation_onto(v: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Rotation matrix turning ``v`` onto ``target``'s direction about cross(v, target).
 
     Identity when the axis or the angle is degenerate (2s-AGCN convention), which covers
-    a zero vector and a vector (anti)parallel to the target.
+    a zero vector and a vector (anti)parallel to the target. 2s-AGCN's arccos/sin/cos run
+    through ``skelrep.portable`` (arccos(c) = atan2(sqrt(1 - c^2), c)), so the processed
+    bytes do not depend on the CPU.
     """
-    axis = np.cross(v, target)
-    norm_v = np.linalg.norm(v)
+    axis = portable.cross(v, target)
+    norm_v = float(portable.norm(v))
     if np.abs(axis).sum() < _DEGENERATE or norm_v == 0:
         return np.eye(3)
-    cos = np.clip(np.dot(v, target) / (norm_v * np.linalg.norm(target)), -1.0, 1.0)
-    angle = np.arccos(cos)
+    cos = float(np.clip(portable.dot(v, target) / (norm_v * portable.norm(target)), -1.0, 1.0))
+    angle = float(portable.atan2(np.sqrt(1.0 - cos * cos), cos))
     if abs(angle) < _DEGENERATE:
         return np.eye(3)
-    k = axis / np.linalg.norm(axis)
+    k = axis / portable.norm(axis)
     cross_k = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    sin_a, cos_a = portable.sin_cos(angle)
     # Rodrigues: counter-clockwise rotation by `angle` about k.
-    return np.eye(3) + np.sin(angle) * cross_k + (1 - np.cos(angle)) * cross_k @ cross_k
+    return np.eye(3) + sin_a * cross_k + (1 - cos_a) * portable.matmul(cross_k, cross_k)
 
 
 def pre_normalize(data: np.ndarray, *, z_align: bool, x_align: bool = True,
@@ -123,10 +127,10 @@ def pre_normalize(data: np.ndarray, *, z_align: bool, x_align: bool = True,
     ref = 0 if pad_null or main_frames.size == 0 else int(main_frames[0])
     if z_align:
         spine = x[0, ref, z_pair[1]] - x[0, ref, z_pair[0]]
-        x = x @ _rotation_onto(spine, np.array([0.0, 0.0, 1.0])).T
+        x = portable.apply(_rotation_onto(spine, np.array([0.0, 0.0, 1.0])), x)
     if x_align:
         shoulders = x[0, ref, x_pair[0]] - x[0, ref, x_pair[1]]
-        x = x @ _rotation_onto(shoulders, np.array([1.0, 0.0, 0.0])).T
+        x = portable.apply(_rotation_onto(shoulders, np.array([1.0, 0.0, 0.0])), x)
     return x.transpose(3, 1, 2, 0).astype(np.float32)
 
 

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from skelrep.errors import DataError, ParamsError
 from skelrep.losses.info_nce import moco_info_nce
 from skelrep.models.encoder_file import load_encoder_file
+from skelrep.models.init import unit_rows
 from skelrep.models.isc_agcn import IscAGCN
 from skelrep.models.isc_gru import GRU_MODES, IscGRU
 from skelrep.models.isc_hcn import IscHCN
@@ -199,8 +200,8 @@ class InterSkeletonMoCo(nn.Module):
         self.encoder_l = copy.deepcopy(self.encoder_r)
         for p in (*self.encoder_k.parameters(), *self.encoder_l.parameters()):
             p.requires_grad_(False)
-        self.register_buffer("queue_s1", F.normalize(torch.randn(k, dim), dim=1))
-        self.register_buffer("queue_s2", F.normalize(torch.randn(k, dim), dim=1))
+        self.register_buffer("queue_s1", unit_rows(torch.randn(k, dim)))
+        self.register_buffer("queue_s2", unit_rows(torch.randn(k, dim)))
         self.register_buffer("queue_ptr_s1", torch.zeros((), dtype=torch.long))
         self.register_buffer("queue_ptr_s2", torch.zeros((), dtype=torch.long))
 

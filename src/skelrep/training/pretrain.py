@@ -25,6 +25,7 @@ from tqdm import tqdm
 from ..errors import SkelrepError
 from ..io import write_csv_atomic, write_jsonl_atomic
 from ..params import choice, integer, list_of, number, validate
+from ..models.init import portable_init
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .distributed import DistInfo, all_reduce_mean
 
@@ -88,10 +89,16 @@ def _epoch_order(n: int, batch: int, seed: int, epoch: int, dist: DistInfo) -> l
     return batches
 
 
-def build_model_for(method, dataset) -> nn.Module:
-    """The method's model for the dataset's skeleton: C, V, M and the bone tree of its layout."""
+def build_model_for(method, dataset, seed: int | None = None) -> nn.Module:
+    """The method's model for the dataset's skeleton: C, V, M and the bone tree of its layout.
+
+    Initialised by ``portable_init`` from ``seed`` (default: the seed of the last
+    ``torch.manual_seed``), so the initial weights, and the random-init baseline encoder,
+    are the same on every CPU.
+    """
     channels, _, joints, persons = dataset.sample_shape
-    return method.build_model(channels, joints, persons, parents=dataset.layout.parents)
+    with portable_init(torch.initial_seed() if seed is None else seed):
+        return method.build_model(channels, joints, persons, parents=dataset.layout.parents)
 
 
 def run_pretraining(method, train_cfg: dict, dataset, *, device: torch.device, ckpt_dir: Path,

@@ -24,6 +24,7 @@ from typing import Mapping
 
 import numpy as np
 
+from skelrep import portable
 from skelrep.data.synthetic.kinematics import (
     CLAVICLE, FOREARM, HEAD, NECK, SHIN, SPINE_LOW, SPINE_UP, THIGH, UPPER_ARM,
 )
@@ -273,9 +274,9 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
 def envelope(step: Step, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pose weight and oscillation weight of ``step`` at normalised times ``u``."""
     s = np.clip((u - step.start) / (step.end - step.start), 0.0, 1.0)
-    inside = np.sin(np.pi * s)
+    inside = portable.sin(np.pi * s)
     if step.envelope == "rep":
-        weight = 0.5 - 0.5 * np.cos(2 * np.pi * 3 * s)
+        weight = 0.5 - 0.5 * portable.cos(2 * np.pi * 3 * s)
         if step.atom.hold == "stay":
             weight = np.where(s >= 1.0, 1.0, weight)
         return weight, weight
@@ -298,7 +299,7 @@ def evaluate(steps: tuple[Step, ...], u: np.ndarray, bodies: int,
     for step in steps:
         weight, osc_weight = envelope(step, u)
         s = np.clip((u - step.start) / (step.end - step.start), 0.0, 1.0)
-        wave = np.sin(2 * np.pi * step.atom.cycles * s) * osc_weight
+        wave = portable.sin(2 * np.pi * step.atom.cycles * s) * osc_weight
         scale = amp[step.body] * step.amplitude
         # root displacement keeps its size (a walk covers ground whatever the arm style)
         pose = step.atom.pose.copy()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from skelrep import portable
 from skelrep.skeleton import NTU_NUM_JOINTS
 
 # Kinematic parent of each joint (0-based), rooted at SpineBase. Same undirected edges as
@@ -75,15 +76,14 @@ def body_offsets(height: float, arm: float, leg: float, shoulder: float) -> np.n
 def axis_angle_to_matrix(vec: np.ndarray) -> np.ndarray:
     """Rodrigues' formula on ``(..., 3)`` axis-angle vectors -> ``(..., 3, 3)`` rotations."""
     vec = np.asarray(vec, dtype=np.float64)
-    angle = np.linalg.norm(vec, axis=-1, keepdims=True)
+    angle = portable.norm(vec, keepdims=True)
     axis = vec / np.maximum(angle, 1e-12)
     x, y, z = axis[..., 0], axis[..., 1], axis[..., 2]
     zero = np.zeros_like(x)
     cross = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], axis=-1).reshape(vec.shape + (3,))
-    sin = np.sin(angle)[..., None]
-    cos = np.cos(angle)[..., None]
+    sin, cos = portable.sin_cos(angle[..., None])
     eye = np.broadcast_to(np.eye(3), cross.shape)
-    return eye + sin * cross + (1.0 - cos) * (cross @ cross)
+    return eye + sin * cross + (1.0 - cos) * portable.matmul(cross, cross)
 
 
 def rotation_y(angle: float | np.ndarray) -> np.ndarray:
@@ -110,8 +110,8 @@ def forward_kinematics(
     pos[:, 0] = root_pos
     for joint in FK_ORDER[1:]:
         parent = FK_PARENT[joint]
-        frames[:, joint] = frames[:, parent] @ local[:, joint]
-        pos[:, joint] = pos[:, parent] + frames[:, joint] @ offsets[joint]
+        frames[:, joint] = portable.matmul(frames[:, parent], local[:, joint])
+        pos[:, joint] = pos[:, parent] + portable.apply(frames[:, joint], offsets[joint])
     return pos, frames
 
 
@@ -126,4 +126,4 @@ def matrix_to_quaternion(mat: np.ndarray) -> np.ndarray:
     y = np.copysign(y, mat[..., 0, 2] - mat[..., 2, 0])
     z = np.copysign(z, mat[..., 1, 0] - mat[..., 0, 1])
     quat = np.stack([w, x, y, z], axis=-1)
-    return quat / np.linalg.norm(quat, axis=-1, keepdims=True)
+    return quat / portable.norm(quat, keepdims=True)

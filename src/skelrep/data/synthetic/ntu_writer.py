@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from skelrep import portable
 from skelrep.data.synthetic import actions as act
 from skelrep.data.synthetic import scene
 from skelrep.data.synthetic.kinematics import LEAF_JOINTS, matrix_to_quaternion
@@ -155,7 +156,7 @@ def check_nuisances(prefix: str, config) -> None:
         raise ParamsError(prefix, "need 0 <= distortion_shear < 0.5 and 0 <= tilt_deg <= 90")
 
 
-def _placements(rng: np.random.Generator, bodies: int) -> list[tuple[np.ndarray, float]]:
+def _placements(rng: portable.Generator, bodies: int) -> list[tuple[np.ndarray, float]]:
     """Floor position (x, z) and facing yaw of each body; two people face each other."""
     if bodies == 1:
         return [(rng.uniform(-0.3, 0.3, 2), rng.uniform(-0.25, 0.25))]
@@ -250,7 +251,7 @@ def render_sample(seed: int, setup: int, camera: int, performer: int, replicatio
     first = rng.integers(1, 6) if rng.random() < config.empty_frame_fraction else 0
     ids = rng.choice(60000, size=len(joints) + 1, replace=False) + 3000
     order = rng.permutation(len(joints))  # body order in the file is not stable in NTU
-    quats = matrix_to_quaternion(cam.rotation() @ frames)
+    quats = matrix_to_quaternion(portable.matmul(cam.rotation(), frames))
     camera_xyz = _distort(seed, setup, camera, performer, replication, action, config,
                           cam.world_to_camera(joints))
     occlusion_rng = scene.rng_for(seed, "ntu-occlusion", setup, camera, performer, replication, action)
@@ -266,7 +267,7 @@ def render_sample(seed: int, setup: int, camera: int, performer: int, replicatio
     return sample
 
 
-def _track(rng: np.random.Generator, body_id: int, first: int, xyz: np.ndarray, quat: np.ndarray,
+def _track(rng: portable.Generator, body_id: int, first: int, xyz: np.ndarray, quat: np.ndarray,
            state: np.ndarray) -> BodyTrack:
     n = len(xyz)
     depth, color = scene.project(xyz)
@@ -280,12 +281,12 @@ def _track(rng: np.random.Generator, body_id: int, first: int, xyz: np.ndarray, 
     hands[:, 0::2] = rng.integers(0, 2, (n, 2))  # confidences flicker; states are mostly 1
     hands[:, 1::2] = np.where(rng.random((n, 2)) < 0.8, 1, rng.integers(0, 5, (n, 2)))
     spine = xyz[:, 20] - xyz[:, 0]
-    spine /= np.linalg.norm(spine, axis=-1, keepdims=True)
+    spine /= portable.norm(spine, keepdims=True)
     info = np.concatenate([edges[:, None], hands, spine[:, :1], -spine[:, 2:3]], axis=-1)
     return BodyTrack(body_id, first, joints + 0.0, info + 0.0)  # + 0.0 turns -0.0 into 0.0
 
 
-def _noise_body(rng: np.random.Generator, body_id: int, n_frames: int) -> BodyTrack:
+def _noise_body(rng: portable.Generator, body_id: int, n_frames: int) -> BodyTrack:
     """A spurious short body: a flat, wide blob (an object Kinect mistook for a person)."""
     n = int(rng.integers(1, min(_MAX_NOISE_BODY_FRAMES, n_frames) + 1))
     first = int(rng.integers(0, n_frames - n + 1))

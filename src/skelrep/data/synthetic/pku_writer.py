@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from skelrep import portable
 from skelrep.data.synthetic import actions as act
 from skelrep.data.synthetic import scene
 from skelrep.data.synthetic.ntu_writer import check_nuisances
@@ -179,7 +180,7 @@ def render_recording(seed: int, phase: int, name: str, index: int, labels: list[
                                 bool(rng.random() < config.reversed_label_fraction)))
     facing = rng.uniform(-0.25, 0.25)
     origin = rng.uniform(-0.3, 0.3, 2)
-    partner_origin = origin + (scene.rotation_y(facing) @ (0.0, 0.0, -rng.uniform(0.9, 1.4)))[[0, 2]]
+    partner_origin = origin + portable.apply(scene.rotation_y(facing), (0.0, 0.0, -rng.uniform(0.9, 1.4)))[[0, 2]]
     world = []
     for body, (who, at, yaw) in enumerate(((actor, origin, facing),
                                            (partner, partner_origin, facing + np.pi))):
@@ -192,7 +193,7 @@ def render_recording(seed: int, phase: int, name: str, index: int, labels: list[
     for view, yaw in VIEW_YAW.items():
         if f"{name}-{view}" in _PHASE1_MISSING_VIEWS and phase == 1:
             continue
-        cam = scene.Camera(np.deg2rad(yaw + rig_rng.normal(0, 5)), distance + rig_rng.uniform(-0.2, 0.2),
+        cam = scene.Camera((yaw + rig_rng.normal(0, 5)) * scene.DEG, distance + rig_rng.uniform(-0.2, 0.2),
                            height, rig_rng.normal(0, 0.03))
         matrix = scene.view_distortion(nuisance_rng, config.distortion_scale,
                                        config.distortion_shear, config.tilt_deg)

@@ -1,8 +1,9 @@
 """Performers, scene placement, cameras and sensor effects.
 
-Everything random is drawn from a ``numpy`` generator seeded by ``(seed, purpose, ids...)``
-(see ``rng_for``), so a performer's body, a setup's camera rig or one performance never
-depend on the order in which samples are generated.
+Everything random is drawn from a generator seeded by ``(seed, purpose, ids...)`` (see
+``rng_for``), so a performer's body, a setup's camera rig or one performance never depend on
+the order in which samples are generated. All arithmetic goes through ``skelrep.portable``
+(no numpy transcendental, no BLAS), so the same seed gives the same bits on any CPU.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from skelrep import portable
 from skelrep.data.synthetic import actions as act
 from skelrep.data.synthetic.kinematics import (
     HEAD, SPINE_LOW, SPINE_UP, UPPER_ARM, axis_angle_to_matrix, body_offsets,
@@ -22,15 +24,16 @@ from skelrep.data.synthetic.kinematics import (
 DEPTH_F, DEPTH_C = 365.5, (256.0, 212.0)
 COLOR_F, COLOR_C, COLOR_SHIFT_X = 1081.4, (959.5, 539.5), 0.052
 FPS = 30.0
+DEG = np.pi / 180.0  # degrees -> radians (one correctly rounded multiplication)
 
 # Leaf-ward joints that Kinect most often marks as inferred (hands, thumbs, tips, feet).
 _OFTEN_INFERRED = (6, 7, 10, 11, 14, 15, 18, 19, 21, 22, 23, 24)
 
 
-def rng_for(seed: int, purpose: str, *ids: int) -> np.random.Generator:
-    """An independent generator for one purpose and id tuple."""
+def rng_for(seed: int, purpose: str, *ids: int) -> portable.Generator:
+    """An independent generator for one purpose and id tuple (portable float draws)."""
     key = [seed & 0xFFFFFFFF, seed >> 32, zlib.crc32(purpose.encode()), *ids]
-    return np.random.default_rng(np.random.SeedSequence(key))
+    return portable.Generator(np.random.SeedSequence(key))
 
 
 @dataclass(frozen=True)
@@ -70,17 +73,17 @@ class Camera:
 
     def rotation(self) -> np.ndarray:
         """World-to-camera rotation: yaw about the scene centre, then tilt towards it."""
-        return _rotation_x(self._pitch()) @ rotation_y(-self.yaw)
+        return portable.matmul(_rotation_x(self._pitch()), rotation_y(-self.yaw))
 
     def world_to_camera(self, points: np.ndarray) -> np.ndarray:
         """World points (floor y = 0, scene centre at the origin, front camera on -z) to
         Kinect camera space (x to the sensor's left, y up, z = depth)."""
-        position = _rotation_x(self._pitch()) @ np.array([0.0, self.height, -self.distance])
-        return points @ self.rotation().T - position
+        position = portable.apply(_rotation_x(self._pitch()), np.array([0.0, self.height, -self.distance]))
+        return portable.apply(self.rotation(), points) - position
 
     def _pitch(self) -> float:
         # tilt so that the scene centre at 0.9 m height lies on the optical axis
-        return float(np.arctan2(0.9 - self.height, self.distance)) + self.pitch_jitter
+        return float(portable.atan2(0.9 - self.height, self.distance)) + self.pitch_jitter
 
 
 def _rotation_x(angle: float) -> np.ndarray:
@@ -93,12 +96,12 @@ def make_camera(seed: int, setup: int, yaw_deg: float, key: tuple[int, ...]) -> 
     height = setup_rng.uniform(0.5, 1.5)
     distance = setup_rng.uniform(2.6, 3.6)
     rng = rng_for(seed, "camera", setup, *key)
-    return Camera(yaw=np.deg2rad(yaw_deg + rng.normal(0.0, 6.0)),
+    return Camera(yaw=(yaw_deg + rng.normal(0.0, 6.0)) * DEG,
                   distance=distance + rng.uniform(-0.25, 0.25),
                   height=height + rng.uniform(-0.1, 0.1), pitch_jitter=rng.normal(0.0, 0.03))
 
 
-def idle_motion(rng: np.random.Generator, n_frames: int, sway: float) -> np.ndarray:
+def idle_motion(rng: portable.Generator, n_frames: int, sway: float) -> np.ndarray:
     """Low-frequency fidgeting ``(n_frames, 27, 3)``: spine, head, arms and weight shift."""
     t = np.arange(n_frames) / FPS
     out = np.zeros((n_frames, act.NUM_DOF, 3))
@@ -108,7 +111,7 @@ def idle_motion(rng: np.random.Generator, n_frames: int, sway: float) -> np.ndar
         scale = 0.015 if dof == act.ROOT_POS else 0.04
         for _ in range(2):
             freq = rng.uniform(0.1, 0.6)
-            out[:, dof, axis] += sway * scale * rng.uniform(0.3, 1.0) * np.sin(
+            out[:, dof, axis] += sway * scale * rng.uniform(0.3, 1.0) * portable.sin(
                 2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi))
     return out
 
@@ -130,9 +133,9 @@ def pose_body(performer: Performer, dof: np.ndarray, origin: np.ndarray,
     of the body's initial frame (0 = facing the front camera).
     """
     facing_rot = rotation_y(facing)
-    root_pos = dof[:, act.ROOT_POS] @ facing_rot.T
+    root_pos = portable.apply(facing_rot, dof[:, act.ROOT_POS])
     root_pos += (origin[0], performer.pelvis_height, origin[1])
-    root_frame = facing_rot @ axis_angle_to_matrix(dof[:, act.ROOT_ROT])
+    root_frame = portable.matmul(facing_rot, axis_angle_to_matrix(dof[:, act.ROOT_ROT]))
     return forward_kinematics(performer.offsets, dof[:, :25], root_pos, root_frame)
 
 
@@ -146,7 +149,7 @@ def project(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return depth, color
 
 
-def tracking_noise(rng: np.random.Generator, xyz: np.ndarray, noise_m: float,
+def tracking_noise(rng: portable.Generator, xyz: np.ndarray, noise_m: float,
                    inferred_noise_m: float, inferred_rate: float) -> tuple[np.ndarray, np.ndarray]:
     """Add sensor noise; mark short episodes of inferred (state 1, noisier) joints.
 
@@ -172,12 +175,12 @@ def tracking_noise(rng: np.random.Generator, xyz: np.ndarray, noise_m: float,
 OCCLUDABLE_JOINTS = (5, 6, 7, 21, 22, 9, 10, 11, 23, 24, 13, 14, 15, 17, 18, 19)
 
 
-def log_uniform(rng: np.random.Generator, lo: float, hi: float, size=None):
+def log_uniform(rng: portable.Generator, lo: float, hi: float, size=None):
     """Draws spread evenly in ratio (as many x0.8 as x1.25 factors)."""
-    return np.exp(rng.uniform(np.log(lo), np.log(hi), size))
+    return rng.log_uniform(lo, hi, size)
 
 
-def view_distortion(rng: np.random.Generator, scale: tuple[float, float], shear: float,
+def view_distortion(rng: portable.Generator, scale: tuple[float, float], shear: float,
                     tilt_deg: float) -> np.ndarray:
     """A random 3x3 camera-space distortion: per-axis scale @ shear @ tilt (pitch, roll).
 
@@ -187,17 +190,17 @@ def view_distortion(rng: np.random.Generator, scale: tuple[float, float], shear:
     matrix = np.diag(log_uniform(rng, scale[0], scale[1], 3))
     shear_matrix = np.eye(3)
     shear_matrix[~np.eye(3, dtype=bool)] = rng.uniform(-shear, shear, 6)
-    pitch, roll = np.deg2rad(rng.uniform(-tilt_deg, tilt_deg, 2))
-    tilt = axis_angle_to_matrix(np.array([0.0, 0.0, roll])) @ _rotation_x(pitch)
-    return matrix @ shear_matrix @ tilt
+    pitch, roll = rng.uniform(-tilt_deg, tilt_deg, 2) * DEG
+    tilt = portable.matmul(axis_angle_to_matrix(np.array([0.0, 0.0, roll])), _rotation_x(pitch))
+    return portable.matmul(portable.matmul(matrix, shear_matrix), tilt)
 
 
 def apply_distortion(xyz: np.ndarray, matrix: np.ndarray, centre: np.ndarray) -> np.ndarray:
     """``centre + (xyz - centre) @ matrix.T`` for camera-space points ``(..., 3)``."""
-    return centre + (xyz - centre) @ matrix.T
+    return centre + portable.apply(matrix, xyz - centre)
 
 
-def occlude(rng: np.random.Generator, xyz: np.ndarray, state: np.ndarray, max_joints: int,
+def occlude(rng: portable.Generator, xyz: np.ndarray, state: np.ndarray, max_joints: int,
             span: tuple[float, float]) -> None:
     """Lose 0..``max_joints`` limb joints for a contiguous ``span`` fraction of the frames.
 
