@@ -1,8 +1,10 @@
 """DVC stage `pretrain@<protocol>`: self-supervised pretraining of the selected method.
 
 Writes models/<protocol>/encoder.pt (backbone only: what downstream stages depend on),
-models/<protocol>/encoder_random.pt (same architecture, random init: the baseline),
-a resumable checkpoint in models/<protocol>/ckpt/ and per-epoch stats for DVC plots.
+models/<protocol>/encoder_random.pt (same architecture, random init: the baseline) and
+per-epoch stats for DVC plots. While it trains, the resume checkpoint lives in
+models/.resume/<protocol>/ (not a DVC output); it is deleted once the outputs are written, so
+only an interrupted run of the same configuration resumes, and `dvc repro -f` starts from scratch.
 Multi-GPU / multi-node: torchrun --nproc_per_node=K stages/pretrain.py --protocol ...
 """
 
@@ -23,6 +25,7 @@ from skelrep.data.protocols import resolve_protocol
 from skelrep.params import get_section, load_params
 from skelrep.runtime import resolve_device, seed_everything, run_stage, setup_logging, stage_parser
 from skelrep.tracking.mlflow_run import flatten, protocol_config, run_tags, stage_run
+from skelrep.training.checkpoint import clear_checkpoint
 from skelrep.training.distributed import barrier, init_distributed, shutdown
 from skelrep.training.pretrain import build_model_for, config_fingerprint, run_pretraining, write_stats
 
@@ -35,6 +38,8 @@ def main(argv=None) -> None:
     parser.add_argument("--data", default=None, help="HDF5 input (default data/processed/<protocol>.h5)")
     parser.add_argument("--out", default=None, help="model folder (default models/<protocol>)")
     parser.add_argument("--reports", default=None, help="stats/metrics folder (default reports/pretrain/<protocol>)")
+    parser.add_argument("--resume-dir", default=None,
+                        help="resume checkpoint of an interrupted run (default models/.resume/<protocol>)")
     args = parser.parse_args(argv)
     setup_logging()
     params = load_params(args.params)
@@ -44,6 +49,7 @@ def main(argv=None) -> None:
     data_path = Path(args.data or f"data/processed/{args.protocol}.h5")
     out = Path(args.out or f"models/{args.protocol}")
     reports = Path(args.reports or f"reports/pretrain/{args.protocol}")
+    resume_dir = Path(args.resume_dir or f"models/.resume/{args.protocol}")
 
     device = resolve_device(train_cfg["device"])
     dist = init_distributed(device.type)
@@ -67,7 +73,7 @@ def main(argv=None) -> None:
             random_model = build_model_for(method, dataset)
             save_encoder(out / "encoder_random.pt", **method.encoder_payload(random_model))
         result = run_pretraining(
-            method, train_cfg, dataset, device=device, ckpt_dir=out / "ckpt", dist=dist,
+            method, train_cfg, dataset, device=device, ckpt_dir=resume_dir, dist=dist,
             fingerprint=fingerprint,
             on_epoch_end=lambda s: run.log_metrics({k.replace("/", "_"): v for k, v in s.items() if k != "epoch"},
                                                    step=s["epoch"]))
@@ -79,13 +85,17 @@ def main(argv=None) -> None:
                 "pretrain/loss_last": final["loss"],
                 **{f"pretrain/{k.split('/', 1)[1]}_last": v for k, v in final.items() if k.startswith("loss/")},
                 "pretrain/epochs": len(result.history)})
-            run.log_metrics({"pretrain_samples_per_s": result.samples_per_s,
+            run.log_metrics({"pretrain_samples_per_s": result.samples_per_s,  # None (not logged): no epoch ran
                              "pretrain_peak_memory_mb": result.peak_memory_mb})
             run.set_tags({"device": str(device), "device_name": _device_name(device), "host": socket.gethostname(),
                           "torch": torch.__version__})
             run.log_artifact(out / "encoder.pt", "encoder")
-            log.info("pretraining done: %.1f samples/s, peak memory %.0f MB", result.samples_per_s,
-                     result.peak_memory_mb)
+            speed = (f"{result.samples_per_s:.1f} samples/s" if result.samples_per_s is not None
+                     else "no epoch left to train")
+            log.info("pretraining done: %s, peak memory %.0f MB", speed, result.peak_memory_mb)
+    if dist.is_main:
+        # Every output is written (and logged): a completed run leaves no resume state behind.
+        clear_checkpoint(resume_dir)
     barrier(dist)
     shutdown(dist)
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
 
 from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.methods.usdrl import USDRL
-from skelrep.training.checkpoint import load_checkpoint
+from skelrep.training.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from skelrep.training.pretrain import NonFiniteLossError, run_pretraining, write_stats
 
 from ..conftest import write_tiny_h5
@@ -55,19 +56,48 @@ def test_killed_run_resumes_to_identical_weights(dataset, tmp_path):
     with pytest.raises(Killed):
         _run(method, dataset, tmp_path / "b", on_epoch_end=kill_after_epoch_1)
     assert load_checkpoint(tmp_path / "b")["epoch"] == 1
+    # tensors and plain values only (RNG states, history): the safe loader reads it
+    assert torch.load(checkpoint_path(tmp_path / "b"), weights_only=True)["fingerprint"] == "test"
     resumed = _run(method, dataset, tmp_path / "b")
     assert resumed.resumed_from_epoch == 2
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
-    for k, v in straight.encoder_payload["state_dict"].items():
-        assert torch.equal(v, resumed.encoder_payload["state_dict"][k]), k
+    _assert_same_weights(straight, resumed)
+    assert math.isfinite(resumed.samples_per_s) and resumed.samples_per_s > 0
 
 
-def test_checkpoint_of_another_configuration_is_ignored(dataset, tmp_path):
+def _assert_same_weights(a, b):
+    assert a.encoder_payload["state_dict"].keys() == b.encoder_payload["state_dict"].keys()
+    for k, v in a.encoder_payload["state_dict"].items():
+        assert torch.equal(v, b.encoder_payload["state_dict"][k]), k
+
+
+def test_checkpoint_of_another_configuration_is_ignored_before_its_weights_are_used(dataset, tmp_path, caplog):
     method = tiny_usdrl(epochs=1)
-    _run(method, dataset, tmp_path / "c")
-    other = run_pretraining(method, method.train_cfg, dataset, device=torch.device("cpu"),
-                            ckpt_dir=tmp_path / "c", fingerprint="different", progress=False)
+    fresh = _run(method, dataset, tmp_path / "fresh")
+    # another configuration's checkpoint: its tensors would not even fit this model
+    ckpt = load_checkpoint(tmp_path / "fresh")
+    save_checkpoint(tmp_path / "c", {**ckpt, "fingerprint": "different", "model": {"bogus": torch.zeros(3)},
+                                     "optimizer": {"state": "bogus"}})
+    with caplog.at_level("WARNING"):
+        other = _run(method, dataset, tmp_path / "c")
     assert other.resumed_from_epoch is None
+    assert "belongs to another configuration" in caplog.text
+    _assert_same_weights(fresh, other)
+
+
+def test_samples_per_s_is_a_real_number_or_nothing(dataset, tmp_path):
+    """A run killed after its last checkpoint (before the stage wrote its outputs) resumes with no
+    epoch left: the same weights and history, and no throughput (it was NaN, 0 samples / 0 s)."""
+    method = tiny_usdrl(epochs=2)
+    per_epoch = []
+    straight = _run(method, dataset, tmp_path / "f", on_epoch_end=lambda s: per_epoch.append(s["samples_per_s"]))
+    assert len(per_epoch) == 2 and all(math.isfinite(v) and v > 0 for v in per_epoch)
+    assert math.isfinite(straight.samples_per_s) and straight.samples_per_s > 0
+    assert load_checkpoint(tmp_path / "f")["epoch"] == 1  # the last epoch is checkpointed too
+    finished = _run(method, dataset, tmp_path / "f")
+    assert finished.resumed_from_epoch == 2 and finished.samples_per_s is None
+    assert finished.history == straight.history
+    _assert_same_weights(straight, finished)
 
 
 def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(dataset, tmp_path):

@@ -1,10 +1,12 @@
 """The generic pretraining loop: tiny and flat (after the VICReg / Barlow Twins scripts).
 
-Per epoch it appends one line to a JSON-lines ``stats`` history, every ``ckpt_every`` epochs it
-writes a full checkpoint (model, optimizer, scaler, scheduler, RNG states, history) for
-resume, and at the end it writes the backbone-only encoder file that downstream stages
-depend on. Data order and augmentation randomness are re-seeded from (seed, epoch, rank) at
-every epoch start, so a resumed run ends with the same weights as an uninterrupted one.
+Per epoch it appends one line to a JSON-lines ``stats`` history, every ``ckpt_every`` epochs
+(and after the last) it writes a full checkpoint (model, optimizer, scaler, scheduler, RNG
+states, history) for resume into ``ckpt_dir``, and at the end it returns the backbone-only
+encoder payload that downstream stages depend on. A checkpoint in ``ckpt_dir`` is used only when
+its fingerprint is the run's (see ``checkpoint``); the caller deletes it once the outputs are
+written. Data order and augmentation randomness are re-seeded from (seed, epoch, rank) at every
+epoch start, so a resumed run ends with the same weights as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +62,7 @@ class PretrainResult:
     history: list[dict]
     encoder_payload: dict
     resumed_from_epoch: int | None
-    samples_per_s: float = 0.0
+    samples_per_s: float | None = None  # None when no epoch was left to train (resumed after the last)
     peak_memory_mb: float = 0.0
     extra: dict = field(default_factory=dict)
 
@@ -135,10 +136,7 @@ def run_pretraining(method, train_cfg: dict, dataset, *, device: torch.device, c
 
     history: list[dict] = []
     start_epoch, resumed = 0, None
-    state = load_checkpoint(ckpt_dir)
-    if state is not None and state.get("fingerprint") != fingerprint:
-        log.warning("ignoring the checkpoint in %s: it belongs to another configuration", ckpt_dir)
-        state = None
+    state = load_checkpoint(ckpt_dir, fingerprint)  # None, or this configuration's (checked before use)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -147,7 +145,7 @@ def run_pretraining(method, train_cfg: dict, dataset, *, device: torch.device, c
         set_rng_state(state["rng"])
         history = state["history"]
         start_epoch = resumed = state["epoch"] + 1
-        log.info("resuming from the checkpoint of epoch %d", state["epoch"])
+        log.info("resuming from the checkpoint of epoch %d in %s", state["epoch"], ckpt_dir)
 
     steps_per_epoch = len(dataset) // train_cfg["batch_size"]
     samples_seen, train_time = 0, 0.0
@@ -158,6 +156,7 @@ def run_pretraining(method, train_cfg: dict, dataset, *, device: torch.device, c
         aug_gen = torch.Generator(device=device).manual_seed(seed * 7_919 + epoch * 104_729 + dist.rank)
         torch.manual_seed(seed * 31 + epoch)  # DropPath etc.: epoch-seeded so resume is exact
         sums: dict[str, float] = {}
+        epoch_samples = 0
         t0 = time.perf_counter()
         order = _epoch_order(len(dataset), train_cfg["batch_size"], seed, epoch, dist)
         bar = tqdm(_batches(dataset, order, train_cfg["workers"], device), total=len(order),
@@ -179,10 +178,12 @@ def run_pretraining(method, train_cfg: dict, dataset, *, device: torch.device, c
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             bar.set_postfix(loss=f"{loss.item():.4f}")
-            samples_seen += x.shape[0] * dist.world_size
+            epoch_samples += x.shape[0] * dist.world_size
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        train_time += time.perf_counter() - t0
+        epoch_time = time.perf_counter() - t0
+        samples_seen += epoch_samples
+        train_time += epoch_time
         stats = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
         stats.update({f"loss/{k}" if k != "total" else "loss": all_reduce_mean(v / steps_per_epoch, dist, device)
                       for k, v in sorted(sums.items())})
@@ -197,13 +198,17 @@ def run_pretraining(method, train_cfg: dict, dataset, *, device: torch.device, c
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(), "rng": rng_state(), "history": history})
         if on_epoch_end is not None:
-            on_epoch_end({**stats, "samples_per_s": x.shape[0] * dist.world_size * steps_per_epoch
-                          / max(time.perf_counter() - t0, 1e-9)})
+            on_epoch_end({**stats, "samples_per_s": _rate(epoch_samples, epoch_time)})
     peak = (torch.cuda.max_memory_allocated(device) / 2**20) if device.type == "cuda" else _peak_rss_mb()
     return PretrainResult(history=history, encoder_payload=method.encoder_payload(model),
                           resumed_from_epoch=resumed,
-                          samples_per_s=samples_seen / train_time if train_time else math.nan,
+                          samples_per_s=_rate(samples_seen, train_time),
                           peak_memory_mb=peak)
+
+
+def _rate(samples: int, seconds: float) -> float | None:
+    """Samples per second, or None (logged as nothing, never NaN) when nothing was timed."""
+    return samples / seconds if samples and seconds > 0 else None
 
 
 def _collate(items):
