@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from skelrep.errors import DataError
+from skelrep.io import remove_stale_temps
 
 ENCODER_FORMAT = "skelrep-encoder/1"
 _REQUIRED = {"format": str, "method": str, "arch": str, "config": dict, "state_dict": dict, "extra": dict}
@@ -69,6 +70,7 @@ def save_encoder(
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)  # what a killed earlier save left behind
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         tmp_file = tmp_dir / path.name
