@@ -67,7 +67,30 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
+
+
+def _check(args: argparse.Namespace) -> int:
+    from skelrep.params import load_params
+    from skelrep.validation import params_errors
+
+    params = load_params(args.params)
+    errors = params_errors(params)
+    for err in errors:
+        print(f"skelrep: error: {err}", file=sys.stderr)
+    if errors:
+        return 1
+    print(f"{args.params}: valid (method {params['method']}; every section checked: {', '.join(params)})")
+    return 0
+
+
 SUBCOMMANDS: dict[str, tuple[str, AddArguments, Run]] = {
+    "check": (
+        "validate every section of params.yaml, as each pipeline stage does before any work",
+        _check_arguments,
+        _check,
+    ),
     "import-checkpoint": (
         "convert an official USDRL checkpoint into a skelrep encoder file",
         _import_checkpoint_arguments,

@@ -21,13 +21,15 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from ..params import repo_root
+from ..params import boolean, repo_root
 
 log = logging.getLogger(__name__)
 
 RUN_KEY_TAG = "skelrep.run_key"
 CONFIG_KEY_TAG = "skelrep.config_key"  # the configuration across protocols (one comparison row)
 STREAM_KEY_TAG = "skelrep.stream_key"  # the same with the input modality left out (late fusion)
+
+MLFLOW_SCHEMA = {"enabled": boolean}  # the params.yaml `mlflow` section
 
 
 def tracking_uri(root: Path | None = None) -> str:

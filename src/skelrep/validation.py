@@ -1,0 +1,145 @@
+"""The whole of ``params.yaml`` validated at once, before any stage does any work.
+
+Every stage calls :func:`validate_all` right after reading the file, the ``check`` stage of
+dvc.yaml (which every other stage depends on) runs it first of all, and ``skelrep check``
+runs it for a user. So a typo anywhere (``linear.epochz``, ``method: simclr``, an unknown
+top-level section) stops the pipeline before any stage trains, with a message naming the
+dotted key and what is allowed.
+
+There is no second schema here: each section is checked by the validator its own code uses
+(``data.<dataset>`` by :func:`skelrep.data.sources.validate_data_section`, ``protocols`` by
+:func:`skelrep.data.protocols.resolve_all`, ``preprocess``/``pku`` by the preprocessing
+schemas, the evaluation sections by :mod:`skelrep.evaluation.sections`, ``mlflow`` by
+:data:`skelrep.tracking.mlflow_run.MLFLOW_SCHEMA`, and every method section present, the
+selected one and the others alike, by the method's own constructor). The torch-free sections
+come first; the method sections last, as their validators live next to the models and load
+torch (about 1.5 s of the check; the stages that train load it anyway).
+
+Validation decides *whether* a stage runs, never *what* it writes (each stage still reads its
+values through its own section's validator), so the modules imported here are dependencies
+of the ``check`` stage only (tests/stages/test_dvc_deps.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Mapping
+
+from .errors import ParamsError
+from .params import validate
+
+# the keys of skelrep.methods.METHODS (a test keeps them equal), named here without loading torch
+METHODS = ("usdrl", "umurl", "isc")
+
+
+def _method(params: Mapping[str, Any]) -> None:
+    method = params["method"]
+    if not isinstance(method, str) or method not in METHODS:
+        raise ParamsError("method", f"got {method!r}; allowed: {', '.join(METHODS)}")
+
+
+def _data(params: Mapping[str, Any]) -> None:
+    from .data.sources import validate_data_section
+
+    data = params["data"]
+    if not isinstance(data, Mapping):
+        raise ParamsError("data", f"expected a mapping of datasets, got {data!r}")
+    for dataset, section in data.items():
+        validate_data_section(dataset, section)
+
+
+def _protocols(params: Mapping[str, Any]) -> None:
+    from .data.protocols import resolve_all
+
+    data = params.get("data")
+    for protocol in resolve_all(params).values():
+        for dataset in protocol.raw_datasets:
+            if isinstance(data, Mapping) and dataset not in data:
+                raise ParamsError(f"data.{dataset}", f"missing (protocol {protocol.name} reads it)")
+
+
+def _preprocess(params: Mapping[str, Any]) -> None:
+    from .data.preprocess import PREPROCESS_SCHEMA
+
+    validate(params["preprocess"], PREPROCESS_SCHEMA, "preprocess")
+
+
+def _pku(params: Mapping[str, Any]) -> None:
+    from .data.preprocess import PKU_SCHEMA
+
+    validate(params["pku"], PKU_SCHEMA, "pku")
+
+
+def _evaluation(name: str) -> Callable[[Mapping[str, Any]], None]:
+    def check(params: Mapping[str, Any]) -> None:
+        from .evaluation import sections
+
+        validate(params[name], getattr(sections, f"{name.upper()}_SCHEMA"), name)
+
+    return check
+
+
+def _mlflow(params: Mapping[str, Any]) -> None:
+    from .tracking.mlflow_run import MLFLOW_SCHEMA
+
+    validate(params["mlflow"], MLFLOW_SCHEMA, "mlflow")
+
+
+# the sections every params.yaml holds, in the file's order, each with its validator
+SECTIONS: dict[str, Callable[[Mapping[str, Any]], None]] = {
+    "method": _method,
+    "data": _data,
+    "protocols": _protocols,
+    "preprocess": _preprocess,
+    "pku": _pku,
+    "features": _evaluation("features"),
+    "linear": _evaluation("linear"),
+    "knn": _evaluation("knn"),
+    "detection": _evaluation("detection"),
+    "mlflow": _mlflow,
+}
+OPTIONAL = ("protocols",)  # absent: the six built-in protocols (older params files)
+_NAMES = tuple(SECTIONS)
+ALLOWED = (*_NAMES[:5], *METHODS, *_NAMES[5:])  # as params.yaml orders them
+
+
+def _problems(params: Mapping[str, Any]) -> Iterator[ParamsError]:
+    """Each section's first error, torch-free sections first; lazily, so the first comes fast."""
+    for name in params:
+        if name not in ALLOWED:
+            yield ParamsError(str(name), f"unknown section; allowed sections: {', '.join(ALLOWED)}")
+    for name, check in SECTIONS.items():
+        if name not in params:
+            if name not in OPTIONAL:
+                yield ParamsError(name, "missing")
+            continue
+        try:
+            check(params)
+        except ParamsError as err:
+            yield err
+    selected = params.get("method")
+    if selected in METHODS and selected not in params:
+        yield ParamsError(selected, "missing section for the selected method")
+    present = [m for m in METHODS if m in params]
+    if present:
+        from .methods import METHODS as METHOD_CLASSES  # loads torch
+
+        for name in present:
+            try:
+                METHOD_CLASSES[name](params[name])  # the method validates its own section
+            except ParamsError as err:
+                yield err
+
+
+def params_errors(params: Mapping[str, Any]) -> list[ParamsError]:
+    """Every section's first error (an empty list: the whole file is valid)."""
+    if not isinstance(params, Mapping):
+        return [ParamsError("<file>", "params.yaml must hold a mapping of sections")]
+    return list(_problems(params))
+
+
+def validate_all(params: Mapping[str, Any]) -> None:
+    """Raise the first :class:`ParamsError` of any section of ``params`` (see the module doc)."""
+    if not isinstance(params, Mapping):
+        raise ParamsError("<file>", "params.yaml must hold a mapping of sections")
+    for err in _problems(params):
+        raise err

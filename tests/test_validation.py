@@ -1,0 +1,155 @@
+"""validate_all: every section of params.yaml, unknown sections rejected; `skelrep check`."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from skelrep.cli import main as cli_main
+from skelrep.errors import ParamsError
+from skelrep.params import load_params
+from skelrep.profiles import apply_overrides, profile_overrides
+from skelrep.validation import ALLOWED, METHODS, params_errors, validate_all
+
+from .conftest import REPO_ROOT
+
+
+@pytest.fixture
+def params() -> dict:
+    return load_params(REPO_ROOT / "params.yaml")
+
+
+def _error(params: dict) -> str:
+    with pytest.raises(ParamsError) as exc:
+        validate_all(params)
+    return str(exc.value)
+
+
+def test_the_committed_params_and_the_paper_profile_are_valid(params):
+    assert params_errors(params) == []
+    validate_all(apply_overrides(params, profile_overrides("paper")))
+    for method in METHODS:  # any method can be selected with the committed sections
+        validate_all({**params, "method": method})
+
+
+def test_the_method_names_are_the_registry(params):
+    from skelrep.methods import METHODS as REGISTRY
+
+    assert METHODS == tuple(REGISTRY)
+    assert set(ALLOWED) == set(params)  # params.yaml holds every section
+
+
+def test_an_unknown_top_level_section_names_the_allowed_ones(params):
+    params["linaer"] = {"epochs": 1}
+    assert _error(params) == ("params.yaml: linaer: unknown section; allowed sections: method, data, protocols, "
+                              "preprocess, pku, usdrl, umurl, isc, features, linear, knn, detection, mlflow")
+
+
+def test_a_typo_in_linear(params):
+    params["linear"]["epochz"] = params["linear"].pop("epochs")
+    assert _error(params).startswith("params.yaml: linear.epochz: unknown key; allowed keys: epochs, lr, ")
+    params["linear"]["epochs"] = params["linear"].pop("epochz")
+    params["linear"]["lr"] = "fast"
+    assert "linear.lr: got 'fast'; expected a number" in _error(params)
+
+
+def test_an_unknown_method_lists_the_methods(params):
+    params["method"] = "simclr"
+    assert _error(params) == "params.yaml: method: got 'simclr'; allowed: usdrl, umurl, isc"
+
+
+def test_the_mlflow_section_is_checked(params):
+    params["mlflow"]["enabled"] = "yes"
+    assert _error(params) == "params.yaml: mlflow.enabled: got 'yes'; allowed: true or false"
+    params["mlflow"] = {"enabled": True, "uri": "x"}
+    assert _error(params).startswith("params.yaml: mlflow.uri: unknown key; allowed keys: enabled")
+    del params["mlflow"]
+    assert _error(params) == "params.yaml: mlflow: missing"
+
+
+@pytest.mark.parametrize("dotted, bad, expected", [
+    ("data.ntu60.source", "offical", "data.ntu60.source: got 'offical'"),
+    ("protocols.ntu60-xsub", {"dataset": "pku1", "base": "pku1"}, "protocols.ntu60-xsub: got"),
+    ("preprocess.normalisation", "z", "preprocess.normalisation: got 'z'"),
+    ("pku.long_clip_policy", "middle", "pku.long_clip_policy: got 'middle'"),
+    ("features.crop", "centre", "features.crop: got 'centre'"),
+    ("knn.k", 0, "knn.k: got 0"),
+    ("detection.proposals", "nms", "detection.proposals: got 'nms'"),
+    ("usdrl.encoder.arch", "vit", "usdrl.encoder.arch: expected one of dste, sttr"),
+])
+def test_every_section_is_checked_by_its_own_validator(params, dotted, bad, expected):
+    *parents, leaf = dotted.split(".")
+    node = params
+    for part in parents:
+        node = node[part]
+    node[leaf] = bad
+    assert expected in _error(params)
+
+
+def test_a_typo_in_an_unused_method_section_is_reported(params):
+    """Every method section present is validated, not only the selected one: switching
+    `method` later (dvc exp run -S method=isc) must not be the first time a typo shows."""
+    assert params["method"] != "isc"
+    params["isc"]["trian"] = params["isc"].pop("train")
+    assert _error(params).startswith("params.yaml: isc.trian: unknown key")
+
+
+def test_sections_of_the_other_methods_may_be_left_out(params):
+    for method in METHODS:
+        if method != params["method"]:
+            del params[method]
+    validate_all(params)
+    del params[params["method"]]
+    assert _error(params) == f"params.yaml: {params['method']}: missing section for the selected method"
+
+
+def test_a_protocol_needs_its_raw_datasets(params):
+    del params["data"]["ntu60"]  # ntu120 protocols read the NTU-60 archive too
+    assert _error(params) == "params.yaml: data.ntu60: missing (protocol ntu60-xsub reads it)"
+
+
+def test_every_error_is_collected_in_file_order(params):
+    params["extra"] = 1
+    params["method"] = "simclr"
+    params["knn"]["kk"] = 1
+    params["umurl"]["encoder"]["hidden"] = 0
+    assert [e.key for e in params_errors(params)] == ["extra", "method", "knn.kk", "umurl.encoder.hidden"]
+
+
+def test_validation_never_changes_the_params(params):
+    # what lets the stages depend on skelrep.validation only through the check stage
+    before = copy.deepcopy(params)
+    validate_all(params)
+    assert params == before
+
+
+def test_a_typo_outside_the_method_sections_fails_without_loading_torch(tmp_path):
+    params = load_params(REPO_ROOT / "params.yaml")
+    params["linear"]["epochz"] = 1
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    code = ("import sys; from skelrep.params import load_params; from skelrep.validation import validate_all\n"
+            "try:\n    validate_all(load_params('params.yaml'))\nexcept Exception as e:\n    print(e)\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out[0].startswith("params.yaml: linear.epochz: unknown key") and out[1] == "False"
+
+
+def test_skelrep_check(tmp_path, capsys, params):
+    assert cli_main(["check", "--params", str(REPO_ROOT / "params.yaml")]) == 0
+    assert "valid (method usdrl; every section checked: method, data, protocols" in capsys.readouterr().out
+    params["method"] = "simclr"
+    params["linear"]["epochz"] = 1
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert cli_main(["check", "--params", str(tmp_path / "params.yaml")]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "skelrep: error: params.yaml: method: got 'simclr'; allowed: usdrl, umurl, isc"
+    assert err[1].startswith("skelrep: error: params.yaml: linear.epochz: unknown key; allowed keys: epochs")
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["check", "--help"])
+    assert exc.value.code == 0
+    assert "--params" in capsys.readouterr().out
