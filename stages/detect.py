@@ -17,21 +17,15 @@ from skelrep.evaluation.detection import (evaluate_detection, predict_frame_prob
                                           train_frame_classifier, write_proposals)
 from skelrep.evaluation.detection.dense import plot_timeline, video_frame_features
 from skelrep.evaluation.features import load_frozen_encoder
+from skelrep.evaluation.sections import DETECTION_SCHEMA
 from skelrep.io import write_json_atomic
-from skelrep.params import (choice, get_section, integer, list_of, load_params, number, validate)
+from skelrep.params import get_section, load_params, validate
 from skelrep.runtime import resolve_device, seed_everything, run_stage, setup_logging, stage_parser
 from skelrep.tracking.mlflow_run import protocol_config, run_tags, stage_run
+from skelrep.validation import validate_all
 
 log = logging.getLogger("stages.detect")
 PROTOCOL = "pku1-xsub"
-DETECTION_SCHEMA = {
-    "protocol": choice("dense"), "proposals": choice("thr", "ssd"),
-    "thr_class_prob": number(0.0, 1.0), "ssd_smooth_radius": integer(0), "ssd_activity_thr": number(0.0, 1.0),
-    "voc_tious": list_of(number(0.0, 1.0), min_len=1), "official_theta": number(0.0, 1.0),
-    "num_classes": integer(2), "train_stride": integer(1), "epochs": integer(1), "lr": number(0.0),
-    "milestones": list_of(integer(0)), "batch_size": integer(1), "momentum": number(0.0, 1.0),
-    "seed": integer(0), "device": choice("auto", "cpu", "cuda"),
-}
 VARIANTS = {"pretrained": ("encoder.pt", "detect"), "random_init": ("encoder_random.pt", "detect/random_init")}
 
 
@@ -40,6 +34,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     setup_logging()
     params = load_params(args.params)
+    validate_all(params)  # every section, before any work
     cfg = validate(get_section(params, "detection"), DETECTION_SCHEMA, "detection")
     convention = get_section(params, "pku.boundary_convention")
     device = resolve_device(cfg["device"])

@@ -7,6 +7,7 @@ import logging
 from skelrep.data.sources import download_dataset, validate_data_section
 from skelrep.params import get_section, load_params, repo_root
 from skelrep.runtime import run_stage, setup_logging, stage_parser
+from skelrep.validation import validate_all
 
 log = logging.getLogger("stages.download")
 
@@ -17,7 +18,9 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default=None, help="output folder (default data/raw/<dataset>)")
     args = parser.parse_args(argv)
     setup_logging()
-    cfg = validate_data_section(args.dataset, get_section(load_params(args.params), f"data.{args.dataset}"))
+    params = load_params(args.params)
+    validate_all(params)  # every section, before any work
+    cfg = validate_data_section(args.dataset, get_section(params, f"data.{args.dataset}"))
     root = repo_root()
     out = download_dataset(args.dataset, cfg, args.out or f"data/raw/{args.dataset}",
                            cache_dir=root / "data" / ".download-cache" / args.dataset)

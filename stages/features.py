@@ -10,13 +10,13 @@ from pathlib import Path
 
 from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.evaluation.features import extract_features, load_frozen_encoder, save_feature_file
+from skelrep.evaluation.sections import FEATURES_SCHEMA
 from skelrep.methods import DOWNSTREAM_CROP
 from skelrep.data.protocols import resolve_protocol
-from skelrep.params import choice, get_section, integer, load_params, number, validate
+from skelrep.params import get_section, load_params, validate
 from skelrep.runtime import resolve_device, seed_everything, run_stage, setup_logging, stage_parser
+from skelrep.validation import validate_all
 
-FEATURES_SCHEMA = {"crop": choice("auto", "whole", "center"), "ratio": number(0.01, 1.0),
-                   "batch_size": integer(1), "device": choice("auto", "cpu", "cuda")}
 ENCODERS = {"pretrained": "encoder.pt", "random_init": "encoder_random.pt"}
 
 
@@ -26,6 +26,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     setup_logging()
     params = load_params(args.params)
+    validate_all(params)  # every section, before any work
     resolve_protocol(params, args.protocol)
     cfg = validate(get_section(params, "features"), FEATURES_SCHEMA, "features")
     device = resolve_device(cfg["device"])

@@ -6,13 +6,14 @@ from pathlib import Path
 
 from skelrep.evaluation.features import load_feature_file
 from skelrep.evaluation.knn import knn_top1
+from skelrep.evaluation.sections import KNN_SCHEMA
 from skelrep.io import write_json_atomic
 from skelrep.data.protocols import resolve_protocol
-from skelrep.params import choice, get_section, integer, load_params, validate
+from skelrep.params import get_section, load_params, validate
 from skelrep.runtime import resolve_device, run_stage, setup_logging, stage_parser
 from skelrep.tracking.mlflow_run import protocol_config, run_tags, stage_run
+from skelrep.validation import validate_all
 
-KNN_SCHEMA = {"k": integer(1), "batch_size": integer(1), "device": choice("auto", "cpu", "cuda")}
 VARIANTS = {"pretrained": "knn", "random_init": "knn/random_init"}
 
 
@@ -22,6 +23,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     setup_logging()
     params = load_params(args.params)
+    validate_all(params)  # every section, before any work
     resolve_protocol(params, args.protocol)
     cfg = validate(get_section(params, "knn"), KNN_SCHEMA, "knn")
     device = resolve_device(cfg["device"])

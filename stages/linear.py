@@ -12,16 +12,14 @@ from pathlib import Path
 from skelrep.data.hdf5 import read_attrs, read_split_arrays
 from skelrep.evaluation.features import load_feature_file
 from skelrep.evaluation.linear import standardize_features, train_linear_probe
+from skelrep.evaluation.sections import LINEAR_SCHEMA
 from skelrep.io import write_csv_atomic, write_json_atomic, write_jsonl_atomic, write_npz_atomic, write_text_atomic
 from skelrep.data.protocols import resolve_protocol
-from skelrep.params import boolean, choice, get_section, integer, list_of, load_params, number, validate
+from skelrep.params import get_section, load_params, validate
 from skelrep.runtime import resolve_device, seed_everything, run_stage, setup_logging, stage_parser
 from skelrep.tracking.mlflow_run import protocol_config, run_tags, stage_run
+from skelrep.validation import validate_all
 
-LINEAR_SCHEMA = {"epochs": integer(1), "lr": number(0.0), "milestones": list_of(integer(0)),
-                 "batch_size": integer(1), "momentum": number(0.0, 1.0), "weight_decay": number(0.0),
-                 "eval_every": integer(1), "standardize": boolean, "seed": integer(0),
-                 "device": choice("auto", "cpu", "cuda")}
 VARIANTS = {"pretrained": "linear", "random_init": "linear/random_init"}
 
 
@@ -31,6 +29,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     setup_logging()
     params = load_params(args.params)
+    validate_all(params)  # every section, before any work
     resolve_protocol(params, args.protocol)
     cfg = validate(get_section(params, "linear"), LINEAR_SCHEMA, "linear")
     device = resolve_device(cfg["device"])

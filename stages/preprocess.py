@@ -9,6 +9,7 @@ from skelrep.data.protocols import resolve_protocol
 from skelrep.data.sources import validate_data_section
 from skelrep.params import DATASETS, get_section, load_params
 from skelrep.runtime import run_stage, setup_logging, stage_parser
+from skelrep.validation import validate_all
 
 
 def main(argv=None) -> None:
@@ -21,6 +22,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     setup_logging()
     params = load_params(args.params)
+    validate_all(params)  # every section, before any work
     protocol = resolve_protocol(params, args.protocol)
     cfg = PreprocessConfig.from_params(get_section(params, "preprocess"), get_section(params, "pku"))
     data_cfg = validate_data_section(protocol.dataset, get_section(params, f"data.{protocol.dataset}"))

@@ -28,6 +28,7 @@ from skelrep.tracking.mlflow_run import flatten, protocol_config, run_tags, stag
 from skelrep.training.checkpoint import clear_checkpoint
 from skelrep.training.distributed import barrier, init_distributed, shutdown
 from skelrep.training.pretrain import build_model_for, config_fingerprint, run_pretraining, write_stats
+from skelrep.validation import validate_all
 
 log = logging.getLogger("stages.pretrain")
 
@@ -43,6 +44,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     setup_logging()
     params = load_params(args.params)
+    validate_all(params)  # every section, before any work
     resolve_protocol(params, args.protocol)  # validates before heavy work
     method = get_method(get_section(params, "method"), params)
     train_cfg = method.train_cfg

@@ -21,6 +21,7 @@ from skelrep.report.mlflow_sync import sync
 from skelrep.report.published import load_published, table_entries
 from skelrep.report.tables import build_tables, render_markdown, results_long, summary
 from skelrep.runtime import run_stage, setup_logging, stage_parser
+from skelrep.validation import validate_all
 
 log = logging.getLogger("stages.report")
 
@@ -33,6 +34,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     setup_logging()
     params = load_params(args.params)
+    validate_all(params)  # every section, before any work
     reports_dir, models_dir = Path(args.reports), Path(args.models)
 
     reports = load_reports(reports_dir, protocol_names(params))

@@ -18,6 +18,19 @@ def fake_params(source: str = "synthetic", mlflow: bool = True) -> dict:
     }
 
 
+def stage_params(mlflow: bool = True) -> dict:
+    """The committed params.yaml (what fake_params describes: USDRL DSTE joint, synthetic data)
+    with ``mlflow.enabled`` set: a file the report stage accepts, as it validates every section."""
+    import yaml
+
+    params = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text(encoding="utf-8"))
+    fake = fake_params(mlflow=mlflow)
+    assert params["method"] == fake["method"] and all(
+        params[fake["method"]][k][name] == value for k, sub in fake["usdrl"].items() for name, value in sub.items())
+    params["mlflow"] = fake["mlflow"]
+    return params
+
+
 def _write_json(path: Path, obj) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.report import fake_params, write_fake_reports
+from tests.report import stage_params, write_fake_reports
 
 REPO = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("report_stage", REPO / "stages" / "report.py")
@@ -36,7 +36,7 @@ def _outputs(reports: Path) -> dict[str, bytes]:
 def test_stage_writes_all_outputs_without_mlflow(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     reports = write_fake_reports(tmp_path / "in", protocols=("pku1-xsub",))
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(fake_params(mlflow=True)))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(stage_params(mlflow=True)))
     report_stage.main(["--no-mlflow", "--reports", str(reports), "--models", "models"])
     outputs = _outputs(reports)
     assert sorted(outputs) == OUTPUTS

@@ -26,7 +26,7 @@ from skelrep.params import load_params
 from ..conftest import REPO_ROOT
 from ..methods.test_isc_method import TINY_ISC
 from ..methods.test_umurl_method import TINY_UMURL
-from ..report import fake_params, write_fake_reports
+from ..report import stage_params, write_fake_reports
 from ..training.test_pretrain import TINY_USDRL
 
 STAGES = REPO_ROOT / "stages"
@@ -110,7 +110,7 @@ def test_report_adds_a_table_of_the_users_protocols(tmp_path, monkeypatch):
     for case in ("builtin", "with_user_protocol"):
         root = tmp_path / case
         reports = write_fake_reports(root)
-        params = fake_params(mlflow=False)
+        params = stage_params(mlflow=False)
         if case == "with_user_protocol":
             for stage in ("pretrain", "linear", "knn"):
                 shutil.copytree(reports / stage / "ntu60-xsub", reports / stage / PROTOCOL)

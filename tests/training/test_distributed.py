@@ -92,7 +92,9 @@ def test_torchrun_pretrain_stage_two_processes(tmp_path):
 
     data = write_tiny_h5(tmp_path / "tiny.h5", n_train=16, frames=24)
     section = {**TINY_USDRL, "train": {**TINY_USDRL["train"], "epochs": 1, "batch_size": 8}}
-    params = {"method": "usdrl", "usdrl": section, "mlflow": {"enabled": False}}
+    # the committed file, as every stage validates all of it first
+    params = {**yaml.safe_load((REPO_ROOT / "params.yaml").read_text()), "method": "usdrl", "usdrl": section,
+              "mlflow": {"enabled": False}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "DVC_ROOT": str(tmp_path)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port",

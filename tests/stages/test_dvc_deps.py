@@ -1,0 +1,384 @@
+"""dvc.yaml deps cannot drift from the code: every project file a stage loads is one of its deps.
+
+For every stage of dvc.yaml (each ``foreach`` item expanded from params.yaml, as DVC does):
+
+- **modules**: the stage script is run in a subprocess, with ``__name__`` other than
+  ``"__main__"`` (its imports run, ``main`` does not) and no project module loaded before,
+  and every loaded module file under ``src/skelrep`` is listed. Imports made later, inside functions (``from ..x import y`` in a
+  function body), are found by parsing the script and every module it loads with ``ast``
+  and following each ``skelrep`` import, absolute or relative, transitively. Package
+  ``__init__`` files that only hold a docstring and literal constants count only when a name
+  is imported from them (``from .. import __version__``).
+- **package data**: a module that reads a file of its package (``files("skelrep.data")
+  .joinpath("layouts", ...)``, ``"missing/<dataset>_....txt"``, ``"published_results.csv"``)
+  needs that file or folder too.
+- **pipeline files**: every ``data/``, ``models/`` or ``reports/`` path written in the stage
+  script (f-string parts as wildcards) is either one of its outputs or covered by a dep.
+
+A file is covered by a dep that is the file or a folder holding it. ``skelrep.validation``,
+which every stage runs first, decides only *whether* a stage runs, never what it writes, and
+never changes the params (tests/test_validation.py), so its (lazy) imports are deps of the
+``check`` stage, which re-runs whenever any of them changes; the other stages stop there.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import json
+import os
+import re
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ..conftest import REPO_ROOT
+
+SRC = REPO_ROOT / "src"
+PACKAGE = "skelrep"
+VALIDATION = "skelrep.validation"  # a dependency of the check stage only (see the module doc)
+CHECK_STAGE = "check"
+PIPELINE_ROOTS = ("data", "models", "reports")
+
+# Paths a stage script names that are deliberately neither dep nor output, with the reason.
+NOT_DEPS = {
+    "pretrain": {"models/.resume/*": "resume state of an interrupted run, deleted on completion"},
+    "report": {"models": "encoders are only logged to MLflow, never read into a DVC output"},
+}
+
+
+# --- dvc.yaml, expanded ------------------------------------------------------------------------
+
+_VAR = re.compile(r"\$\{\s*([^}]+?)\s*\}")
+_FILE_NAME = re.compile(r"[\w][\w.-]*")
+
+
+def _lookup(context: dict, dotted: str):
+    node = context
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def _interpolate(value, context: dict):
+    """DVC's ``${...}`` templating, enough for dvc.yaml: a whole-string var keeps its type."""
+    if isinstance(value, str):
+        whole = _VAR.fullmatch(value)
+        if whole:
+            return _lookup(context, whole.group(1))
+        return _VAR.sub(lambda m: str(_lookup(context, m.group(1))), value)
+    if isinstance(value, list):
+        return [_interpolate(v, context) for v in value]
+    if isinstance(value, dict):
+        return {_interpolate(k, context): _interpolate(v, context) for k, v in value.items()}
+    return value
+
+
+def _paths(entries) -> list[str]:
+    """dvc.yaml ``deps`` / ``outs`` entries (a path or ``{path: options}``) as paths."""
+    return [next(iter(e)) if isinstance(e, dict) else e for e in entries or []]
+
+
+@lru_cache(maxsize=None)
+def expanded_stages() -> tuple[tuple[str, str, dict], ...]:
+    """``(group, name, definition)`` of every stage, ``foreach`` items expanded."""
+    dvc = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))
+    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"))
+    out = []
+    for group, spec in dvc["stages"].items():
+        if "foreach" in spec:
+            items = _interpolate(spec["foreach"], params)
+            pairs = items.items() if isinstance(items, dict) else ((i, i) for i in items)
+            for key, item in pairs:
+                out.append((group, f"{group}@{key}", _interpolate(spec["do"], {**params, "key": key, "item": item})))
+        else:
+            out.append((group, group, _interpolate(spec, params)))
+    return tuple(out)
+
+
+def stage_groups() -> list[str]:
+    return list(dict.fromkeys(group for group, _, _ in expanded_stages()))
+
+
+def script_of(cmd: str) -> str:
+    match = re.match(r"python\s+(stages/\S+\.py)\b", cmd)
+    assert match, f"stage command {cmd!r} does not run a stages/*.py script"
+    return match.group(1)
+
+
+def outputs_of(definition: dict) -> list[str]:
+    return [p for kind in ("outs", "metrics", "plots") for p in _paths(definition.get(kind))]
+
+
+# --- what a script loads ------------------------------------------------------------------------
+
+_PROBE = """
+import json, runpy, sys
+loaded = {}
+for script in sys.argv[1:]:
+    # a clean slate of project modules for each script; third-party ones (torch) stay loaded
+    for name in [n for n in sys.modules if n == "skelrep" or n.startswith("skelrep.")]:
+        del sys.modules[name]
+    sys.argv[0] = script
+    runpy.run_path(script, run_name="__dvc_deps_probe__")
+    loaded[script] = sorted(n for n, m in list(sys.modules.items())
+                            if (n == "skelrep" or n.startswith("skelrep.")) and getattr(m, "__file__", None))
+print(json.dumps(loaded))
+"""
+
+
+@pytest.fixture(scope="module")
+def runtime_modules() -> dict[str, set[str]]:
+    """script -> the skelrep modules loaded by running its top level (not ``main``)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
+    scripts = sorted({script_of(d["cmd"]) for _, _, d in expanded_stages()})
+    proc = subprocess.run([sys.executable, "-c", _PROBE, *scripts], cwd=REPO_ROOT, env=env, text=True,
+                          capture_output=True, timeout=600)
+    assert proc.returncode == 0, f"importing the stage scripts failed:\n{proc.stderr}"
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert {m for m in loaded["stages/check.py"]} >= {"skelrep.validation", "skelrep.params"}
+    return {script: set(names) for script, names in loaded.items()}
+
+
+def module_file(name: str) -> Path | None:
+    base = SRC.joinpath(*name.split("."))
+    if base.with_suffix(".py").is_file():
+        return base.with_suffix(".py")
+    if (base / "__init__.py").is_file():
+        return base / "__init__.py"
+    return None
+
+
+def _is_package(name: str) -> bool:
+    path = module_file(name)
+    return path is not None and path.name == "__init__.py"
+
+
+def _parents(name: str) -> list[str]:
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _walk_skipping_type_checking(tree: ast.AST):
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ast.If) and (getattr(node.test, "id", None) == "TYPE_CHECKING"
+                                         or getattr(node.test, "attr", None) == "TYPE_CHECKING"):
+            stack.extend(node.orelse)
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+
+
+@lru_cache(maxsize=None)
+def _parse(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+@lru_cache(maxsize=None)
+def imports_of(path: Path, name: str | None) -> frozenset[tuple[str, bool]]:
+    """``(module, used)`` of every skelrep import in ``path`` (module ``name``; None: a script),
+    function bodies included. ``used`` is False for a package only traversed to reach a submodule."""
+    found: set[tuple[str, bool]] = set()
+    package = None if name is None else (name if path.name == "__init__.py" else name.rpartition(".")[0])
+    for node in _walk_skipping_type_checking(_parse(path)):
+        targets: list[tuple[str, bool]] = []
+        if isinstance(node, ast.Import):
+            targets = [(alias.name, True) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                if package is None:
+                    continue
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            for alias in node.names:
+                sub = f"{source}.{alias.name}"
+                if alias.name != "*" and module_file(sub) is not None:
+                    targets += [(sub, True), (source, False)]
+                else:
+                    targets.append((source, True))
+        for target, used in targets:
+            if target == PACKAGE or target.startswith(PACKAGE + "."):
+                found.add((target, used))
+                found.update((p, False) for p in _parents(target))
+    return frozenset(found)
+
+
+def _trivial_init(path: Path) -> bool:
+    """A package __init__ holding only a docstring, ``from __future__`` and literal constants."""
+    for stmt in _parse(path).body:
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+            continue
+        if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__":
+            continue
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+            try:
+                ast.literal_eval(stmt.value)
+                continue
+            except ValueError:
+                return False
+        return False
+    return True
+
+
+def loaded_closure(script: str, runtime: set[str], follow_validation: bool) -> dict[str, str]:
+    """Every skelrep module ``script`` loads at import time or later (lazy imports), transitively,
+    each mapped to the module that imports it (``script`` for its own imports, ``<runtime>``)."""
+    used: set[str] = set()
+    traversed: set[str] = set()
+    via: dict[str, str] = {}
+    seen: set[str] = set()
+
+    def follow(pending: list[tuple[str, bool, str]]) -> None:
+        while pending:
+            module, is_used, parent = pending.pop(0)  # breadth first: the shortest import chain
+            (used if is_used else traversed).add(module)
+            via.setdefault(module, parent)
+            if module in seen:
+                continue
+            seen.add(module)
+            path = module_file(module)
+            if path is None or (module == VALIDATION and not follow_validation):
+                continue
+            pending.extend((m, u, module) for m, u in sorted(imports_of(path, module)))
+
+    follow([(m, u, script) for m, u in sorted(imports_of(REPO_ROOT / script, None))])
+    # what only the interpreter saw (e.g. importlib.import_module): loaded at import time
+    follow([(m, not _is_package(m), "(loaded at import)") for m in sorted(runtime - seen)])
+    modules = used | {m for m in traversed - used if module_file(m) and not _trivial_init(module_file(m))}
+    if not follow_validation:
+        modules.discard(VALIDATION)
+    return {m: via[m] for m in sorted(modules) if module_file(m) is not None}
+
+
+def import_chain(module: str, via: dict[str, str]) -> str:
+    chain = [module]
+    while chain[-1] in via and len(chain) < 20:
+        chain.append(via[chain[-1]])
+    return " <- ".join(chain)
+
+
+def _string_parts(tree: ast.AST):
+    """String constants; an f-string as one string with ``*`` for each placeholder."""
+    parts = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            yield "".join(v.value if isinstance(v, ast.Constant) else "*" for v in node.values), node
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in parts:
+            yield node.value, node
+
+
+def package_data(path: Path) -> set[Path]:
+    """Data files/folders of the module's package that the module names (see the module doc)."""
+    package_dir = path.parent
+    joinpath_args = {id(a) for n in ast.walk(_parse(path)) if isinstance(n, ast.Call)
+                     and getattr(n.func, "attr", None) == "joinpath" for a in n.args}
+    found = set()
+    for text, node in _string_parts(_parse(path)):
+        head = text.split("/")[0]
+        if not _FILE_NAME.fullmatch(head) or not ("/" in text or "." in text or id(node) in joinpath_args):
+            continue
+        candidate = package_dir / head
+        if not candidate.exists() or candidate.suffix == ".py" or candidate.name == "__pycache__":
+            continue
+        if candidate.is_dir() and (candidate / "__init__.py").exists():
+            continue  # a subpackage: an import, handled above
+        found.add(candidate)
+    return found
+
+
+def required_files(script: str, runtime: set[str], follow_validation: bool) -> dict[str, str]:
+    """project file -> why the stage needs it (the import chain that loads it)."""
+    via = loaded_closure(script, runtime, follow_validation)
+    files = {}
+    for module in via:
+        path = module_file(module)
+        why = import_chain(module, via)
+        files.setdefault(path, why)
+        for data in package_data(path):
+            files.setdefault(data, f"read by {why}")
+    return {p.relative_to(REPO_ROOT).as_posix(): why for p, why in sorted(files.items())}
+
+
+def covered(path: str, deps: list[str]) -> bool:
+    return any(path == d.rstrip("/") or path.startswith(d.rstrip("/") + "/") for d in deps)
+
+
+# --- the checks ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("group", stage_groups())
+def test_stage_deps_cover_every_project_file_it_loads(group, runtime_modules):
+    problems = []
+    for _, name, definition in (s for s in expanded_stages() if s[0] == group):
+        script = script_of(definition["cmd"])
+        deps = _paths(definition.get("deps"))
+        needed = {script: "the command", **required_files(script, runtime_modules[script],
+                                                           follow_validation=group == CHECK_STAGE)}
+        missing = {p: why for p, why in needed.items() if not covered(p, deps)}
+        if missing:
+            problems.append(f"stage {name} ({script}) loads project files its deps do not cover:\n"
+                            + "".join(f"    {p}  ({why})\n" for p, why in missing.items()))
+    assert not problems, "\n".join(problems)
+
+
+def _pipeline_paths(script: str) -> set[str]:
+    """The data/, models/, reports/ paths a stage script names (f-string placeholders as *)."""
+    return {text.rstrip("/") for text, _ in _string_parts(_parse(REPO_ROOT / script))
+            if text.split("/")[0] in PIPELINE_ROOTS}
+
+
+def _related(pattern: str, path: str) -> bool:
+    """``path`` is the pattern's file, inside its folder, or a folder holding it."""
+    return (fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(path, pattern + "/*")
+            or pattern.startswith(path.rstrip("/") + "/"))
+
+
+@pytest.mark.parametrize("group", stage_groups())
+def test_stage_deps_cover_every_pipeline_file_it_reads(group):
+    problems = []
+    for _, name, definition in (s for s in expanded_stages() if s[0] == group):
+        script = script_of(definition["cmd"])
+        deps, outs = _paths(definition.get("deps")), outputs_of(definition)
+        for pattern in sorted(_pipeline_paths(script)):
+            if pattern in NOT_DEPS.get(group, {}) or any(_related(pattern, o) for o in outs):
+                continue
+            if not any(_related(pattern, d) for d in deps):
+                problems.append(f"stage {name} ({script}) reads {pattern!r}, which no dep covers")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_stage_waits_for_the_params_check():
+    """The check stage validates the whole params.yaml first; every other stage depends on it."""
+    stages = expanded_stages()
+    check = next(d for group, _, d in stages if group == CHECK_STAGE)
+    assert check["params"] == [{"params.yaml": None}]  # the whole file: any change re-runs it
+    marker = _paths(check["outs"])
+    assert len(marker) == 1
+    missing = [name for group, name, d in stages if group != CHECK_STAGE and marker[0] not in _paths(d.get("deps"))]
+    assert not missing, f"stages not depending on {marker[0]}: {', '.join(missing)}"
+
+
+def test_lazy_imports_inside_functions_are_followed():
+    # `skelrep compare` imports the report package only inside the command's function body
+    modules = set(loaded_closure("src/skelrep/cli.py", set(), follow_validation=True))
+    assert {"skelrep.report.compare", "skelrep.report.published", "skelrep.data.protocols"} <= modules
+    # a relative import of a name from a package's __init__ makes that __init__ a dependency
+    assert "skelrep" in loaded_closure("stages/preprocess.py", set(), follow_validation=False)
+    assert "skelrep" not in loaded_closure("stages/knn.py", {"skelrep"}, follow_validation=False)
+
+
+def test_package_data_read_by_a_module_is_found():
+    data = SRC / "skelrep" / "data"
+    assert package_data(data / "ntu.py") == {data / "missing"}
+    assert package_data(data / "layout.py") == {data / "layouts"}
+    assert package_data(SRC / "skelrep" / "report" / "published.py") == {
+        SRC / "skelrep" / "report" / "published_results.csv"}

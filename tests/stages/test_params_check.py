@@ -1,0 +1,103 @@
+"""Every stage validates the whole params.yaml before any work: a typo in a section the stage
+never reads still stops it, fast, naming the key, with nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from skelrep.params import load_params
+
+from ..conftest import REPO_ROOT
+from .test_dvc_deps import expanded_stages, script_of
+
+ARGS = {"download": ["--dataset", "ntu60"], "detect": [], "report": [], "check": []}
+PROTOCOL_ARGS = ["--protocol", "ntu60-xsub"]
+
+
+def _scripts() -> dict[str, str]:
+    """dvc.yaml stage group -> its script."""
+    return {group: script_of(d["cmd"]) for group, _, d in expanded_stages()}
+
+
+def _run_all(tmp_path, params: dict, groups) -> dict[str, tuple[subprocess.CompletedProcess, float, list[str]]]:
+    """Each stage of ``groups`` in its own empty folder holding only ``params``, all at once."""
+    procs = {}
+    for group, script in _scripts().items():
+        if group not in groups:
+            continue
+        work = tmp_path / group
+        work.mkdir(parents=True)
+        (work / "params.yaml").write_text(yaml.safe_dump(params))
+        cmd = [sys.executable, str(REPO_ROOT / script), *ARGS.get(group, PROTOCOL_ARGS)]
+        procs[group] = (subprocess.Popen(cmd, cwd=work, env={**_env(), "DVC_ROOT": str(work)}, text=True,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE), time.monotonic(), work)
+    results = {}
+    for group, (proc, start, work) in procs.items():
+        stdout, stderr = proc.communicate(timeout=300)
+        results[group] = (subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr),
+                          time.monotonic() - start, sorted(p.name for p in work.iterdir()))
+    return results
+
+
+def _env() -> dict:
+    import os
+
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MLFLOW_TRACKING_URI": "sqlite:///unused.db"}
+
+
+def test_every_stage_is_in_the_test():
+    assert set(_scripts()) == {"check", "download", "preprocess", "pretrain", "features", "linear", "knn",
+                               "detect", "report"}
+
+
+def test_a_typo_in_an_unrelated_section_stops_every_stage_first(tmp_path):
+    params = load_params(REPO_ROOT / "params.yaml")
+    # `detection` is read by no stage but detect; detect gets its typo in `linear`
+    params["detection"]["epochz"] = params["detection"].pop("epochs")
+    results = _run_all(tmp_path / "detection", params, set(_scripts()) - {"detect"})
+    params["detection"]["epochs"] = params["detection"].pop("epochz")
+    params["linear"]["epochz"] = params["linear"].pop("epochs")
+    results.update(_run_all(tmp_path / "linear", params, {"detect"}))
+    assert set(results) == set(_scripts())
+    for group, (proc, seconds, files) in results.items():
+        key = "linear.epochz" if group == "detect" else "detection.epochz"
+        assert proc.returncode == 2, f"{group}: exit {proc.returncode}\n{proc.stderr[-2000:]}"
+        assert f"error: params.yaml: {key}: unknown key; allowed keys: " in proc.stderr, f"{group}: {proc.stderr}"
+        assert "Traceback" not in proc.stderr, group
+        assert files == ["params.yaml"], f"{group} wrote {files} before validating"
+        assert seconds < 120, f"{group} took {seconds:.0f} s to fail"  # imports only (2 cores, all at once)
+
+
+def test_an_unknown_method_stops_the_check_stage_with_the_methods(tmp_path):
+    params = load_params(REPO_ROOT / "params.yaml")
+    params["method"] = "simclr"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = subprocess.run([sys.executable, str(REPO_ROOT / "stages" / "check.py")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "error: params.yaml: method: got 'simclr'; allowed: usdrl, umurl, isc" in proc.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+def test_the_check_stage_writes_the_same_bytes_for_any_valid_params(tmp_path):
+    """Its output is what every stage depends on: it must not change with valid params."""
+    outputs = []
+    for lr in (0.1, 0.2):
+        params = load_params(REPO_ROOT / "params.yaml")
+        params["linear"]["lr"] = lr
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+        subprocess.run([sys.executable, str(REPO_ROOT / "stages" / "check.py")], cwd=tmp_path, check=True,
+                       capture_output=True, timeout=120)
+        outputs.append((tmp_path / "reports" / "params_check.txt").read_bytes())
+    assert outputs[0] == outputs[1] == b"params.yaml: every section valid\n"
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (REPO_ROOT / "stages").glob("*.py")))
+def test_every_stage_script_calls_validate_all(script):
+    source = (REPO_ROOT / "stages" / script).read_text()
+    assert "validate_all(" in source, f"stages/{script} does not validate the whole params.yaml"
