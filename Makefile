@@ -1,8 +1,15 @@
 # The two commands of the README. Each creates the virtual environment when it is missing.
 PY      ?= python3
-VENV    := .venv
+VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+# Every package, direct and transitive, at an exact version with its sha256 hashes, compiled by
+# pip-tools from pyproject.toml (dependencies + the extras in LOCK_EXTRAS); `make lock` regenerates it.
+LOCK        := requirements.lock
+LOCK_EXTRAS := test
+LOCK_ARGS   ?=
+PIP_VERSION       := 26.3
+PIP_TOOLS_VERSION := 7.6.2
 
 # stage commands in dvc.yaml call `python`: the project's virtual environment comes first
 export PATH := $(abspath $(BIN)):$(PATH)
@@ -10,7 +17,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: run test env bench compare sweep clean-env
+.PHONY: run test env lock bench compare sweep clean-env
 
 run: $(STAMP)  ## the main job: the whole DVC pipeline on the default (synthetic) data
 	$(BIN)/dvc repro
@@ -21,11 +28,25 @@ test: $(STAMP)  ## the test suite
 env: $(STAMP)
 
 # torch is pinned to the CPU build served locally; an unpinned torch pulls GBs of CUDA packages.
-$(STAMP): pyproject.toml
+# The lock is installed hash-checked; the project itself (editable) then goes in without its deps.
+$(STAMP): $(LOCK) pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet pip==$(PIP_VERSION)
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Regenerate the lock after editing pyproject.toml's dependencies. Pins already in the lock are kept
+# where they still fit; `make lock LOCK_ARGS=--upgrade` moves everything to the newest releases.
+# pip-tools goes into the venv only here: `make run` and `make test` never need it.
+# Index locations come from pip's configuration (the local CPU torch wheel), not from the lock.
+LOCK_FLAGS := --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
+  $(foreach e,$(LOCK_EXTRAS),--extra $(e))
+lock:
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet pip==$(PIP_VERSION) pip-tools==$(PIP_TOOLS_VERSION)
+	CUSTOM_COMPILE_COMMAND="make lock   # pip-compile $(LOCK_FLAGS) pyproject.toml" \
+	  $(BIN)/pip-compile --quiet $(LOCK_FLAGS) $(LOCK_ARGS) --output-file $(LOCK) pyproject.toml
 
 bench: $(STAMP)  ## benchmarks (print tables; not part of the tests)
 	$(BIN)/python benchmarks/preprocess.py
