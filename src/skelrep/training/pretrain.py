@@ -25,8 +25,8 @@ from tqdm import tqdm
 
 from ..errors import SkelrepError
 from ..io import write_csv_atomic, write_jsonl_atomic
-from ..params import choice, integer, list_of, number, validate
 from ..models.init import portable_init
+from ..params import choice, integer, list_of, number, validate
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .distributed import DistInfo, all_reduce_mean
 
