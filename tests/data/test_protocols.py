@@ -100,7 +100,7 @@ def test_dvc_stages_come_from_params_yaml(tmp_path):
     """The built-in stage names are unchanged; a generic dataset and a protocol add their own."""
     builtin = {f"download@{d}" for d in ("ntu60", "ntu120", "pku1", "pku2")} | {
         f"{stage}@{p}" for stage in ("preprocess", "pretrain", "features", "linear", "knn") for p in PROTOCOLS
-    } | {"detect", "report"}
+    } | {"check", "detect", "report"}
     user = {"download@mydata"} | {f"{s}@mydata-xsub" for s in ("preprocess", "pretrain", "features", "linear", "knn")}
     for name, params, expected in (("committed", PARAMS, builtin), ("custom", with_user_protocol(), builtin | user)):
         (tmp_path / name).mkdir()
