@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ..errors import ParamsError
-from .isc import ISC, ISCEncoder
-from .umurl import UmURL, UmURLEncoder
-from .usdrl import USDRL, USDRLEncoder
+from .isc.method import ISC, ISCEncoder
+from .umurl.method import UmURL, UmURLEncoder
+from .usdrl.method import USDRL, USDRLEncoder
 
 METHODS = {"usdrl": USDRL, "umurl": UmURL, "isc": ISC}
 ENCODERS = {"usdrl": USDRLEncoder, "umurl": UmURLEncoder, "isc": ISCEncoder}

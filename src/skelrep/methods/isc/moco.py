@@ -25,10 +25,10 @@ from skelrep.errors import DataError, ParamsError
 from skelrep.losses.info_nce import moco_info_nce
 from skelrep.models.encoder_file import load_encoder_file
 from skelrep.models.init import unit_rows
-from skelrep.models.isc_agcn import IscAGCN
-from skelrep.models.isc_gru import GRU_MODES, IscGRU
-from skelrep.models.isc_hcn import IscHCN
-from skelrep.models.isc_heads import ENCODER_KINDS, ProjectionHead
+from skelrep.methods.isc.agcn import IscAGCN
+from skelrep.methods.isc.gru import GRU_MODES, IscGRU
+from skelrep.methods.isc.hcn import IscHCN
+from skelrep.methods.isc.heads import ENCODER_KINDS, ProjectionHead
 from skelrep.params import Validator, boolean, choice, integer, number, validate
 from skelrep.training.distributed import DistInfo, gather_no_grad
 

@@ -17,12 +17,13 @@ from torch import Tensor, nn
 
 from skelrep.errors import DataError, ParamsError
 from skelrep.losses.mgfd import DEFAULT_DOMAIN_MIX
-from skelrep.models.components import TwoStreamBackbone, official_init_, pool_streams
-from skelrep.models.dste import DSTE
+from skelrep.methods.usdrl.backbone import TwoStreamBackbone, official_init_
+from skelrep.methods.usdrl.dste import DSTE
+from skelrep.methods.usdrl.sttr import STTR
+from skelrep.models.components import pool_streams
 from skelrep.models.encoder_file import load_encoder_file
 from skelrep.models.modalities import MODALITIES, make_modality, skeleton_parents
 from skelrep.models.projector import Projector
-from skelrep.models.sttr import STTR
 
 BACKBONES: dict[str, type[TwoStreamBackbone]] = {"dste": DSTE, "sttr": STTR}
 PROJECTOR_BN = ("local", "sync")

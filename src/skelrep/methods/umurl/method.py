@@ -19,12 +19,12 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from ..data.augment import AugmentConfig
-from ..errors import ParamsError
-from ..losses.umurl_consistency import umurl_loss
-from ..models.umurl import UmURLBackbone, UmURLModel, validate_umurl_config
-from ..training.distributed import DistInfo, gather_with_grad
-from ..training.pretrain import validate_train
+from skelrep.data.augment import AugmentConfig
+from skelrep.errors import ParamsError
+from skelrep.losses.umurl_consistency import umurl_loss
+from skelrep.methods.umurl.model import UmURLBackbone, UmURLModel, validate_umurl_config
+from skelrep.training.distributed import DistInfo, gather_with_grad
+from skelrep.training.pretrain import validate_train
 
 VIEWS = 4  # joint, bone, motion (uni-modal), fused
 

@@ -8,7 +8,7 @@ rest in one forward: query encoders on view 1, EMA + key encoders on view 2, cro
 InfoNCE, and the enqueue of the all-gathered global batch of keys (isc.md §6.2), so DDP sees one
 forward per backward. BN stays per rank (no SyncBN, no shuffle-BN), as officially.
 
-The ``isc`` section is ``models.isc_moco.validate_isc_config``'s block (isc.md §11) plus four
+The ``isc`` section is ``moco.validate_isc_config``'s block (isc.md §11) plus four
 keys this adapter owns, with the official values as defaults:
 
 - ``frames``: the clip length every view is resampled to (official 64);
@@ -36,17 +36,17 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from ..data.augment import AugmentConfig
-from ..errors import ParamsError, SkelrepError
-from ..models.isc_agcn import IscAGCN
-from ..models.isc_gru import IscGRU
-from ..models.isc_hcn import IscHCN
-from ..models.isc_moco import ARCHS, PAIRS, InterSkeletonMoCo, IscFeatureEncoder, validate_isc_config
-from ..models.modalities import MODALITIES, make_modality, skeleton_edges, skeleton_parents
-from ..params import choice, integer, validate
-from ..skeleton import NTU_NUM_JOINTS
-from ..training.distributed import DistInfo
-from ..training.pretrain import validate_train
+from skelrep.data.augment import AugmentConfig
+from skelrep.errors import ParamsError, SkelrepError
+from skelrep.methods.isc.agcn import IscAGCN
+from skelrep.methods.isc.gru import IscGRU
+from skelrep.methods.isc.hcn import IscHCN
+from skelrep.methods.isc.moco import ARCHS, PAIRS, InterSkeletonMoCo, IscFeatureEncoder, validate_isc_config
+from skelrep.models.modalities import MODALITIES, make_modality, skeleton_edges, skeleton_parents
+from skelrep.params import choice, integer, validate
+from skelrep.skeleton import NTU_NUM_JOINTS
+from skelrep.training.distributed import DistInfo
+from skelrep.training.pretrain import validate_train
 
 VIEWS = 2
 HCN_MIN_FRAMES = 16  # four 2x poolings
@@ -62,7 +62,7 @@ def _sub(value: Any, key: str, defaults: dict, schema: dict) -> dict:
 
 
 def _split_section(section: Mapping[str, Any] | None) -> tuple[dict, dict]:
-    """(the isc_moco block, this adapter's own keys validated)."""
+    """(the moco.py block, this adapter's own keys validated)."""
     if section is None:
         section = {}
     if not isinstance(section, Mapping):

@@ -12,18 +12,18 @@ import torch
 from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.errors import ParamsError, SkelrepError
 from skelrep.methods import build_encoder, get_method
-from skelrep.methods.isc import ISC, ISCEncoder
-from skelrep.models.isc_moco import IscFeatureEncoder
+from skelrep.methods.isc.method import ISC, ISCEncoder
+from skelrep.methods.isc.moco import IscFeatureEncoder
 from skelrep.models.modalities import make_modality
 from skelrep.models.encoder_file import load_encoder_file, save_encoder
-from skelrep.models.isc_moco import InterSkeletonMoCo
+from skelrep.methods.isc.moco import InterSkeletonMoCo
 from skelrep.params import load_params
 from skelrep.profiles import PROFILES, apply_overrides
 from skelrep.training.distributed import DistInfo
 from skelrep.skeleton import NTU_PARENTS
 from skelrep.training.pretrain import run_pretraining
 
-from ..conftest import REPO_ROOT, write_tiny_h5
+from ...conftest import REPO_ROOT, write_tiny_h5
 
 TINY_ISC = {
     "pair": "seq_graph",

@@ -7,13 +7,13 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from ..data.augment import AugmentConfig
-from ..losses.mgfd import mgfd_loss
-from ..models.modalities import MODALITIES, make_modality, skeleton_parents
-from ..models.usdrl import USDRLModel, build_backbone, validate_usdrl_config
-from ..params import choice
-from ..training.distributed import DistInfo, gather_with_grad
-from ..training.pretrain import validate_train
+from skelrep.data.augment import AugmentConfig
+from skelrep.losses.mgfd import mgfd_loss
+from skelrep.methods.usdrl.model import USDRLModel, build_backbone, validate_usdrl_config
+from skelrep.models.modalities import MODALITIES, make_modality, skeleton_parents
+from skelrep.params import choice
+from skelrep.training.distributed import DistInfo, gather_with_grad
+from skelrep.training.pretrain import validate_train
 
 
 class MultiViewUSDRL(nn.Module):
