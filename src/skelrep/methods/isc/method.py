@@ -38,7 +38,10 @@ from torch import nn
 
 from skelrep.data.augment import AugmentConfig
 from skelrep.errors import ParamsError, SkelrepError
+from skelrep.methods.base import Method
+from skelrep.methods.isc import ISCInfo
 from skelrep.methods.isc.agcn import IscAGCN
+from skelrep.methods.isc.defaults import PAPER
 from skelrep.methods.isc.gru import IscGRU
 from skelrep.methods.isc.hcn import IscHCN
 from skelrep.methods.isc.moco import ARCHS, PAIRS, InterSkeletonMoCo, IscFeatureEncoder, validate_isc_config
@@ -50,7 +53,7 @@ from skelrep.training.pretrain import validate_train
 
 VIEWS = 2
 HCN_MIN_FRAMES = 16  # four 2x poolings
-_OWN_DEFAULTS = {"frames": 64, "agcn": {"base_channels": 64}, "hcn": {"width": 64}}
+_OWN_DEFAULTS = {"frames": PAPER["frames"], "agcn": dict(PAPER["agcn"]), "hcn": dict(PAPER["hcn"])}
 
 
 def _sub(value: Any, key: str, defaults: dict, schema: dict) -> dict:
@@ -75,8 +78,37 @@ def _split_section(section: Mapping[str, Any] | None) -> tuple[dict, dict]:
     return rest, own
 
 
-class ISC:
-    name = "isc"
+class ISCEncoder(IscFeatureEncoder):
+    """A frozen ISC query encoder (no head) as the evaluation stages use it.
+
+    ``features``: GRU (N, 2*hidden), AGCN (N, 4*base_channels), HCN (N, 4*width*(frames/16)^2).
+    The official downstream input is the centre 95 % crop (``features.crop: center``,
+    ``features.ratio: 0.95``; isc.md §7). ``dense_features``: GRU only. Both take joint clips
+    and derive the encoder's input stream (``isc.train.modality``) first.
+    """
+
+    def __init__(self, payload: Mapping[str, Any]):
+        super().__init__(payload)
+        extra = payload["extra"]
+        # files from before these were recorded: joints of NTU's skeleton
+        self.modality = extra.get("modality", "joint")
+        parents = extra.get("parents")
+        self.parents = skeleton_parents(NTU_NUM_JOINTS if parents is None else len(parents), parents)
+
+    def features(self, clip: torch.Tensor) -> torch.Tensor:
+        return super().features(make_modality(clip, self.modality, self.parents))
+
+    def dense_features(self, clip: torch.Tensor) -> torch.Tensor:
+        if self.kind != "seq":
+            raise SkelrepError(
+                f"the ISC {ARCHS[self.kind]} ({self.kind}) encoder has no per-frame output, so dense "
+                f"detection cannot use it; pretrain with isc.eval_encoder: seq (the GRU of a pair with "
+                f"a sequence encoder, e.g. seq_graph) to get per-frame features")
+        return super().dense_features(make_modality(clip, self.modality, self.parents))
+
+
+class ISC(ISCInfo, Method):
+    encoder = ISCEncoder
     sync_bn = False  # per-rank BN, as the official per-GPU BN (isc.md §6.2)
 
     def __init__(self, section: Mapping[str, Any]):
@@ -159,32 +191,3 @@ class ISC:
         if "image" in kinds:
             out["hcn_width"] = self.hcn_width
         return out
-
-
-class ISCEncoder(IscFeatureEncoder):
-    """A frozen ISC query encoder (no head) as the evaluation stages use it.
-
-    ``features``: GRU (N, 2*hidden), AGCN (N, 4*base_channels), HCN (N, 4*width*(frames/16)^2).
-    The official downstream input is the centre 95 % crop (``features.crop: center``,
-    ``features.ratio: 0.95``; isc.md §7). ``dense_features``: GRU only. Both take joint clips
-    and derive the encoder's input stream (``isc.train.modality``) first.
-    """
-
-    def __init__(self, payload: Mapping[str, Any]):
-        super().__init__(payload)
-        extra = payload["extra"]
-        # files from before these were recorded: joints of NTU's skeleton
-        self.modality = extra.get("modality", "joint")
-        parents = extra.get("parents")
-        self.parents = skeleton_parents(NTU_NUM_JOINTS if parents is None else len(parents), parents)
-
-    def features(self, clip: torch.Tensor) -> torch.Tensor:
-        return super().features(make_modality(clip, self.modality, self.parents))
-
-    def dense_features(self, clip: torch.Tensor) -> torch.Tensor:
-        if self.kind != "seq":
-            raise SkelrepError(
-                f"the ISC {ARCHS[self.kind]} ({self.kind}) encoder has no per-frame output, so dense "
-                f"detection cannot use it; pretrain with isc.eval_encoder: seq (the GRU of a pair with "
-                f"a sequence encoder, e.g. seq_graph) to get per-frame features")
-        return super().dense_features(make_modality(clip, self.modality, self.parents))

@@ -17,6 +17,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 from torch import Tensor, nn
 
 from skelrep.errors import DataError, ParamsError
+from skelrep.methods.umurl.defaults import PAPER
 from skelrep.models.components import (
     SinusoidalPositionalEncoding,
     SkeletonEmbedding,
@@ -40,18 +41,18 @@ INIT_SCHEMES = ("torch_default",)
 
 @dataclass(frozen=True)
 class UmURLEncoderConfig:
-    hidden: int = 1024
+    hidden: int = PAPER["encoder"]["hidden"]
     heads: int = 1
     layers: int = 1
     ffn: int | None = None  # None: equal to hidden, as the official dim_feedforward
     t_pe_max_len: int = 200
-    frames: int = 64
+    frames: int = PAPER["encoder"]["frames"]
 
 
 @dataclass(frozen=True)
 class UmURLProjConfig:
-    dims: tuple[int, int, int] = (2048, 2048, 4096)  # widths of the three Linear layers
-    bn: str = "sync"
+    dims: tuple[int, int, int] = tuple(PAPER["proj"]["dims"])  # widths of the three Linear layers
+    bn: str = PAPER["proj"]["bn"]
 
 
 @dataclass(frozen=True)
