@@ -1,8 +1,9 @@
 """A method is one folder plus one registry line.
 
 The toy method of docs/adding_a_method.md, written into a temporary folder from the doc's own
-code blocks and registered by the doc's registry line (one ``METHODS`` entry, nothing else
-patched), goes through every generic path: params validation, the names the report and MLflow
+code blocks (found as ``skelrep.methods.toy``: the package path is extended to that folder, so
+the source tree stays untouched) and registered by the doc's registry line (one ``METHODS``
+entry; no other module is patched), goes through every generic path: params validation, the names the report and MLflow
 use, the paper profile, model building under portable_init, the pretrain, features, KNN and
 linear stages, and the encoder file. The registry itself (what the three built-in methods
 declare) is checked too.

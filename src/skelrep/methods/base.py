@@ -102,7 +102,7 @@ class MethodInfo:
     @classmethod
     def paper_overrides(cls) -> dict[str, Any]:
         """The paper values as dotted keys of the section, e.g. ``{"encoder.hidden": 1024}``."""
-        return flatten(cls.paper)
+        return flatten(copy.deepcopy(cls.paper))
 
     @classmethod
     def input_modality(cls, section: Mapping[str, Any] | None) -> str | None:

@@ -21,9 +21,9 @@ enqueue never wraps mid-batch.
 
 Downstream: the encoder file holds the query encoder (no head) of ``isc.eval_encoder``
 (headline: the GRU ``encoder_q`` of seq_graph). The official ISC downstream input is the
-**centre 95 %** crop resampled to the clip length (isc.md §7), i.e. ``features.crop: center``,
-``features.ratio: 0.95``; the features stage takes those from its own section (the default
-profile keeps ``whole``, the USDRL/UmURL protocol). Dense per-frame features exist only for the
+**centre 95 %** crop resampled to the clip length (isc.md §7): ``ISCInfo.downstream_crop``, which
+the features stage uses with ``features.crop: auto`` (the committed value; ``center`` with
+``ratio`` or ``whole`` choose explicitly). Dense per-frame features exist only for the
 GRU (its per-frame top-layer outputs, a labelled extension); the graph and image encoders have
 none, and ``ISCEncoder.dense_features`` says so.
 """
@@ -82,8 +82,8 @@ class ISCEncoder(IscFeatureEncoder):
     """A frozen ISC query encoder (no head) as the evaluation stages use it.
 
     ``features``: GRU (N, 2*hidden), AGCN (N, 4*base_channels), HCN (N, 4*width*(frames/16)^2).
-    The official downstream input is the centre 95 % crop (``features.crop: center``,
-    ``features.ratio: 0.95``; isc.md §7). ``dense_features``: GRU only. Both take joint clips
+    The official downstream input is the centre 95 % crop (``ISCInfo.downstream_crop``;
+    isc.md §7). ``dense_features``: GRU only. Both take joint clips
     and derive the encoder's input stream (``isc.train.modality``) first.
     """
 
