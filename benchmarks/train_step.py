@@ -19,9 +19,9 @@ Each case runs in a fresh subprocess, so peak memory of one case does not leak i
 and an out-of-memory try leaves nothing behind.
 
 Sizes: ``default`` = the ``<method>`` section of params.yaml as committed (the CPU profile);
-``paper`` = the same section with the paper values of the method's spec applied on top.
-A new method (UmURL, ISC) is benchmarked by adding one entry to ``METHODS`` below, once it is
-registered in ``skelrep.methods``.
+``paper`` = the same section with the method's paper values (``MethodInfo.paper``, its
+``defaults.py``) applied on top. Every method registered in ``skelrep.methods.METHODS`` is
+benchmarked; nothing here names one.
 
     python benchmarks/train_step.py                       # all methods, both sizes, cpu (+ cuda)
     python benchmarks/train_step.py --sizes default --steps 3
@@ -37,32 +37,11 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from skelrep.methods import METHODS  # the registry (no torch): each method's section and paper values
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass(frozen=True)
-class MethodBench:
-    """How to benchmark a method: its params section; paper sizes come from the `paper` profile."""
-
-    section: str
-    source: str = ""  # where the paper values come from
-
-    @property
-    def paper(self) -> dict:
-        from skelrep.profiles import PROFILES
-
-        prefix = self.section + "."
-        return {k[len(prefix):]: v for k, v in PROFILES["paper"].items() if k.startswith(prefix)}
-
-
-METHODS: dict[str, MethodBench] = {
-    "usdrl": MethodBench(section="usdrl", source="usdrl.md §2, §11"),
-    "umurl": MethodBench(section="umurl", source="umurl.md §5, §11"),
-    "isc": MethodBench(section="isc", source="isc.md §5, §11"),
-}
 SIZES = ("default", "paper")
 
 # Dense bf16 tensor-core peak (TFLOP/s, no sparsity), matched in order against the device name.
@@ -99,12 +78,11 @@ def method_params(name: str, size: str, params_path: Path) -> dict:
     from skelrep.params import load_params
 
     params = load_params(params_path)
-    bench = METHODS[name]
-    section = copy.deepcopy(params[bench.section])
+    section = copy.deepcopy(params[name])
     if size == "paper":
-        for dotted, value in bench.paper.items():
+        for dotted, value in METHODS[name].paper_overrides().items():
             _set_dotted(section, dotted, value)
-    params[bench.section] = section
+    params[name] = section
     return params
 
 
@@ -355,9 +333,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     print()
     for name in methods:
-        b = METHODS[name]
-        print(f"- {name} paper size ({b.source}): "
-              + ", ".join(f"{k}={v}" for k, v in b.paper.items()) + "; default = params.yaml.")
+        info = METHODS[name]
+        print(f"- {name} paper size ({info.paper_source}): "
+              + ", ".join(f"{k}={v}" for k, v in info.paper_overrides().items()) + "; default = params.yaml.")
     print("- TFLOP/s: dense matrix FLOPs of one step (FlopCounterMode: matmul/conv/attention, forward "
           "+ backward) / median step time; % of peak on GPU only (dense bf16 peak of the card).")
     print("- peak memory: CPU = peak RSS minus RSS before building the model (fresh process per row); "

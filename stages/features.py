@@ -11,7 +11,7 @@ from pathlib import Path
 from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.evaluation.features import extract_features, load_frozen_encoder, save_feature_file
 from skelrep.evaluation.sections import FEATURES_SCHEMA
-from skelrep.methods import DOWNSTREAM_CROP
+from skelrep.methods import METHODS
 from skelrep.data.protocols import resolve_protocol
 from skelrep.params import get_section, load_params, validate
 from skelrep.runtime import resolve_device, seed_everything, run_stage, setup_logging, stage_parser
@@ -36,7 +36,8 @@ def main(argv=None) -> None:
     for variant, filename in ENCODERS.items():
         encoder = load_frozen_encoder(Path("models") / args.protocol / filename, device)
         # auto: the method's official downstream input (whole sequence; ISC: centre 95 %)
-        crop, ratio = DOWNSTREAM_CROP[encoder.method] if cfg["crop"] == "auto" else (cfg["crop"], cfg["ratio"])
+        crop, ratio = (METHODS[encoder.method].downstream_crop if cfg["crop"] == "auto"
+                       else (cfg["crop"], cfg["ratio"]))
         arrays = {}
         for split, ds in splits.items():
             arrays[f"{split}_x"] = extract_features(encoder, ds, crop=crop, ratio=ratio,

@@ -13,7 +13,7 @@ from skelrep.data.sources import validate_data_section
 from skelrep.errors import ParamsError
 from skelrep.methods import METHODS, get_method
 from skelrep.params import DATASETS, load_params, validate
-from skelrep.profiles import PROFILES, apply_overrides
+from skelrep.profiles import PROFILES, apply_overrides, profile_overrides
 
 from .conftest import REPO_ROOT
 
@@ -44,7 +44,7 @@ def test_committed_params_validate():
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 def test_profiles_override_existing_keys_with_valid_values(profile):
-    validate_all(apply_overrides(PARAMS, PROFILES[profile]))
+    validate_all(apply_overrides(PARAMS, profile_overrides(profile)))
 
 
 @pytest.mark.parametrize("path, value, key, allowed", [

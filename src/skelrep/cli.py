@@ -24,7 +24,7 @@ def _import_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _import_checkpoint(args: argparse.Namespace) -> int:
-    from skelrep.models.official import import_official_usdrl_checkpoint  # keeps `--help` fast
+    from skelrep.methods.usdrl.official import import_official_usdrl_checkpoint  # keeps `--help` fast
 
     config = import_official_usdrl_checkpoint(args.src, args.dst, arch=args.arch)
     print(f"wrote {args.dst} ({', '.join(f'{k}={v}' for k, v in config.items())})")

@@ -10,66 +10,32 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-PROFILES: dict[str, dict[str, Any]] = {
-    # The paper recipes for a GPU: USDRL AAAI code (usdrl.md §2, §11, §12; evaluation.md §2),
-    # UmURL and ISC below. Only the selected `method` section is read by the stages.
-    "paper": {
-        "usdrl.encoder.hidden": 1024,
-        "usdrl.encoder.num_layers": 2,
-        "usdrl.encoder.frames": 64,
-        "usdrl.proj.cp": 2048,
-        "usdrl.aug.crop_scale": [0.1, 1.0],
-        "usdrl.aug.min_crop": 64,
-        "usdrl.train.lr": 0.0005,
-        "usdrl.train.batch_size": 356,
-        "usdrl.train.epochs": 451,
-        "usdrl.train.milestones": [351],
-        "usdrl.train.ckpt_every": 50,
-        "usdrl.train.workers": 8,
-        # UmURL code (umurl.md §5, §9 U2/U3, §11). Batch: the active NTU-60 xsub command (512);
-        # NTU-60 xview and NTU-120 use 1024 (-S umurl.train.batch_size=1024).
-        "umurl.encoder.hidden": 1024,
-        "umurl.encoder.ffn": 1024,
-        "umurl.encoder.frames": 64,
-        "umurl.proj.dims": [2048, 2048, 4096],
-        "umurl.proj.bn": "sync",
-        "umurl.aug.min_crop": 64,
-        "umurl.train.lr": 0.0005,
-        "umurl.train.batch_size": 512,
-        "umurl.train.epochs": 451,
-        "umurl.train.milestones": [351],
-        "umurl.train.ckpt_every": 50,
-        "umurl.train.workers": 4,
-        # ISC code (isc.md §2, §5, §11), NTU-60 schedule (NTU-120: 351 epochs, milestone 251).
-        "isc.frames": 64,
-        "isc.gru.hidden": 1024,
-        "isc.gru.layers": 3,
-        "isc.agcn.base_channels": 64,
-        "isc.hcn.width": 64,
-        "isc.moco.k": 16384,
-        "isc.moco.m": 0.999,
-        "isc.aug.min_crop": 64,
-        "isc.train.lr": 0.01,
-        "isc.train.batch_size": 64,
-        "isc.train.epochs": 451,
-        "isc.train.milestones": [351],
-        "isc.train.ckpt_every": 10,
-        "isc.train.workers": 8,
-        "features.batch_size": 512,
-        "linear.epochs": 160,
-        "linear.lr": 0.006,
-        "linear.milestones": [120, 140],
-        "linear.batch_size": 512,
-        "linear.eval_every": 5,
-        "linear.standardize": False,
-    },
+# The paper recipe of the evaluation sections (evaluation.md §2: the USDRL linear protocol).
+# Each method's own paper values are its data (skelrep/methods/<name>/defaults.py), gathered
+# through the registry; only the selected `method` section is read by the stages.
+EVALUATION_PAPER: dict[str, Any] = {
+    "features.batch_size": 512,
+    "linear.epochs": 160,
+    "linear.lr": 0.006,
+    "linear.milestones": [120, 140],
+    "linear.batch_size": 512,
+    "linear.eval_every": 5,
+    "linear.standardize": False,
 }
+
+PROFILES = ("paper",)
 
 
 def profile_overrides(name: str) -> dict[str, Any]:
+    """The dotted-key overrides of profile ``name``: every registered method's paper values
+    (in registry order), then the evaluation sections'."""
+    from .methods import METHODS
+
     if name not in PROFILES:
         raise KeyError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}")
-    return dict(PROFILES[name])
+    overrides = {f"{method}.{key}": value for method, info in METHODS.items()
+                 for key, value in info.paper_overrides().items()}
+    return copy.deepcopy({**overrides, **EVALUATION_PAPER})
 
 
 def format_set_args(overrides: dict[str, Any]) -> list[str]:

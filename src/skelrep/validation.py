@@ -13,7 +13,8 @@ schemas, the evaluation sections by :mod:`skelrep.evaluation.sections`, ``mlflow
 :data:`skelrep.tracking.mlflow_run.MLFLOW_SCHEMA`, and every method section present, the
 selected one and the others alike, by the method's own constructor). The torch-free sections
 come first; the method sections last, as their validators live next to the models and load
-torch (about 1.5 s of the check; the stages that train load it anyway).
+torch (about 1.5 s of the check; the stages that train load it anyway). The method names come
+from the registry :data:`skelrep.methods.METHODS`, whose lookups load no torch.
 
 Validation decides *whether* a stage runs, never *what* it writes (each stage still reads its
 values through its own section's validator), so the modules imported here are dependencies
@@ -27,14 +28,17 @@ from typing import Any, Callable, Iterator, Mapping
 from .errors import ParamsError
 from .params import validate
 
-# the keys of skelrep.methods.METHODS (a test keeps them equal), named here without loading torch
-METHODS = ("usdrl", "umurl", "isc")
+
+def _method_names() -> tuple[str, ...]:
+    from .methods import METHODS  # the registry: torch-free
+
+    return tuple(METHODS)
 
 
 def _method(params: Mapping[str, Any]) -> None:
     method = params["method"]
-    if not isinstance(method, str) or method not in METHODS:
-        raise ParamsError("method", f"got {method!r}; allowed: {', '.join(METHODS)}")
+    if not isinstance(method, str) or method not in _method_names():
+        raise ParamsError("method", f"got {method!r}; allowed: {', '.join(_method_names())}")
 
 
 def _data(params: Mapping[str, Any]) -> None:
@@ -98,15 +102,23 @@ SECTIONS: dict[str, Callable[[Mapping[str, Any]], None]] = {
     "mlflow": _mlflow,
 }
 OPTIONAL = ("protocols",)  # absent: the six built-in protocols (older params files)
-_NAMES = tuple(SECTIONS)
-ALLOWED = (*_NAMES[:5], *METHODS, *_NAMES[5:])  # as params.yaml orders them
+
+
+def allowed_sections() -> tuple[str, ...]:
+    """Every section params.yaml may hold, as it orders them: one per registered method after
+    the data sections."""
+    names = tuple(SECTIONS)
+    return (*names[:5], *_method_names(), *names[5:])
 
 
 def _problems(params: Mapping[str, Any]) -> Iterator[ParamsError]:
     """Each section's first error, torch-free sections first; lazily, so the first comes fast."""
+    from .methods import METHODS  # the registry (no torch)
+
+    allowed = allowed_sections()
     for name in params:
-        if name not in ALLOWED:
-            yield ParamsError(str(name), f"unknown section; allowed sections: {', '.join(ALLOWED)}")
+        if name not in allowed:
+            yield ParamsError(str(name), f"unknown section; allowed sections: {', '.join(allowed)}")
     for name, check in SECTIONS.items():
         if name not in params:
             if name not in OPTIONAL:
@@ -117,17 +129,13 @@ def _problems(params: Mapping[str, Any]) -> Iterator[ParamsError]:
         except ParamsError as err:
             yield err
     selected = params.get("method")
-    if selected in METHODS and selected not in params:
+    if isinstance(selected, str) and selected in METHODS and selected not in params:
         yield ParamsError(selected, "missing section for the selected method")
-    present = [m for m in METHODS if m in params]
-    if present:
-        from .methods import METHODS as METHOD_CLASSES  # loads torch
-
-        for name in present:
-            try:
-                METHOD_CLASSES[name](params[name])  # the method validates its own section
-            except ParamsError as err:
-                yield err
+    for name in [m for m in METHODS if m in params]:
+        try:
+            METHODS[name].load()(params[name])  # the method validates its own section (loads torch)
+        except ParamsError as err:
+            yield err
 
 
 def params_errors(params: Mapping[str, Any]) -> list[ParamsError]:

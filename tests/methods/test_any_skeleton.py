@@ -10,13 +10,13 @@ from skelrep.data.augment import AugmentConfig, scaled_joint_count
 from skelrep.data.layout import load_layout
 from skelrep.methods import build_encoder
 from skelrep.models.encoder_file import load_encoder_file, save_encoder
-from skelrep.models.isc_agcn import agcn_adjacency
+from skelrep.methods.isc.agcn import agcn_adjacency
 from skelrep.models.modalities import bone
 from skelrep.training.distributed import DistInfo
 
 from ..training.test_pretrain import tiny_usdrl
-from .test_isc_method import tiny_isc
-from .test_umurl_method import tiny_umurl
+from .isc.test_method import tiny_isc
+from .umurl.test_method import tiny_umurl
 
 # 2-D with two persons, 3-D with one, and a 9-joint rig with fewer joints than corrupt_joints (15)
 RIG = {"name": "rig9", "channels": 3, "center": "chest", "align_x": ["r_sh", "l_sh"],

@@ -24,8 +24,8 @@ from skelrep.errors import ParamsError
 from skelrep.params import load_params
 
 from ..conftest import REPO_ROOT
-from ..methods.test_isc_method import TINY_ISC
-from ..methods.test_umurl_method import TINY_UMURL
+from ..methods.isc.test_method import TINY_ISC
+from ..methods.umurl.test_method import TINY_UMURL
 from ..report import stage_params, write_fake_reports
 from ..training.test_pretrain import TINY_USDRL
 

@@ -6,9 +6,11 @@ For every stage of dvc.yaml (each ``foreach`` item expanded from params.yaml, as
   ``"__main__"`` (its imports run, ``main`` does not) and no project module loaded before,
   and every loaded module file under ``src/skelrep`` is listed. Imports made later, inside functions (``from ..x import y`` in a
   function body), are found by parsing the script and every module it loads with ``ast``
-  and following each ``skelrep`` import, absolute or relative, transitively. Package
-  ``__init__`` files that only hold a docstring and literal constants count only when a name
-  is imported from them (``from .. import __version__``).
+  and following each ``skelrep`` import, absolute or relative, transitively. A string in
+  entry-point form, ``"skelrep.pkg.module:Name"``, counts as ``from skelrep.pkg.module import
+  Name``: the method registry and each method's ``implementation`` name the classes they import
+  by name. Package ``__init__`` files that only hold a docstring and literal constants count
+  only when a name is imported from them (``from .. import __version__``).
 - **package data**: a module that reads a file of its package (``files("skelrep.data")
   .joinpath("layouts", ...)``, ``"missing/<dataset>_....txt"``, ``"published_results.csv"``)
   needs that file or folder too.
@@ -54,6 +56,7 @@ NOT_DEPS = {
 # --- dvc.yaml, expanded ------------------------------------------------------------------------
 
 _VAR = re.compile(r"\$\{\s*([^}]+?)\s*\}")
+_IMPORT_BY_NAME = re.compile(r"(skelrep(?:\.\w+)*):\w+")  # "skelrep.pkg.module:Name"
 _FILE_NAME = re.compile(r"[\w][\w.-]*")
 
 
@@ -205,6 +208,10 @@ def imports_of(path: Path, name: str | None) -> frozenset[tuple[str, bool]]:
                     targets += [(sub, True), (source, False)]
                 else:
                     targets.append((source, True))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            by_name = _IMPORT_BY_NAME.fullmatch(node.value)
+            if by_name and module_file(by_name.group(1)) is not None:
+                targets.append((by_name.group(1), True))
         for target, used in targets:
             if target == PACKAGE or target.startswith(PACKAGE + "."):
                 found.add((target, used))
@@ -374,6 +381,13 @@ def test_lazy_imports_inside_functions_are_followed():
     # a relative import of a name from a package's __init__ makes that __init__ a dependency
     assert "skelrep" in loaded_closure("stages/preprocess.py", set(), follow_validation=False)
     assert "skelrep" not in loaded_closure("stages/knn.py", {"skelrep"}, follow_validation=False)
+
+
+def test_classes_imported_by_name_are_followed():
+    # the registry names each method's MethodInfo, which names its implementation (torch)
+    modules = set(loaded_closure("src/skelrep/methods/__init__.py", set(), follow_validation=False))
+    assert {"skelrep.methods.usdrl", "skelrep.methods.usdrl.method", "skelrep.methods.isc.moco",
+            "skelrep.methods.umurl.model", "skelrep.training.pretrain"} <= modules
 
 
 def test_package_data_read_by_a_module_is_found():

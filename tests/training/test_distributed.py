@@ -14,7 +14,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from skelrep.losses.mgfd import mgfd_loss
-from skelrep.methods.usdrl import USDRL
+from skelrep.methods.usdrl.method import USDRL
 from skelrep.training.distributed import DistInfo, gather_with_grad
 
 from ..conftest import REPO_ROOT, write_tiny_h5

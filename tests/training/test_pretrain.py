@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from skelrep.data.dataset import SkeletonH5Dataset
-from skelrep.methods.usdrl import USDRL
+from skelrep.methods.usdrl.method import USDRL
 from skelrep.training.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from skelrep.training.pretrain import NonFiniteLossError, run_pretraining, write_stats
 

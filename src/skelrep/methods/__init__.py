@@ -1,33 +1,54 @@
-"""Method registry: ``params.yaml: method`` picks one; each validates its own section."""
+"""The method registry: the one list of the methods ``params.yaml: method`` can pick.
+
+A method is one package under this folder: its ``__init__`` declares a ``base.MethodInfo``
+(what the method is; no torch), its ``method.py`` implements ``base.Method`` (what it does),
+its ``defaults.py`` holds its paper values. Adding a method = adding its folder and one
+line below (docs/adding_a_method.md). Everything else (validation, the stages, the report,
+MLflow, profiles, the benchmark) looks the method up here.
+
+Looking a method up never loads torch; ``METHODS[name].load()`` imports its implementation.
+"""
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 from ..errors import ParamsError
-from .isc import ISC, ISCEncoder
-from .umurl import UmURL, UmURLEncoder
-from .usdrl import USDRL, USDRLEncoder
+from .base import FeatureEncoder, Method, MethodInfo, resolve
 
-METHODS = {"usdrl": USDRL, "umurl": UmURL, "isc": ISC}
-ENCODERS = {"usdrl": USDRLEncoder, "umurl": UmURLEncoder, "isc": ISCEncoder}
-
-# The official downstream input of each method (evaluation.md §2, §3): (crop, ratio) of the
-# valid sequence, resampled to the clip length. Used by `features.crop: auto`.
-DOWNSTREAM_CROP = {"usdrl": ("whole", 1.0), "umurl": ("whole", 1.0), "isc": ("center", 0.95)}
+__all__ = ["METHODS", "FeatureEncoder", "Method", "MethodInfo", "build_encoder", "get_method"]
 
 
-def get_method(name: str, params: dict):
+def _register(entries: Mapping[str, str]) -> dict[str, type[MethodInfo]]:
+    methods = {name: resolve(path) for name, path in entries.items()}
+    for name, info in methods.items():
+        if not (isinstance(info, type) and issubclass(info, MethodInfo) and info.name == name):
+            raise TypeError(f"METHODS[{name!r}] must be a MethodInfo subclass whose name is {name!r}")
+    return methods
+
+
+# name -> "package:MethodInfo class", in table order
+METHODS: dict[str, type[MethodInfo]] = _register({
+    "usdrl": "skelrep.methods.usdrl:USDRLInfo",
+    "umurl": "skelrep.methods.umurl:UmURLInfo",
+    "isc": "skelrep.methods.isc:ISCInfo",
+})
+
+
+def get_method(name: str, params: Mapping[str, Any]) -> Method:
+    """The selected method, its section of ``params`` validated."""
     if name not in METHODS:
         raise ParamsError("method", f"got {name!r}; allowed: {', '.join(METHODS)}")
     if name not in params:
         raise ParamsError(name, "missing section for the selected method")
-    return METHODS[name](params[name])
+    return METHODS[name].load()(params[name])
 
 
-def build_encoder(payload: dict):
+def build_encoder(payload: dict) -> FeatureEncoder:
     """The frozen feature encoder stored in an encoder file (any method)."""
     method = payload["method"]
-    if method not in ENCODERS:
-        raise ParamsError("method", f"encoder file of unknown method {method!r}; known: {', '.join(ENCODERS)}")
-    encoder = ENCODERS[method](payload).eval()
+    if method not in METHODS:
+        raise ParamsError("method", f"encoder file of unknown method {method!r}; known: {', '.join(METHODS)}")
+    encoder = METHODS[method].load().encoder(payload).eval()
     encoder.method = method
     return encoder

@@ -1,20 +1,68 @@
-"""What a pretraining method provides to the generic loop and to the evaluation stages."""
+"""The method protocol: everything the pipeline knows about a pretraining method, in one class.
+
+A method is one package under ``skelrep/methods/`` registered by one line in
+``skelrep.methods.METHODS`` (docs/adding_a_method.md). It has two halves:
+
+- :class:`MethodInfo`, declared in the package's ``__init__`` and importable without torch:
+  what the method *is*. Its display label (benchmark tables, MLflow tags, ``skelrep compare``),
+  its name in the published-results CSV, its official downstream input (the crop that
+  ``features.crop: auto`` takes), its paper values (the ``paper`` profile and the benchmark's
+  paper size, from the package's ``defaults.py``), and how its ``params.yaml`` section names
+  a variant, an input stream and the identifying MLflow params. The report, ``skelrep
+  profile`` and the name check of ``params.yaml`` read these without loading torch.
+- :class:`Method`, implemented in the package's ``method.py`` as a subclass of its
+  ``MethodInfo``: what the method *does*. The constructor validates the section (the schema),
+  ``build_model`` builds the pretraining model, ``training_loss`` is one step's loss,
+  ``encoder_payload`` is the encoder file and ``encoder`` the frozen feature encoder that the
+  evaluation stages rebuild from it. ``MethodInfo.load()`` imports it.
+
+So every per-method fact hangs off the method's class (``USDRL.label``,
+``USDRL.downstream_crop``, ``USDRL.encoder``), and nothing outside the method's folder
+lists methods but the registry.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+import copy
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol, Sequence
 
-import torch
-from torch import nn
+if TYPE_CHECKING:  # annotations only: this module (the torch-free half) never loads torch
+    import torch
+    from torch import nn
 
-from ..training.distributed import DistInfo
+    from ..training.distributed import DistInfo
+
+
+def resolve(path: str) -> Any:
+    """The object named by ``"package.module:Name"``, imported."""
+    module, _, name = path.partition(":")
+    if not name:
+        raise ValueError(f"expected 'module:Name', got {path!r}")
+    return getattr(import_module(module), name)
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as dotted keys, in order: ``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 class FeatureEncoder(Protocol):
     """A frozen encoder as the evaluation stages use it (built from an encoder file)."""
 
+    method: str  # the registry name, set by ``skelrep.methods.build_encoder``
     feature_dim: int
-    dense_dim: int
+    dense_dim: int  # 0: no per-frame features
     frames: int  # clip length the encoder expects
 
     def features(self, clip: torch.Tensor) -> torch.Tensor:
@@ -24,18 +72,105 @@ class FeatureEncoder(Protocol):
         """(N, C, frames, V, M) joint clips -> (N, frames, dense_dim) per-frame features."""
 
 
-class Method(Protocol):
-    name: str
-    cfg: dict  # the validated method section
+class MethodInfo:
+    """What a method is: class attributes and class methods, no torch (see the module doc).
+
+    The ``section`` argument of the class methods is the method's ``params.yaml`` section as
+    written (not validated: the report describes recorded runs with it).
+    """
+
+    name: ClassVar[str]  # the registry key and the params.yaml section
+    label: ClassVar[str]  # display name: benchmark tables, MLflow ``variant`` rows, compare
+    published_as: ClassVar[str | None] = None  # its ``method`` in published_results.csv (None: no rows)
+    # the official downstream input: (crop, ratio) of the valid sequence, resampled to the clip
+    # length (evaluation.md §2, §3); what ``features.crop: auto`` uses
+    downstream_crop: ClassVar[tuple[str, float]] = ("whole", 1.0)
+    # the paper recipe (the method's defaults.py): the values a GPU run sets over the committed
+    # CPU section, nested like the section; ``skelrep profile paper`` and the benchmark read it
+    paper: ClassVar[Mapping[str, Any]] = {}
+    paper_source: ClassVar[str] = ""  # where the paper values come from, e.g. "usdrl.md §2, §11"
+    implementation: ClassVar[str]  # "package.module:Class" of its ``Method``
+
+    @classmethod
+    def load(cls) -> type[Method]:
+        """The implementation (imports torch and the method's model code)."""
+        impl = resolve(cls.implementation)
+        if not (isinstance(impl, type) and issubclass(impl, cls) and issubclass(impl, Method)):
+            raise TypeError(f"{cls.implementation} must be a subclass of {cls.__name__} and of Method")
+        return impl
+
+    @classmethod
+    def paper_overrides(cls) -> dict[str, Any]:
+        """The paper values as dotted keys of the section, e.g. ``{"encoder.hidden": 1024}``."""
+        return flatten(copy.deepcopy(cls.paper))
+
+    @classmethod
+    def input_modality(cls, section: Mapping[str, Any] | None) -> str | None:
+        """The input stream the section trains on (joint, bone, motion), None if the method has
+        no single stream: ``train.modality`` unless a method says otherwise."""
+        return _mapping(_mapping(section).get("train")).get("modality")
+
+    @classmethod
+    def without_input_modality(cls, section: Any) -> Any:
+        """A copy of the section with the input stream left out: runs differing only in it
+        (the streams of a late fusion) share the MLflow ``skelrep.stream_key``."""
+        section = copy.deepcopy(section)
+        train = section.get("train") if isinstance(section, dict) else None
+        if isinstance(train, dict):
+            train.pop("modality", None)
+        return section
+
+    @classmethod
+    def variant(cls, section: Mapping[str, Any] | None) -> str:
+        """What distinguishes the section among the method's published variants, e.g.
+        "DSTE, joint"; by default its input stream."""
+        return ", ".join(str(p) for p in cls._variant_parts(_mapping(section)) if p)
+
+    @classmethod
+    def _variant_parts(cls, section: Mapping[str, Any]) -> list[Any]:
+        return [cls.input_modality(section)]
+
+    @classmethod
+    def identifying_params(cls, section: Mapping[str, Any] | None) -> dict[str, Any]:
+        """A few params (keys relative to the section) that MLflow shows for every run of the
+        method, next to ``method`` and the data source; None values are left out."""
+        return {"modality": cls.input_modality(section)}
+
+
+class Method(MethodInfo):
+    """What a method does (torch). A method's ``method.py`` subclasses its ``MethodInfo`` and
+    this class; the generic pretraining loop, the stages and the benchmark use only this."""
+
+    encoder: ClassVar[type]  # its FeatureEncoder class, constructed from an encoder-file payload
+    cfg: Any  # the validated section
+    train_cfg: dict  # the validated ``<name>.train`` block (skelrep.training.pretrain.TRAIN_SCHEMA)
+    frames: int  # clip length of the training views
+    sync_bn: bool  # convert BatchNorm to SyncBatchNorm under DDP
+
+    def __init__(self, section: Mapping[str, Any]):
+        """Validate the method's section (its schema): raise ``ParamsError`` naming the dotted
+        key and what is allowed."""
+        raise NotImplementedError
 
     def build_model(self, channels: int, joints: int, persons: int,
                     parents: Sequence[int] | None = None) -> nn.Module:
         """The full pretraining model (backbone + heads) for the data's skeleton: C channels,
-        V joints, M persons and the bone tree ``parents`` (its layout's; None: NTU's 25 joints)."""
+        V joints, M persons and the bone tree ``parents`` (its layout's; None: NTU's 25 joints).
+        Built under ``skelrep.models.init.portable_init``: module construction order is the
+        random-init order."""
+        raise NotImplementedError
 
     def training_loss(self, model: nn.Module, x: torch.Tensor, num_frames: torch.Tensor,
                       generator: torch.Generator, dist: DistInfo) -> dict[str, torch.Tensor]:
         """Loss terms for one batch of raw (N, C, T_max, V, M) sequences; key 'total' is optimised."""
+        raise NotImplementedError
 
     def encoder_payload(self, model: nn.Module) -> dict:
-        """Backbone-only content of the encoder file (method, arch, config, state_dict)."""
+        """Backbone-only content of the encoder file (method, arch, config, state_dict, extra);
+        ``encoder(payload)`` rebuilds the frozen encoder from it."""
+        raise NotImplementedError
+
+    @property
+    def log_params(self) -> dict:
+        """The model params logged to MLflow as ``<name>.<key>`` by the pretrain stage."""
+        raise NotImplementedError

@@ -32,7 +32,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from ..configuration import METHOD_NAMES
+from ..configuration import method_label
 from ..evaluation.metrics import topk_accuracy
 from ..io import write_text_atomic
 from ..params import PROTOCOLS
@@ -107,7 +107,7 @@ def latest_runs(records: Iterable[RunRecord]) -> list[RunRecord]:
 
 
 def _label(rec: RunRecord, duplicates: set[str]) -> str:
-    base = METHOD_NAMES.get(rec.method, rec.method)
+    base = method_label(rec.method)
     label = f"{base} ({rec.variant})" if rec.variant else base
     if rec.data_source and rec.data_source != "synthetic":
         label += f" [{rec.data_source} data]"
@@ -126,7 +126,7 @@ def measured_rows(latest: list[RunRecord]) -> list[Row]:
     rows = []
     for recs in by_config.values():
         label = _label(recs[0], duplicates)
-        trained = Row(f"{label} — measured", METHOD_NAMES.get(recs[0].method, recs[0].method), recs[0].variant)
+        trained = Row(f"{label} — measured", method_label(recs[0].method), recs[0].variant)
         baseline = Row(f"Random-init baseline, {label} architecture — measured", trained.method,
                        f"random-init baseline ({recs[0].variant})" if recs[0].variant else "random-init baseline")
         for rec in recs:
@@ -184,7 +184,7 @@ def fusion_rows(latest: list[RunRecord], load_scores) -> list[Row]:
                 continue
             if row is None:
                 first = streams["joint"]
-                name = METHOD_NAMES.get(first.method, first.method)
+                name = method_label(first.method)
                 rest = ", ".join(p for p in first.variant.split(", ") if p not in STREAMS)
                 variant = f"{rest + ', ' if rest else ''}3s late fusion (J+B+M)"
                 row = Row(f"3s-{name} ({variant}) — measured", name, variant)

@@ -15,7 +15,8 @@ from typing import Any, Mapping
 import pandas as pd
 
 from ..data.protocols import resolve_protocol
-from ..tracking.mlflow_run import RunLogger, input_modality, protocol_config, run_tags, stage_run
+from ..methods import METHODS
+from ..tracking.mlflow_run import RunLogger, protocol_config, run_tags, stage_run
 from .collect import ProtocolReports
 from .tables import Benchmark, Row, table_frame
 
@@ -23,12 +24,13 @@ LINEAR_CURVES = ("lr", "train_loss", "train_top1", "test_top1", "test_top5")
 
 
 def identifying_params(params: Mapping[str, Any], protocol: str) -> dict[str, Any]:
-    """Method, architecture, modality and data source, under the keys the pretrain stage uses."""
+    """Method, the method's own identifying params (``MethodInfo.identifying_params``, e.g. the
+    USDRL architecture and input stream) and the data source, under the keys the pretrain stage
+    uses."""
     method = params.get("method")
-    section = params.get(method) or {}
-    out = {"method": method,
-           f"{method}.arch": (section.get("encoder") or {}).get("arch"),
-           f"{method}.modality": input_modality(params)}
+    info = METHODS.get(method) if isinstance(method, str) else None
+    own = info.identifying_params(params.get(method) or {}) if info is not None else {}
+    out = {"method": method, **{f"{method}.{k}": v for k, v in own.items()}}
     dataset = resolve_protocol(params, protocol).dataset
     out[f"data.{dataset}.source"] = ((params.get("data") or {}).get(dataset) or {}).get("source")
     return {k: v for k, v in out.items() if v is not None}

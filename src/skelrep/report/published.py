@@ -1,8 +1,9 @@
 """Published reference numbers (``published_results.csv``, shipped with the package).
 
 The CSV is a copy of the project's reference list of paper figures. Only the methods that
-``skelrep`` implements (USDRL, UmURL, ISC) go into the benchmark tables, and only the metrics
-those tables show (linear top-1, KNN-1, PKU-MMD I detection).
+``skelrep`` implements go into the benchmark tables (each registered method's
+``MethodInfo.published_as``, in registry order), and only the metrics those tables show
+(linear top-1, KNN-1, PKU-MMD I detection).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from importlib import resources
 
 import pandas as pd
+
+from ..methods import METHODS
 
 # CSV benchmark key -> skelrep protocol
 BENCHMARK_TO_PROTOCOL = {
@@ -21,8 +24,6 @@ BENCHMARK_TO_PROTOCOL = {
     "pkummd2_xsub": "pku2-xsub",
 }
 
-# the methods skelrep implements, in table order
-TABLE_METHODS = ("USDRL", "UmURL", "ISC")
 
 # (CSV protocol column, CSV metric) -> skelrep metric key. Published accuracies are
 # best-on-test (evaluation.md §8), so the linear number maps to the best-on-test key.
@@ -38,6 +39,11 @@ METRIC_KEYS = {
 }
 
 
+def table_methods() -> tuple[str, ...]:
+    """The published-CSV names of the methods skelrep implements, in table (registry) order."""
+    return tuple(info.published_as for info in METHODS.values() if info.published_as)
+
+
 def load_published() -> pd.DataFrame:
     """The full reference CSV (every method and task), in file order."""
     with resources.files(__package__).joinpath("published_results.csv").open(encoding="utf-8") as f:
@@ -48,12 +54,13 @@ def table_entries(published: pd.DataFrame) -> pd.DataFrame:
     """Rows of the implemented methods that the benchmark tables show.
 
     Columns: method, variant, modality, protocol (skelrep name), metric (skelrep key), value,
-    source; ordered by method (``TABLE_METHODS``), then file order.
+    source; ordered by method (``table_methods()``), then file order.
     """
-    df = published[published["method"].isin(TABLE_METHODS)].copy()
+    methods = table_methods()
+    df = published[published["method"].isin(methods)].copy()
     df["metric"] = [METRIC_KEYS.get((p, m)) for p, m in zip(df["protocol"], df["metric"])]
     df["protocol"] = df["benchmark"].map(BENCHMARK_TO_PROTOCOL)
     df = df.dropna(subset=["metric", "protocol"])
-    df["_order"] = df["method"].map(TABLE_METHODS.index)
+    df["_order"] = df["method"].map(methods.index)
     df = df.sort_values("_order", kind="stable")
     return df[["method", "variant", "modality", "protocol", "metric", "value", "source"]].reset_index(drop=True)

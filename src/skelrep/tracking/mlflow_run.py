@@ -153,9 +153,13 @@ def protocol_config(params: Mapping[str, Any], protocol: str) -> dict:
 
 
 def input_modality(params: Mapping[str, Any]) -> str | None:
-    """The configured method's input stream (joint, bone, motion), if the method has one."""
+    """The configured method's input stream (joint, bone, motion), if the method has one
+    (``MethodInfo.input_modality``)."""
+    from ..methods import METHODS
+
     method = params.get("method")
-    return ((params.get(method) or {}).get("train") or {}).get("modality")
+    info = METHODS.get(method) if isinstance(method, str) else None
+    return info.input_modality(params.get(method) or {}) if info is not None else None
 
 
 def comparison_keys(params: Mapping[str, Any], protocol: str) -> dict[str, str]:
@@ -166,11 +170,13 @@ def comparison_keys(params: Mapping[str, Any], protocol: str) -> dict[str, str]:
     input modality left out, so runs that differ only in their stream (joint, bone, motion)
     share it: the streams that late fusion combines.
     """
+    from ..methods import METHODS
+
     config = {k: v for k, v in protocol_config(params, protocol).items() if k not in ("protocol", "data")}
     streamless = copy.deepcopy(config)
-    train = (streamless.get(params.get("method")) or {}).get("train")
-    if isinstance(train, dict):
-        train.pop("modality", None)
+    method = params.get("method")
+    if isinstance(method, str) and method in METHODS:  # the section without its input stream
+        streamless[method] = METHODS[method].without_input_modality(streamless.get(method))
     return {CONFIG_KEY_TAG: run_key(config), STREAM_KEY_TAG: run_key(streamless)}
 
 

@@ -12,14 +12,14 @@ import torch
 from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.errors import ParamsError
 from skelrep.methods import build_encoder, get_method
-from skelrep.methods.umurl import UmURL, UmURLEncoder
+from skelrep.methods.umurl.method import UmURL, UmURLEncoder
 from skelrep.models.encoder_file import load_encoder_file, save_encoder
 from skelrep.params import load_params
-from skelrep.profiles import PROFILES, apply_overrides
+from skelrep.profiles import apply_overrides, profile_overrides
 from skelrep.training.distributed import DistInfo
 from skelrep.training.pretrain import run_pretraining
 
-from ..conftest import REPO_ROOT, write_tiny_h5
+from ...conftest import REPO_ROOT, write_tiny_h5
 
 TINY_UMURL = {
     "encoder": {"hidden": 16, "heads": 1, "layers": 1, "ffn": 16, "t_pe_max_len": 200, "frames": 16},
@@ -131,7 +131,7 @@ def test_committed_params_section_validates():
 
 
 def test_paper_profile_gives_the_official_configuration():
-    method = get_method("umurl", apply_overrides(load_params(REPO_ROOT / "params.yaml"), PROFILES["paper"]))
+    method = get_method("umurl", apply_overrides(load_params(REPO_ROOT / "params.yaml"), profile_overrides("paper")))
     c = method.model_cfg
     e = c.encoder
     assert (e.hidden, e.ffn, e.heads, e.layers, e.t_pe_max_len, e.frames) == (1024, 1024, 1, 1, 200, 64)

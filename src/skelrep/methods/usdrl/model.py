@@ -17,12 +17,14 @@ from torch import Tensor, nn
 
 from skelrep.errors import DataError, ParamsError
 from skelrep.losses.mgfd import DEFAULT_DOMAIN_MIX
-from skelrep.models.components import TwoStreamBackbone, official_init_, pool_streams
-from skelrep.models.dste import DSTE
+from skelrep.methods.usdrl.backbone import TwoStreamBackbone, official_init_
+from skelrep.methods.usdrl.defaults import PAPER
+from skelrep.methods.usdrl.dste import DSTE
+from skelrep.methods.usdrl.sttr import STTR
+from skelrep.models.components import pool_streams
 from skelrep.models.encoder_file import load_encoder_file
 from skelrep.models.modalities import MODALITIES, make_modality, skeleton_parents
 from skelrep.models.projector import Projector
-from skelrep.models.sttr import STTR
 
 BACKBONES: dict[str, type[TwoStreamBackbone]] = {"dste": DSTE, "sttr": STTR}
 PROJECTOR_BN = ("local", "sync")
@@ -31,21 +33,21 @@ PROJECTOR_BN = ("local", "sync")
 @dataclass(frozen=True)
 class EncoderConfig:
     arch: str = "dste"
-    hidden: int = 1024
+    hidden: int = PAPER["encoder"]["hidden"]
     heads: int = 1
-    num_layers: int = 2
+    num_layers: int = PAPER["encoder"]["num_layers"]
     alpha: float = 0.5
     gap: int = 4
     kernel_size: int = 1
     drop_path: float = 0.1
     mlp_ratio: float = 2.0
     t_pe_max_len: int = 200
-    frames: int = 64
+    frames: int = PAPER["encoder"]["frames"]
 
 
 @dataclass(frozen=True)
 class ProjConfig:
-    cp: int = 2048
+    cp: int = PAPER["proj"]["cp"]
     bn: str = "local"
 
 

@@ -3,13 +3,13 @@
 import pytest
 import torch
 
-from skelrep.models.isc_agcn import IscAGCN
-from skelrep.models.isc_gru import IscGRU, map_official_gru
-from skelrep.models.isc_hcn import IscHCN
-from skelrep.models.isc_heads import ProjectionHead, map_official_head
-from skelrep.models.isc_moco import seq_tokens
+from skelrep.methods.isc.agcn import IscAGCN
+from skelrep.methods.isc.gru import IscGRU, map_official_gru
+from skelrep.methods.isc.hcn import IscHCN
+from skelrep.methods.isc.heads import ProjectionHead, map_official_head
+from skelrep.methods.isc.moco import seq_tokens
 
-from ..conftest import REFERENCE, assert_close_to_scale
+from ...conftest import REFERENCE, assert_close_to_scale
 
 
 

@@ -11,24 +11,23 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, NamedTuple, Sequence
 
 from torch import Tensor, nn
 
 from skelrep.errors import DataError, ParamsError
+from skelrep.methods.umurl.defaults import PAPER
 from skelrep.models.components import (
     SinusoidalPositionalEncoding,
     SkeletonEmbedding,
     dense_feature,
     instance_feature,
+    transformer_encoder,
 )
 from skelrep.models.encoder_file import load_encoder_file
 from skelrep.models.modalities import MODALITIES, make_modality, skeleton_parents, spatial_tokens, temporal_tokens
-from skelrep.models.official import strip_module_prefix
 from skelrep.models.projector import Projector
-from skelrep.models.sttr import transformer_encoder
 from skelrep.params import boolean, choice, integer, list_of, number, optional, validate
 from skelrep.skeleton import NTU_NUM_JOINTS
 
@@ -42,18 +41,18 @@ INIT_SCHEMES = ("torch_default",)
 
 @dataclass(frozen=True)
 class UmURLEncoderConfig:
-    hidden: int = 1024
+    hidden: int = PAPER["encoder"]["hidden"]
     heads: int = 1
     layers: int = 1
     ffn: int | None = None  # None: equal to hidden, as the official dim_feedforward
     t_pe_max_len: int = 200
-    frames: int = 64
+    frames: int = PAPER["encoder"]["frames"]
 
 
 @dataclass(frozen=True)
 class UmURLProjConfig:
-    dims: tuple[int, int, int] = (2048, 2048, 4096)  # widths of the three Linear layers
-    bn: str = "sync"
+    dims: tuple[int, int, int] = tuple(PAPER["proj"]["dims"])  # widths of the three Linear layers
+    bn: str = PAPER["proj"]["bn"]
 
 
 @dataclass(frozen=True)
@@ -330,40 +329,3 @@ def load_umurl_encoder(path: str | os.PathLike) -> UmURLBackbone:
     backbone = UmURLBackbone(**payload["config"])
     backbone.load_state_dict(payload["state_dict"])
     return backbone
-
-
-# ---------------------------------------------------------------- official names
-
-_MODALITY = {"j": "joint", "b": "bone", "m": "motion"}
-_STREAM = {"t": "temporal", "s": "spatial"}
-_OFFICIAL_KEYS = (
-    # (official pattern, our name built from its groups)
-    (re.compile(r"backbone\.([jbm])_emb\.([ts])_embedding\.(.+)"),
-     lambda m: f"backbone.embed.{_MODALITY[m[1]]}.{_STREAM[m[2]]}.{m[3]}"),
-    (re.compile(r"backbone\.mm_fusion\.([ts])_fusion\.0\.weight"),
-     lambda m: f"backbone.fusion.{_STREAM[m[1]]}.weight"),
-    (re.compile(r"backbone\.ma_encoder\.pe\.pe"), lambda m: "backbone.encoder.temporal_pe.pe"),
-    (re.compile(r"backbone\.ma_encoder\.([ts])_tr\.(layers\..+)"),
-     lambda m: f"backbone.encoder.{m[1]}_encoder.{m[2]}"),
-    (re.compile(r"([jbm])_projector\.(.+)"), lambda m: f"projectors.{_MODALITY[m[1]]}.{m[2]}"),
-    (re.compile(r"fc\..+"), lambda m: m[0]),  # the downstream classifier keeps its name
-)
-
-
-def map_official_umurl_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Rename an official UmURL (pretraining or ``Downstream``) state dict to ``UmURLModel`` names.
-
-    ``module.`` prefixes are removed first. Raises ValueError listing unknown keys.
-    """
-    mapped, unknown = {}, []
-    for key, value in strip_module_prefix(state_dict).items():
-        for pattern, rename in _OFFICIAL_KEYS:
-            if match := pattern.fullmatch(key):
-                mapped[rename(match)] = value
-                break
-        else:
-            unknown.append(key)
-    if unknown:
-        raise ValueError(f"unexpected keys for an official UmURL checkpoint: {', '.join(unknown[:8])}"
-                         + (f" (+{len(unknown) - 8} more)" if len(unknown) > 8 else ""))
-    return mapped

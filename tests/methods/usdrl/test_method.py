@@ -10,7 +10,7 @@ from skelrep.methods import build_encoder, get_method
 from skelrep.models.encoder_file import load_encoder_file, save_encoder
 from skelrep.training.distributed import DistInfo
 
-from ..training.test_pretrain import TINY_USDRL, tiny_usdrl
+from ...training.test_pretrain import TINY_USDRL, tiny_usdrl
 
 
 def test_training_loss_has_every_mgfd_term_and_backpropagates():

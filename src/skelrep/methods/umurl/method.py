@@ -19,12 +19,14 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from ..data.augment import AugmentConfig
-from ..errors import ParamsError
-from ..losses.umurl_consistency import umurl_loss
-from ..models.umurl import UmURLBackbone, UmURLModel, validate_umurl_config
-from ..training.distributed import DistInfo, gather_with_grad
-from ..training.pretrain import validate_train
+from skelrep.data.augment import AugmentConfig
+from skelrep.errors import ParamsError
+from skelrep.losses.umurl_consistency import umurl_loss
+from skelrep.methods.base import Method
+from skelrep.methods.umurl import UmURLInfo
+from skelrep.methods.umurl.model import UmURLBackbone, UmURLModel, validate_umurl_config
+from skelrep.training.distributed import DistInfo, gather_with_grad
+from skelrep.training.pretrain import validate_train
 
 VIEWS = 4  # joint, bone, motion (uni-modal), fused
 
@@ -41,9 +43,39 @@ class MultiViewUmURL(nn.Module):
         return self.net(*views)
 
 
-class UmURL:
-    name = "umurl"
-    sync_bn: bool
+class UmURLEncoder(nn.Module):
+    """A frozen UmURL backbone as the evaluation stages use it.
+
+    ``features``: y_u of the fused path (``eval_input: fused``, official) or the joint
+    uni-modal path (``joint_only``), ``(N, 2*hidden)``. ``dense_features``: the U10 per-frame
+    extension of the same path, ``(N, frames, 2*hidden)``. Input: joint clips; bone and motion
+    are derived inside the backbone.
+    """
+
+    def __init__(self, payload: dict):
+        super().__init__()
+        if payload["arch"] != "umurl":
+            raise ParamsError("method", f"UmURL encoder file of unknown arch {payload['arch']!r}; expected 'umurl'")
+        self.backbone = UmURLBackbone(**payload["config"])
+        self.backbone.load_state_dict(payload["state_dict"])
+        self.eval_input = payload["extra"].get("eval_input", "fused")
+        if self.eval_input not in ("fused", "joint_only"):
+            raise ParamsError("umurl.eval_input", f"encoder file has {self.eval_input!r}; "
+                                                  "allowed: 'fused', 'joint_only'")
+        self.modality = None if self.eval_input == "fused" else "joint"
+        self.frames = self.backbone.frames
+        self.feature_dim = self.backbone.out_dim
+        self.dense_dim = self.backbone.out_dim
+
+    def features(self, clip: torch.Tensor) -> torch.Tensor:
+        return self.backbone.encode(clip, self.modality)
+
+    def dense_features(self, clip: torch.Tensor) -> torch.Tensor:
+        return self.backbone.encode_dense(clip, self.modality)
+
+
+class UmURL(UmURLInfo, Method):
+    encoder = UmURLEncoder
 
     def __init__(self, section: Mapping[str, Any]):
         cfg = validate_umurl_config(section)
@@ -89,34 +121,3 @@ class UmURL:
                 "w_consistency": c.loss.w_consistency, "vc_var_weight": c.loss.vc_var_weight,
                 "vc_cov_weight": c.loss.vc_cov_weight, "gather": c.loss.gather,
                 "eval_input": c.eval_input}
-
-
-class UmURLEncoder(nn.Module):
-    """A frozen UmURL backbone as the evaluation stages use it.
-
-    ``features``: y_u of the fused path (``eval_input: fused``, official) or the joint
-    uni-modal path (``joint_only``), ``(N, 2*hidden)``. ``dense_features``: the U10 per-frame
-    extension of the same path, ``(N, frames, 2*hidden)``. Input: joint clips; bone and motion
-    are derived inside the backbone.
-    """
-
-    def __init__(self, payload: dict):
-        super().__init__()
-        if payload["arch"] != "umurl":
-            raise ParamsError("method", f"UmURL encoder file of unknown arch {payload['arch']!r}; expected 'umurl'")
-        self.backbone = UmURLBackbone(**payload["config"])
-        self.backbone.load_state_dict(payload["state_dict"])
-        self.eval_input = payload["extra"].get("eval_input", "fused")
-        if self.eval_input not in ("fused", "joint_only"):
-            raise ParamsError("umurl.eval_input", f"encoder file has {self.eval_input!r}; "
-                                                  "allowed: 'fused', 'joint_only'")
-        self.modality = None if self.eval_input == "fused" else "joint"
-        self.frames = self.backbone.frames
-        self.feature_dim = self.backbone.out_dim
-        self.dense_dim = self.backbone.out_dim
-
-    def features(self, clip: torch.Tensor) -> torch.Tensor:
-        return self.backbone.encode(clip, self.modality)
-
-    def dense_features(self, clip: torch.Tensor) -> torch.Tensor:
-        return self.backbone.encode_dense(clip, self.modality)

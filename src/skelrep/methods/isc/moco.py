@@ -23,12 +23,13 @@ from torch import Tensor, nn
 
 from skelrep.errors import DataError, ParamsError
 from skelrep.losses.info_nce import moco_info_nce
+from skelrep.methods.isc.agcn import IscAGCN
+from skelrep.methods.isc.defaults import PAPER
+from skelrep.methods.isc.gru import GRU_MODES, IscGRU
+from skelrep.methods.isc.hcn import IscHCN
+from skelrep.methods.isc.heads import ENCODER_KINDS, ProjectionHead
 from skelrep.models.encoder_file import load_encoder_file
 from skelrep.models.init import unit_rows
-from skelrep.models.isc_agcn import IscAGCN
-from skelrep.models.isc_gru import GRU_MODES, IscGRU
-from skelrep.models.isc_hcn import IscHCN
-from skelrep.models.isc_heads import ENCODER_KINDS, ProjectionHead
 from skelrep.params import Validator, boolean, choice, integer, number, validate
 from skelrep.training.distributed import DistInfo, gather_no_grad
 
@@ -66,16 +67,16 @@ REPRESENTATIONS = {"seq": seq_tokens, "graph": graph_input, "image": image_input
 
 @dataclass(frozen=True)
 class GruConfig:
-    hidden: int = 1024
-    layers: int = 3
+    hidden: int = PAPER["gru"]["hidden"]
+    layers: int = PAPER["gru"]["layers"]
     mode: str = "causal_official"
 
 
 @dataclass(frozen=True)
 class MocoConfig:
     dim: int = 128
-    k: int = 16384
-    m: float = 0.999
+    k: int = PAPER["moco"]["k"]
+    m: float = PAPER["moco"]["m"]
     t: float = 0.07
     mlp: bool = True
     key_update: str = "ema"

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from skelrep.errors import ParamsError
-from skelrep.models.usdrl import EncoderConfig, ProjConfig, USDRLModel, backbone_kwargs, validate_usdrl_config
+from skelrep.methods.usdrl.model import EncoderConfig, ProjConfig, USDRLModel, backbone_kwargs, validate_usdrl_config
 
 
 def test_defaults_are_the_paper_configuration():

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from skelrep.models.modalities import spatial_tokens, temporal_tokens
-from skelrep.models.sttr import STTR
+from skelrep.methods.usdrl.sttr import STTR
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 64, 25, 2), (2, 3, 32, 25, 1), (2, 2, 16, 17, 1)])

@@ -3,7 +3,7 @@
 Each stream is a stack of ``DSTLayer``s, ``alpha * CA(x) + (1 - alpha) * DSA(x)``. CA and
 DSA share one attention module per layer; it is owned by the layer and passed to both
 branches, so the state dict holds it once (the official one holds it twice, see
-``skelrep.models.official``).
+``skelrep.methods.usdrl.official``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from skelrep.models.components import DropPath, Mlp, TwoStreamBackbone
+from skelrep.methods.usdrl.backbone import DropPath, Mlp, TwoStreamBackbone
 
 
 def _self_attention(attn: nn.MultiheadAttention, x: Tensor) -> Tensor:

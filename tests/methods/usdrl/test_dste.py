@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from skelrep.models.dste import DSTE, DSTLayer
+from skelrep.methods.usdrl.dste import DSTE, DSTLayer
 
 SMALL = dict(hidden=32, heads=2)
 

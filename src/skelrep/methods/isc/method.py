@@ -8,7 +8,7 @@ rest in one forward: query encoders on view 1, EMA + key encoders on view 2, cro
 InfoNCE, and the enqueue of the all-gathered global batch of keys (isc.md §6.2), so DDP sees one
 forward per backward. BN stays per rank (no SyncBN, no shuffle-BN), as officially.
 
-The ``isc`` section is ``models.isc_moco.validate_isc_config``'s block (isc.md §11) plus four
+The ``isc`` section is ``moco.validate_isc_config``'s block (isc.md §11) plus four
 keys this adapter owns, with the official values as defaults:
 
 - ``frames``: the clip length every view is resampled to (official 64);
@@ -21,9 +21,9 @@ enqueue never wraps mid-batch.
 
 Downstream: the encoder file holds the query encoder (no head) of ``isc.eval_encoder``
 (headline: the GRU ``encoder_q`` of seq_graph). The official ISC downstream input is the
-**centre 95 %** crop resampled to the clip length (isc.md §7), i.e. ``features.crop: center``,
-``features.ratio: 0.95``; the features stage takes those from its own section (the default
-profile keeps ``whole``, the USDRL/UmURL protocol). Dense per-frame features exist only for the
+**centre 95 %** crop resampled to the clip length (isc.md §7): ``ISCInfo.downstream_crop``, which
+the features stage uses with ``features.crop: auto`` (the committed value; ``center`` with
+``ratio`` or ``whole`` choose explicitly). Dense per-frame features exist only for the
 GRU (its per-frame top-layer outputs, a labelled extension); the graph and image encoders have
 none, and ``ISCEncoder.dense_features`` says so.
 """
@@ -36,21 +36,24 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from ..data.augment import AugmentConfig
-from ..errors import ParamsError, SkelrepError
-from ..models.isc_agcn import IscAGCN
-from ..models.isc_gru import IscGRU
-from ..models.isc_hcn import IscHCN
-from ..models.isc_moco import ARCHS, PAIRS, InterSkeletonMoCo, IscFeatureEncoder, validate_isc_config
-from ..models.modalities import MODALITIES, make_modality, skeleton_edges, skeleton_parents
-from ..params import choice, integer, validate
-from ..skeleton import NTU_NUM_JOINTS
-from ..training.distributed import DistInfo
-from ..training.pretrain import validate_train
+from skelrep.data.augment import AugmentConfig
+from skelrep.errors import ParamsError, SkelrepError
+from skelrep.methods.base import Method
+from skelrep.methods.isc import ISCInfo
+from skelrep.methods.isc.agcn import IscAGCN
+from skelrep.methods.isc.defaults import PAPER
+from skelrep.methods.isc.gru import IscGRU
+from skelrep.methods.isc.hcn import IscHCN
+from skelrep.methods.isc.moco import ARCHS, PAIRS, InterSkeletonMoCo, IscFeatureEncoder, validate_isc_config
+from skelrep.models.modalities import MODALITIES, make_modality, skeleton_edges, skeleton_parents
+from skelrep.params import choice, integer, validate
+from skelrep.skeleton import NTU_NUM_JOINTS
+from skelrep.training.distributed import DistInfo
+from skelrep.training.pretrain import validate_train
 
 VIEWS = 2
 HCN_MIN_FRAMES = 16  # four 2x poolings
-_OWN_DEFAULTS = {"frames": 64, "agcn": {"base_channels": 64}, "hcn": {"width": 64}}
+_OWN_DEFAULTS = {"frames": PAPER["frames"], "agcn": dict(PAPER["agcn"]), "hcn": dict(PAPER["hcn"])}
 
 
 def _sub(value: Any, key: str, defaults: dict, schema: dict) -> dict:
@@ -62,7 +65,7 @@ def _sub(value: Any, key: str, defaults: dict, schema: dict) -> dict:
 
 
 def _split_section(section: Mapping[str, Any] | None) -> tuple[dict, dict]:
-    """(the isc_moco block, this adapter's own keys validated)."""
+    """(the moco.py block, this adapter's own keys validated)."""
     if section is None:
         section = {}
     if not isinstance(section, Mapping):
@@ -75,8 +78,37 @@ def _split_section(section: Mapping[str, Any] | None) -> tuple[dict, dict]:
     return rest, own
 
 
-class ISC:
-    name = "isc"
+class ISCEncoder(IscFeatureEncoder):
+    """A frozen ISC query encoder (no head) as the evaluation stages use it.
+
+    ``features``: GRU (N, 2*hidden), AGCN (N, 4*base_channels), HCN (N, 4*width*(frames/16)^2).
+    The official downstream input is the centre 95 % crop (``ISCInfo.downstream_crop``;
+    isc.md §7). ``dense_features``: GRU only. Both take joint clips
+    and derive the encoder's input stream (``isc.train.modality``) first.
+    """
+
+    def __init__(self, payload: Mapping[str, Any]):
+        super().__init__(payload)
+        extra = payload["extra"]
+        # files from before these were recorded: joints of NTU's skeleton
+        self.modality = extra.get("modality", "joint")
+        parents = extra.get("parents")
+        self.parents = skeleton_parents(NTU_NUM_JOINTS if parents is None else len(parents), parents)
+
+    def features(self, clip: torch.Tensor) -> torch.Tensor:
+        return super().features(make_modality(clip, self.modality, self.parents))
+
+    def dense_features(self, clip: torch.Tensor) -> torch.Tensor:
+        if self.kind != "seq":
+            raise SkelrepError(
+                f"the ISC {ARCHS[self.kind]} ({self.kind}) encoder has no per-frame output, so dense "
+                f"detection cannot use it; pretrain with isc.eval_encoder: seq (the GRU of a pair with "
+                f"a sequence encoder, e.g. seq_graph) to get per-frame features")
+        return super().dense_features(make_modality(clip, self.modality, self.parents))
+
+
+class ISC(ISCInfo, Method):
+    encoder = ISCEncoder
     sync_bn = False  # per-rank BN, as the official per-GPU BN (isc.md §6.2)
 
     def __init__(self, section: Mapping[str, Any]):
@@ -159,32 +191,3 @@ class ISC:
         if "image" in kinds:
             out["hcn_width"] = self.hcn_width
         return out
-
-
-class ISCEncoder(IscFeatureEncoder):
-    """A frozen ISC query encoder (no head) as the evaluation stages use it.
-
-    ``features``: GRU (N, 2*hidden), AGCN (N, 4*base_channels), HCN (N, 4*width*(frames/16)^2).
-    The official downstream input is the centre 95 % crop (``features.crop: center``,
-    ``features.ratio: 0.95``; isc.md §7). ``dense_features``: GRU only. Both take joint clips
-    and derive the encoder's input stream (``isc.train.modality``) first.
-    """
-
-    def __init__(self, payload: Mapping[str, Any]):
-        super().__init__(payload)
-        extra = payload["extra"]
-        # files from before these were recorded: joints of NTU's skeleton
-        self.modality = extra.get("modality", "joint")
-        parents = extra.get("parents")
-        self.parents = skeleton_parents(NTU_NUM_JOINTS if parents is None else len(parents), parents)
-
-    def features(self, clip: torch.Tensor) -> torch.Tensor:
-        return super().features(make_modality(clip, self.modality, self.parents))
-
-    def dense_features(self, clip: torch.Tensor) -> torch.Tensor:
-        if self.kind != "seq":
-            raise SkelrepError(
-                f"the ISC {ARCHS[self.kind]} ({self.kind}) encoder has no per-frame output, so dense "
-                f"detection cannot use it; pretrain with isc.eval_encoder: seq (the GRU of a pair with "
-                f"a sequence encoder, e.g. seq_graph) to get per-frame features")
-        return super().dense_features(make_modality(clip, self.modality, self.parents))

@@ -7,13 +7,15 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from ..data.augment import AugmentConfig
-from ..losses.mgfd import mgfd_loss
-from ..models.modalities import MODALITIES, make_modality, skeleton_parents
-from ..models.usdrl import USDRLModel, build_backbone, validate_usdrl_config
-from ..params import choice
-from ..training.distributed import DistInfo, gather_with_grad
-from ..training.pretrain import validate_train
+from skelrep.data.augment import AugmentConfig
+from skelrep.losses.mgfd import mgfd_loss
+from skelrep.methods.base import Method
+from skelrep.methods.usdrl import USDRLInfo
+from skelrep.methods.usdrl.model import USDRLModel, build_backbone, validate_usdrl_config
+from skelrep.models.modalities import MODALITIES, make_modality, skeleton_parents
+from skelrep.params import choice
+from skelrep.training.distributed import DistInfo, gather_with_grad
+from skelrep.training.pretrain import validate_train
 
 
 class MultiViewUSDRL(nn.Module):
@@ -29,8 +31,29 @@ class MultiViewUSDRL(nn.Module):
         return {d: [o[d] for o in outs] for d in ("t", "s", "i")}
 
 
-class USDRL:
-    name = "usdrl"
+class USDRLEncoder(nn.Module):
+    """A frozen USDRL backbone as the evaluation stages use it."""
+
+    def __init__(self, payload: dict):
+        super().__init__()
+        self.backbone = build_backbone(payload["arch"], payload["config"])
+        self.backbone.load_state_dict(payload["state_dict"])
+        self.modality = payload["extra"].get("modality", "joint")
+        # the bone tree (files written before it was recorded: NTU's, the only skeleton then)
+        self.parents = skeleton_parents(self.backbone.joints, payload["extra"].get("parents"))
+        self.frames = self.backbone.frames
+        self.feature_dim = self.backbone.out_dim
+        self.dense_dim = self.backbone.out_dim
+
+    def features(self, clip: torch.Tensor) -> torch.Tensor:
+        return self.backbone.encode(make_modality(clip, self.modality, self.parents))
+
+    def dense_features(self, clip: torch.Tensor) -> torch.Tensor:
+        return self.backbone.encode_dense(make_modality(clip, self.modality, self.parents))
+
+
+class USDRL(USDRLInfo, Method):
+    encoder = USDRLEncoder
 
     def __init__(self, section: Mapping[str, Any]):
         cfg = validate_usdrl_config(section)
@@ -72,24 +95,3 @@ class USDRL:
         return {"arch": c.encoder.arch, "hidden": c.encoder.hidden, "frames": c.encoder.frames,
                 "modality": self.modality, "w_sim": c.loss.w_sim, "w_vac": c.loss.w_vac,
                 "w_xcorr": c.loss.w_xcorr, "proj_cp": c.proj.cp}
-
-
-class USDRLEncoder(nn.Module):
-    """A frozen USDRL backbone as the evaluation stages use it."""
-
-    def __init__(self, payload: dict):
-        super().__init__()
-        self.backbone = build_backbone(payload["arch"], payload["config"])
-        self.backbone.load_state_dict(payload["state_dict"])
-        self.modality = payload["extra"].get("modality", "joint")
-        # the bone tree (files written before it was recorded: NTU's, the only skeleton then)
-        self.parents = skeleton_parents(self.backbone.joints, payload["extra"].get("parents"))
-        self.frames = self.backbone.frames
-        self.feature_dim = self.backbone.out_dim
-        self.dense_dim = self.backbone.out_dim
-
-    def features(self, clip: torch.Tensor) -> torch.Tensor:
-        return self.backbone.encode(make_modality(clip, self.modality, self.parents))
-
-    def dense_features(self, clip: torch.Tensor) -> torch.Tensor:
-        return self.backbone.encode_dense(make_modality(clip, self.modality, self.parents))

@@ -12,18 +12,18 @@ import torch
 from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.errors import ParamsError, SkelrepError
 from skelrep.methods import build_encoder, get_method
-from skelrep.methods.isc import ISC, ISCEncoder
-from skelrep.models.isc_moco import IscFeatureEncoder
+from skelrep.methods.isc.method import ISC, ISCEncoder
+from skelrep.methods.isc.moco import IscFeatureEncoder
 from skelrep.models.modalities import make_modality
 from skelrep.models.encoder_file import load_encoder_file, save_encoder
-from skelrep.models.isc_moco import InterSkeletonMoCo
+from skelrep.methods.isc.moco import InterSkeletonMoCo
 from skelrep.params import load_params
-from skelrep.profiles import PROFILES, apply_overrides
+from skelrep.profiles import apply_overrides, profile_overrides
 from skelrep.training.distributed import DistInfo
 from skelrep.skeleton import NTU_PARENTS
 from skelrep.training.pretrain import run_pretraining
 
-from ..conftest import REPO_ROOT, write_tiny_h5
+from ...conftest import REPO_ROOT, write_tiny_h5
 
 TINY_ISC = {
     "pair": "seq_graph",
@@ -145,7 +145,7 @@ def test_committed_params_section_validates():
 
 
 def test_paper_profile_gives_the_official_configuration():
-    method = get_method("isc", apply_overrides(load_params(REPO_ROOT / "params.yaml"), PROFILES["paper"]))
+    method = get_method("isc", apply_overrides(load_params(REPO_ROOT / "params.yaml"), profile_overrides("paper")))
     c = method.model_cfg
     assert (c.pair, c.eval_encoder, method.frames) == ("seq_graph", "seq", 64)
     assert (c.gru.hidden, c.gru.layers, c.gru.mode) == (1024, 3, "causal_official")

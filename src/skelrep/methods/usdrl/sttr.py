@@ -11,14 +11,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from skelrep.models.components import TwoStreamBackbone
-
-
-def transformer_encoder(hidden: int, heads: int, feedforward: int, layers: int) -> nn.TransformerEncoder:
-    """PyTorch's default encoder layers (post-norm, ReLU) with dropout 0, batch first; also UmURL's ST_TR."""
-    layer = nn.TransformerEncoderLayer(hidden, heads, feedforward, dropout=0.0, batch_first=True)
-    # Nested tensors only matter for padded batches, which never occur here.
-    return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+from skelrep.methods.usdrl.backbone import TwoStreamBackbone
+from skelrep.models.components import transformer_encoder
 
 
 class STTR(TwoStreamBackbone):

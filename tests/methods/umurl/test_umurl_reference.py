@@ -5,8 +5,9 @@ import torch
 
 from skelrep.losses.umurl_consistency import umurl_loss
 from skelrep.models.modalities import MODALITIES
-from skelrep.models.umurl import UmURLEncoderConfig, UmURLModel, UmURLProjConfig, map_official_umurl_state_dict
-from ..conftest import assert_close_to_scale
+from skelrep.methods.umurl.model import UmURLEncoderConfig, UmURLModel, UmURLProjConfig
+from skelrep.methods.umurl.official import map_official_umurl_state_dict
+from ...conftest import assert_close_to_scale
 
 
 

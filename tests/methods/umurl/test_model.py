@@ -4,9 +4,7 @@ import pytest
 import torch
 
 from skelrep.errors import DataError, ParamsError
-from skelrep.models.encoder_file import save_encoder
-from skelrep.models.modalities import MODALITIES
-from skelrep.models.umurl import (
+from skelrep.methods.umurl.model import (
     UmURLBackbone,
     UmURLConfig,
     UmURLEncoderConfig,
@@ -14,9 +12,11 @@ from skelrep.models.umurl import (
     UmURLModel,
     UmURLProjConfig,
     load_umurl_encoder,
-    map_official_umurl_state_dict,
     validate_umurl_config,
 )
+from skelrep.methods.umurl.official import map_official_umurl_state_dict
+from skelrep.models.encoder_file import save_encoder
+from skelrep.models.modalities import MODALITIES
 
 HIDDEN = 16
 CHAIN_17 = [0] + list(range(16))  # a 17-joint chain: joint v hangs from v - 1

@@ -12,10 +12,10 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 from skelrep.errors import ParamsError
-from skelrep.models.isc_agcn import IscAGCN
-from skelrep.models.isc_gru import IscGRU
-from skelrep.models.isc_hcn import IscHCN
-from skelrep.models.isc_moco import InterSkeletonMoCo, build_isc_moco, seq_tokens, validate_isc_config
+from skelrep.methods.isc.agcn import IscAGCN
+from skelrep.methods.isc.gru import IscGRU
+from skelrep.methods.isc.hcn import IscHCN
+from skelrep.methods.isc.moco import InterSkeletonMoCo, build_isc_moco, seq_tokens, validate_isc_config
 from skelrep.training.distributed import DistInfo
 
 FRAMES, WORLD, GLOBAL_BATCH, STEPS = 16, 2, 8, 3

@@ -25,8 +25,9 @@ from torch import Tensor
 
 from skelrep.errors import DataError
 from skelrep.io import sha256_file
+from skelrep.methods.usdrl.model import BACKBONES, build_backbone
 from skelrep.models.encoder_file import save_encoder
-from skelrep.models.usdrl import BACKBONES, build_backbone
+from skelrep.models.state_dict import strip_module_prefix
 
 _DSTE_LAYER = re.compile(r"^backbone\.([ts])_tr(\d*)\.(CA|DSA)\.(.+)$")
 _STTR_LAYER = re.compile(r"^backbone\.([ts])_tr\.(layers\..+)$")
@@ -36,11 +37,6 @@ _FIXED = {
 }
 _EMBED = {"backbone.ske_emb.t_embedding.": "backbone.embed.temporal.",
           "backbone.ske_emb.s_embedding.": "backbone.embed.spatial."}
-
-
-def strip_module_prefix(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Remove the ``module.`` prefix that ``nn.DataParallel`` adds to every key."""
-    return {k.removeprefix("module."): v for k, v in state_dict.items()}
 
 
 def infer_arch(state_dict: Mapping[str, Tensor]) -> str:

@@ -1,0 +1,31 @@
+"""ISC, Skeleton-Contrast (isc.md): inter-skeleton contrast between two representations of a
+clip (sequence GRU, graph AGCN, image HCN) with MoCo v2 queues.
+
+The method, in one folder: ``ISCInfo`` (here, no torch) says what it is, ``method.py``
+implements it, ``defaults.py`` holds its paper values, ``moco.py`` is the pretraining model
+and ``gru.py``, ``agcn.py``, ``hcn.py``, ``heads.py`` its encoders and heads.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from skelrep.methods.base import MethodInfo
+from skelrep.methods.isc import defaults
+
+
+class ISCInfo(MethodInfo):
+    name = "isc"
+    label = "ISC"
+    published_as = "ISC"
+    downstream_crop = ("center", 0.95)  # the centre 95 % of the valid sequence (isc.md §7)
+    paper = defaults.PAPER
+    paper_source = defaults.PAPER_SOURCE
+    implementation = "skelrep.methods.isc.method:ISC"
+
+    @classmethod
+    def _variant_parts(cls, section: Mapping[str, Any]) -> list[Any]:
+        parts = super()._variant_parts(section)  # "joint, seq+graph, eval seq"
+        if section.get("pair"):
+            parts += [section["pair"].replace("_", "+"), f"eval {section.get('eval_encoder', 'seq')}"]
+        return parts

@@ -1,0 +1,33 @@
+"""UmURL (umurl.md): per-modality embeddings fused early into one modality-agnostic
+spatio-temporal transformer, trained with intra- and inter-modal consistency.
+
+The method, in one folder: ``UmURLInfo`` (here, no torch) says what it is, ``method.py``
+implements it, ``defaults.py`` holds its paper values, ``model.py`` is the model and
+``official.py`` maps official checkpoint names.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from skelrep.methods.base import MethodInfo
+from skelrep.methods.umurl import defaults
+
+
+class UmURLInfo(MethodInfo):
+    # UmURL trains on all three streams at once: its section has no ``train.modality``, so
+    # input_modality is None and every run has the same stream key
+    name = "umurl"
+    label = "UmURL"
+    published_as = "UmURL"
+    downstream_crop = ("whole", 1.0)  # the whole valid sequence (evaluation.md §2)
+    paper = defaults.PAPER
+    paper_source = defaults.PAPER_SOURCE
+    implementation = "skelrep.methods.umurl.method:UmURL"
+
+    @classmethod
+    def _variant_parts(cls, section: Mapping[str, Any]) -> list[Any]:
+        parts = super()._variant_parts(section)
+        if section.get("eval_input") not in (None, "fused"):  # the paper's feature is the fused one
+            parts.append(section["eval_input"])
+        return parts

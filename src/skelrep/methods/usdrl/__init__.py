@@ -1,0 +1,39 @@
+"""USDRL (usdrl.md): a dense spatio-temporal encoder (DSTE, or the plain STTR variant), three
+projectors and the multi-grained feature decorrelation loss (MG-FD).
+
+The method, in one folder: ``USDRLInfo`` (here, no torch) says what it is, ``method.py``
+implements it, ``defaults.py`` holds its paper values, ``model.py``, ``backbone.py``,
+``dste.py`` and ``sttr.py`` are the model and ``official.py`` imports official checkpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from skelrep.methods.base import MethodInfo
+from skelrep.methods.usdrl import defaults
+
+
+class USDRLInfo(MethodInfo):
+    name = "usdrl"
+    label = "USDRL"
+    published_as = "USDRL"
+    downstream_crop = ("whole", 1.0)  # the whole valid sequence (evaluation.md §2)
+    paper = defaults.PAPER
+    paper_source = defaults.PAPER_SOURCE
+    implementation = "skelrep.methods.usdrl.method:USDRL"
+
+    @classmethod
+    def encoder_arch(cls, section: Mapping[str, Any]) -> str | None:
+        """The encoder architecture (dste, sttr) the section names, if any."""
+        encoder = section.get("encoder")
+        return encoder.get("arch") if isinstance(encoder, Mapping) else None
+
+    @classmethod
+    def _variant_parts(cls, section: Mapping[str, Any]) -> list[Any]:
+        arch = cls.encoder_arch(section)  # "DSTE, joint"
+        return [arch.upper() if arch else None, *super()._variant_parts(section)]
+
+    @classmethod
+    def identifying_params(cls, section: Mapping[str, Any] | None) -> dict[str, Any]:
+        return {"arch": cls.encoder_arch(section or {}), **super().identifying_params(section)}

@@ -1,0 +1,224 @@
+"""A method is one folder plus one registry line.
+
+The toy method of docs/adding_a_method.md, written into a temporary folder from the doc's own
+code blocks (found as ``skelrep.methods.toy``: the package path is extended to that folder, so
+the source tree stays untouched) and registered by the doc's registry line (one ``METHODS``
+entry; no other module is patched), goes through every generic path: params validation, the names the report and MLflow
+use, the paper profile, model building under portable_init, the pretrain, features, KNN and
+linear stages, and the encoder file. The registry itself (what the three built-in methods
+declare) is checked too.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import h5py
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import skelrep.methods
+from skelrep.configuration import configuration, method_label
+from skelrep.data.dataset import SkeletonH5Dataset
+from skelrep.data.layout import load_layout
+from skelrep.evaluation.features import extract_features, load_feature_file, load_frozen_encoder
+from skelrep.methods import METHODS, Method, MethodInfo, build_encoder, get_method
+from skelrep.methods.base import resolve
+from skelrep.models.encoder_file import load_encoder_file, save_encoder
+from skelrep.params import load_params
+from skelrep.profiles import apply_overrides, format_set_args, profile_overrides
+from skelrep.report.mlflow_sync import identifying_params
+from skelrep.report.published import table_methods
+from skelrep.tracking.mlflow_run import comparison_keys, run_tags
+from skelrep.training.pretrain import build_model_for
+from skelrep.validation import allowed_sections, params_errors
+
+from ..conftest import REPO_ROOT, write_tiny_h5
+
+DOC = REPO_ROOT / "docs" / "adding_a_method.md"
+FOLDER = "src/skelrep/methods/toy/"
+PROTOCOL = "ntu60-xsub"
+
+
+def doc_walkthrough() -> SimpleNamespace:
+    """The doc's code blocks: the toy folder's files, its registry entry, its params section."""
+    files, entry, section = {}, None, None
+    for lang, body in re.findall(r"```(\w+)\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S):
+        first = body.splitlines()[0]
+        if lang == "python" and first.startswith(f"# {FOLDER}"):
+            files[first[len(f"# {FOLDER}"):]] = body
+        elif lang == "python" and first == "# src/skelrep/methods/__init__.py":
+            entry = re.search(r'^\s*"toy": "([^"]+)",$', body, re.M).group(1)
+        elif lang == "yaml":
+            section = yaml.safe_load(body)["toy"]
+    assert set(files) == {"__init__.py", "defaults.py", "method.py"} and entry and section
+    return SimpleNamespace(files=files, entry=entry, section=section)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    """The toy folder, found as ``skelrep.methods.toy`` and registered by its one line."""
+    walk = doc_walkthrough()
+    root = tmp_path_factory.mktemp("methods")
+    (root / "toy").mkdir()
+    for name, body in walk.files.items():
+        (root / "toy" / name).write_text(body, encoding="utf-8")
+    assert "toy" not in METHODS
+    with pytest.MonkeyPatch.context() as mp:
+        # the folder lies outside the source tree, so the package path is extended to find it
+        mp.setattr(skelrep.methods, "__path__", [*skelrep.methods.__path__, str(root)])
+        mp.setitem(METHODS, "toy", resolve(walk.entry))  # the registry line
+        yield walk
+    for name in [n for n in sys.modules if n == "skelrep.methods.toy" or n.startswith("skelrep.methods.toy.")]:
+        del sys.modules[name]
+
+
+def toy_params(section: dict) -> dict:
+    params = load_params(REPO_ROOT / "params.yaml")
+    params["method"] = "toy"
+    params["toy"] = json.loads(json.dumps(section))
+    params["mlflow"]["enabled"] = False
+    params["features"]["device"] = "cpu"
+    params["linear"].update(epochs=3, milestones=[], batch_size=8, eval_every=1, device="cpu")
+    return params
+
+
+def _stage(name: str):
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", REPO_ROOT / "stages" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---------------------------------------------------------------- the registry
+
+
+def test_the_registry_declares_each_method_once():
+    assert list(METHODS) == ["usdrl", "umurl", "isc"]
+    for name, info in METHODS.items():
+        impl = info.load()
+        assert issubclass(impl, info) and issubclass(impl, Method) and impl.name == name
+        assert impl.label == info.label and impl.downstream_crop == info.downstream_crop
+    assert [m.label for m in METHODS.values()] == ["USDRL", "UmURL", "ISC"]
+    assert {n: m.downstream_crop for n, m in METHODS.items()} == {
+        "usdrl": ("whole", 1.0), "umurl": ("whole", 1.0), "isc": ("center", 0.95)}
+
+
+def test_looking_methods_up_loads_no_torch():
+    code = ("import sys; from skelrep.methods import METHODS; from skelrep.profiles import profile_overrides; "
+            "from skelrep.configuration import configuration; profile_overrides('paper'); "
+            "print([m.label for m in METHODS.values()], 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['USDRL', 'UmURL', 'ISC'] False"
+
+
+def test_the_paper_values_live_once_in_defaults():
+    """The model config defaults are the paper values of the method's defaults.py."""
+    from skelrep.methods.isc.method import ISC
+    from skelrep.methods.isc.moco import GruConfig, MocoConfig
+    from skelrep.methods.umurl.model import UmURLEncoderConfig, UmURLProjConfig
+    from skelrep.methods.usdrl.model import EncoderConfig, ProjConfig
+
+    paper = profile_overrides("paper")
+    assert (EncoderConfig().hidden, EncoderConfig().num_layers, EncoderConfig().frames, ProjConfig().cp) == (
+        paper["usdrl.encoder.hidden"], paper["usdrl.encoder.num_layers"], paper["usdrl.encoder.frames"],
+        paper["usdrl.proj.cp"])
+    assert (UmURLEncoderConfig().hidden, UmURLEncoderConfig().frames, list(UmURLProjConfig().dims),
+            UmURLProjConfig().bn) == (paper["umurl.encoder.hidden"], paper["umurl.encoder.frames"],
+                                      paper["umurl.proj.dims"], paper["umurl.proj.bn"])
+    assert (GruConfig().hidden, GruConfig().layers, MocoConfig().k, MocoConfig().m) == (
+        paper["isc.gru.hidden"], paper["isc.gru.layers"], paper["isc.moco.k"], paper["isc.moco.m"])
+    section = load_params(REPO_ROOT / "params.yaml")["isc"]
+    for key in ("frames", "agcn", "hcn"):
+        section.pop(key)
+    isc = ISC(section)
+    assert (isc.frames, isc.agcn_base_channels, isc.hcn_width) == (
+        paper["isc.frames"], paper["isc.agcn.base_channels"], paper["isc.hcn.width"])
+
+
+# ---------------------------------------------------------------- a new method
+
+
+def test_validation_names_and_profile_know_the_new_method(toy):
+    params = toy_params(toy.section)
+    assert params_errors(params) == []
+    assert "toy" in allowed_sections()
+    params["toy"]["hiden"] = 1
+    assert [str(e) for e in params_errors(params)] == [
+        "params.yaml: toy.hiden: unknown key; allowed keys: hidden, frames, noise"]
+    params = toy_params(toy.section)
+    params["method"] = "simclr"
+    assert "allowed: usdrl, umurl, isc, toy" in str(params_errors(params)[0])
+
+    params = toy_params(toy.section)
+    assert configuration(params) == ("Toy", "") and method_label("toy") == "Toy"
+    tags = run_tags(params, PROTOCOL)
+    assert tags["method"] == "toy" and tags["run_name"] == f"toy-{PROTOCOL}" and "modality" not in tags
+    assert identifying_params(params, PROTOCOL) == {"method": "toy", "data.ntu60.source": "synthetic"}
+    assert set(comparison_keys(params, PROTOCOL)) == {"skelrep.config_key", "skelrep.stream_key"}
+    assert table_methods() == ("USDRL", "UmURL", "ISC")  # no published rows
+
+    paper = profile_overrides("paper")
+    assert {k: v for k, v in paper.items() if k.startswith("toy.")} == {
+        "toy.hidden": 256, "toy.frames": 64, "toy.train.epochs": 100}
+    assert "toy.hidden=256" in format_set_args(paper)
+    assert get_method("toy", apply_overrides(params, paper)).cfg["hidden"] == 256
+
+
+def test_model_building_and_the_encoder_file(toy, tmp_path):
+    method = get_method("toy", toy_params(toy.section))
+    assert isinstance(method, METHODS["toy"]) and isinstance(method, MethodInfo)
+    dataset = SimpleNamespace(sample_shape=(3, 24, 25, 2), layout=load_layout("ntu25"))
+    model = build_model_for(method, dataset, seed=0)  # under portable_init
+    again = build_model_for(method, dataset, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+
+    g = torch.Generator().manual_seed(0)
+    x, num_frames = torch.randn(4, 3, 24, 25, 2, generator=g), torch.tensor([24, 20, 18, 24])
+    terms = method.training_loss(model, x, num_frames, torch.Generator().manual_seed(1), None)
+    terms["total"].backward()
+    assert torch.isfinite(terms["total"]) and model.backbone.embed.weight.grad is not None
+
+    save_encoder(tmp_path / "encoder.pt", **method.encoder_payload(model))
+    encoder = build_encoder(load_encoder_file(tmp_path / "encoder.pt"))
+    assert encoder.method == "toy" and type(encoder) is METHODS["toy"].load().encoder
+    clip = torch.randn(2, 3, 16, 25, 2, generator=g)
+    with torch.no_grad():
+        assert encoder.features(clip).shape == (2, 16) and encoder.dense_features(clip).shape == (2, 16, 16)
+        torch.testing.assert_close(encoder.features(clip), model.backbone.features(clip))
+
+
+def test_the_stages_run_the_new_method(toy, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "processed").mkdir(parents=True)
+    data = write_tiny_h5(tmp_path / "data" / "processed" / f"{PROTOCOL}.h5", n_train=16, n_test=8, frames=24)
+    with h5py.File(data, "a") as h5:
+        h5.attrs["num_classes"] = 4  # what preprocessing records; the linear stage reads it
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(toy_params(toy.section)))
+    args = ["--protocol", PROTOCOL]
+
+    _stage("pretrain").main(args)
+    stats = [json.loads(line) for line in Path(f"reports/pretrain/{PROTOCOL}/stats.jsonl").read_text().splitlines()]
+    assert len(stats) == toy.section["train"]["epochs"] and all(np.isfinite(s["loss"]) for s in stats)
+    assert load_encoder_file(f"models/{PROTOCOL}/encoder.pt")["method"] == "toy"
+
+    _stage("features").main(args)  # features.crop: auto -> the toy's own downstream crop
+    encoder = load_frozen_encoder(Path(f"models/{PROTOCOL}/encoder.pt"), torch.device("cpu"))
+    expected = extract_features(encoder, SkeletonH5Dataset(data, "train"), crop="center", ratio=0.9)
+    features = load_feature_file(f"data/features/{PROTOCOL}/pretrained.npz")
+    np.testing.assert_array_equal(features["train_x"], expected)
+    assert features["train_x"].shape == (16, toy.section["hidden"])
+
+    _stage("knn").main(args)
+    _stage("linear").main(args)
+    for stage, key in (("knn", "knn/top1"), ("linear", "linear/top1_last")):
+        metrics = json.loads(Path(f"reports/{stage}/{PROTOCOL}/metrics.json").read_text())
+        assert 0 <= metrics[key] <= 100
