@@ -39,7 +39,7 @@ def test_the_committed_params_and_the_paper_profile_are_valid(params):
 def test_the_method_names_are_the_registry(params):
     from skelrep.methods import METHODS as REGISTRY
 
-    assert METHODS == tuple(REGISTRY)
+    assert tuple(REGISTRY) == METHODS
     assert set(ALLOWED) == set(params)  # params.yaml holds every section
 
 

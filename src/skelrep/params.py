@@ -9,8 +9,9 @@ language below (a dict of key -> validator), in the spirit of solo-learn.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import yaml
 

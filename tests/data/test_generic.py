@@ -11,8 +11,15 @@ import numpy as np
 import pytest
 
 from skelrep.data.archive import open_archive
-from skelrep.data.generic import (GENERIC_SCHEMA, GenericConfig, assign_splits, load_sequence,
-                                  read_generic_index, sequence_from_array, write_example_dataset)
+from skelrep.data.generic import (
+    GENERIC_SCHEMA,
+    GenericConfig,
+    assign_splits,
+    load_sequence,
+    read_generic_index,
+    sequence_from_array,
+    write_example_dataset,
+)
 from skelrep.data.layout import SkeletonLayout, load_layout
 from skelrep.errors import DataError, ParamsError
 

@@ -11,8 +11,16 @@ from skelrep.data.layout import BUILTIN_LAYOUTS, SkeletonLayout, load_layout, pr
 from skelrep.data.normalize import NORMALISATIONS, pre_normalize
 from skelrep.errors import DataError, ParamsError
 from skelrep.params import validate
-from skelrep.skeleton import (NTU_BONE_PAIRS_1BASED, NTU_EDGES, NTU_JOINT_NAMES, NTU_PARENTS,
-                              SHOULDER_LEFT, SHOULDER_RIGHT, SPINE_BASE, SPINE_MID)
+from skelrep.skeleton import (
+    NTU_BONE_PAIRS_1BASED,
+    NTU_EDGES,
+    NTU_JOINT_NAMES,
+    NTU_PARENTS,
+    SHOULDER_LEFT,
+    SHOULDER_RIGHT,
+    SPINE_BASE,
+    SPINE_MID,
+)
 
 
 def _chain(parents, **kw) -> SkeletonLayout:

@@ -6,11 +6,15 @@ import numpy as np
 import pytest
 
 from skelrep.data.normalize import (
-    NORMALISATIONS, denoise_bodies_sgn, normalize_sample, pre_normalize,
+    NORMALISATIONS,
+    denoise_bodies_sgn,
+    normalize_sample,
+    pre_normalize,
     select_bodies_by_energy,
 )
 from skelrep.data.ntu import NTUSkeleton, parse_skeleton, slot_xyz
 from skelrep.errors import ParamsError
+
 
 def person(num_frames: int, seed: int, scale: float = 1.0) -> np.ndarray:
     """(T, 25, 3) upright body (narrow in x, tall in y) drifting linearly by ``scale``.

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from skelrep.data import ntu
-from skelrep.data.download import ArchiveSpec, write_manifest
 from skelrep.data.dataset import SkeletonH5Dataset
+from skelrep.data.download import ArchiveSpec, write_manifest
 from skelrep.data.hdf5 import read_detection, read_split_arrays
 from skelrep.data.normalize import NORMALISATIONS, pre_normalize, select_bodies_by_energy
 from skelrep.data.preprocess import PreprocessConfig, preprocess_protocol

@@ -10,8 +10,16 @@ import pytest
 
 from skelrep.data import ntu, pku
 from skelrep.data.synthetic import (
-    CLASSES, PKU2_CLASS_IDS, SyntheticNTUConfig, SyntheticPKUConfig, format_skeleton,
-    generate_sequence, is_mutual, render_recording, render_sample, write_ntu_archives,
+    CLASSES,
+    PKU2_CLASS_IDS,
+    SyntheticNTUConfig,
+    SyntheticPKUConfig,
+    format_skeleton,
+    generate_sequence,
+    is_mutual,
+    render_recording,
+    render_sample,
+    write_ntu_archives,
     write_pku_archives,
 )
 from skelrep.data.synthetic.kinematics import FK_PARENT, LEAF_JOINTS
@@ -40,7 +48,7 @@ def test_bone_lengths_are_constant_within_a_sequence(action):
     assert seq.shape[1] == (2 if is_mutual(action) else 1) and seq.shape[2:] == (25, 3)
     bones = np.linalg.norm(seq - seq[:, :, list(NTU_PARENTS)], axis=-1)
     assert np.abs(bones - bones[:1]).max() < 1e-9
-    assert 1.5 < seq[..., 2].min() and seq[..., 2].max() < 5.0  # Kinect depth range
+    assert seq[..., 2].min() > 1.5 and seq[..., 2].max() < 5.0  # Kinect depth range
     assert seq.std(axis=0).max() > 0.05  # something moves
 
 

@@ -30,7 +30,7 @@ import os
 import re
 import subprocess
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -83,7 +83,7 @@ def _paths(entries) -> list[str]:
     return [next(iter(e)) if isinstance(e, dict) else e for e in entries or []]
 
 
-@lru_cache(maxsize=None)
+@cache
 def expanded_stages() -> tuple[tuple[str, str, dict], ...]:
     """``(group, name, definition)`` of every stage, ``foreach`` items expanded."""
     dvc = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))
@@ -175,12 +175,12 @@ def _walk_skipping_type_checking(tree: ast.AST):
         stack.extend(ast.iter_child_nodes(node))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _parse(path: Path) -> ast.Module:
     return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
 
-@lru_cache(maxsize=None)
+@cache
 def imports_of(path: Path, name: str | None) -> frozenset[tuple[str, bool]]:
     """``(module, used)`` of every skelrep import in ``path`` (module ``name``; None: a script),
     function bodies included. ``used`` is False for a package only traversed to reach a submodule."""

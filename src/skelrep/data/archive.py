@@ -16,9 +16,10 @@ import queue
 import threading
 import zipfile
 import zlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from skelrep.errors import DataError, SkelrepError
 

@@ -23,8 +23,9 @@ hashes. Samples are appended one at a time (never a whole split in RAM).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import h5py
 import numpy as np
@@ -58,7 +59,7 @@ class RecognitionWriter:
         self.sample_shape = tuple(sample_shape)
         self.meta_keys = tuple(meta_keys)
         self.block = block
-        self.count = {s: 0 for s in SPLITS}
+        self.count = dict.fromkeys(SPLITS, 0)
         self._pending: dict[str, list[tuple]] = {s: [] for s in SPLITS}
         for split in SPLITS:
             g = h5.create_group(split, track_order=True)
@@ -98,7 +99,7 @@ class RecognitionWriter:
         for split in SPLITS:
             self._flush(split)
 
-    def __enter__(self) -> "RecognitionWriter":
+    def __enter__(self) -> RecognitionWriter:
         return self
 
     def __exit__(self, *exc) -> None:

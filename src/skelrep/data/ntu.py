@@ -302,7 +302,7 @@ def ntu_split(name: NTUName, dataset: str, benchmark: str) -> str:
     return "train" if is_train else "test"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_missing(dataset: str) -> frozenset[str]:
     """The official missing/incomplete skeleton names of ``dataset`` (package data)."""
     _check_dataset(dataset)

@@ -16,9 +16,9 @@ import json
 import logging
 import multiprocessing as mp
 import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import h5py
 import numpy as np
@@ -74,7 +74,7 @@ class PreprocessConfig:
                                                "long_clip_policy": "head", "max_frames": 300})
 
     @classmethod
-    def from_params(cls, preprocess: dict, pku_section: dict) -> "PreprocessConfig":
+    def from_params(cls, preprocess: dict, pku_section: dict) -> PreprocessConfig:
         p = validate(preprocess, PREPROCESS_SCHEMA, "preprocess")
         return cls(**p, pku=validate(pku_section, PKU_SCHEMA, "pku"))
 
@@ -308,7 +308,7 @@ def _pku_protocol(h5, dataset, raw_dir, cfg, summary, attrs) -> None:
     train_ids, test_ids = pku.parse_pku_split(split_path.read_bytes(), split_path.name)
     skel_members = _members_by_stem(roles["skeleton"], ".txt")
     label_members = _members_by_stem(roles["label"], ".txt")
-    split_of = {**{v: "train" for v in train_ids}, **{v: "test" for v in test_ids}}
+    split_of = {**dict.fromkeys(train_ids, "train"), **dict.fromkeys(test_ids, "test")}
     keep_video = dataset == "pku1"
     tasks, video_splits = [], []
     for vid in sorted(skel_members):

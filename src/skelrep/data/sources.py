@@ -14,8 +14,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import ParamsError
 from ..params import DATASETS, choice, integer, validate

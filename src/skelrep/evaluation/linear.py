@@ -6,8 +6,8 @@ The SGD helpers are shared with the frame-wise detection head (``detection/frame
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch

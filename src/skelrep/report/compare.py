@@ -25,9 +25,9 @@ import logging
 import os
 import tempfile
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -38,8 +38,17 @@ from ..io import write_text_atomic
 from ..params import PROTOCOLS
 from ..tracking.mlflow_run import CONFIG_KEY_TAG, RUN_KEY_TAG, STREAM_KEY_TAG
 from .collect import evaluation_metrics
-from .tables import (MEASURED, Benchmark, Row, benchmark_heading, benchmarks_for, published_rows, results_long,
-                     table_markdown, table_rows)
+from .tables import (
+    MEASURED,
+    Benchmark,
+    Row,
+    benchmark_heading,
+    benchmarks_for,
+    published_rows,
+    results_long,
+    table_markdown,
+    table_rows,
+)
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,9 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from ..params import boolean, repo_root
 

@@ -7,11 +7,19 @@ its real code path. Writers return ``[(path, role)]`` with role 'skeleton', 'lab
 
 from skelrep.data.synthetic.actions import CLASSES, PKU2_CLASS_IDS, is_mutual, pku_to_ntu_class
 from skelrep.data.synthetic.ntu_writer import (
-    NTU60_ARCHIVE, NTU120_ARCHIVE, SyntheticNTUConfig, format_skeleton, generate_sequence,
-    render_sample, write_ntu_archives,
+    NTU60_ARCHIVE,
+    NTU120_ARCHIVE,
+    SyntheticNTUConfig,
+    format_skeleton,
+    generate_sequence,
+    render_sample,
+    write_ntu_archives,
 )
 from skelrep.data.synthetic.pku_writer import (
-    SyntheticPKUConfig, recording_names, render_recording, write_pku_archives,
+    SyntheticPKUConfig,
+    recording_names,
+    render_recording,
+    write_pku_archives,
 )
 
 __all__ = [

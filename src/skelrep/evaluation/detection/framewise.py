@@ -8,7 +8,7 @@ a fixed seed on CPU.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -13,7 +13,7 @@ timestamps, fixed float format, so identical proposals give byte-identical files
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

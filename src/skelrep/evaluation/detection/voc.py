@@ -9,7 +9,7 @@ area under the non-increasing precision envelope. Values are fractions in [0, 1]
 from __future__ import annotations
 
 import logging
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
