@@ -304,8 +304,8 @@ def report(rows: list[dict], cores: int) -> None:
           f"{TARGET_RSS_MB} MB: {ok(peak_rss < TARGET_RSS_MB)}); flat in N when the rows at different N agree.")
     if rss16 is not None:
         print(f"- with 16 workers, estimated as parent + 16 x largest worker: RSS sum {rss16:.0f} MB (shared "
-              f"pages counted in every process mapping them; target: {ok(rss16 < TARGET_RSS_MB)}), PSS sum {pss16:.0f} MB "
-              f"(target: {ok(pss16 < TARGET_RSS_MB)})")
+              f"pages counted in every process mapping them; target: {ok(rss16 < TARGET_RSS_MB)}), "
+              f"PSS sum {pss16:.0f} MB (target: {ok(pss16 < TARGET_RSS_MB)})")
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ def main(argv=None) -> None:
                 names = read_split_arrays(Path(f"data/processed/{args.protocol}.h5"), "test")["sample_name"]
                 pred = result.test_scores_last.argmax(1)
                 write_text_atomic(out / "predictions.csv", "sample,actual,predicted\n" + "".join(
-                    f"{n},{a},{p}\n" for n, a, p in zip(names, feats["test_y"], pred)))
+                    f"{n},{a},{p}\n" for n, a, p in zip(names, feats["test_y"], pred, strict=True)))
                 # class probabilities of the last epoch: what score-level (late) fusion of
                 # streams sums, e.g. 3s-USDRL in `skelrep compare`
                 write_npz_atomic(out / "test_scores.npz", probs=result.test_scores_last.astype("float32"),

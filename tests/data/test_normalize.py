@@ -197,7 +197,7 @@ def make_skeleton(num_frames: int, tracks: list[tuple[str, list[int], np.ndarray
     body_id = np.full((num_frames, 4), "", dtype=object)
     joints = np.zeros((num_frames, 4, 25, 12), dtype=np.float32)
     for track_id, frames, xyz in tracks:
-        for t, pose in zip(frames, xyz):
+        for t, pose in zip(frames, xyz, strict=True):
             slot = body_count[t]
             body_id[t, slot] = track_id
             joints[t, slot, :, :3] = pose

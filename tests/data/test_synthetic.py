@@ -240,7 +240,7 @@ def test_pku_archives_layout_splits_and_determinism(tmp_path):
         ("Skeleton_v2.zip", "skeleton"), ("Label_PKUMMD_v2.zip", "label"),
         ("cross_subject_v2.txt", "split")]
     again = write_pku_archives(tmp_path / "b", 2, config, seed=4)
-    assert all(p.read_bytes() == q.read_bytes() for (p, _), (q, _) in zip(out, again))
+    assert all(p.read_bytes() == q.read_bytes() for (p, _), (q, _) in zip(out, again, strict=True))
     skeletons, labels = _members(out[0][0]), _members(out[1][0])
     split_text = out[2][0].read_text()
     assert split_text.splitlines()[0] == "Training videos: "

@@ -4,9 +4,10 @@ For every stage of dvc.yaml (each ``foreach`` item expanded from params.yaml, as
 
 - **modules**: the stage script is run in a subprocess, with ``__name__`` other than
   ``"__main__"`` (its imports run, ``main`` does not) and no project module loaded before,
-  and every loaded module file under ``src/skelrep`` is listed. Imports made later, inside functions (``from ..x import y`` in a
-  function body), are found by parsing the script and every module it loads with ``ast``
-  and following each ``skelrep`` import, absolute or relative, transitively. Package
+  and every loaded module file under ``src/skelrep`` is listed. Imports made later, inside
+  functions (``from ..x import y`` in a function body), are found by parsing the script and
+  every module it loads with ``ast`` and following each ``skelrep`` import, absolute or
+  relative, transitively. Package
   ``__init__`` files that only hold a docstring and literal constants count only when a name
   is imported from them (``from .. import __version__``).
 - **package data**: a module that reads a file of its package (``files("skelrep.data")
@@ -140,7 +141,7 @@ def runtime_modules() -> dict[str, set[str]]:
                           capture_output=True, timeout=600)
     assert proc.returncode == 0, f"importing the stage scripts failed:\n{proc.stderr}"
     loaded = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert {m for m in loaded["stages/check.py"]} >= {"skelrep.validation", "skelrep.params"}
+    assert set(loaded["stages/check.py"]) >= {"skelrep.validation", "skelrep.params"}
     return {script: set(names) for script, names in loaded.items()}
 
 

@@ -317,7 +317,7 @@ def _read_index(archive: Archive) -> GenericIndex:
     class_names: tuple[str, ...] | None
     if all(numeric):
         labels = [int(v) for v in raw_labels]
-        for (line, cells), lab in zip(rows, labels):
+        for (line, _), lab in zip(rows, labels, strict=True):
             if lab < 0:
                 raise DataError(labels_src, f"label {lab} is negative; integer labels are 0..K-1",
                                 line=line)
@@ -425,7 +425,7 @@ def _split_from_column(index: GenericIndex, rule: dict, key: str) -> dict[str, s
     train = rule["train"]
     split_of: dict[str, str] = {}
     if isinstance(train, str):  # odd | even
-        for sid, cell, line in zip(index.sample_ids, cells, index.lines):
+        for sid, cell, line in zip(index.sample_ids, cells, index.lines, strict=True):
             if not isinstance(cell, int):
                 raise DataError(index.labels_source, f"column {column!r} holds {cell!r}, not an "
                                 f"integer (needed for train: {train})", line=line)
@@ -437,7 +437,7 @@ def _split_from_column(index: GenericIndex, rule: dict, key: str) -> dict[str, s
             absent = sorted(values - present, key=str)
             if absent:
                 log.warning("%s.%s: value(s) %s do not occur in column %r", key, name, absent, column)
-        for sid, cell in zip(index.sample_ids, cells):
+        for sid, cell in zip(index.sample_ids, cells, strict=True):
             if cell in train_set:
                 split_of[sid] = "train"
             elif "test" not in rule or cell in test_set:

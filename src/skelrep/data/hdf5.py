@@ -86,7 +86,7 @@ class RecognitionWriter:
         g = self.h5[split]
         lo = g["label"].shape[0]
         hi = lo + len(rows)
-        names, joints, frames, labels, metas = zip(*rows)
+        names, joints, frames, labels, metas = zip(*rows, strict=True)
         columns = {"joint": np.stack(joints), "num_frame": np.array(frames), "label": np.array(labels),
                    "sample_name": np.array(names, dtype=object)}
         columns.update({f"meta/{k}": np.array([m[i] for m in metas]) for i, k in enumerate(self.meta_keys)})

@@ -144,7 +144,7 @@ class SkeletonLayout:
         return {
             "name": self.name,
             "joints": [{"name": n, "parent": None if p == v else names[p]}
-                       for v, (n, p) in enumerate(zip(names, self.parents))],
+                       for v, (n, p) in enumerate(zip(names, self.parents, strict=True))],
             "center": names[self.center_joint],
             "align_x": pair(self.align_x_pair),
             "align_z": pair(self.align_z_pair),

@@ -285,7 +285,7 @@ def _ntu_protocol(h5, dataset, benchmark, raw_dirs, cfg, summary, attrs) -> None
     workers = resolve_workers(cfg.workers)
     results = _parallel(_ntu_task, tasks, workers, f"preprocess {dataset}-{benchmark}")
     labels = {"train": set(), "test": set()}
-    for (member, joint, num_frame, error), name, split in zip(results, names, splits):
+    for (member, joint, num_frame, error), name, split in zip(results, names, splits, strict=True):
         stem = Path(member).stem
         if error is not None:
             summary.skipped.append({"sample": stem, "error": error})
@@ -326,8 +326,8 @@ def _pku_protocol(h5, dataset, raw_dir, cfg, summary, attrs) -> None:
     writer = RecognitionWriter(h5, (3, cfg.pku["max_frames"], 25, cfg.bodies_out), PKU_META)
     det_ids = {"train": [], "test": []}
     labels = {"train": set(), "test": set()}
-    for (vid, clips, detection, error), split in zip(
-            _parallel(_pku_task, tasks, resolve_workers(cfg.workers), f"preprocess {dataset}"), video_splits):
+    results = _parallel(_pku_task, tasks, resolve_workers(cfg.workers), f"preprocess {dataset}")
+    for (vid, clips, detection, error), split in zip(results, video_splits, strict=True):
         if error is not None:
             summary.skipped.append({"sample": vid, "error": error})
             log.warning("skipped %s", error)

@@ -25,7 +25,7 @@ def _check(uni: Sequence[Tensor], fused: Sequence[Tensor] | None = None) -> None
 def intra_modal_consistency(uni: Sequence[Tensor], fused: Sequence[Tensor]) -> Tensor:
     """``Σ_k MSE(z_k, z_uk)``: each modality's embedding against its part of the fused one."""
     _check(uni, fused)
-    return sum(F.mse_loss(z, z_u) for z, z_u in zip(uni, fused))
+    return sum(F.mse_loss(z, z_u) for z, z_u in zip(uni, fused, strict=True))
 
 
 def inter_modal_consistency(uni: Sequence[Tensor]) -> Tensor:

@@ -206,11 +206,11 @@ def fusion_rows(latest: list[RunRecord], load_scores) -> list[Row]:
 def render_comparison(bench: Benchmark, rows: list[Row], records: list[RunRecord]) -> str:
     sources = sorted({r.data_source for r in records if r.protocol in bench.protocols and r.data_source})
     lines = [benchmark_heading(bench) + " — comparison of runs", "",
-             "Every configuration recorded in MLflow (`mlflow.db`), one row each; written by "
-             "`skelrep compare`, not by `dvc repro`.", ""]
+             ("Every configuration recorded in MLflow (`mlflow.db`), one row each; written by "
+              "`skelrep compare`, not by `dvc repro`."), ""]
     if "synthetic" in sources:
-        lines += ["**Rows on synthetic data come from the built-in synthetic suite and are not comparable with "
-                  "the paper figures.**", ""]
+        lines += [("**Rows on synthetic data come from the built-in synthetic suite and are not comparable "
+                   "with the paper figures.**"), ""]
     lines += table_markdown(bench, rows)
     lines.append("- 3s rows: late fusion of the joint, bone and motion streams of the same configuration "
                  "(sum of their linear classifiers' softmax scores, last epoch); only top-1 and top-5 apply.")

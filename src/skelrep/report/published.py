@@ -51,7 +51,7 @@ def table_entries(published: pd.DataFrame) -> pd.DataFrame:
     source; ordered by method (``TABLE_METHODS``), then file order.
     """
     df = published[published["method"].isin(TABLE_METHODS)].copy()
-    df["metric"] = [METRIC_KEYS.get((p, m)) for p, m in zip(df["protocol"], df["metric"])]
+    df["metric"] = [METRIC_KEYS.get((p, m)) for p, m in zip(df["protocol"], df["metric"], strict=True)]
     df["protocol"] = df["benchmark"].map(BENCHMARK_TO_PROTOCOL)
     df = df.dropna(subset=["metric", "protocol"])
     df["_order"] = df["method"].map(TABLE_METHODS.index)

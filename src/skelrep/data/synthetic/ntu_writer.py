@@ -203,7 +203,7 @@ def performance(seed: int, setup: int, performer: int, replication: int, action:
                           amplitude=rng.uniform(0.2, 0.45)),)
         motion += act.evaluate(extra, np.linspace(0.0, 1.0, total), spec.bodies)
     joints, frames = [], []
-    for body, (actor, (origin, facing)) in enumerate(zip(actors, _placements(rng, spec.bodies))):
+    for body, (actor, (origin, facing)) in enumerate(zip(actors, _placements(rng, spec.bodies), strict=True)):
         dof = motion[body] + scene.posture(actor) + scene.idle_motion(rng, total, actor.sway)
         pos, frame = scene.pose_body(actor, dof, origin, facing)
         joints.append(pos)
@@ -299,6 +299,8 @@ def _noise_body(rng: portable.Generator, body_id: int, n_frames: int) -> BodyTra
     return _track(rng, body_id, first, xyz, quat, state)
 
 
+# printf formats: %d truncates the float body-info fields as the NTU writer's C code does
+_BODY_FMT = "%d %d %d %d %d %d 0 %.7g %.7g 2\n"
 _JOINT_FMT = " ".join(["%.7g"] * 11) + " %d\n"
 _FRAME_FMT = "25\n" + _JOINT_FMT * 25
 
@@ -309,8 +311,8 @@ def format_skeleton(sample: NTUSample) -> bytes:
     for body in sample.bodies:
         rows = body.joints.reshape(len(body.joints), -1).tolist()
         infos = body.info.tolist()
-        for i, (row, info) in enumerate(zip(rows, infos)):
-            head = "%d %d %d %d %d %d 0 %.7g %.7g 2\n" % (body.body_id, *info)
+        for i, (row, info) in enumerate(zip(rows, infos, strict=True)):
+            head = _BODY_FMT % (body.body_id, *info)
             per_frame[body.first + i].append(head + _FRAME_FMT % tuple(row))
     parts = [f"{sample.frame_count}\n"]
     for blocks in per_frame:

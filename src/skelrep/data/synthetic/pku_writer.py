@@ -152,7 +152,7 @@ def render_recording(seed: int, phase: int, name: str, index: int, labels: list[
     present = np.zeros((2, total), dtype=bool)
     present[0] = True
     segments = []
-    for i, (label, start, n) in enumerate(zip(labels, starts, lengths)):
+    for i, (label, start, n) in enumerate(zip(labels, starts, lengths, strict=True)):
         spec = act.CLASSES[act.pku_to_ntu_class(label)]
         amplitude = np.array([actor.amplitude, partner.amplitude]) * rng.uniform(0.85, 1.15, 2)
         motion = act.class_motion(spec, n, amplitude[:spec.bodies])

@@ -33,7 +33,7 @@ def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """Maximal runs of True as half-open (start, end) pairs, in order."""
     padded = np.concatenate([[False], np.asarray(mask, dtype=bool), [False]])
     edges = np.flatnonzero(padded[1:] != padded[:-1])
-    return [(int(s), int(e)) for s, e in zip(edges[0::2], edges[1::2])]
+    return [(int(s), int(e)) for s, e in zip(edges[0::2], edges[1::2], strict=True)]
 
 
 def mean_filter(probs: np.ndarray, radius: int) -> np.ndarray:
