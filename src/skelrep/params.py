@@ -65,12 +65,6 @@ def get_section(params: Mapping, dotted: str) -> Any:
     return node
 
 
-def protocol_info(protocol: str) -> tuple[str, str]:
-    if protocol not in PROTOCOLS:
-        raise ParamsError("protocol", f"unknown protocol {protocol!r}; allowed: {', '.join(PROTOCOLS)}")
-    return PROTOCOLS[protocol]
-
-
 # --- validators: each takes (value, dotted_key) and returns the (normalised) value ---------
 
 

@@ -219,12 +219,6 @@ class GenericIndex:
                 mappings[name] = mapping
         return codes, mappings
 
-    def describe(self) -> dict:
-        """JSON-able summary (for reports / HDF5 attributes)."""
-        return {"source": self.source, "num_samples": len(self), "num_classes": self.num_classes,
-                "class_names": list(self.class_names) if self.class_names else None,
-                "columns": list(self.columns)}
-
 
 def _where(source: str, member: str) -> str:
     """How errors name a file: ``root/member`` for folders, ``archive.zip:member`` otherwise."""

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -64,7 +64,6 @@ class PretrainResult:
     resumed_from_epoch: int | None
     samples_per_s: float | None = None  # None when no epoch was left to train (resumed after the last)
     peak_memory_mb: float = 0.0
-    extra: dict = field(default_factory=dict)
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
