@@ -31,4 +31,4 @@ NTU_PARENTS = tuple(p - 1 for _, p in sorted(NTU_BONE_PAIRS_1BASED))
 NTU_EDGES = tuple((c - 1, p - 1) for c, p in NTU_BONE_PAIRS_1BASED if c != p)
 
 # Joint indices used by the normalisation family (0-based).
-SPINE_BASE, SPINE_MID, SHOULDER_LEFT, SHOULDER_RIGHT, SPINE_SHOULDER = 0, 1, 4, 8, 20
+SPINE_BASE, SPINE_MID, SHOULDER_LEFT, SHOULDER_RIGHT = 0, 1, 4, 8

@@ -8,12 +8,10 @@ import pytest
 from skelrep.data.normalize import (
     NORMALISATIONS,
     denoise_bodies_sgn,
-    normalize_sample,
     pre_normalize,
     select_bodies_by_energy,
 )
 from skelrep.data.ntu import NTUSkeleton, parse_skeleton, slot_xyz
-from skelrep.errors import ParamsError
 
 
 def person(num_frames: int, seed: int, scale: float = 1.0) -> np.ndarray:
@@ -166,15 +164,10 @@ def test_untrimmed_mode_rotates_from_first_nonempty_frame_without_padding():
                                atol=1e-6)
 
 
-def test_normalize_sample_families():
-    data = sample()
-    np.testing.assert_array_equal(normalize_sample(data, "isc"),
-                                  pre_normalize(data, z_align=True, x_align=True))
-    np.testing.assert_array_equal(normalize_sample(data, "umurl"),
-                                  pre_normalize(data, z_align=False, x_align=True))
-    assert set(NORMALISATIONS) == {"umurl", "isc"}
-    with pytest.raises(ParamsError, match="umurl, isc"):
-        normalize_sample(data, "usdrl")
+def test_normalisation_families():
+    # ISC aligns z and x; the UmURL/USDRL lineage skips the z rotation
+    assert NORMALISATIONS == {"umurl": {"z_align": False, "x_align": True},
+                              "isc": {"z_align": True, "x_align": True}}
 
 
 def test_real_fixture_pipeline(ntu_fixture):
@@ -182,7 +175,7 @@ def test_real_fixture_pipeline(ntu_fixture):
     skel = parse_skeleton(path.read_bytes(), str(path))
     data = np.zeros((3, 300, 25, 2), dtype=np.float32)
     data[:, : skel.num_frames] = select_bodies_by_energy(slot_xyz(skel))
-    out = normalize_sample(data, "isc")
+    out = pre_normalize(data, **NORMALISATIONS["isc"])
     assert np.isfinite(out).all() and not out[..., 1].any()
     np.testing.assert_allclose(out[:, :, 1, 0], 0, atol=1e-6)
     np.testing.assert_array_equal(out[:, 158:300], out[:, :142])

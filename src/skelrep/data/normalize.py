@@ -15,7 +15,6 @@ import numpy as np
 
 from skelrep import portable
 from skelrep.data.ntu import NTUSkeleton
-from skelrep.errors import ParamsError
 from skelrep.skeleton import SHOULDER_LEFT, SHOULDER_RIGHT, SPINE_BASE, SPINE_MID
 
 logger = logging.getLogger(__name__)
@@ -132,14 +131,6 @@ def pre_normalize(data: np.ndarray, *, z_align: bool, x_align: bool = True,
         shoulders = x[0, ref, x_pair[0]] - x[0, ref, x_pair[1]]
         x = portable.apply(_rotation_onto(shoulders, np.array([1.0, 0.0, 0.0])), x)
     return x.transpose(3, 1, 2, 0).astype(np.float32)
-
-
-def normalize_sample(data: np.ndarray, family: str, pad_null: bool = True) -> np.ndarray:
-    """Apply the Family-B variant named ``family`` (a key of NORMALISATIONS)."""
-    if family not in NORMALISATIONS:
-        raise ParamsError("normalisation", f"unknown family {family!r}; allowed: "
-                          f"{', '.join(NORMALISATIONS)}")
-    return pre_normalize(data, pad_null=pad_null, **NORMALISATIONS[family])
 
 
 # ------------------------------------------------------------- Family A: SGN denoising

@@ -276,7 +276,6 @@ PUBLISHED_SPLIT_SIZES: dict[tuple[str, str], tuple[int, int]] = {
     ("ntu120", "xsub"): (63026, 50919),
     ("ntu120", "xset"): (54468, 59477),
 }
-SAMPLE_COUNTS = {"ntu60": 56880, "ntu120": 114480}
 MISSING_COUNTS = {"ntu60": 302, "ntu120": 535}
 
 

@@ -37,12 +37,6 @@ def to_file_rows(proposals: Iterable[Proposal], convention: str) -> list[tuple[i
     return [(int(p.label), int(p.start) + shift, int(p.end), float(p.score)) for p in proposals]
 
 
-def from_file_rows(rows, convention: str) -> list[Proposal]:
-    """Inverse of :func:`to_file_rows` (rows are label, start, end, confidence)."""
-    shift = 1 if check_convention(convention) == "one_based_inclusive" else 0
-    return [Proposal(int(r[0]), int(r[1]) - shift, int(r[2]), float(r[3])) for r in rows]
-
-
 def file_to_inclusive(start, end, convention: str) -> tuple[np.ndarray, np.ndarray]:
     """File-convention boundaries → 0-based inclusive [s, e] (used by the VOC metric)."""
     start = np.asarray(start, dtype=np.int64)
