@@ -15,10 +15,11 @@ from skelrep.data.synthetic import (
     SyntheticNTUConfig,
     SyntheticPKUConfig,
     format_skeleton,
-    generate_sequence,
     is_mutual,
+    ntu_writer,
     render_recording,
     render_sample,
+    scene,
     write_ntu_archives,
     write_pku_archives,
 )
@@ -33,6 +34,25 @@ TINY_NTU = SyntheticNTUConfig(performers=(1, 3), setups=(1, 2), cameras=(1, 2), 
 def _members(archive: Path) -> dict[str, bytes]:
     with zipfile.ZipFile(archive) as zf:
         return {name: zf.read(name) for name in zf.namelist()}
+
+
+def generate_sequence(action: int, performer: int, camera: int, setup: int, seed: int = 0,
+                      replication: int = 1, config: SyntheticNTUConfig | None = None,
+                      distort: bool = False) -> np.ndarray:
+    """Noise-free camera-space joints ``(T, M, 25, 3)`` of one sample (M = 1 or 2 bodies), the
+    first steps of ``render_sample``.
+
+    Without ``distort`` these are the forward-kinematics skeletons (constant bone lengths);
+    with it, the sample's view distortion (``distortion_*``, ``tilt_deg``) is applied too
+    (before sensor noise and occlusion).
+    """
+    config = config or SyntheticNTUConfig()
+    joints, _ = ntu_writer.performance(seed, setup, performer, replication, action, config)
+    cam = scene.make_camera(seed, setup, ntu_writer.CAMERA_YAW[replication][camera], (camera,))
+    xyz = cam.world_to_camera(joints)
+    if distort:
+        xyz = ntu_writer._distort(seed, setup, camera, performer, replication, action, config, xyz)
+    return xyz.transpose(1, 0, 2, 3)
 
 
 # ------------------------------------------------------------------------------ kinematics

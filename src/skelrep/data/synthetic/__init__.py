@@ -11,7 +11,6 @@ from skelrep.data.synthetic.ntu_writer import (
     NTU120_ARCHIVE,
     SyntheticNTUConfig,
     format_skeleton,
-    generate_sequence,
     render_sample,
     write_ntu_archives,
 )
@@ -24,7 +23,7 @@ from skelrep.data.synthetic.pku_writer import (
 
 __all__ = [
     "CLASSES", "NTU120_ARCHIVE", "NTU60_ARCHIVE", "PKU2_CLASS_IDS", "SyntheticNTUConfig",
-    "SyntheticPKUConfig", "format_skeleton", "generate_sequence", "is_mutual",
+    "SyntheticPKUConfig", "format_skeleton", "is_mutual",
     "pku_to_ntu_class", "recording_names", "render_recording", "render_sample",
     "write_ntu_archives", "write_pku_archives",
 ]

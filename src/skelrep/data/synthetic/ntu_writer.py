@@ -211,24 +211,6 @@ def performance(seed: int, setup: int, performer: int, replication: int, action:
     return np.stack(joints), np.stack(frames)
 
 
-def generate_sequence(action: int, performer: int, camera: int, setup: int, seed: int = 0,
-                      replication: int = 1, config: SyntheticNTUConfig | None = None,
-                      distort: bool = False) -> np.ndarray:
-    """Noise-free camera-space joints ``(T, M, 25, 3)`` of one sample (M = 1 or 2 bodies).
-
-    Without ``distort`` these are the forward-kinematics skeletons (constant bone lengths);
-    with it, the sample's view distortion (``distortion_*``, ``tilt_deg``) is applied too, as
-    in ``render_sample`` (before sensor noise and occlusion).
-    """
-    config = config or SyntheticNTUConfig()
-    joints, _ = performance(seed, setup, performer, replication, action, config)
-    cam = scene.make_camera(seed, setup, CAMERA_YAW[replication][camera], (camera,))
-    xyz = cam.world_to_camera(joints)
-    if distort:
-        xyz = _distort(seed, setup, camera, performer, replication, action, config, xyz)
-    return xyz.transpose(1, 0, 2, 3)
-
-
 def _distort(seed: int, setup: int, camera: int, performer: int, replication: int, action: int,
              config: SyntheticNTUConfig, xyz: np.ndarray) -> np.ndarray:
     """Apply the sample's view distortion to camera-space joints ``(M, T, 25, 3)`` around the
