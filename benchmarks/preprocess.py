@@ -38,7 +38,8 @@ TARGET_MINUTES = 15
 TARGET_CORES = 16
 PROTOCOL = "ntu60-xsub"
 
-# NTU-60 xsub training performers (data.md §7); the rest of 1..40 are test performers.
+# NTU-60 xsub training performers (the official cross-subject list, as in skelrep.data.ntu); the
+# rest of 1..40 are test performers.
 _XSUB_TRAIN = (1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38)
 _XSUB_TEST = tuple(p for p in range(1, 41) if p not in _XSUB_TRAIN)
 _PER_PAIR_CLASS = 2 * 3 * 2  # 2 performers x 3 cameras x 2 replications

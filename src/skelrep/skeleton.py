@@ -1,7 +1,8 @@
 """The NTU RGB+D / Kinect v2 25-joint skeleton: joint names and the bone tree.
 
-Facts from ../shared/spec/data.md §1 and §5; used by the parsers, the synthetic generator,
-the bone modality and the GCN adjacency.
+Joint order as in the NTU `.skeleton` files (Kinect v2, 1-based in NTU's documentation); the
+bone pairs are the ones CTR-GCN, MS-G3D, ISC, UmURL, USDRL and AimCLR share. Used by the
+parsers, the synthetic generator, the bone modality and the GCN adjacency.
 """
 
 from __future__ import annotations

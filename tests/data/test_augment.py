@@ -1,4 +1,4 @@
-"""Tests for the batched skeleton augmentations (usdrl.md §10, evaluation.md §1)."""
+"""Tests for the batched skeleton augmentations (pretraining views and evaluation crops)."""
 
 from __future__ import annotations
 

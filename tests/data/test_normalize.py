@@ -1,4 +1,4 @@
-"""Family-B pre-normalisation, energy body selection and Family-A denoising (data.md §4)."""
+"""Family-B pre-normalisation (2s-AGCN), energy body selection and Family-A (SGN / CTR-GCN) denoising."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""NTU `.skeleton` reader, sample names, splits and missing lists (data.md §1–§3)."""
+"""NTU `.skeleton` reader, sample names, splits and missing lists."""
 
 from __future__ import annotations
 

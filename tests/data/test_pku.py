@@ -1,4 +1,4 @@
-"""PKU-MMD skeleton, label and split files, clip cutting and frame labels (data.md §8)."""
+"""PKU-MMD skeleton, label and split files, clip cutting and frame labels."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""UmURL consistency losses against the formulas of umurl.md §3.2."""
+"""UmURL consistency losses against the official formulas (intra: MSE(z_x, z_ux); inter: MSE(z_x, mean);
+vc_reg; total 5 · (intra + inter) + Σ vc_reg)."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""The skelrep HDF5 contract (data.md §9, one file per benchmark protocol).
+"""The processed HDF5 file: one per benchmark protocol, read by every stage after preprocessing.
 
 Layout of ``data/processed/<protocol>.h5``::
 
@@ -13,7 +13,8 @@ Layout of ``data/processed/<protocol>.h5``::
         split/train, split/test      video ids
     attrs                            protocol, dataset, num_classes, ...; a user protocol's
                                      file also has ``layout`` (the skeleton layout as JSON);
-                                     a file without it is NTU's 25-joint skeleton
+                                     the built-in benchmarks' files (NTU, PKU-MMD) have none:
+                                     they hold NTU's 25-joint skeleton
 
 Determinism: every dataset is created with ``track_times=False`` and the file carries no
 wall-clock or host attributes, so the same input gives byte-identical files and stable DVC
@@ -129,7 +130,7 @@ def read_attrs(path: str | Path) -> dict:
 
 def read_layout(path: str | Path) -> SkeletonLayout:
     """The skeleton layout of a recognition file: its ``layout`` attribute, else NTU's 25 joints
-    with the file's person count (the built-in benchmarks, whose files predate the attribute)."""
+    with the file's person count (the built-in benchmarks' files, written without the attribute)."""
     with h5py.File(path, "r") as h5:
         spec = h5.attrs.get(LAYOUT_ATTR)
         persons = h5[SPLITS[0]]["joint"].shape[-1] if SPLITS[0] in h5 else None

@@ -1,9 +1,10 @@
 """Skeleton preprocessing: Family B (2s-AGCN `pre_normalization`) and Family A denoising.
 
-Family B (../shared/spec/data.md §4.2) is what ISC, CMD, UmURL and USDRL train on: pick the
-two most energetic body slots, loop-pad null frames, centre on person 0's SpineMid per
-frame, then rotate the whole sequence so person 0's spine is along +z (optional) and the
-shoulders along +x. Family A (§4.1) is the SGN / CTR-GCN bodyID-based denoising.
+Family B (2s-AGCN / MS-G3D ``ntu_gendata`` + ``pre_normalization``) is what ISC, CMD, UmURL and
+USDRL train on: pick the two most energetic body slots, loop-pad null frames, centre on person
+0's SpineMid per frame, then rotate the whole sequence so person 0's spine is along +z
+(optional) and the shoulders along +x. Family A is the SGN / CTR-GCN bodyID-based denoising
+(used by CTR-GCN and MAMP, not by the methods here).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from skelrep.skeleton import SHOULDER_LEFT, SHOULDER_RIGHT, SPINE_BASE, SPINE_MI
 
 logger = logging.getLogger(__name__)
 
-# The Family-B variant of each method lineage (data.md §4.4): UmURL/USDRL skip z-align.
+# The Family-B variant of each method lineage: UmURL and USDRL comment the z-align step out of
+# their pre_normalization, ISC (like CMD and MS-G3D) keeps it.
 NORMALISATIONS: dict[str, dict[str, bool]] = {
     "umurl": dict(z_align=False, x_align=True),
     "isc": dict(z_align=True, x_align=True),
@@ -205,7 +207,8 @@ def _denoise(bodies: list[_Body]) -> list[_Body]:
 
 
 def denoise_bodies_sgn(skel: NTUSkeleton) -> np.ndarray:
-    """SGN / CTR-GCN denoising (data.md §4.1 steps 1-2.4) -> (3, T, 25, 2) float32.
+    """SGN / CTR-GCN denoising (raw read by bodyID, then the length, spread and actor-assignment
+    steps) -> (3, T, 25, 2) float32.
 
     Bodies are tracked by bodyID, noise bodies removed, and the rest packed into two actor
     slots by non-overlapping frame intervals. Frames with no body, and frames where both

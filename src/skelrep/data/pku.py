@@ -1,6 +1,6 @@
 """PKU-MMD I/II: skeleton, label and split files, video names, and clip/frame labelling.
 
-Formats and conventions from ../shared/spec/data.md §8. A skeleton file has one line per
+Formats as distributed (PKU-MMD's README and the common loaders). A skeleton file has one line per
 frame with 150 floats (body 1's 25 joints × xyz, then body 2's); a label file has one
 `label,start,end,confidence` line per action instance.
 """

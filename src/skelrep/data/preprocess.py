@@ -321,7 +321,7 @@ def _pku_protocol(h5, dataset, raw_dir, cfg, summary, attrs) -> None:
         video_splits.append(split_of[vid])
     if not tasks:
         raise DataError(str(raw_dir), "no PKU-MMD video is listed in the split file")
-    attrs["num_classes"] = 51  # Phase II labels live in Phase I's 1..51 id space (data.md §8.3)
+    attrs["num_classes"] = 51  # Phase II labels live in Phase I's 1..51 id space (51-way reference heads)
     attrs["source_sha256"] = _manifest_digest(raw_dir)
     writer = RecognitionWriter(h5, (3, cfg.pku["max_frames"], 25, cfg.bodies_out), PKU_META)
     det_ids = {"train": [], "test": []}

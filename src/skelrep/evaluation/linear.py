@@ -1,4 +1,4 @@
-"""Linear probe on cached frozen features (evaluation.md §2, reporting §8).
+"""Linear probe on cached frozen features: cross-entropy, SGD, step schedule, periodic test evaluation.
 
 Only ``fc = Linear(D, C)`` is trained; the encoder never appears here, so it cannot change.
 The SGD helpers are shared with the frame-wise detection head (``detection/framewise.py``).
@@ -22,9 +22,10 @@ from skelrep.evaluation.metrics import topk_accuracy
 class LinearProbeResult:
     """Outcome of one probe run.
 
-    ``test_scores_last`` are softmax probabilities (the quantity summed by the 3s ensemble, §7).
-    ``top1_best_on_test`` is the official "best-on-test" convention (§8), reported only as the
-    secondary metric; ties go to the earliest evaluated epoch.
+    ``test_scores_last`` are softmax probabilities of the last epoch (what the three-stream late
+    fusion of ``skelrep compare`` sums). ``top1_best_on_test`` is the best test top-1 over the
+    periodic evaluations, the convention of the official code bases (model selection on the test
+    set), reported only as the secondary metric; ties go to the earliest evaluated epoch.
     """
 
     history: list[dict] = field(repr=False)

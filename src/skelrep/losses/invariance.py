@@ -1,4 +1,4 @@
-"""Invariance term of MG-FD (usdrl.md §9.2), inherited from UmURL's intra/inter consistency."""
+"""Invariance term of MG-FD, inherited from UmURL's intra/inter-modal consistency."""
 
 from __future__ import annotations
 

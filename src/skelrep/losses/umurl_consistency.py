@@ -1,4 +1,4 @@
-"""The UmURL objective (umurl.md §3.2): intra- and inter-modal consistency plus ``vc_reg``."""
+"""The UmURL objective: 5 · (intra- + inter-modal consistency) plus ``vc_reg`` of each embedding."""
 
 from __future__ import annotations
 
@@ -51,8 +51,8 @@ def umurl_loss(
     """``total = w_consistency (intra + inter) + reg``, reg = Σ of ``vc_reg`` over all 2K embeddings.
 
     ``uni`` = (z_j, z_b, z_m), ``fused`` = (z_uj, z_ub, z_um), each (B, D) over the global
-    batch. With ``fp32`` (U15) autocast is switched off and the embeddings are cast to
-    float32, so the D×D covariances never run in half precision.
+    batch. With ``fp32`` autocast is switched off and the embeddings are cast to float32, so the
+    D×D covariances never run in half precision (the official loss runs inside the AMP step).
     """
     _check(uni, fused)
     amp_off = torch.autocast(uni[0].device.type, enabled=False) if fp32 else nullcontext()

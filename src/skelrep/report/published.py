@@ -25,7 +25,8 @@ BENCHMARK_TO_PROTOCOL = {
 TABLE_METHODS = ("USDRL", "UmURL", "ISC")
 
 # (CSV protocol column, CSV metric) -> skelrep metric key. Published accuracies are
-# best-on-test (evaluation.md §8), so the linear number maps to the best-on-test key.
+# best-on-test (the best test accuracy over periodic evaluations, as the official code bases
+# report), so the linear number maps to the best-on-test key.
 METRIC_KEYS = {
     ("linear", "top1_acc"): "linear/top1_best_on_test",
     ("knn", "knn1_acc"): "knn/top1",

@@ -1,6 +1,6 @@
 """Benchmark tables (measured vs published), the long-form results CSV and the summary metric.
 
-Reporting convention (evaluation.md §8): the primary number is linear top-1 after the last
+Reporting convention: the primary number is linear top-1 after the last
 epoch; best-on-test is secondary and always labelled "best-on-test (official convention)".
 Published numbers are best-on-test, so they only ever fill that column.
 """

@@ -1,4 +1,4 @@
-"""The built-in synthetic benchmark suite (../shared/spec/synthetic.md).
+"""The built-in synthetic benchmark suite, the default data source (no registration needed).
 
 A deterministic, seeded generator of skeleton action data that writes the real NTU RGB+D and
 PKU-MMD file formats and archive layouts, so everything downstream of the download stage runs

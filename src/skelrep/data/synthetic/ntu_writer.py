@@ -2,7 +2,9 @@
 
 One *performance* (setup, performer, replication, action) is captured by every camera at
 once, as in NTU: the cameras see the same motion from different yaws, with their own sensor
-noise. See data.md §1-§3 and §7 for the formats, names and splits reproduced here.
+noise. The files follow NTU's official ``.skeleton`` format and ``SsssCcccPpppRrrrAaaa`` names,
+packed under ``nturgb+d_skeletons/`` in zips named like the official ones (S001-S017 for
+NTU-60, S018-S032 for the NTU-120 extension), so the official splits apply.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ NTU120_XSUB_TRAIN = NTU60_XSUB_TRAIN | {
 # performer faces a different camera in each replication, as in NTU.
 CAMERA_YAW = {1: {1: 45.0, 2: 0.0, 3: -45.0}, 2: {1: -45.0, 2: 45.0, 3: 0.0}}
 
-# Per-dataset ranges (data.md §2) and defaults: performer i is recorded in setups[i % len]; the
-# orders mix xsub-train/test performers over even/odd setups so every protocol is non-trivial.
+# Per-dataset (setup, performer, action) ranges, as in NTU's naming, and defaults: performer i
+# is recorded in setups[i % len]; the orders mix xsub-train/test performers over even/odd setups
+# so every protocol is non-trivial.
 _RANGES = {"ntu60": ((1, 17), (1, 40), (1, 60)), "ntu120": ((18, 32), (41, 106), (61, 120))}
 _DEFAULT_PERFORMERS = {"ntu60": (1, 2, 3, 6, 4, 7, 5, 10), "ntu120": (45, 46, 41, 42, 47, 43, 49, 44)}
 _DEFAULT_SETUPS = {"ntu60": (1, 2, 3, 4), "ntu120": (18, 19, 20, 21)}
@@ -288,7 +291,7 @@ _FRAME_FMT = "25\n" + _JOINT_FMT * 25
 
 
 def format_skeleton(sample: NTUSample) -> bytes:
-    """The `.skeleton` text of ``sample`` (data.md §1)."""
+    """The `.skeleton` text of ``sample``, in NTU's official format."""
     per_frame: list[list[str]] = [[] for _ in range(sample.frame_count)]
     for body in sample.bodies:
         rows = body.joints.reshape(len(body.joints), -1).tolist()

@@ -2,7 +2,10 @@
 
 A *recording* (one performer, optionally a partner) chains several actions separated by idle
 and background movement; it is captured from three views (L, M, R) at once, so the three
-videos share their labels, as in PKU-MMD. See data.md §8 for the formats.
+videos share their labels, as in PKU-MMD. Formats as distributed: one skeleton txt per video
+(150 floats per frame), one label file per video (``label,start,end,confidence``, 1-based
+labels) and a split file (``Training videos:`` / ``Validataion videos:`` headers, each followed
+by a line of comma-separated ids).
 """
 
 from __future__ import annotations

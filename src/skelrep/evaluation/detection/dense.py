@@ -1,4 +1,4 @@
-"""Per-frame features of untrimmed videos from a frozen encoder (evaluation.md §6.3).
+"""Per-frame features of untrimmed videos from a frozen encoder (dense per-frame detection).
 
 Videos are cut into clips of the encoder's length at the native frame rate: training uses
 overlapping sliding windows; testing uses consecutive non-overlapping windows, the last one

@@ -1,4 +1,4 @@
-"""Dense frame-wise classifier on frozen per-frame features (evaluation.md §6.3, head-only variant).
+"""Dense frame-wise classifier on frozen per-frame features (the head-only variant of dense detection).
 
 A single ``Linear(D, num_classes)`` (0 = background) trained with per-frame cross-entropy and
 SGD on frames pooled from all training videos and drawn in shuffled mini-batches. It reuses

@@ -1,4 +1,4 @@
-"""Proposal files and frame-boundary conventions (evaluation.md §6.4, data.md §8.5).
+"""Proposal files and frame-boundary conventions.
 
 Internally a segment is 0-based half-open [u, v). Files use the ground-truth convention
 (``pku.boundary_convention``):

@@ -1,4 +1,5 @@
-"""Action proposals from per-frame class probabilities (evaluation.md §6.4).
+"""Action proposals from per-frame class probabilities: ``ssd`` (smoothed activity runs) and ``thr``
+(per-class probability runs, no NMS).
 
 Segments are 0-based half-open frame ranges [start, end). Column 0 of the probability array
 is background; columns 1..C-1 are the actions.

@@ -1,4 +1,4 @@
-"""(M1) VOC-style temporal mAP_a (evaluation.md §6.5), as in SSD's ``evaluate_metrics``.
+"""VOC-style temporal mAP_a, as in SSD's ``evaluate_metrics`` (Simple-Skeleton-Detection).
 
 Segments are compared as 0-based inclusive frames [s, e]: a proposal [u, v) becomes
 [u, v-1]; ground-truth rows go through the boundary convention. tIoU uses the +1 frame
