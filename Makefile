@@ -22,7 +22,8 @@ export DO_NOT_TRACK := true
 run: $(STAMP)  ## the main job: the whole DVC pipeline on the default (synthetic) data
 	$(BIN)/dvc repro
 
-test: $(STAMP)  ## the test suite
+test: $(STAMP)  ## lint (ruff, configured in pyproject.toml), then the test suite
+	$(BIN)/ruff check src stages tests benchmarks .ci
 	$(BIN)/python -m pytest -q
 
 env: $(STAMP)

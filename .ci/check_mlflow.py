@@ -42,8 +42,8 @@ def check_protocol(client, params, reports, protocol: str) -> tuple[int, int, li
         [experiment.experiment_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{key}'")
     expected = expected_metrics(reports, protocol)
     if len(runs) != 1:
-        return len(runs), len(expected), [f"{protocol}: expected exactly one run with {RUN_KEY_TAG}={key}, "
-                                          f"found {len(runs)}"]
+        return len(runs), len(expected), [(f"{protocol}: expected exactly one run with {RUN_KEY_TAG}={key}, "
+                                           f"found {len(runs)}")]
     logged = runs[0].data.metrics
     failures = []
     for name, value in sorted(expected.items()):

@@ -4,7 +4,8 @@ Runs the pipeline for the given protocols in a throw-away clone of HEAD (MLflow 
 natively and once with every kernel choice forced to the baseline that an older or ARM CPU
 would run (numpy without SIMD targets, OpenBLAS Prescott kernels, ATen ``default``, MKL and
 oneDNN on SSE), and prints a Markdown table: data, random-init and trained-encoder hashes
-(the first two must be equal) and each metric of both runs with the difference. ``.ci/check_metrics.py`` takes its tolerance from such runs.
+(the first two must be equal) and each metric of both runs with the difference.
+``.ci/check_metrics.py`` takes its tolerance from such runs.
 
     python benchmarks/cross_cpu.py --protocols pku2-xsub ntu60-xsub
 """

@@ -38,7 +38,8 @@ TARGET_MINUTES = 15
 TARGET_CORES = 16
 PROTOCOL = "ntu60-xsub"
 
-# NTU-60 xsub training performers (data.md §7); the rest of 1..40 are test performers.
+# NTU-60 xsub training performers (the official cross-subject list, as in skelrep.data.ntu); the
+# rest of 1..40 are test performers.
 _XSUB_TRAIN = (1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38)
 _XSUB_TEST = tuple(p for p in range(1, 41) if p not in _XSUB_TRAIN)
 _PER_PAIR_CLASS = 2 * 3 * 2  # 2 performers x 3 cameras x 2 replications
@@ -304,8 +305,8 @@ def report(rows: list[dict], cores: int) -> None:
           f"{TARGET_RSS_MB} MB: {ok(peak_rss < TARGET_RSS_MB)}); flat in N when the rows at different N agree.")
     if rss16 is not None:
         print(f"- with 16 workers, estimated as parent + 16 x largest worker: RSS sum {rss16:.0f} MB (shared "
-              f"pages counted in every process mapping them; target: {ok(rss16 < TARGET_RSS_MB)}), PSS sum {pss16:.0f} MB "
-              f"(target: {ok(pss16 < TARGET_RSS_MB)})")
+              f"pages counted in every process mapping them; target: {ok(rss16 < TARGET_RSS_MB)}), "
+              f"PSS sum {pss16:.0f} MB (target: {ok(pss16 < TARGET_RSS_MB)})")
 
 
 if __name__ == "__main__":

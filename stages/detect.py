@@ -13,14 +13,20 @@ from pathlib import Path
 import numpy as np
 
 from skelrep.data.hdf5 import read_detection
-from skelrep.evaluation.detection import (evaluate_detection, predict_frame_probs, proposals_ssd, proposals_thr,
-                                          train_frame_classifier, write_proposals)
+from skelrep.evaluation.detection import (
+    evaluate_detection,
+    predict_frame_probs,
+    proposals_ssd,
+    proposals_thr,
+    train_frame_classifier,
+    write_proposals,
+)
 from skelrep.evaluation.detection.dense import plot_timeline, video_frame_features
 from skelrep.evaluation.features import load_frozen_encoder
 from skelrep.evaluation.sections import DETECTION_SCHEMA
 from skelrep.io import write_json_atomic
 from skelrep.params import get_section, load_params, validate
-from skelrep.runtime import resolve_device, seed_everything, run_stage, setup_logging, stage_parser
+from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
 from skelrep.tracking.mlflow_run import protocol_config, run_tags, stage_run
 from skelrep.validation import validate_all
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from skelrep.data.dataset import SkeletonH5Dataset
+from skelrep.data.protocols import resolve_protocol
 from skelrep.evaluation.features import extract_features, load_frozen_encoder, save_feature_file
 from skelrep.evaluation.sections import FEATURES_SCHEMA
 from skelrep.methods import METHODS
-from skelrep.data.protocols import resolve_protocol
 from skelrep.params import get_section, load_params, validate
-from skelrep.runtime import resolve_device, seed_everything, run_stage, setup_logging, stage_parser
+from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
 from skelrep.validation import validate_all
 
 ENCODERS = {"pretrained": "encoder.pt", "random_init": "encoder_random.pt"}

@@ -10,13 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from skelrep.data.hdf5 import read_attrs, read_split_arrays
+from skelrep.data.protocols import resolve_protocol
 from skelrep.evaluation.features import load_feature_file
 from skelrep.evaluation.linear import standardize_features, train_linear_probe
 from skelrep.evaluation.sections import LINEAR_SCHEMA
 from skelrep.io import write_csv_atomic, write_json_atomic, write_jsonl_atomic, write_npz_atomic, write_text_atomic
-from skelrep.data.protocols import resolve_protocol
 from skelrep.params import get_section, load_params, validate
-from skelrep.runtime import resolve_device, seed_everything, run_stage, setup_logging, stage_parser
+from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
 from skelrep.tracking.mlflow_run import protocol_config, run_tags, stage_run
 from skelrep.validation import validate_all
 
@@ -67,7 +67,7 @@ def main(argv=None) -> None:
                 names = read_split_arrays(Path(f"data/processed/{args.protocol}.h5"), "test")["sample_name"]
                 pred = result.test_scores_last.argmax(1)
                 write_text_atomic(out / "predictions.csv", "sample,actual,predicted\n" + "".join(
-                    f"{n},{a},{p}\n" for n, a, p in zip(names, feats["test_y"], pred)))
+                    f"{n},{a},{p}\n" for n, a, p in zip(names, feats["test_y"], pred, strict=True)))
                 # class probabilities of the last epoch: what score-level (late) fusion of
                 # streams sums, e.g. 3s-USDRL in `skelrep compare`
                 write_npz_atomic(out / "test_scores.npz", probs=result.test_scores_last.astype("float32"),

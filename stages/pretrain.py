@@ -18,12 +18,12 @@ import torch
 
 from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.data.hdf5 import read_attrs
+from skelrep.data.protocols import resolve_protocol
 from skelrep.io import write_json_atomic
 from skelrep.methods import get_method
 from skelrep.models.encoder_file import save_encoder
-from skelrep.data.protocols import resolve_protocol
 from skelrep.params import get_section, load_params
-from skelrep.runtime import resolve_device, seed_everything, run_stage, setup_logging, stage_parser
+from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
 from skelrep.tracking.mlflow_run import flatten, protocol_config, run_tags, stage_run
 from skelrep.training.checkpoint import clear_checkpoint
 from skelrep.training.distributed import barrier, init_distributed, shutdown

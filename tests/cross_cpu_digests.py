@@ -29,7 +29,10 @@ def data_digests(root: Path) -> dict[str, str]:
     from skelrep.data.download import ArchiveSpec, write_manifest
     from skelrep.data.preprocess import PreprocessConfig, preprocess_protocol
     from skelrep.data.synthetic import (
-        SyntheticNTUConfig, SyntheticPKUConfig, write_ntu_archives, write_pku_archives,
+        SyntheticNTUConfig,
+        SyntheticPKUConfig,
+        write_ntu_archives,
+        write_pku_archives,
     )
 
     ntu = SyntheticNTUConfig(performers=(1, 3), setups=(1, 2), classes=4, max_frames=80)

@@ -77,9 +77,12 @@ def test_the_restriction_is_real():
     probe = ("import hashlib, numpy as np, torch; torch.manual_seed(0); "
              "x = np.linspace(-5, 5, 100001); w = torch.empty(4096).uniform_(-1, 1); "
              "print(hashlib.sha256(np.exp(x).tobytes() + w.numpy().tobytes()).hexdigest())")
-    run = lambda env: subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
-                                     text=True, check=True).stdout
+    def run(env):
+        return subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                              check=True).stdout
+
     import torch
-    if platform.machine() not in ("x86_64", "AMD64") or torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"):
+    if (platform.machine() not in ("x86_64", "AMD64")
+            or torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512")):
         pytest.skip("the restricted kernels equal the native ones on this CPU")
     assert run(dict(os.environ)) != run(_restricted_env())

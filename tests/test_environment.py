@@ -82,7 +82,7 @@ def test_every_locked_package_is_pinned_with_hashes(lock):
     assert len(lock) > 50, "the lock should hold the transitive closure, not just the direct deps"
     unhashed = sorted(name for name, e in lock.items() if e["hashes"] == 0)
     assert not unhashed, f"locked without --hash=sha256: {unhashed}"
-    for name, e in lock.items():
+    for e in lock.values():
         Version(e["version"])  # a valid, exact version
 
 

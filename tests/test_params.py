@@ -18,10 +18,10 @@ from skelrep.profiles import PROFILES, apply_overrides, profile_overrides
 from .conftest import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT))
-from stages.detect import DETECTION_SCHEMA  # noqa: E402
-from stages.features import FEATURES_SCHEMA  # noqa: E402
-from stages.knn import KNN_SCHEMA  # noqa: E402
-from stages.linear import LINEAR_SCHEMA  # noqa: E402
+from stages.detect import DETECTION_SCHEMA
+from stages.features import FEATURES_SCHEMA
+from stages.knn import KNN_SCHEMA
+from stages.linear import LINEAR_SCHEMA
 
 PARAMS = load_params(REPO_ROOT / "params.yaml")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from skelrep.errors import SkelrepError
 
@@ -97,8 +97,8 @@ SUBCOMMANDS: dict[str, tuple[str, AddArguments, Run]] = {
         _import_checkpoint,
     ),
     "compare": (
-        "benchmark tables over every run in mlflow.db: one row per method / stream / ablation, "
-        "3s late-fusion rows, published rows",
+        ("benchmark tables over every run in mlflow.db: one row per method / stream / ablation, "
+         "3s late-fusion rows, published rows"),
         _compare_arguments,
         _compare,
     ),

@@ -21,8 +21,9 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +119,8 @@ def write_npz_atomic(path: str | os.PathLike, **arrays: Any) -> None:
     """``np.savez`` written atomically; it stores no timestamps, so equal arrays give equal bytes."""
     import numpy as np
 
-    with atomic_path(path, suffix=".npz") as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+    with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

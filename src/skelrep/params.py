@@ -9,8 +9,9 @@ language below (a dict of key -> validator), in the spirit of solo-learn.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import yaml
 
@@ -62,12 +63,6 @@ def get_section(params: Mapping, dotted: str) -> Any:
             raise ParamsError(dotted, "missing")
         node = node[part]
     return node
-
-
-def protocol_info(protocol: str) -> tuple[str, str]:
-    if protocol not in PROTOCOLS:
-        raise ParamsError("protocol", f"unknown protocol {protocol!r}; allowed: {', '.join(PROTOCOLS)}")
-    return PROTOCOLS[protocol]
 
 
 # --- validators: each takes (value, dotted_key) and returns the (normalised) value ---------

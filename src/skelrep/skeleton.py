@@ -1,7 +1,8 @@
 """The NTU RGB+D / Kinect v2 25-joint skeleton: joint names and the bone tree.
 
-Facts from ../shared/spec/data.md §1 and §5; used by the parsers, the synthetic generator,
-the bone modality and the GCN adjacency.
+Joint order as in the NTU `.skeleton` files (Kinect v2, 1-based in NTU's documentation); the
+bone pairs are the ones CTR-GCN, MS-G3D, ISC, UmURL, USDRL and AimCLR share. Used by the
+parsers, the synthetic generator, the bone modality and the GCN adjacency.
 """
 
 from __future__ import annotations
@@ -31,4 +32,4 @@ NTU_PARENTS = tuple(p - 1 for _, p in sorted(NTU_BONE_PAIRS_1BASED))
 NTU_EDGES = tuple((c - 1, p - 1) for c, p in NTU_BONE_PAIRS_1BASED if c != p)
 
 # Joint indices used by the normalisation family (0-based).
-SPINE_BASE, SPINE_MID, SHOULDER_LEFT, SHOULDER_RIGHT, SPINE_SHOULDER = 0, 1, 4, 8, 20
+SPINE_BASE, SPINE_MID, SHOULDER_LEFT, SHOULDER_RIGHT = 0, 1, 4, 8

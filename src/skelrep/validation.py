@@ -23,7 +23,8 @@ of the ``check`` stage only (tests/stages/test_dvc_deps.py).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from .errors import ParamsError
 from .params import validate

@@ -1,4 +1,4 @@
-"""Tests for the batched skeleton augmentations (usdrl.md §10, evaluation.md §1)."""
+"""Tests for the batched skeleton augmentations (pretraining views and evaluation crops)."""
 
 from __future__ import annotations
 
@@ -268,7 +268,7 @@ def test_make_views_shapes_3d():
     assert all(view.shape == (4, 3, 64, 25, 2) and view.dtype == torch.float32 for view in views)
     assert not torch.equal(views[0], views[1])        # views are independently augmented
     again = make_views(x, num_frames, n_views=4, out_frames=64, min_crop=64, generator=_gen(17))
-    assert all(torch.equal(a, b) for a, b in zip(views, again))
+    assert all(torch.equal(a, b) for a, b in zip(views, again, strict=True))
 
 
 def test_make_views_shapes_2d_17_joints_one_person():
@@ -331,5 +331,5 @@ def test_cpu_generator_gives_same_views_for_cuda_data():
     num_frames = torch.tensor([300, 200, 100, 64, 30, 150])
     on_cpu = make_views(x, num_frames, n_views=2, out_frames=64, generator=_gen(21))
     on_cuda = make_views(x.cuda(), num_frames.cuda(), n_views=2, out_frames=64, generator=_gen(21))
-    for a, b in zip(on_cpu, on_cuda):
+    for a, b in zip(on_cpu, on_cuda, strict=True):
         torch.testing.assert_close(b.cpu(), a, rtol=1e-5, atol=1e-5)

@@ -11,8 +11,15 @@ import numpy as np
 import pytest
 
 from skelrep.data.archive import open_archive
-from skelrep.data.generic import (GENERIC_SCHEMA, GenericConfig, assign_splits, load_sequence,
-                                  read_generic_index, sequence_from_array, write_example_dataset)
+from skelrep.data.generic import (
+    GENERIC_SCHEMA,
+    GenericConfig,
+    assign_splits,
+    load_sequence,
+    read_generic_index,
+    sequence_from_array,
+    write_example_dataset,
+)
 from skelrep.data.layout import SkeletonLayout, load_layout
 from skelrep.errors import DataError, ParamsError
 
@@ -99,11 +106,13 @@ def test_class_names_and_meta_codes(tmp_path):
 @pytest.mark.parametrize("labels, arrays, pattern", [
     ("sample_id,subject\ns1,1\n", ["s1"], r"labels\.csv:1: missing column\(s\) label"),
     ("", [], r"labels\.csv:1: is empty"),
-    ("sample_id,label\ns1,0\ns2,1\ns1,0\n", ["s1", "s2"], r"labels\.csv:4: duplicate sample_id 's1' \(first on line 2\)"),
+    ("sample_id,label\ns1,0\ns2,1\ns1,0\n", ["s1", "s2"],
+     r"labels\.csv:4: duplicate sample_id 's1' \(first on line 2\)"),
     ("sample_id,label\ns1,0\ns2,1\n", ["s1"], r"labels\.csv:3: sample 's2' has no array sequences/s2\.npy"),
     ("sample_id,label\ns1,0\n", ["s1", "s9"], r"labels\.csv: sequences/s9\.npy has no row in labels\.csv"),
     ("sample_id,label\ns1,0\ns2,1,5\n", ["s1", "s2"], r"labels\.csv:3: has 3 fields, the header has 2"),
-    ("sample_id,label\ns1,walk\ns2,3\n", ["s1", "s2"], r"labels\.csv:3: label '3' is an integer but line 2 has the class name 'walk'"),
+    ("sample_id,label\ns1,walk\ns2,3\n", ["s1", "s2"],
+     r"labels\.csv:3: label '3' is an integer but line 2 has the class name 'walk'"),
     ("sample_id,label\ns1,-1\n", ["s1"], r"labels\.csv:2: label -1 is negative"),
     ("sample_id,label\nbad/id,0\n", [], r"labels\.csv:2: sample_id 'bad/id'"),
     ("sample_id,label\n", [], r"labels\.csv: has no samples"),
@@ -221,7 +230,8 @@ def test_tvc_and_tmvc_inputs_pad_persons():
 
 
 def test_shape_and_value_errors_name_the_file():
-    with pytest.raises(DataError, match=r"s\.npy: has shape \(4, 5, 3\): 5 joints and 3 channels; expected .* V=3 and C=3"):
+    with pytest.raises(DataError,
+                       match=r"s\.npy: has shape \(4, 5, 3\): 5 joints and 3 channels; expected .* V=3 and C=3"):
         sequence_from_array(np.ones((4, 5, 3)), "s.npy", TINY)
     with pytest.raises(DataError, match="2 channels"):
         sequence_from_array(np.ones((4, 3, 2)), "s.npy", TINY)
@@ -231,7 +241,8 @@ def test_shape_and_value_errors_name_the_file():
         sequence_from_array(np.ones((4, 3, 3, 3)), "s.npy", TINY)
     bad = np.ones((4, 3, 3))
     bad[2, 1, 0] = np.nan
-    with pytest.raises(DataError, match=r"s\.npy: has NaN or infinite values \(first at frame 2, person 0, joint 1 'b'\)"):
+    with pytest.raises(DataError,
+                       match=r"s\.npy: has NaN or infinite values \(first at frame 2, person 0, joint 1 'b'\)"):
         sequence_from_array(bad, "s.npy", TINY)
     bad[2, 1, 0] = np.inf
     with pytest.raises(DataError, match="NaN or infinite"):
@@ -373,7 +384,7 @@ def test_docs_worked_example_runs(tmp_path, monkeypatch):
     exec(compile(block, "custom_data.md", "exec"), {})
     index = read_generic_index("data/import/mydata")
     assert index.class_names == ("pick_up", "wave")
-    assert dict(zip(index.sample_ids, index.columns["subject"])) == {
+    assert dict(zip(index.sample_ids, index.columns["subject"], strict=True)) == {
         "pick_up_s01_e02": "1", "wave_s01_e01": "1", "wave_s02_e01": "2"}
     assert assign_splits(index, {"column": "subject", "train": "odd"})["test"] == ("wave_s02_e01",)
     with open_archive("data/import/mydata") as archive:

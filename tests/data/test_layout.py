@@ -11,8 +11,16 @@ from skelrep.data.layout import BUILTIN_LAYOUTS, SkeletonLayout, load_layout, pr
 from skelrep.data.normalize import NORMALISATIONS, pre_normalize
 from skelrep.errors import DataError, ParamsError
 from skelrep.params import validate
-from skelrep.skeleton import (NTU_BONE_PAIRS_1BASED, NTU_EDGES, NTU_JOINT_NAMES, NTU_PARENTS,
-                              SHOULDER_LEFT, SHOULDER_RIGHT, SPINE_BASE, SPINE_MID)
+from skelrep.skeleton import (
+    NTU_BONE_PAIRS_1BASED,
+    NTU_EDGES,
+    NTU_JOINT_NAMES,
+    NTU_PARENTS,
+    SHOULDER_LEFT,
+    SHOULDER_RIGHT,
+    SPINE_BASE,
+    SPINE_MID,
+)
 
 
 def _chain(parents, **kw) -> SkeletonLayout:
@@ -162,7 +170,8 @@ def test_parent_out_of_range():
 
 
 def test_cycle_names_its_joints():
-    with pytest.raises(ParamsError, match=r"cycle \(joint -> its parent\): j1 \(1\) -> j3 \(3\) -> j2 \(2\) -> j1 \(1\)") as e:
+    cycle = r"cycle \(joint -> its parent\): j1 \(1\) -> j3 \(3\) -> j2 \(2\) -> j1 \(1\)"
+    with pytest.raises(ParamsError, match=cycle) as e:
         _chain([0, 3, 1, 2]).validate()
     assert e.value.key == "layout.parents[1]"
 
@@ -234,7 +243,7 @@ def test_pre_normalize_layout_matches_pre_normalize_for_ntu():
     layout = load_layout("ntu25")
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 10, 25, 2)).astype(np.float32)
-    for family, flags in NORMALISATIONS.items():
+    for flags in NORMALISATIONS.values():
         np.testing.assert_array_equal(pre_normalize_layout(x, layout, **flags), pre_normalize(x, **flags))
 
 

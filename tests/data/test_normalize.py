@@ -1,4 +1,4 @@
-"""Family-B pre-normalisation, energy body selection and Family-A denoising (data.md §4)."""
+"""Family-B pre-normalisation (2s-AGCN), energy body selection and Family-A (SGN / CTR-GCN) denoising."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 
 from skelrep.data.normalize import (
-    NORMALISATIONS, denoise_bodies_sgn, normalize_sample, pre_normalize,
+    NORMALISATIONS,
+    denoise_bodies_sgn,
+    pre_normalize,
     select_bodies_by_energy,
 )
 from skelrep.data.ntu import NTUSkeleton, parse_skeleton, slot_xyz
-from skelrep.errors import ParamsError
+
 
 def person(num_frames: int, seed: int, scale: float = 1.0) -> np.ndarray:
     """(T, 25, 3) upright body (narrow in x, tall in y) drifting linearly by ``scale``.
@@ -162,15 +164,10 @@ def test_untrimmed_mode_rotates_from_first_nonempty_frame_without_padding():
                                atol=1e-6)
 
 
-def test_normalize_sample_families():
-    data = sample()
-    np.testing.assert_array_equal(normalize_sample(data, "isc"),
-                                  pre_normalize(data, z_align=True, x_align=True))
-    np.testing.assert_array_equal(normalize_sample(data, "umurl"),
-                                  pre_normalize(data, z_align=False, x_align=True))
-    assert set(NORMALISATIONS) == {"umurl", "isc"}
-    with pytest.raises(ParamsError, match="umurl, isc"):
-        normalize_sample(data, "usdrl")
+def test_normalisation_families():
+    # ISC aligns z and x; the UmURL/USDRL lineage skips the z rotation
+    assert NORMALISATIONS == {"umurl": {"z_align": False, "x_align": True},
+                              "isc": {"z_align": True, "x_align": True}}
 
 
 def test_real_fixture_pipeline(ntu_fixture):
@@ -178,7 +175,7 @@ def test_real_fixture_pipeline(ntu_fixture):
     skel = parse_skeleton(path.read_bytes(), str(path))
     data = np.zeros((3, 300, 25, 2), dtype=np.float32)
     data[:, : skel.num_frames] = select_bodies_by_energy(slot_xyz(skel))
-    out = normalize_sample(data, "isc")
+    out = pre_normalize(data, **NORMALISATIONS["isc"])
     assert np.isfinite(out).all() and not out[..., 1].any()
     np.testing.assert_allclose(out[:, :, 1, 0], 0, atol=1e-6)
     np.testing.assert_array_equal(out[:, 158:300], out[:, :142])
@@ -193,7 +190,7 @@ def make_skeleton(num_frames: int, tracks: list[tuple[str, list[int], np.ndarray
     body_id = np.full((num_frames, 4), "", dtype=object)
     joints = np.zeros((num_frames, 4, 25, 12), dtype=np.float32)
     for track_id, frames, xyz in tracks:
-        for t, pose in zip(frames, xyz):
+        for t, pose in zip(frames, xyz, strict=True):
             slot = body_count[t]
             body_id[t, slot] = track_id
             joints[t, slot, :, :3] = pose

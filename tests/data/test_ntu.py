@@ -1,4 +1,4 @@
-"""NTU `.skeleton` reader, sample names, splits and missing lists (data.md §1–§3)."""
+"""NTU `.skeleton` reader, sample names, splits and missing lists."""
 
 from __future__ import annotations
 
@@ -6,8 +6,17 @@ import numpy as np
 import pytest
 
 from skelrep.data.ntu import (
-    BENCHMARKS, PUBLISHED_SPLIT_SIZES, XSUB_TRAIN_SUBJECTS, InvalidNameError, NTUName,
-    in_dataset, load_missing, ntu_split, parse_ntu_name, parse_skeleton, slot_xyz,
+    BENCHMARKS,
+    PUBLISHED_SPLIT_SIZES,
+    XSUB_TRAIN_SUBJECTS,
+    InvalidNameError,
+    NTUName,
+    in_dataset,
+    load_missing,
+    ntu_split,
+    parse_ntu_name,
+    parse_skeleton,
+    slot_xyz,
 )
 from skelrep.errors import DataError, SkelrepError
 

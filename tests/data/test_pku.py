@@ -1,4 +1,4 @@
-"""PKU-MMD skeleton, label and split files, clip cutting and frame labels (data.md §8)."""
+"""PKU-MMD skeleton, label and split files, clip cutting and frame labels."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from skelrep.data.pku import (
-    clip_range, cut_clip, frame_labels, parse_pku_labels, parse_pku_skeleton, parse_pku_split,
+    clip_range,
+    cut_clip,
+    frame_labels,
+    parse_pku_labels,
+    parse_pku_skeleton,
+    parse_pku_split,
     parse_pku_video_name,
 )
 from skelrep.errors import DataError, SkelrepError

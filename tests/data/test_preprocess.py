@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from skelrep.data import ntu
-from skelrep.data.download import ArchiveSpec, write_manifest
 from skelrep.data.dataset import SkeletonH5Dataset
+from skelrep.data.download import ArchiveSpec, write_manifest
 from skelrep.data.hdf5 import read_detection, read_split_arrays
 from skelrep.data.normalize import NORMALISATIONS, pre_normalize, select_bodies_by_energy
 from skelrep.data.preprocess import PreprocessConfig, preprocess_protocol
@@ -158,8 +158,8 @@ def test_pku1_trimmed_clips_and_detection_videos(tmp_path):
     for v in videos:
         assert v["joint"].shape[1] == len(v["frame_label"])
         # every ground-truth segment is labelled in the per-frame vector (one_based_inclusive)
-        for label, start, end, _ in v["gt"]:
-            lo, hi = min(start, end) - 1, max(start, end)
+        for label, first, last, _ in v["gt"]:
+            lo, hi = min(first, last) - 1, max(first, last)
             assert (v["frame_label"][lo:hi] == label).mean() > 0.9
     assert read_split_arrays(out, "test")["label"].max() <= 50
 

@@ -10,8 +10,17 @@ import pytest
 
 from skelrep.data import ntu, pku
 from skelrep.data.synthetic import (
-    CLASSES, PKU2_CLASS_IDS, SyntheticNTUConfig, SyntheticPKUConfig, format_skeleton,
-    generate_sequence, is_mutual, render_recording, render_sample, write_ntu_archives,
+    CLASSES,
+    PKU2_CLASS_IDS,
+    SyntheticNTUConfig,
+    SyntheticPKUConfig,
+    format_skeleton,
+    is_mutual,
+    ntu_writer,
+    render_recording,
+    render_sample,
+    scene,
+    write_ntu_archives,
     write_pku_archives,
 )
 from skelrep.data.synthetic.kinematics import FK_PARENT, LEAF_JOINTS
@@ -27,6 +36,25 @@ def _members(archive: Path) -> dict[str, bytes]:
         return {name: zf.read(name) for name in zf.namelist()}
 
 
+def generate_sequence(action: int, performer: int, camera: int, setup: int, seed: int = 0,
+                      replication: int = 1, config: SyntheticNTUConfig | None = None,
+                      distort: bool = False) -> np.ndarray:
+    """Noise-free camera-space joints ``(T, M, 25, 3)`` of one sample (M = 1 or 2 bodies), the
+    first steps of ``render_sample``.
+
+    Without ``distort`` these are the forward-kinematics skeletons (constant bone lengths);
+    with it, the sample's view distortion (``distortion_*``, ``tilt_deg``) is applied too
+    (before sensor noise and occlusion).
+    """
+    config = config or SyntheticNTUConfig()
+    joints, _ = ntu_writer.performance(seed, setup, performer, replication, action, config)
+    cam = scene.make_camera(seed, setup, ntu_writer.CAMERA_YAW[replication][camera], (camera,))
+    xyz = cam.world_to_camera(joints)
+    if distort:
+        xyz = ntu_writer._distort(seed, setup, camera, performer, replication, action, config, xyz)
+    return xyz.transpose(1, 0, 2, 3)
+
+
 # ------------------------------------------------------------------------------ kinematics
 
 def test_kinematic_tree_has_the_ntu_edges():
@@ -40,7 +68,7 @@ def test_bone_lengths_are_constant_within_a_sequence(action):
     assert seq.shape[1] == (2 if is_mutual(action) else 1) and seq.shape[2:] == (25, 3)
     bones = np.linalg.norm(seq - seq[:, :, list(NTU_PARENTS)], axis=-1)
     assert np.abs(bones - bones[:1]).max() < 1e-9
-    assert 1.5 < seq[..., 2].min() and seq[..., 2].max() < 5.0  # Kinect depth range
+    assert seq[..., 2].min() > 1.5 and seq[..., 2].max() < 5.0  # Kinect depth range
     assert seq.std(axis=0).max() > 0.05  # something moves
 
 
@@ -232,7 +260,7 @@ def test_pku_archives_layout_splits_and_determinism(tmp_path):
         ("Skeleton_v2.zip", "skeleton"), ("Label_PKUMMD_v2.zip", "label"),
         ("cross_subject_v2.txt", "split")]
     again = write_pku_archives(tmp_path / "b", 2, config, seed=4)
-    assert all(p.read_bytes() == q.read_bytes() for (p, _), (q, _) in zip(out, again))
+    assert all(p.read_bytes() == q.read_bytes() for (p, _), (q, _) in zip(out, again, strict=True))
     skeletons, labels = _members(out[0][0]), _members(out[1][0])
     split_text = out[2][0].read_text()
     assert split_text.splitlines()[0] == "Training videos: "

@@ -48,7 +48,7 @@ def _brute_force(gallery, labels, query, k):
     sim = q @ g.T  # full (Nq, Ng) matrix
     order = np.argsort(-sim, axis=1, kind="stable")[:, :k]
     preds = []
-    for row, nn_idx in zip(sim, order):
+    for row, nn_idx in zip(sim, order, strict=True):
         nn_labels = labels[nn_idx]
         best = max(set(nn_labels.tolist()),
                    key=lambda c: ((nn_labels == c).sum(), row[nn_idx][nn_labels == c].sum(), -c))

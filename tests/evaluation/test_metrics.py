@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from skelrep.evaluation.metrics import confusion_matrix, topk_accuracy
+from skelrep.evaluation.metrics import topk_accuracy
 
 # Row 3 ties classes 0 and 1; the stable sort ranks class 0 first.
 SCORES = np.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2], [0.2, 0.3, 0.5], [0.4, 0.4, 0.2]])
@@ -24,14 +24,3 @@ def test_topk_accepts_tensors():
 def test_topk_rejects_bad_k():
     with pytest.raises(ValueError):
         topk_accuracy(SCORES, LABELS, 4)
-
-
-def test_confusion_matrix_hand_computed():
-    cm = confusion_matrix(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), 3)
-    assert cm.dtype == np.int64
-    np.testing.assert_array_equal(cm, [[1, 0, 0], [0, 1, 0], [0, 1, 1]])
-
-
-def test_confusion_matrix_rejects_out_of_range():
-    with pytest.raises(ValueError):
-        confusion_matrix(np.array([3]), np.array([0]), 3)

@@ -1,4 +1,5 @@
-"""UmURL consistency losses against the formulas of umurl.md §3.2."""
+"""UmURL consistency losses against the official formulas (intra: MSE(z_x, z_ux); inter: MSE(z_x, mean);
+vc_reg; total 5 · (intra + inter) + Σ vc_reg)."""
 
 import pytest
 import torch
@@ -40,7 +41,7 @@ def test_inter_is_the_sum_of_mse_to_the_centre():
 def test_total_against_the_formula():
     uni, fused = embeddings(seed=2), embeddings(seed=3)
     got = umurl_loss(uni, fused)
-    intra = sum(mse(a, b) for a, b in zip(uni, fused))
+    intra = sum(mse(a, b) for a, b in zip(uni, fused, strict=True))
     centre = sum(uni) / 3
     inter = sum(mse(z, centre) for z in uni)
     reg = sum(vc_reg(z) for z in uni + fused)

@@ -95,11 +95,11 @@ def test_results_csv_long_form_and_deterministic(tmp_path, entries):
     assert texts[0] == texts[1]
     assert list(frame.columns) == ["benchmark", "protocol", "method", "variant", "metric", "value", "source"]
     keys = list(zip(frame["benchmark"], frame["protocol"], frame["method"], frame["variant"], frame["metric"],
-                    frame["source"]))
+                    frame["source"], strict=True))
     assert keys == sorted(keys)
     measured = frame[frame["source"] == "measured"]
     top1 = measured[(measured["protocol"] == "ntu60-xsub") & (measured["metric"] == "linear/top1_last")]
-    assert dict(zip(top1["variant"], top1["value"])) == {"DSTE, joint": 40.0,
+    assert dict(zip(top1["variant"], top1["value"], strict=True)) == {"DSTE, joint": 40.0,
                                                          "random-init baseline (DSTE, joint)": 10.0}
     paper = frame[(frame["variant"] == "DSTE") & (frame["protocol"] == "ntu60-xsub")]
     assert paper["source"].str.startswith("USDRL AAAI Table 1").all()
@@ -112,7 +112,7 @@ def test_summary_has_headline_numbers(reports):
     assert s["ntu60-xsub/baseline_linear_top1_last"] == 10.0
     assert s["ntu60-xsub/knn_top1"] == 34.5
     assert s["pku1-xsub/detect_mAP_action_theta0.5"] == 33.0
-    assert not any(k.startswith("ntu60-xview/") or k.startswith("ntu60-xsub/detect") for k in s)
+    assert not any(k.startswith(("ntu60-xview/", "ntu60-xsub/detect")) for k in s)
 
 
 def test_missing_stage_files_are_tolerated(tmp_path, entries):

@@ -18,9 +18,9 @@ import yaml
 from skelrep.data.generic import write_example_dataset
 from skelrep.data.hdf5 import read_layout
 from skelrep.data.layout import load_layout
+from skelrep.errors import ParamsError
 from skelrep.evaluation.features import load_feature_file
 from skelrep.models.encoder_file import load_encoder_file
-from skelrep.errors import ParamsError
 from skelrep.params import load_params
 
 from ..conftest import REPO_ROOT

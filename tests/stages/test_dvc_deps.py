@@ -32,7 +32,7 @@ import os
 import re
 import subprocess
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -86,7 +86,7 @@ def _paths(entries) -> list[str]:
     return [next(iter(e)) if isinstance(e, dict) else e for e in entries or []]
 
 
-@lru_cache(maxsize=None)
+@cache
 def expanded_stages() -> tuple[tuple[str, str, dict], ...]:
     """``(group, name, definition)`` of every stage, ``foreach`` items expanded."""
     dvc = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))
@@ -143,7 +143,7 @@ def runtime_modules() -> dict[str, set[str]]:
                           capture_output=True, timeout=600)
     assert proc.returncode == 0, f"importing the stage scripts failed:\n{proc.stderr}"
     loaded = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert {m for m in loaded["stages/check.py"]} >= {"skelrep.validation", "skelrep.params"}
+    assert set(loaded["stages/check.py"]) >= {"skelrep.validation", "skelrep.params"}
     return {script: set(names) for script, names in loaded.items()}
 
 
@@ -178,12 +178,12 @@ def _walk_skipping_type_checking(tree: ast.AST):
         stack.extend(ast.iter_child_nodes(node))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _parse(path: Path) -> ast.Module:
     return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
 
-@lru_cache(maxsize=None)
+@cache
 def imports_of(path: Path, name: str | None) -> frozenset[tuple[str, bool]]:
     """``(module, used)`` of every skelrep import in ``path`` (module ``name``; None: a script),
     function bodies included. ``used`` is False for a package only traversed to reach a submodule."""

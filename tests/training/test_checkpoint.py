@@ -9,8 +9,16 @@ import pytest
 import torch
 
 from skelrep.training.checkpoint import (
-    CKPT_NAME, FORMAT, CheckpointError, checkpoint_path, clear_checkpoint, load_checkpoint, rng_state,
-    save_checkpoint, set_rng_state)
+    CKPT_NAME,
+    FORMAT,
+    CheckpointError,
+    checkpoint_path,
+    clear_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 
 
 def _draws():

@@ -9,6 +9,7 @@ file handle (zip handles must not be shared across processes).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import os
@@ -16,9 +17,10 @@ import queue
 import threading
 import zipfile
 import zlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from skelrep.errors import DataError, SkelrepError
 
@@ -150,10 +152,8 @@ class SevenZipArchive(Archive):
             except _Cancelled:
                 pass
             except Exception as exc:  # re-raised in the consuming thread
-                try:
+                with contextlib.suppress(_Cancelled):
                     hand_over(exc)
-                except _Cancelled:
-                    pass
 
         worker = threading.Thread(target=extract, name=f"7z:{self.path.name}", daemon=True)
         worker.start()

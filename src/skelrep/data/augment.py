@@ -1,7 +1,9 @@
 """Batched skeleton augmentations with the official per-sample semantics.
 
-Spec: usdrl.md §10, umurl.md §4, isc.md §4 (the three code bases share one
-``feeder/augmentations.py``) and evaluation.md §1 (crop definitions).
+USDRL, UmURL and ISC share one ``feeder/augmentations.py``: a temporal crop-resize (scale
+U(a, b) of the valid length, at least ``min_crop`` frames, resampled to the clip length by linear
+interpolation), then one spatial augmentation (joint corruption or shear). The downstream
+crops (whole sequence, centred window) are the evaluation inputs.
 
 The reference feeders augment one sample at a time in numpy inside the data-loader workers.
 Here every function takes a whole batch ``x`` of shape ``(N, C, T_max, V, M)`` (zero padded
@@ -15,7 +17,8 @@ cheap, and a CPU generator with a fixed seed gives the same augmentation stream 
 lives on CPU or CUDA. Each function consumes a fixed number of draws per call, independent of
 the data values, so streams stay aligned across runs. A CUDA generator also works but its
 stream differs from the CPU one. The exact numpy streams of the official code are not
-reproduced (usdrl.md Q12: they were not reproducible there either).
+reproduced (nor are they reproducible there: its DataLoader workers share one unseeded numpy
+stream).
 
 Conventions. Spatial matrices act on the channel axis: ``x'[:, t, v, m] = A @ x[:, t, v, m]``,
 with ``C x C`` matrices, so 2D (C=2) and 3D (C=3) data both work. The official joint
@@ -177,7 +180,7 @@ def random_crop_resize(x: torch.Tensor, num_frames: torch.Tensor, out_frames: in
 def deterministic_crop_resize(x: torch.Tensor, num_frames: torch.Tensor, out_frames: int,
                               mode: Literal["whole", "center"] = "whole",
                               ratio: float = 1.0) -> torch.Tensor:
-    """Evaluation crops of evaluation.md §1, resampled to ``out_frames``.
+    """The deterministic evaluation crops, resampled to ``out_frames``.
 
     ``whole``: frames 0..n-1 (``ratio`` must stay 1.0). ``center``: the centred window of
     max(1, floor(n * ratio)) frames starting at (n - L) // 2. No 64-frame minimum applies in
@@ -285,8 +288,9 @@ def make_views(x: torch.Tensor, num_frames: torch.Tensor, *, n_views: int, out_f
                generator: torch.Generator | None = None) -> list[torch.Tensor]:
     """``n_views`` independently augmented views, each (N, C, out_frames, V, M).
 
-    Per view: random crop-resize, then one spatial augmentation (usdrl.md §10). Modalities
-    (bone, motion) are to be derived from the views afterwards.
+    Per view: random crop-resize, then exactly one spatial augmentation (joint corruption or
+    shear, each with probability ``p_corrupt`` / 1 - ``p_corrupt``). Modalities (bone, motion)
+    are to be derived from the views afterwards.
     """
     if n_views < 1:
         raise ValueError(f"n_views must be >= 1, got {n_views}")
@@ -328,7 +332,7 @@ def scaled_joint_count(count: int, num_joints: int) -> int:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """The ``<method>.aug`` block (defaults = official; usdrl.md §11, umurl.md §11, isc.md §11).
+    """The ``<method>.aug`` block; the defaults are the settings of the official code bases.
 
     ``views`` defaults to 4 (USDRL, UmURL); ISC configs set 2. ``corrupt_joints`` is given on
     NTU's 25-joint scale and scaled to the data's joint count (:func:`scaled_joint_count`).
@@ -342,7 +346,7 @@ class AugmentConfig:
     p_corrupt: float = 0.5
     views: int = 4
 
-    # usdrl.md §11 spells two keys more explicitly; both spellings are accepted.
+    # two keys also have a longer spelling (the one USDRL's recipe uses); both are accepted
     _ALIASES = {"p_zero_vs_matrix": "p_zero", "p_corrupt_vs_shear": "p_corrupt"}
 
     @classmethod

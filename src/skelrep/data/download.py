@@ -3,7 +3,8 @@
 NTU RGB+D and PKU-MMD are distributed after registration only and may not be redistributed, so
 ``source`` is whatever the user was given access to: a local path, a ``file://`` URL or an
 ``http(s)://`` URL. Each archive lands in ``data/raw/<dataset>/`` and is recorded in
-``manifest.json`` (name, role, size, sha256), which ``--offline`` mode re-verifies.
+``manifest.json`` (name, role, size, sha256); the preprocess stage finds the archives by their role
+there and records the archives' sha256 in the processed file.
 """
 
 from __future__ import annotations
@@ -340,7 +341,7 @@ def read_manifest(raw_dir: Path) -> dict[str, Any]:
     """Load and validate ``raw_dir/manifest.json``."""
     path = Path(raw_dir) / MANIFEST_NAME
     if not path.is_file():
-        raise DataError(path, "manifest missing; run the download stage first (without --offline)")
+        raise DataError(path, "manifest missing; run the download stage first")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -364,17 +365,3 @@ def read_manifest(raw_dir: Path) -> dict[str, Any]:
         if not isinstance(entry["sha256"], str) or not _SHA256_RE.fullmatch(entry["sha256"]):
             raise DataError(path, f"{where}.sha256: must be 64 lowercase hexadecimal digits")
     return manifest
-
-
-def verify_manifest(raw_dir: Path) -> None:
-    """Re-hash every archive listed in the manifest (``--offline`` mode); DataError on any change."""
-    raw_dir = Path(raw_dir)
-    for entry in read_manifest(raw_dir)["archives"]:
-        path = raw_dir / entry["name"]
-        if not path.exists():
-            raise DataError(path, f"listed in {MANIFEST_NAME} but missing")
-        size, digest = _size_and_sha256(path)
-        if size != entry["size"]:
-            raise DataError(path, f"size changed: {MANIFEST_NAME} records {entry['size']} bytes, found {size}")
-        if digest != entry["sha256"]:
-            raise DataError(path, f"sha256 changed: {MANIFEST_NAME} records {entry['sha256']}, found {digest}")

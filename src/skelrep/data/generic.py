@@ -32,9 +32,10 @@ import logging
 import re
 import weakref
 import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -218,12 +219,6 @@ class GenericIndex:
                 mappings[name] = mapping
         return codes, mappings
 
-    def describe(self) -> dict:
-        """JSON-able summary (for reports / HDF5 attributes)."""
-        return {"source": self.source, "num_samples": len(self), "num_classes": self.num_classes,
-                "class_names": list(self.class_names) if self.class_names else None,
-                "columns": list(self.columns)}
-
 
 def _where(source: str, member: str) -> str:
     """How errors name a file: ``root/member`` for folders, ``archive.zip:member`` otherwise."""
@@ -316,7 +311,7 @@ def _read_index(archive: Archive) -> GenericIndex:
     class_names: tuple[str, ...] | None
     if all(numeric):
         labels = [int(v) for v in raw_labels]
-        for (line, cells), lab in zip(rows, labels):
+        for (line, _), lab in zip(rows, labels, strict=True):
             if lab < 0:
                 raise DataError(labels_src, f"label {lab} is negative; integer labels are 0..K-1",
                                 line=line)
@@ -424,7 +419,7 @@ def _split_from_column(index: GenericIndex, rule: dict, key: str) -> dict[str, s
     train = rule["train"]
     split_of: dict[str, str] = {}
     if isinstance(train, str):  # odd | even
-        for sid, cell, line in zip(index.sample_ids, cells, index.lines):
+        for sid, cell, line in zip(index.sample_ids, cells, index.lines, strict=True):
             if not isinstance(cell, int):
                 raise DataError(index.labels_source, f"column {column!r} holds {cell!r}, not an "
                                 f"integer (needed for train: {train})", line=line)
@@ -436,7 +431,7 @@ def _split_from_column(index: GenericIndex, rule: dict, key: str) -> dict[str, s
             absent = sorted(values - present, key=str)
             if absent:
                 log.warning("%s.%s: value(s) %s do not occur in column %r", key, name, absent, column)
-        for sid, cell in zip(index.sample_ids, cells):
+        for sid, cell in zip(index.sample_ids, cells, strict=True):
             if cell in train_set:
                 split_of[sid] = "train"
             elif "test" not in rule or cell in test_set:

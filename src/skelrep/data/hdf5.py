@@ -1,4 +1,4 @@
-"""The skelrep HDF5 contract (data.md §9, one file per benchmark protocol).
+"""The processed HDF5 file: one per benchmark protocol, read by every stage after preprocessing.
 
 Layout of ``data/processed/<protocol>.h5``::
 
@@ -13,7 +13,8 @@ Layout of ``data/processed/<protocol>.h5``::
         split/train, split/test      video ids
     attrs                            protocol, dataset, num_classes, ...; a user protocol's
                                      file also has ``layout`` (the skeleton layout as JSON);
-                                     a file without it is NTU's 25-joint skeleton
+                                     the built-in benchmarks' files (NTU, PKU-MMD) have none:
+                                     they hold NTU's 25-joint skeleton
 
 Determinism: every dataset is created with ``track_times=False`` and the file carries no
 wall-clock or host attributes, so the same input gives byte-identical files and stable DVC
@@ -23,8 +24,9 @@ hashes. Samples are appended one at a time (never a whole split in RAM).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import h5py
 import numpy as np
@@ -58,7 +60,7 @@ class RecognitionWriter:
         self.sample_shape = tuple(sample_shape)
         self.meta_keys = tuple(meta_keys)
         self.block = block
-        self.count = {s: 0 for s in SPLITS}
+        self.count = dict.fromkeys(SPLITS, 0)
         self._pending: dict[str, list[tuple]] = {s: [] for s in SPLITS}
         for split in SPLITS:
             g = h5.create_group(split, track_order=True)
@@ -85,7 +87,7 @@ class RecognitionWriter:
         g = self.h5[split]
         lo = g["label"].shape[0]
         hi = lo + len(rows)
-        names, joints, frames, labels, metas = zip(*rows)
+        names, joints, frames, labels, metas = zip(*rows, strict=True)
         columns = {"joint": np.stack(joints), "num_frame": np.array(frames), "label": np.array(labels),
                    "sample_name": np.array(names, dtype=object)}
         columns.update({f"meta/{k}": np.array([m[i] for m in metas]) for i, k in enumerate(self.meta_keys)})
@@ -98,7 +100,7 @@ class RecognitionWriter:
         for split in SPLITS:
             self._flush(split)
 
-    def __enter__(self) -> "RecognitionWriter":
+    def __enter__(self) -> RecognitionWriter:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -128,7 +130,7 @@ def read_attrs(path: str | Path) -> dict:
 
 def read_layout(path: str | Path) -> SkeletonLayout:
     """The skeleton layout of a recognition file: its ``layout`` attribute, else NTU's 25 joints
-    with the file's person count (the built-in benchmarks, whose files predate the attribute)."""
+    with the file's person count (the built-in benchmarks' files, written without the attribute)."""
     with h5py.File(path, "r") as h5:
         spec = h5.attrs.get(LAYOUT_ATTR)
         persons = h5[SPLITS[0]]["joint"].shape[-1] if SPLITS[0] in h5 else None

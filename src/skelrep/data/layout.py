@@ -48,10 +48,11 @@ Built-in choices (documented in docs/custom_data.md):
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import yaml
@@ -143,7 +144,7 @@ class SkeletonLayout:
         return {
             "name": self.name,
             "joints": [{"name": n, "parent": None if p == v else names[p]}
-                       for v, (n, p) in enumerate(zip(names, self.parents))],
+                       for v, (n, p) in enumerate(zip(names, self.parents, strict=True))],
             "center": names[self.center_joint],
             "align_x": pair(self.align_x_pair),
             "align_z": pair(self.align_z_pair),

@@ -1,9 +1,10 @@
 """Skeleton preprocessing: Family B (2s-AGCN `pre_normalization`) and Family A denoising.
 
-Family B (../shared/spec/data.md §4.2) is what ISC, CMD, UmURL and USDRL train on: pick the
-two most energetic body slots, loop-pad null frames, centre on person 0's SpineMid per
-frame, then rotate the whole sequence so person 0's spine is along +z (optional) and the
-shoulders along +x. Family A (§4.1) is the SGN / CTR-GCN bodyID-based denoising.
+Family B (2s-AGCN / MS-G3D ``ntu_gendata`` + ``pre_normalization``) is what ISC, CMD, UmURL and
+USDRL train on: pick the two most energetic body slots, loop-pad null frames, centre on person
+0's SpineMid per frame, then rotate the whole sequence so person 0's spine is along +z
+(optional) and the shoulders along +x. Family A is the SGN / CTR-GCN bodyID-based denoising
+(used by CTR-GCN and MAMP, not by the methods here).
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import numpy as np
 
 from skelrep import portable
 from skelrep.data.ntu import NTUSkeleton
-from skelrep.errors import ParamsError
 from skelrep.skeleton import SHOULDER_LEFT, SHOULDER_RIGHT, SPINE_BASE, SPINE_MID
 
 logger = logging.getLogger(__name__)
 
-# The Family-B variant of each method lineage (data.md §4.4): UmURL/USDRL skip z-align.
+# The Family-B variant of each method lineage: UmURL and USDRL comment the z-align step out of
+# their pre_normalization, ISC (like CMD and MS-G3D) keeps it.
 NORMALISATIONS: dict[str, dict[str, bool]] = {
     "umurl": dict(z_align=False, x_align=True),
     "isc": dict(z_align=True, x_align=True),
@@ -134,14 +135,6 @@ def pre_normalize(data: np.ndarray, *, z_align: bool, x_align: bool = True,
     return x.transpose(3, 1, 2, 0).astype(np.float32)
 
 
-def normalize_sample(data: np.ndarray, family: str, pad_null: bool = True) -> np.ndarray:
-    """Apply the Family-B variant named ``family`` (a key of NORMALISATIONS)."""
-    if family not in NORMALISATIONS:
-        raise ParamsError("normalisation", f"unknown family {family!r}; allowed: "
-                          f"{', '.join(NORMALISATIONS)}")
-    return pre_normalize(data, pad_null=pad_null, **NORMALISATIONS[family])
-
-
 # ------------------------------------------------------------- Family A: SGN denoising
 
 NOISE_LENGTH_MAX = 11  # bodies seen in at most this many frames are noise
@@ -214,7 +207,8 @@ def _denoise(bodies: list[_Body]) -> list[_Body]:
 
 
 def denoise_bodies_sgn(skel: NTUSkeleton) -> np.ndarray:
-    """SGN / CTR-GCN denoising (data.md §4.1 steps 1-2.4) -> (3, T, 25, 2) float32.
+    """SGN / CTR-GCN denoising (raw read by bodyID, then the length, spread and actor-assignment
+    steps) -> (3, T, 25, 2) float32.
 
     Bodies are tracked by bodyID, noise bodies removed, and the rest packed into two actor
     slots by non-overlapping frame intervals. Frames with no body, and frames where both

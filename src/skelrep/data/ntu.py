@@ -1,8 +1,10 @@
 """NTU RGB+D 60/120: the `.skeleton` text reader, sample names, splits and missing lists.
 
-Facts and rules from ../shared/spec/data.md §1–§3. The reader parses every field into 4
-body slots, where a slot is the body's index within its frame (not its bodyID), because
-that is what the Family-B pipeline (§4.2) selects bodies from.
+The format is NTU's official one (``read_skeleton_file.m``): a frame count, then per frame a
+body count (0 occurs) and per body a 10-field info line, the joint count (25) and 25 joint lines
+of 12 fields; LF or CRLF. The reader parses every field into 4 body slots, where a slot is the
+body's index within its frame (not its bodyID), because that is what the Family-B pipeline
+(2s-AGCN ``ntu_gendata``) selects bodies from.
 """
 
 from __future__ import annotations
@@ -208,7 +210,7 @@ def slot_xyz(skel: NTUSkeleton) -> np.ndarray:
 # ---------------------------------------------------------------------------------- names
 
 _NAME_RE = re.compile(r"S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})")
-# Largest id of each field per dataset (data.md §2); every id starts at 1.
+# Largest id of each field of ``SsssCcccPpppRrrrAaaa`` per dataset; every id starts at 1.
 _NAME_LIMITS = {
     "ntu60": {"setup": 17, "camera": 3, "performer": 40, "replication": 2, "action": 60},
     "ntu120": {"setup": 32, "camera": 3, "performer": 106, "replication": 2, "action": 120},
@@ -262,7 +264,8 @@ def in_dataset(name: NTUName, dataset: str) -> bool:
 _XSUB_NTU60 = (1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38)
 _XSUB_NTU120_EXTRA = (45, 46, 47, 49, 50, 52, 53, 54, 55, 56, 57, 58, 59, 70, 74, 78, 80, 81,
                       82, 83, 84, 85, 86, 89, 91, 92, 93, 94, 95, 97, 98, 100, 103)
-# One list per dataset (data.md §3), never one overwritten by the other.
+# One list per dataset, never one overwritten by the other (several code bases define the NTU-60
+# list and then overwrite it with NTU-120's: harmless for NTU-60, whose subjects are all <= 40).
 XSUB_TRAIN_SUBJECTS: dict[str, frozenset[int]] = {
     "ntu60": frozenset(_XSUB_NTU60),
     "ntu120": frozenset(_XSUB_NTU60 + _XSUB_NTU120_EXTRA),
@@ -276,7 +279,6 @@ PUBLISHED_SPLIT_SIZES: dict[tuple[str, str], tuple[int, int]] = {
     ("ntu120", "xsub"): (63026, 50919),
     ("ntu120", "xset"): (54468, 59477),
 }
-SAMPLE_COUNTS = {"ntu60": 56880, "ntu120": 114480}
 MISSING_COUNTS = {"ntu60": 302, "ntu120": 535}
 
 
@@ -287,7 +289,8 @@ def _check_dataset(dataset: str) -> str:
 
 
 def ntu_split(name: NTUName, dataset: str, benchmark: str) -> str:
-    """'train' or 'test' for ``name`` under ``benchmark`` of ``dataset`` (data.md §3)."""
+    """'train' or 'test' for ``name`` under ``benchmark`` of ``dataset``: xsub by performer,
+    xview cameras 2 and 3 train, xset even setup ids train."""
     if benchmark not in BENCHMARKS.get(_check_dataset(dataset), ()):
         allowed = "; ".join(f"{d}: {', '.join(b)}" for d, b in BENCHMARKS.items())
         raise SkelrepError(f"unknown benchmark {benchmark!r} for {dataset}; allowed: {allowed}")
@@ -302,7 +305,7 @@ def ntu_split(name: NTUName, dataset: str, benchmark: str) -> str:
     return "train" if is_train else "test"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_missing(dataset: str) -> frozenset[str]:
     """The official missing/incomplete skeleton names of ``dataset`` (package data)."""
     _check_dataset(dataset)

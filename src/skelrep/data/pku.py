@@ -1,6 +1,6 @@
 """PKU-MMD I/II: skeleton, label and split files, video names, and clip/frame labelling.
 
-Formats and conventions from ../shared/spec/data.md §8. A skeleton file has one line per
+Formats as distributed (PKU-MMD's README and the common loaders). A skeleton file has one line per
 frame with 150 floats (body 1's 25 joints × xyz, then body 2's); a label file has one
 `label,start,end,confidence` line per action instance.
 """
@@ -107,7 +107,7 @@ def parse_pku_split(data: bytes | str, source: str) -> tuple[list[str], list[str
                         f"found {len(lines)}", line=lines[4][0] + 1 if len(lines) > 4 else None)
     parts: list[list[str]] = []
     for (head_no, header), (ids_no, ids_line), allowed in zip(lines[::2], lines[1::2],
-                                                              _SPLIT_HEADERS):
+                                                              _SPLIT_HEADERS, strict=True):
         if header.lower() not in allowed:
             raise DataError(source, f"expected header {allowed[0]!r}, found {header!r}",
                             line=head_no + 1)

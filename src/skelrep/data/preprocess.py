@@ -16,9 +16,9 @@ import json
 import logging
 import multiprocessing as mp
 import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import h5py
 import numpy as np
@@ -74,7 +74,7 @@ class PreprocessConfig:
                                                "long_clip_policy": "head", "max_frames": 300})
 
     @classmethod
-    def from_params(cls, preprocess: dict, pku_section: dict) -> "PreprocessConfig":
+    def from_params(cls, preprocess: dict, pku_section: dict) -> PreprocessConfig:
         p = validate(preprocess, PREPROCESS_SCHEMA, "preprocess")
         return cls(**p, pku=validate(pku_section, PKU_SCHEMA, "pku"))
 
@@ -285,7 +285,7 @@ def _ntu_protocol(h5, dataset, benchmark, raw_dirs, cfg, summary, attrs) -> None
     workers = resolve_workers(cfg.workers)
     results = _parallel(_ntu_task, tasks, workers, f"preprocess {dataset}-{benchmark}")
     labels = {"train": set(), "test": set()}
-    for (member, joint, num_frame, error), name, split in zip(results, names, splits):
+    for (member, joint, num_frame, error), name, split in zip(results, names, splits, strict=True):
         stem = Path(member).stem
         if error is not None:
             summary.skipped.append({"sample": stem, "error": error})
@@ -308,7 +308,7 @@ def _pku_protocol(h5, dataset, raw_dir, cfg, summary, attrs) -> None:
     train_ids, test_ids = pku.parse_pku_split(split_path.read_bytes(), split_path.name)
     skel_members = _members_by_stem(roles["skeleton"], ".txt")
     label_members = _members_by_stem(roles["label"], ".txt")
-    split_of = {**{v: "train" for v in train_ids}, **{v: "test" for v in test_ids}}
+    split_of = {**dict.fromkeys(train_ids, "train"), **dict.fromkeys(test_ids, "test")}
     keep_video = dataset == "pku1"
     tasks, video_splits = [], []
     for vid in sorted(skel_members):
@@ -321,13 +321,13 @@ def _pku_protocol(h5, dataset, raw_dir, cfg, summary, attrs) -> None:
         video_splits.append(split_of[vid])
     if not tasks:
         raise DataError(str(raw_dir), "no PKU-MMD video is listed in the split file")
-    attrs["num_classes"] = 51  # Phase II labels live in Phase I's 1..51 id space (data.md §8.3)
+    attrs["num_classes"] = 51  # Phase II labels live in Phase I's 1..51 id space (51-way reference heads)
     attrs["source_sha256"] = _manifest_digest(raw_dir)
     writer = RecognitionWriter(h5, (3, cfg.pku["max_frames"], 25, cfg.bodies_out), PKU_META)
     det_ids = {"train": [], "test": []}
     labels = {"train": set(), "test": set()}
-    for (vid, clips, detection, error), split in zip(
-            _parallel(_pku_task, tasks, resolve_workers(cfg.workers), f"preprocess {dataset}"), video_splits):
+    results = _parallel(_pku_task, tasks, resolve_workers(cfg.workers), f"preprocess {dataset}")
+    for (vid, clips, detection, error), split in zip(results, video_splits, strict=True):
         if error is not None:
             summary.skipped.append({"sample": vid, "error": error})
             log.warning("skipped %s", error)

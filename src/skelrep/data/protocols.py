@@ -22,8 +22,9 @@ repeats its dataset there.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import ParamsError
 from ..params import DATASETS, PROTOCOLS, string, validate

@@ -14,8 +14,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import ParamsError
 from ..params import DATASETS, choice, integer, validate
@@ -32,7 +33,7 @@ def dataclass_from_params(cls, section: dict, prefix: str):
     if not isinstance(section, dict):
         raise ParamsError(prefix, f"expected a mapping, got {section!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key, value in section.items():
+    for key in section:
         if key not in fields:
             raise ParamsError(f"{prefix}.{key}", f"unknown key; allowed keys: {', '.join(fields)}")
     kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in section.items()}

@@ -2,7 +2,8 @@
 
 The encoder is frozen and the USDRL/UmURL downstream input is deterministic (the whole valid
 sequence resampled to the clip length, no augmentation), so the linear probe and KNN train on
-these cached features instead of running the encoder every epoch (evaluation.md §2).
+these cached features instead of running the encoder every epoch (the same result, up to
+floating-point non-determinism).
 """
 
 from __future__ import annotations

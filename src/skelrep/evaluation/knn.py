@@ -1,4 +1,4 @@
-"""KNN retrieval on L2-normalised frozen features (evaluation.md §3).
+"""KNN retrieval on L2-normalised frozen features (the knn stage: train split = gallery, test split = queries).
 
 Cosine similarity is computed block by block (query batch × gallery chunk) with a running
 top-k, so memory stays O(batch × chunk) however large the gallery is. Ordering of neighbours

@@ -1,4 +1,4 @@
-"""Linear probe on cached frozen features (evaluation.md §2, reporting §8).
+"""Linear probe on cached frozen features: cross-entropy, SGD, step schedule, periodic test evaluation.
 
 Only ``fc = Linear(D, C)`` is trained; the encoder never appears here, so it cannot change.
 The SGD helpers are shared with the frame-wise detection head (``detection/framewise.py``).
@@ -6,8 +6,8 @@ The SGD helpers are shared with the frame-wise detection head (``detection/frame
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -22,9 +22,10 @@ from skelrep.evaluation.metrics import topk_accuracy
 class LinearProbeResult:
     """Outcome of one probe run.
 
-    ``test_scores_*`` are softmax probabilities (the quantity summed by the 3s ensemble, §7).
-    ``top1_best_on_test`` is the official "best-on-test" convention (§8), reported only as the
-    secondary metric; ties go to the earliest evaluated epoch.
+    ``test_scores_last`` are softmax probabilities of the last epoch (what the three-stream late
+    fusion of ``skelrep compare`` sums). ``top1_best_on_test`` is the best test top-1 over the
+    periodic evaluations, the convention of the official code bases (model selection on the test
+    set), reported only as the secondary metric; ties go to the earliest evaluated epoch.
     """
 
     history: list[dict] = field(repr=False)
@@ -33,7 +34,6 @@ class LinearProbeResult:
     top1_best_on_test: float
     best_epoch: int
     test_scores_last: np.ndarray = field(repr=False)
-    test_scores_best: np.ndarray = field(repr=False)
     state_dict: dict[str, torch.Tensor] = field(repr=False)
 
 
@@ -132,7 +132,7 @@ def train_linear_probe(
     top_k = min(5, num_classes)
 
     history: list[dict] = []
-    best: tuple[float, int, np.ndarray] | None = None
+    best: tuple[float, int] | None = None  # (test top-1, epoch)
     scores = np.zeros((0, num_classes), dtype=np.float32)
     for epoch in tqdm(range(1, epochs + 1), desc="linear probe", disable=not progress):
         epoch_lr = opt.param_groups[0]["lr"]
@@ -144,7 +144,7 @@ def train_linear_probe(
             row["test_top1"] = topk_accuracy(scores, yte.cpu(), 1)
             row["test_top5"] = topk_accuracy(scores, yte.cpu(), top_k)
             if best is None or row["test_top1"] > best[0]:
-                best = (row["test_top1"], epoch, scores)
+                best = (row["test_top1"], epoch)
         history.append(row)
 
     assert best is not None  # the last epoch is always evaluated
@@ -155,7 +155,6 @@ def train_linear_probe(
         top1_best_on_test=best[0],
         best_epoch=best[1],
         test_scores_last=scores,
-        test_scores_best=best[2],
         state_dict={k: v.detach().cpu().clone() for k, v in fc.state_dict().items()},
     )
 

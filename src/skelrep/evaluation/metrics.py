@@ -1,4 +1,4 @@
-"""Classification metrics shared by the linear probe, KNN and semi-supervised protocols."""
+"""Top-k accuracy (linear probe, late-fusion rows of ``skelrep compare``) and the array conversion KNN shares."""
 
 from __future__ import annotations
 
@@ -31,16 +31,3 @@ def topk_accuracy(scores: ArrayLike, labels: ArrayLike, k: int = 1) -> float:
     top = np.argsort(-s, axis=1, kind="stable")[:, :k]
     hits = (top == y[:, None]).any(axis=1)
     return float(100.0 * hits.mean())
-
-
-def confusion_matrix(pred: ArrayLike, labels: ArrayLike, num_classes: int) -> np.ndarray:
-    """(num_classes, num_classes) int64 counts; rows are true labels, columns predictions."""
-    p = to_numpy(pred).astype(np.int64).reshape(-1)
-    y = to_numpy(labels).astype(np.int64).reshape(-1)
-    if p.shape != y.shape:
-        raise ValueError(f"pred and labels differ in length: {p.shape} vs {y.shape}")
-    for name, v in (("pred", p), ("labels", y)):
-        if v.size and (v.min() < 0 or v.max() >= num_classes):
-            raise ValueError(f"{name} must lie in 0..{num_classes - 1}")
-    flat = np.bincount(y * num_classes + p, minlength=num_classes * num_classes)
-    return flat.reshape(num_classes, num_classes).astype(np.int64)

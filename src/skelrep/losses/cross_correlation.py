@@ -1,4 +1,4 @@
-"""Cross-correlation term of MG-FD (usdrl.md §9.4), Barlow-Twins style."""
+"""Cross-correlation term of MG-FD, Barlow-Twins style (summed over the 6 view pairs by ``mgfd``)."""
 
 from __future__ import annotations
 

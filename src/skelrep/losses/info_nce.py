@@ -1,4 +1,4 @@
-"""The MoCo InfoNCE loss with queue negatives (MoCo v2; ISC isc.md §3)."""
+"""The MoCo v2 InfoNCE loss with queue negatives (ISC's cross-representation contrast, T = 0.07)."""
 
 from __future__ import annotations
 

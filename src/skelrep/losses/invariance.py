@@ -1,8 +1,8 @@
-"""Invariance term of MG-FD (usdrl.md §9.2), inherited from UmURL's intra/inter consistency."""
+"""Invariance term of MG-FD, inherited from UmURL's intra/inter-modal consistency."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

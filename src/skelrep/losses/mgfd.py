@@ -1,9 +1,14 @@
-"""MG-FD, the Multi-Grained Feature Decorrelation loss of USDRL (usdrl.md §9)."""
+"""MG-FD, the Multi-Grained Feature Decorrelation loss of USDRL (AAAI code: ``model/loss.py``).
+
+Per domain (temporal t, spatial s, instance i): invariance S, variance + autocovariance V and
+cross-correlation X over the four views; each term mixed as i + 0.5 (t + s), and
+L = 5 S + 1 V + 0.001 X by default.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from itertools import combinations
-from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -35,7 +40,8 @@ def mgfd_loss(
     ``total = w_sim sim + w_vac vac + w_xcorr xcorr``.
 
     With ``fp32`` the embeddings are cast to float32 first, so the D×D correlations never
-    run in half precision under autocast (documented deviation, §16 Q8).
+    run in half precision under autocast (a deliberate deviation: the official loss runs under
+    autocast, so its 4096×4096 correlations are half precision).
     """
     terms = dict(w_sim=w_sim, w_vac=w_vac, w_xcorr=w_xcorr, domain_mix=domain_mix,
                  vac_var_weight=vac_var_weight, vac_cov_weight=vac_cov_weight, var_eps=var_eps,

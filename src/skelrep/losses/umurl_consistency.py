@@ -1,9 +1,9 @@
-"""The UmURL objective (umurl.md §3.2): intra- and inter-modal consistency plus ``vc_reg``."""
+"""The UmURL objective: 5 · (intra- + inter-modal consistency) plus ``vc_reg`` of each embedding."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import nullcontext
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +25,7 @@ def _check(uni: Sequence[Tensor], fused: Sequence[Tensor] | None = None) -> None
 def intra_modal_consistency(uni: Sequence[Tensor], fused: Sequence[Tensor]) -> Tensor:
     """``Σ_k MSE(z_k, z_uk)``: each modality's embedding against its part of the fused one."""
     _check(uni, fused)
-    return sum(F.mse_loss(z, z_u) for z, z_u in zip(uni, fused))
+    return sum(F.mse_loss(z, z_u) for z, z_u in zip(uni, fused, strict=True))
 
 
 def inter_modal_consistency(uni: Sequence[Tensor]) -> Tensor:
@@ -51,8 +51,8 @@ def umurl_loss(
     """``total = w_consistency (intra + inter) + reg``, reg = Σ of ``vc_reg`` over all 2K embeddings.
 
     ``uni`` = (z_j, z_b, z_m), ``fused`` = (z_uj, z_ub, z_um), each (B, D) over the global
-    batch. With ``fp32`` (U15) autocast is switched off and the embeddings are cast to
-    float32, so the D×D covariances never run in half precision.
+    batch. With ``fp32`` autocast is switched off and the embeddings are cast to float32, so the
+    D×D covariances never run in half precision (the official loss runs inside the AMP step).
     """
     _check(uni, fused)
     amp_off = torch.autocast(uni[0].device.type, enabled=False) if fp32 else nullcontext()

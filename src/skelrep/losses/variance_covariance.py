@@ -1,4 +1,4 @@
-"""Variance + autocovariance term of MG-FD (usdrl.md §9.3); identical to UmURL's ``vc_reg``."""
+"""Variance + autocovariance term of MG-FD (VICReg style); identical to UmURL's ``vc_reg``."""
 
 from __future__ import annotations
 

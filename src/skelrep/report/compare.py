@@ -25,9 +25,9 @@ import logging
 import os
 import tempfile
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -38,8 +38,17 @@ from ..io import write_text_atomic
 from ..params import PROTOCOLS
 from ..tracking.mlflow_run import CONFIG_KEY_TAG, RUN_KEY_TAG, STREAM_KEY_TAG
 from .collect import evaluation_metrics
-from .tables import (MEASURED, Benchmark, Row, benchmark_heading, benchmarks_for, published_rows, results_long,
-                     table_markdown, table_rows)
+from .tables import (
+    MEASURED,
+    Benchmark,
+    Row,
+    benchmark_heading,
+    benchmarks_for,
+    published_rows,
+    results_long,
+    table_markdown,
+    table_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -197,11 +206,11 @@ def fusion_rows(latest: list[RunRecord], load_scores) -> list[Row]:
 def render_comparison(bench: Benchmark, rows: list[Row], records: list[RunRecord]) -> str:
     sources = sorted({r.data_source for r in records if r.protocol in bench.protocols and r.data_source})
     lines = [benchmark_heading(bench) + " — comparison of runs", "",
-             "Every configuration recorded in MLflow (`mlflow.db`), one row each; written by "
-             "`skelrep compare`, not by `dvc repro`.", ""]
+             ("Every configuration recorded in MLflow (`mlflow.db`), one row each; written by "
+              "`skelrep compare`, not by `dvc repro`."), ""]
     if "synthetic" in sources:
-        lines += ["**Rows on synthetic data come from the built-in synthetic suite and are not comparable with "
-                  "the paper figures.**", ""]
+        lines += [("**Rows on synthetic data come from the built-in synthetic suite and are not comparable "
+                   "with the paper figures.**"), ""]
     lines += table_markdown(bench, rows)
     lines.append("- 3s rows: late fusion of the joint, bone and motion streams of the same configuration "
                  "(sum of their linear classifiers' softmax scores, last epoch); only top-1 and top-5 apply.")

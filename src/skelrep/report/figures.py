@@ -8,8 +8,8 @@ the bytes depend on the installation.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -67,7 +67,7 @@ def pretrain_loss_figure(reports: Mapping[str, ProtocolReports], path: Path) -> 
             for protocol, rep in reports.items():
                 points = [(r["epoch"], r[term]) for r in rep.pretrain_stats if term in r]
                 if points:
-                    ax.plot(*zip(*points), marker=".", label=protocol)
+                    ax.plot(*zip(*points, strict=True), marker=".", label=protocol)
             ax.set_title(term)
             _epoch_axis(ax)
             ax.legend(fontsize="small")

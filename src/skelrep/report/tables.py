@@ -1,14 +1,15 @@
 """Benchmark tables (measured vs published), the long-form results CSV and the summary metric.
 
-Reporting convention (evaluation.md §8): the primary number is linear top-1 after the last
+Reporting convention: the primary number is linear top-1 after the last
 epoch; best-on-test is secondary and always labelled "best-on-test (official convention)".
 Published numbers are best-on-test, so they only ever fill that column.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -172,8 +173,8 @@ def synthetic_notice(datasets: list[str]) -> list[str]:
     if not datasets:
         return []
     names = ", ".join(f"`data.{d}.source: synthetic`" for d in datasets)
-    return [f"**Synthetic data ({names}): the measured rows come from the built-in synthetic suite "
-            "and are not comparable with the paper figures.**", ""]
+    return [(f"**Synthetic data ({names}): the measured rows come from the built-in synthetic suite "
+             "and are not comparable with the paper figures.**"), ""]
 
 
 def table_markdown(bench: Benchmark, rows: list[Row]) -> list[str]:
@@ -187,16 +188,16 @@ def table_markdown(bench: Benchmark, rows: list[Row]) -> list[str]:
     lines += [
         "",
         "- Accuracies are top-1 / top-5 in %; KNN-1 is 1-nearest-neighbour retrieval accuracy in %.",
-        "- **Primary metric:** linear top-1 after the last epoch of the fixed schedule. "
-        "**Best-on-test (official convention)** is the best test accuracy over the periodic test "
-        "evaluations (model selection on the test set); \"(ep N)\" is its epoch.",
-        "- **Published numbers are best-on-test**, so they are placed in the best-on-test column, "
-        "never in the last-epoch column; compare them with that column only.",
-        "- Random-init baseline: the same architecture with a seeded random initialisation and no "
-        "pretraining, evaluated with the same protocol.",
-        "- \"(paper)\": printed by the cited source; \"(published, third-party)\": printed by a third "
-        "party, not by the method's authors. Modalities: J joint, M motion, B bone; 3s = three-stream "
-        "ensemble.",
+        ("- **Primary metric:** linear top-1 after the last epoch of the fixed schedule. "
+         "**Best-on-test (official convention)** is the best test accuracy over the periodic test "
+         "evaluations (model selection on the test set); \"(ep N)\" is its epoch."),
+        ("- **Published numbers are best-on-test**, so they are placed in the best-on-test column, "
+         "never in the last-epoch column; compare them with that column only."),
+        ("- Random-init baseline: the same architecture with a seeded random initialisation and no "
+         "pretraining, evaluated with the same protocol."),
+        ("- \"(paper)\": printed by the cited source; \"(published, third-party)\": printed by a third "
+         "party, not by the method's authors. Modalities: J joint, M motion, B bone; 3s = three-stream "
+         "ensemble."),
         f"- \"{MISSING}\": not measured in this run, or not published / not in the available material.",
     ]
     if bench.detection:

@@ -18,8 +18,9 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from ..params import boolean, repo_root
 
@@ -96,9 +97,6 @@ class RunLogger:
     def log_table(self, df, artifact_file: str) -> None:
         self._mlflow.log_table(df, artifact_file=artifact_file)
 
-    def log_figure(self, fig, artifact_file: str) -> None:
-        self._mlflow.log_figure(fig, artifact_file)
-
 
 class _NullLogger(RunLogger):
     """Used when MLflow is disabled: the same interface, every call does nothing."""
@@ -107,7 +105,7 @@ class _NullLogger(RunLogger):
         super().__init__(None, "")
 
 
-for _name in ("log_params", "log_metrics", "set_tags", "log_artifact", "log_dict", "log_table", "log_figure"):
+for _name in ("log_params", "log_metrics", "set_tags", "log_artifact", "log_dict", "log_table"):
     setattr(_NullLogger, _name, lambda self, *args, **kwargs: None)
 
 

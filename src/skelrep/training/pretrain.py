@@ -15,9 +15,9 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -64,7 +64,6 @@ class PretrainResult:
     resumed_from_epoch: int | None
     samples_per_s: float | None = None  # None when no epoch was left to train (resumed after the last)
     peak_memory_mb: float = 0.0
-    extra: dict = field(default_factory=dict)
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:

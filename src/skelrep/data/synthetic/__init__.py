@@ -1,4 +1,4 @@
-"""The built-in synthetic benchmark suite (../shared/spec/synthetic.md).
+"""The built-in synthetic benchmark suite, the default data source (no registration needed).
 
 A deterministic, seeded generator of skeleton action data that writes the real NTU RGB+D and
 PKU-MMD file formats and archive layouts, so everything downstream of the download stage runs
@@ -7,16 +7,23 @@ its real code path. Writers return ``[(path, role)]`` with role 'skeleton', 'lab
 
 from skelrep.data.synthetic.actions import CLASSES, PKU2_CLASS_IDS, is_mutual, pku_to_ntu_class
 from skelrep.data.synthetic.ntu_writer import (
-    NTU60_ARCHIVE, NTU120_ARCHIVE, SyntheticNTUConfig, format_skeleton, generate_sequence,
-    render_sample, write_ntu_archives,
+    NTU60_ARCHIVE,
+    NTU120_ARCHIVE,
+    SyntheticNTUConfig,
+    format_skeleton,
+    render_sample,
+    write_ntu_archives,
 )
 from skelrep.data.synthetic.pku_writer import (
-    SyntheticPKUConfig, recording_names, render_recording, write_pku_archives,
+    SyntheticPKUConfig,
+    recording_names,
+    render_recording,
+    write_pku_archives,
 )
 
 __all__ = [
     "CLASSES", "NTU120_ARCHIVE", "NTU60_ARCHIVE", "PKU2_CLASS_IDS", "SyntheticNTUConfig",
-    "SyntheticPKUConfig", "format_skeleton", "generate_sequence", "is_mutual",
+    "SyntheticPKUConfig", "format_skeleton", "is_mutual",
     "pku_to_ntu_class", "recording_names", "render_recording", "render_sample",
     "write_ntu_archives", "write_pku_archives",
 ]

@@ -19,14 +19,22 @@ matters.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 
 from skelrep import portable
 from skelrep.data.synthetic.kinematics import (
-    CLAVICLE, FOREARM, HEAD, NECK, SHIN, SPINE_LOW, SPINE_UP, THIGH, UPPER_ARM,
+    CLAVICLE,
+    FOREARM,
+    HEAD,
+    NECK,
+    SHIN,
+    SPINE_LOW,
+    SPINE_UP,
+    THIGH,
+    UPPER_ARM,
 )
 
 ROOT_POS, ROOT_ROT, NUM_DOF = 25, 26, 27
@@ -76,10 +84,10 @@ class Atom:
     cycles: float = 0.0
     hold: str = "return"
 
-    def mirrored(self, name: str) -> "Atom":
+    def mirrored(self, name: str) -> Atom:
         return Atom(name, _mirror(self.pose), _mirror(self.osc), self.cycles, self.hold)
 
-    def plus(self, other: "Atom", name: str) -> "Atom":
+    def plus(self, other: Atom, name: str) -> Atom:
         """Both atoms at once (e.g. both arms)."""
         return Atom(name, self.pose + other.pose, self.osc + other.osc,
                     max(self.cycles, other.cycles), self.hold)

@@ -2,7 +2,9 @@
 
 One *performance* (setup, performer, replication, action) is captured by every camera at
 once, as in NTU: the cameras see the same motion from different yaws, with their own sensor
-noise. See data.md §1-§3 and §7 for the formats, names and splits reproduced here.
+noise. The files follow NTU's official ``.skeleton`` format and ``SsssCcccPpppRrrrAaaa`` names,
+packed under ``nturgb+d_skeletons/`` in zips named like the official ones (S001-S017 for
+NTU-60, S018-S032 for the NTU-120 extension), so the official splits apply.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ NTU120_XSUB_TRAIN = NTU60_XSUB_TRAIN | {
 # performer faces a different camera in each replication, as in NTU.
 CAMERA_YAW = {1: {1: 45.0, 2: 0.0, 3: -45.0}, 2: {1: -45.0, 2: 45.0, 3: 0.0}}
 
-# Per-dataset ranges (data.md §2) and defaults: performer i is recorded in setups[i % len]; the
-# orders mix xsub-train/test performers over even/odd setups so every protocol is non-trivial.
+# Per-dataset (setup, performer, action) ranges, as in NTU's naming, and defaults: performer i
+# is recorded in setups[i % len]; the orders mix xsub-train/test performers over even/odd setups
+# so every protocol is non-trivial.
 _RANGES = {"ntu60": ((1, 17), (1, 40), (1, 60)), "ntu120": ((18, 32), (41, 106), (61, 120))}
 _DEFAULT_PERFORMERS = {"ntu60": (1, 2, 3, 6, 4, 7, 5, 10), "ntu120": (45, 46, 41, 42, 47, 43, 49, 44)}
 _DEFAULT_SETUPS = {"ntu60": (1, 2, 3, 4), "ntu120": (18, 19, 20, 21)}
@@ -203,30 +206,12 @@ def performance(seed: int, setup: int, performer: int, replication: int, action:
                           amplitude=rng.uniform(0.2, 0.45)),)
         motion += act.evaluate(extra, np.linspace(0.0, 1.0, total), spec.bodies)
     joints, frames = [], []
-    for body, (actor, (origin, facing)) in enumerate(zip(actors, _placements(rng, spec.bodies))):
+    for body, (actor, (origin, facing)) in enumerate(zip(actors, _placements(rng, spec.bodies), strict=True)):
         dof = motion[body] + scene.posture(actor) + scene.idle_motion(rng, total, actor.sway)
         pos, frame = scene.pose_body(actor, dof, origin, facing)
         joints.append(pos)
         frames.append(frame)
     return np.stack(joints), np.stack(frames)
-
-
-def generate_sequence(action: int, performer: int, camera: int, setup: int, seed: int = 0,
-                      replication: int = 1, config: SyntheticNTUConfig | None = None,
-                      distort: bool = False) -> np.ndarray:
-    """Noise-free camera-space joints ``(T, M, 25, 3)`` of one sample (M = 1 or 2 bodies).
-
-    Without ``distort`` these are the forward-kinematics skeletons (constant bone lengths);
-    with it, the sample's view distortion (``distortion_*``, ``tilt_deg``) is applied too, as
-    in ``render_sample`` (before sensor noise and occlusion).
-    """
-    config = config or SyntheticNTUConfig()
-    joints, _ = performance(seed, setup, performer, replication, action, config)
-    cam = scene.make_camera(seed, setup, CAMERA_YAW[replication][camera], (camera,))
-    xyz = cam.world_to_camera(joints)
-    if distort:
-        xyz = _distort(seed, setup, camera, performer, replication, action, config, xyz)
-    return xyz.transpose(1, 0, 2, 3)
 
 
 def _distort(seed: int, setup: int, camera: int, performer: int, replication: int, action: int,
@@ -299,18 +284,20 @@ def _noise_body(rng: portable.Generator, body_id: int, n_frames: int) -> BodyTra
     return _track(rng, body_id, first, xyz, quat, state)
 
 
+# printf formats: %d truncates the float body-info fields as the NTU writer's C code does
+_BODY_FMT = "%d %d %d %d %d %d 0 %.7g %.7g 2\n"
 _JOINT_FMT = " ".join(["%.7g"] * 11) + " %d\n"
 _FRAME_FMT = "25\n" + _JOINT_FMT * 25
 
 
 def format_skeleton(sample: NTUSample) -> bytes:
-    """The `.skeleton` text of ``sample`` (data.md §1)."""
+    """The `.skeleton` text of ``sample``, in NTU's official format."""
     per_frame: list[list[str]] = [[] for _ in range(sample.frame_count)]
     for body in sample.bodies:
         rows = body.joints.reshape(len(body.joints), -1).tolist()
         infos = body.info.tolist()
-        for i, (row, info) in enumerate(zip(rows, infos)):
-            head = "%d %d %d %d %d %d 0 %.7g %.7g 2\n" % (body.body_id, *info)
+        for i, (row, info) in enumerate(zip(rows, infos, strict=True)):
+            head = _BODY_FMT % (body.body_id, *info)
             per_frame[body.first + i].append(head + _FRAME_FMT % tuple(row))
     parts = [f"{sample.frame_count}\n"]
     for blocks in per_frame:

@@ -2,7 +2,10 @@
 
 A *recording* (one performer, optionally a partner) chains several actions separated by idle
 and background movement; it is captured from three views (L, M, R) at once, so the three
-videos share their labels, as in PKU-MMD. See data.md §8 for the formats.
+videos share their labels, as in PKU-MMD. Formats as distributed: one skeleton txt per video
+(150 floats per frame), one label file per video (``label,start,end,confidence``, 1-based
+labels) and a split file (``Training videos:`` / ``Validataion videos:`` headers, each followed
+by a line of comma-separated ids).
 """
 
 from __future__ import annotations
@@ -152,7 +155,7 @@ def render_recording(seed: int, phase: int, name: str, index: int, labels: list[
     present = np.zeros((2, total), dtype=bool)
     present[0] = True
     segments = []
-    for i, (label, start, n) in enumerate(zip(labels, starts, lengths)):
+    for i, (label, start, n) in enumerate(zip(labels, starts, lengths, strict=True)):
         spec = act.CLASSES[act.pku_to_ntu_class(label)]
         amplitude = np.array([actor.amplitude, partner.amplitude]) * rng.uniform(0.85, 1.15, 2)
         motion = act.class_motion(spec, n, amplitude[:spec.bodies])

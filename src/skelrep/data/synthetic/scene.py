@@ -16,8 +16,14 @@ import numpy as np
 from skelrep import portable
 from skelrep.data.synthetic import actions as act
 from skelrep.data.synthetic.kinematics import (
-    HEAD, SPINE_LOW, SPINE_UP, UPPER_ARM, axis_angle_to_matrix, body_offsets,
-    forward_kinematics, rotation_y,
+    HEAD,
+    SPINE_LOW,
+    SPINE_UP,
+    UPPER_ARM,
+    axis_angle_to_matrix,
+    body_offsets,
+    forward_kinematics,
+    rotation_y,
 )
 
 # Kinect v2 intrinsics (approximate public values) and the colour camera's lateral offset.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from skelrep.io import atomic_path
 
@@ -35,7 +35,6 @@ class DeterministicZip:
 @contextlib.contextmanager
 def deterministic_zip(path: Path) -> Iterator[DeterministicZip]:
     """Open ``path`` for writing through a temp file that replaces it only on success."""
-    with atomic_path(path, suffix=".zip.tmp") as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED,
-                             compresslevel=_COMPRESS_LEVEL) as archive:
-            yield DeterministicZip(archive)
+    with (atomic_path(path, suffix=".zip.tmp") as tmp,
+          zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=_COMPRESS_LEVEL) as archive):
+        yield DeterministicZip(archive)

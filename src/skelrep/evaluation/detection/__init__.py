@@ -1,4 +1,4 @@
-"""PKU-MMD I action detection: frame-wise head, proposals, proposal files and metrics (§6)."""
+"""PKU-MMD I action detection (cross-subject): frame-wise head, proposals, proposal files and metrics."""
 
 from skelrep.evaluation.detection.framewise import predict_frame_probs, train_frame_classifier
 from skelrep.evaluation.detection.pku_official import (

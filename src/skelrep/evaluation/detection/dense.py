@@ -1,4 +1,4 @@
-"""Per-frame features of untrimmed videos from a frozen encoder (evaluation.md §6.3).
+"""Per-frame features of untrimmed videos from a frozen encoder (dense per-frame detection).
 
 Videos are cut into clips of the encoder's length at the native frame rate: training uses
 overlapping sliding windows; testing uses consecutive non-overlapping windows, the last one
@@ -40,7 +40,7 @@ def video_frame_features(encoder, joint: np.ndarray, *, stride: int | None = Non
         batch = starts[lo: lo + batch_size]
         x = torch.from_numpy(np.stack([_clip(joint, s, length) for s in batch])).float().to(device)
         dense = encoder.dense_features(x).float().cpu().numpy()  # (B, length, D)
-        for s, f in zip(batch, dense):
+        for s, f in zip(batch, dense, strict=True):
             keep = min(length, num_frames - s)  # drop padded frames
             feats.append(f[:keep])
             frames.append(np.arange(s, s + keep))
@@ -58,7 +58,7 @@ def plot_timeline(path, frame_label: np.ndarray, predicted: np.ndarray, title: s
 
     fig, axes = plt.subplots(2, 1, figsize=(10, 2.2), sharex=True, dpi=100)
     cmap = plt.get_cmap("tab20", 52)
-    for ax, row, name in zip(axes, (frame_label, predicted), ("ground truth", "predicted")):
+    for ax, row, name in zip(axes, (frame_label, predicted), ("ground truth", "predicted"), strict=True):
         masked = np.ma.masked_where(row[None, :] == 0, row[None, :])
         ax.imshow(masked, aspect="auto", cmap=cmap, vmin=0, vmax=51, interpolation="nearest")
         ax.set_yticks([0], [name])

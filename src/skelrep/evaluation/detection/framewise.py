@@ -1,4 +1,4 @@
-"""Dense frame-wise classifier on frozen per-frame features (evaluation.md §6.3, head-only variant).
+"""Dense frame-wise classifier on frozen per-frame features (the head-only variant of dense detection).
 
 A single ``Linear(D, num_classes)`` (0 = background) trained with per-frame cross-entropy and
 SGD on frames pooled from all training videos and drawn in shuffled mini-batches. It reuses
@@ -8,7 +8,7 @@ a fixed seed on CPU.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -22,7 +22,7 @@ from skelrep.evaluation.linear import make_linear_head, sgd_epoch
 def _stack_frames(feats: Sequence, labels: Sequence, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     if len(feats) != len(labels) or not feats:
         raise ValueError("need the same, non-zero number of feature and label sequences")
-    for i, (f, y) in enumerate(zip(feats, labels)):
+    for i, (f, y) in enumerate(zip(feats, labels, strict=True)):
         if np.ndim(f) != 2 or np.shape(f)[0] != np.shape(y)[0]:
             raise ValueError(
                 f"video {i}: features {np.shape(f)} and labels {np.shape(y)} disagree; expected (T, D) and (T,)"

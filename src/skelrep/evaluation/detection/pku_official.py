@@ -1,4 +1,4 @@
-"""(M2) PKU-MMD official detection metrics, re-implemented from ``evaluate.py`` (evaluation.md §6.5).
+"""PKU-MMD official detection metrics (mAP_action, mAP_video, pooled AP), re-implemented from ``evaluate.py``.
 
 Semantics follow the official Python 2 script (ECHO960/PKU-MMD, latest ``evaluate.py``):
 
@@ -11,14 +11,15 @@ Semantics follow the official Python 2 script (ECHO960/PKU-MMD, latest ``evaluat
 All functions take flat lists in the FILE boundary convention:
 proposals ``(video, label, start, end, score)`` and ground truth ``(video, label, start, end)``
 (extra trailing fields are ignored). Values are fractions in [0, 1]; ``evaluate_detection``
-converts to % and adds the VOC metric (M1).
+converts to % and adds the VOC-style mAP_a of ``voc.py``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -199,7 +200,7 @@ def evaluate_detection(
     num_classes: int = 52,
     with_ap_2d: bool = False,
 ) -> dict[str, float]:
-    """All detection metrics (evaluation.md §6.5) under the §8 keys, in %.
+    """All detection metrics (the VOC-style mAP_a and the official ones), in %.
 
     ``proposals_by_video``: internal [u, v) proposals per test video; ``gt_by_video``: raw GT
     rows (n, 4) in the file convention for EVERY test video (videos without proposals score 0

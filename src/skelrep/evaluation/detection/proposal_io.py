@@ -1,4 +1,4 @@
-"""Proposal files and frame-boundary conventions (evaluation.md §6.4, data.md §8.5).
+"""Proposal files and frame-boundary conventions.
 
 Internally a segment is 0-based half-open [u, v). Files use the ground-truth convention
 (``pku.boundary_convention``):
@@ -13,7 +13,7 @@ timestamps, fixed float format, so identical proposals give byte-identical files
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -35,12 +35,6 @@ def to_file_rows(proposals: Iterable[Proposal], convention: str) -> list[tuple[i
     """(label, start, end, score) rows in the file convention."""
     shift = 1 if check_convention(convention) == "one_based_inclusive" else 0
     return [(int(p.label), int(p.start) + shift, int(p.end), float(p.score)) for p in proposals]
-
-
-def from_file_rows(rows, convention: str) -> list[Proposal]:
-    """Inverse of :func:`to_file_rows` (rows are label, start, end, confidence)."""
-    shift = 1 if check_convention(convention) == "one_based_inclusive" else 0
-    return [Proposal(int(r[0]), int(r[1]) - shift, int(r[2]), float(r[3])) for r in rows]
 
 
 def file_to_inclusive(start, end, convention: str) -> tuple[np.ndarray, np.ndarray]:

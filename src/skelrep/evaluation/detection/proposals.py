@@ -1,4 +1,5 @@
-"""Action proposals from per-frame class probabilities (evaluation.md §6.4).
+"""Action proposals from per-frame class probabilities: ``ssd`` (smoothed activity runs) and ``thr``
+(per-class probability runs, no NMS).
 
 Segments are 0-based half-open frame ranges [start, end). Column 0 of the probability array
 is background; columns 1..C-1 are the actions.
@@ -33,7 +34,7 @@ def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """Maximal runs of True as half-open (start, end) pairs, in order."""
     padded = np.concatenate([[False], np.asarray(mask, dtype=bool), [False]])
     edges = np.flatnonzero(padded[1:] != padded[:-1])
-    return [(int(s), int(e)) for s, e in zip(edges[0::2], edges[1::2])]
+    return [(int(s), int(e)) for s, e in zip(edges[0::2], edges[1::2], strict=True)]
 
 
 def mean_filter(probs: np.ndarray, radius: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""(M1) VOC-style temporal mAP_a (evaluation.md §6.5), as in SSD's ``evaluate_metrics``.
+"""VOC-style temporal mAP_a, as in SSD's ``evaluate_metrics`` (Simple-Skeleton-Detection).
 
 Segments are compared as 0-based inclusive frames [s, e]: a proposal [u, v) becomes
 [u, v-1]; ground-truth rows go through the boundary convention. tIoU uses the +1 frame
@@ -9,7 +9,7 @@ area under the non-increasing precision envelope. Values are fractions in [0, 1]
 from __future__ import annotations
 
 import logging
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
