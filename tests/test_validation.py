@@ -11,9 +11,9 @@ import yaml
 
 from skelrep.cli import main as cli_main
 from skelrep.errors import ParamsError
+from skelrep.methods import METHODS
 from skelrep.params import load_params
 from skelrep.profiles import apply_overrides, profile_overrides
-from skelrep.methods import METHODS
 from skelrep.validation import allowed_sections, params_errors, validate_all
 
 from .conftest import REPO_ROOT

@@ -9,8 +9,8 @@ import torch
 from skelrep.data.augment import AugmentConfig, scaled_joint_count
 from skelrep.data.layout import load_layout
 from skelrep.methods import build_encoder
-from skelrep.models.encoder_file import load_encoder_file, save_encoder
 from skelrep.methods.isc.agcn import agcn_adjacency
+from skelrep.models.encoder_file import load_encoder_file, save_encoder
 from skelrep.models.modalities import bone
 from skelrep.training.distributed import DistInfo
 

@@ -179,7 +179,7 @@ def test_model_building_and_the_encoder_file(toy, tmp_path):
     dataset = SimpleNamespace(sample_shape=(3, 24, 25, 2), layout=load_layout("ntu25"))
     model = build_model_for(method, dataset, seed=0)  # under portable_init
     again = build_model_for(method, dataset, seed=0)
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True))
 
     g = torch.Generator().manual_seed(0)
     x, num_frames = torch.randn(4, 3, 24, 25, 2, generator=g), torch.tensor([24, 20, 18, 24])

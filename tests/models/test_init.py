@@ -43,16 +43,15 @@ def test_trunc_normal_respects_bounds_and_std():
 
 def test_same_seed_same_weights_other_seed_other_weights():
     a, b, c = _build(3), _build(3), _build(4)
-    for pa, pb, pc in zip(a.state_dict().values(), b.state_dict().values(), c.state_dict().values()):
+    for pa, pb in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
         assert torch.equal(pa, pb)
     assert not torch.equal(a[0].weight, c[0].weight)
 
 
 def test_torch_is_restored_after_the_block():
     originals = (torch.randn, torch.rand, nn.init.trunc_normal_, nn.init.orthogonal_)
-    with pytest.raises(RuntimeError):
-        with portable_init(0):
-            raise RuntimeError("inside")
+    with pytest.raises(RuntimeError), portable_init(0):
+        raise RuntimeError("inside")
     assert "uniform_" not in vars(torch.Tensor) and "erfinv_" not in vars(torch.Tensor)
     assert (torch.randn, torch.rand, nn.init.trunc_normal_, nn.init.orthogonal_) == originals
     torch.manual_seed(0)

@@ -4,8 +4,9 @@ For every stage of dvc.yaml (each ``foreach`` item expanded from params.yaml, as
 
 - **modules**: the stage script is run in a subprocess, with ``__name__`` other than
   ``"__main__"`` (its imports run, ``main`` does not) and no project module loaded before,
-  and every loaded module file under ``src/skelrep`` is listed. Imports made later, inside functions (``from ..x import y`` in a
-  function body), are found by parsing the script and every module it loads with ``ast``
+  and every loaded module file under ``src/skelrep`` is listed. Imports made later, inside
+  functions (``from ..x import y`` in a function body), are found by parsing the script and
+  every module it loads with ``ast``
   and following each ``skelrep`` import, absolute or relative, transitively. A string in
   entry-point form, ``"skelrep.pkg.module:Name"``, counts as ``from skelrep.pkg.module import
   Name``: the method registry and each method's ``implementation`` name the classes they import

@@ -11,7 +11,8 @@ Looking a method up never loads torch; ``METHODS[name].load()`` imports its impl
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import ParamsError
 from .base import FeatureEncoder, Method, MethodInfo, resolve

@@ -24,8 +24,9 @@ lists methods but the registry.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping, Sequence
 from importlib import import_module
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:  # annotations only: this module (the torch-free half) never loads torch
     import torch

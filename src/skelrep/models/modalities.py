@@ -7,7 +7,7 @@ skeleton's tree: ``parents`` from its layout (:mod:`skelrep.data.layout`), NTU's
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor

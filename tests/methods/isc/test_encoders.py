@@ -5,12 +5,12 @@ import pytest
 import torch
 from torch import nn
 
-from skelrep.models.encoder_file import save_encoder
 from skelrep.methods.isc.agcn import IscAGCN, agcn_adjacency
 from skelrep.methods.isc.gru import IscGRU, map_official_gru
 from skelrep.methods.isc.hcn import IscHCN
 from skelrep.methods.isc.heads import ProjectionHead
 from skelrep.methods.isc.moco import InterSkeletonMoCo, load_isc_encoder, seq_tokens
+from skelrep.models.encoder_file import save_encoder
 from skelrep.skeleton import NTU_EDGES
 
 

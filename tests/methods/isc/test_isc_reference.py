@@ -12,8 +12,6 @@ from skelrep.methods.isc.moco import seq_tokens
 from ...conftest import REFERENCE, assert_close_to_scale
 
 
-
-
 @pytest.fixture(scope="module")
 def reference():
     path = REFERENCE / "isc_encoders.pt"

@@ -13,14 +13,13 @@ from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.errors import ParamsError, SkelrepError
 from skelrep.methods import build_encoder, get_method
 from skelrep.methods.isc.method import ISC, ISCEncoder
-from skelrep.methods.isc.moco import IscFeatureEncoder
-from skelrep.models.modalities import make_modality
+from skelrep.methods.isc.moco import InterSkeletonMoCo, IscFeatureEncoder
 from skelrep.models.encoder_file import load_encoder_file, save_encoder
-from skelrep.methods.isc.moco import InterSkeletonMoCo
+from skelrep.models.modalities import make_modality
 from skelrep.params import load_params
 from skelrep.profiles import apply_overrides, profile_overrides
-from skelrep.training.distributed import DistInfo
 from skelrep.skeleton import NTU_PARENTS
+from skelrep.training.distributed import DistInfo
 from skelrep.training.pretrain import run_pretraining
 
 from ...conftest import REPO_ROOT, write_tiny_h5

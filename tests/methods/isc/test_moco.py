@@ -69,7 +69,7 @@ def _train(model, views, info=DistInfo(), ddp=None):
 def _ema_recurrence(initial, seen, m):
     keys = [p.clone() for p in initial]
     for query in seen:
-        keys = [k * m + q * (1.0 - m) for k, q in zip(keys, query)]
+        keys = [k * m + q * (1.0 - m) for k, q in zip(keys, query, strict=True)]
     return keys
 
 
@@ -83,10 +83,10 @@ def test_loss_equals_hand_computation():
     q = F.normalize(before.encoder_q.head(before.encoder_q.encoder(seq_tokens(v1))), dim=1)
     r = F.normalize(before.encoder_r.head(before.encoder_r.encoder(v1)), dim=1)
     for key, query in before.key_pairs():
-        for p_k, p_q in zip(key.parameters(), query.parameters()):
+        for p_k, p_q in zip(key.parameters(), query.parameters(), strict=True):
             p_k.copy_(0.9 * p_k + 0.1 * p_q)
     k = F.normalize(before.encoder_k.head(before.encoder_k.encoder(seq_tokens(v2))), dim=1)
-    l = F.normalize(before.encoder_l.head(before.encoder_l.encoder(v2)), dim=1)
+    key_l = F.normalize(before.encoder_l.head(before.encoder_l.encoder(v2)), dim=1)
 
     def ce(query, positive, queue):
         total = 0.0
@@ -95,19 +95,19 @@ def test_loss_equals_hand_computation():
             total += -logits[0] + torch.logsumexp(logits, 0)
         return total / query.shape[0]
 
-    ce_q, ce_r = ce(q, l, before.queue_s2), ce(r, k, before.queue_s1)  # cross-representation
+    ce_q, ce_r = ce(q, key_l, before.queue_s2), ce(r, k, before.queue_s1)  # cross-representation
     assert torch.allclose(terms["ce_q"], ce_q, atol=1e-5)
     assert torch.allclose(terms["ce_r"], ce_r, atol=1e-5)
     assert torch.allclose(terms["total"], ce_q + ce_r, atol=1e-5)
     # enqueue: S1 keys into queue_s1, S2 keys into queue_s2, at the old pointer
-    assert torch.allclose(model.queue_s1[:4], k, atol=1e-6) and torch.allclose(model.queue_s2[:4], l, atol=1e-6)
+    assert torch.allclose(model.queue_s1[:4], k, atol=1e-6) and torch.allclose(model.queue_s2[:4], key_l, atol=1e-6)
     assert torch.equal(model.queue_s1[4:], before.queue_s1[4:])
 
 
 def test_initial_state():
     model = _tiny_moco()
     for key, query in model.key_pairs():
-        assert all(torch.equal(a, b) for a, b in zip(key.parameters(), query.parameters()))
+        assert all(torch.equal(a, b) for a, b in zip(key.parameters(), query.parameters(), strict=True))
         assert not any(p.requires_grad for p in key.parameters())
     for queue in (model.queue_s1, model.queue_s2):
         assert torch.allclose(queue.norm(dim=1), torch.ones(16))
@@ -122,10 +122,10 @@ def test_key_encoders_follow_the_recurrence(key_update):
     m = 0.9 if key_update == "ema" else 1.0  # frozen_copy: the key encoders never move
     want_k = _ema_recurrence(initial_k, [q for q, _ in seen], m)
     want_l = _ema_recurrence(initial_l, [r for _, r in seen], m)
-    assert all(torch.equal(a, b) for a, b in zip(_params(model.encoder_k), want_k))
-    assert all(torch.equal(a, b) for a, b in zip(_params(model.encoder_l), want_l))
+    assert all(torch.equal(a, b) for a, b in zip(_params(model.encoder_k), want_k, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(_params(model.encoder_l), want_l, strict=True))
     # and the query encoders did train, so the check is not vacuous
-    assert not all(torch.equal(a, b) for a, b in zip(_params(model.encoder_q), seen[0][0]))
+    assert not all(torch.equal(a, b) for a, b in zip(_params(model.encoder_q), seen[0][0], strict=True))
 
 
 def test_queue_pointer_advances_by_the_batch_modulo_k():
@@ -218,7 +218,7 @@ def test_ddp_queues_and_keys_match_single_process(tmp_path):
     for name in ("queue_s1", "queue_s2"):
         assert torch.equal(ranks[0][name], ranks[1][name])
     for name in ("key_k", "key_l"):
-        assert all(torch.equal(a, b) for a, b in zip(ranks[0][name], ranks[1][name]))
+        assert all(torch.equal(a, b) for a, b in zip(ranks[0][name], ranks[1][name], strict=True))
 
     # equal to one process on the same global batch
     model = _bn_eval(_tiny_moco())
@@ -231,22 +231,22 @@ def test_ddp_queues_and_keys_match_single_process(tmp_path):
         for name in ("queue_s1", "queue_s2"):
             assert torch.allclose(state[name], single[name], atol=1e-5)
         for name in ("key_k", "key_l"):
-            assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(state[name], single[name]))
+            assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(state[name], single[name], strict=True))
 
     # every key of the last global batch is in the queue (keys recomputed from the final key
     # encoders, unchanged since that step's EMA; BN is in eval mode)
     with torch.no_grad():
         k = F.normalize(model.encoder_k(views[-1][1]), dim=1)
-        l = F.normalize(model.encoder_l(views[-1][1]), dim=1)
+        key_l = F.normalize(model.encoder_l(views[-1][1]), dim=1)
     start = (STEPS - 1) * GLOBAL_BATCH % 16
     for state in ranks:
         assert torch.allclose(state["queue_s1"][start:start + GLOBAL_BATCH], k, atol=1e-5)
-        assert torch.allclose(state["queue_s2"][start:start + GLOBAL_BATCH], l, atol=1e-5)
+        assert torch.allclose(state["queue_s2"][start:start + GLOBAL_BATCH], key_l, atol=1e-5)
 
     # the key parameters follow the EMA recurrence of the (DDP-synchronised) query parameters
     state = ranks[0]
     want_k = _ema_recurrence(state["initial"][0], [q for q, _ in state["seen"]], 0.9)
     want_l = _ema_recurrence(state["initial"][1], [r for _, r in state["seen"]], 0.9)
-    assert all(torch.equal(a, b) for a, b in zip(state["key_k"], want_k))
-    assert all(torch.equal(a, b) for a, b in zip(state["key_l"], want_l))
-    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(state["seen"][-1][0], seen[-1][0]))
+    assert all(torch.equal(a, b) for a, b in zip(state["key_k"], want_k, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(state["key_l"], want_l, strict=True))
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(state["seen"][-1][0], seen[-1][0], strict=True))

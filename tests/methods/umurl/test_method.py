@@ -78,7 +78,7 @@ def test_views_feed_joint_bone_motion_and_fused_paths_in_order():
     views = method.aug.make_views(x, nf, 16, generator=torch.Generator().manual_seed(3))
     # official order: the fused path first (v4), then the uni paths of v1, v2, v3
     assert [m for m, _ in seen] == [None, "joint", "bone", "motion"]
-    for (_, clip), view in zip(seen, [views[3], views[0], views[1], views[2]]):
+    for (_, clip), view in zip(seen, [views[3], views[0], views[1], views[2]], strict=True):
         assert torch.equal(clip, view)
 
 

@@ -4,12 +4,11 @@ import pytest
 import torch
 
 from skelrep.losses.umurl_consistency import umurl_loss
-from skelrep.models.modalities import MODALITIES
 from skelrep.methods.umurl.model import UmURLEncoderConfig, UmURLModel, UmURLProjConfig
 from skelrep.methods.umurl.official import map_official_umurl_state_dict
+from skelrep.models.modalities import MODALITIES
+
 from ...conftest import assert_close_to_scale
-
-
 
 
 @pytest.fixture
@@ -45,7 +44,7 @@ def test_fused_feature(reference, model):
 
 @torch.no_grad()
 def test_uni_modal_features(reference, model):
-    for modality, expected in zip(MODALITIES, reference["uni_features"]):
+    for modality, expected in zip(MODALITIES, reference["uni_features"], strict=True):
         assert_close_to_scale(model.backbone.uni_forward(reference["x"], modality), expected)
 
 
@@ -53,7 +52,7 @@ def test_uni_modal_features(reference, model):
 def test_pretraining_forward_reproduces_the_six_projections(reference, model):
     out = model(*reference["loss_views"])
     assert len(out) == len(reference["loss_z"]) == 6
-    for got, expected in zip(out, reference["loss_z"]):
+    for got, expected in zip(out, reference["loss_z"], strict=True):
         assert_close_to_scale(got, expected)
 
 

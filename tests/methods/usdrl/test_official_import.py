@@ -4,10 +4,10 @@ import torch
 from skelrep.cli import main
 from skelrep.errors import DataError
 from skelrep.io import sha256_file
-from skelrep.models.encoder_file import ENCODER_FORMAT, load_encoder_file, save_encoder
+from skelrep.methods.usdrl.model import load_usdrl_encoder
 from skelrep.methods.usdrl.official import import_official_usdrl_checkpoint, map_official_state_dict
 from skelrep.methods.usdrl.sttr import STTR
-from skelrep.methods.usdrl.model import load_usdrl_encoder
+from skelrep.models.encoder_file import ENCODER_FORMAT, load_encoder_file, save_encoder
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from skelrep.models.modalities import spatial_tokens, temporal_tokens
 from skelrep.methods.usdrl.sttr import STTR
+from skelrep.models.modalities import spatial_tokens, temporal_tokens
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 64, 25, 2), (2, 3, 32, 25, 1), (2, 2, 16, 17, 1)])
@@ -32,7 +32,7 @@ def test_positional_encodings_added_once_before_each_encoder():
     e_t, e_s = model.embed(temporal_tokens(x), spatial_tokens(x))
     h_t = e_t + model.temporal_pe.pe[:, :12]
     h_s = e_s + model.spatial_pe
-    for layer_t, layer_s in zip(model.t_encoder.layers, model.s_encoder.layers):
+    for layer_t, layer_s in zip(model.t_encoder.layers, model.s_encoder.layers, strict=True):
         h_t, h_s = layer_t(h_t), layer_s(h_s)  # no PE between layers
     torch.testing.assert_close(y_t, h_t)
     torch.testing.assert_close(y_s, h_s)

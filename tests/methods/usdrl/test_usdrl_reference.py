@@ -6,12 +6,11 @@ import pytest
 import torch
 
 from skelrep.losses.mgfd import mgfd_loss
-from skelrep.models.modalities import make_modality, spatial_tokens, temporal_tokens
-from skelrep.methods.usdrl.official import map_official_state_dict
 from skelrep.methods.usdrl.model import EncoderConfig, ProjConfig, USDRLModel
+from skelrep.methods.usdrl.official import map_official_state_dict
+from skelrep.models.modalities import make_modality, spatial_tokens, temporal_tokens
+
 from ...conftest import assert_close_to_scale
-
-
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ and ``gru.py``, ``agcn.py``, ``hcn.py``, ``heads.py`` its encoders and heads.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from skelrep.methods.base import MethodInfo
 from skelrep.methods.isc import defaults

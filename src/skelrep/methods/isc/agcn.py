@@ -12,7 +12,7 @@ Input ``(N, C, T, V, M)``; output ``(N, 4*base_channels)`` (256 at paper size).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn

@@ -14,7 +14,7 @@ Input ``(N, T, V*C*M)`` frame vectors in the ISC (V, C, M) feature order (isc.md
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn

@@ -31,7 +31,8 @@ none, and ``ISCEncoder.dense_features`` says so.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn

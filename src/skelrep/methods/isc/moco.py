@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -214,7 +215,7 @@ class InterSkeletonMoCo(nn.Module):
     def momentum_update(self) -> None:
         """theta_k <- m*theta_k + (1-m)*theta_q for every parameter, heads included."""
         for key, query in self.key_pairs():
-            for p_k, p_q in zip(key.parameters(), query.parameters()):
+            for p_k, p_q in zip(key.parameters(), query.parameters(), strict=True):
                 p_k.mul_(self.m).add_(p_q.detach() * (1.0 - self.m))
 
     @torch.no_grad()
@@ -236,12 +237,12 @@ class InterSkeletonMoCo(nn.Module):
             if self.key_update == "ema":
                 self.momentum_update()
             k = F.normalize(self.encoder_k(view2), dim=1)
-            l = F.normalize(self.encoder_l(view2), dim=1)
+            key_l = F.normalize(self.encoder_l(view2), dim=1)
         # clones: the queues are overwritten in place below but are still needed for backward
-        ce_q, logits_q = moco_info_nce(q, l, self.queue_s2.clone(), self.t)
+        ce_q, logits_q = moco_info_nce(q, key_l, self.queue_s2.clone(), self.t)
         ce_r, logits_r = moco_info_nce(r, k, self.queue_s1.clone(), self.t)
         self._enqueue(self.queue_s1, self.queue_ptr_s1, gather_no_grad(k, dist))
-        self._enqueue(self.queue_s2, self.queue_ptr_s2, gather_no_grad(l, dist))
+        self._enqueue(self.queue_s2, self.queue_ptr_s2, gather_no_grad(key_l, dist))
         with torch.no_grad():
             acc_q = (logits_q.argmax(dim=1) == 0).float().mean()
             acc_r = (logits_r.argmax(dim=1) == 0).float().mean()

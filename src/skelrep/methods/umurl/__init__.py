@@ -8,7 +8,8 @@ implements it, ``defaults.py`` holds its paper values, ``model.py`` is the model
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from skelrep.methods.base import MethodInfo
 from skelrep.methods.umurl import defaults

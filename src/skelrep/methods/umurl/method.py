@@ -14,7 +14,8 @@ per-frame features are the U10 extension (``UmURLBackbone.encode_dense``).
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from torch import Tensor, nn
 
@@ -317,7 +318,7 @@ class UmURLModel(nn.Module):
         y_u = self.backbone.mm_forward(fused_view)
         fused = [self.projectors[m](y_u) for m in MODALITIES]
         uni = [self.projectors[m](self.backbone.uni_forward(view, m))
-               for m, view in zip(MODALITIES, (joint_view, bone_view, motion_view))]
+               for m, view in zip(MODALITIES, (joint_view, bone_view, motion_view), strict=True)]
         return UmURLOutput(*uni, *fused)
 
 

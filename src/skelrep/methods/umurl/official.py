@@ -6,7 +6,7 @@ Used by the reference-parity tests to load the official weights into ``UmURLMode
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 from torch import Tensor
 

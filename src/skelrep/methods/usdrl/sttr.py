@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from skelrep.methods.usdrl.backbone import TwoStreamBackbone
 from skelrep.models.components import transformer_encoder
