@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-# The paper recipe of the evaluation sections (evaluation.md §2: the USDRL linear protocol).
+# The paper recipe of the evaluation sections: the official USDRL linear evaluation (lr 0.006: NTU xsub).
 # Each method's own paper values are its data (skelrep/methods/<name>/defaults.py), gathered
 # through the registry; only the selected `method` section is read by the stages.
 EVALUATION_PAPER: dict[str, Any] = {

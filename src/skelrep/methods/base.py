@@ -84,12 +84,12 @@ class MethodInfo:
     label: ClassVar[str]  # display name: benchmark tables, MLflow ``variant`` rows, compare
     published_as: ClassVar[str | None] = None  # its ``method`` in published_results.csv (None: no rows)
     # the official downstream input: (crop, ratio) of the valid sequence, resampled to the clip
-    # length (evaluation.md §2, §3); what ``features.crop: auto`` uses
+    # length, as the official linear-evaluation test and KNN inputs; what ``features.crop: auto`` uses
     downstream_crop: ClassVar[tuple[str, float]] = ("whole", 1.0)
     # the paper recipe (the method's defaults.py): the values a GPU run sets over the committed
     # CPU section, nested like the section; ``skelrep profile paper`` and the benchmark read it
     paper: ClassVar[Mapping[str, Any]] = {}
-    paper_source: ClassVar[str] = ""  # where the paper values come from, e.g. "usdrl.md §2, §11"
+    paper_source: ClassVar[str] = ""  # where the paper values come from (the benchmark prints it)
     implementation: ClassVar[str]  # "package.module:Class" of its ``Method``
 
     @classmethod

@@ -1,4 +1,4 @@
-"""Transformer building blocks shared by the USDRL and UmURL encoders (usdrl.md §3–§6, umurl.md §2).
+"""Transformer building blocks shared by the USDRL and UmURL encoders.
 
 Tokenised skeleton embedding, the sinusoidal positional encoding, PyTorch's plain transformer
 encoder as both methods configure it, and the pooled and per-frame features of two token
@@ -67,7 +67,7 @@ def dense_feature(y_t: Tensor, y_s: Tensor, dense_spatial: str = "pool_tokens") 
 
     With 'pool_tokens' the joint tokens of y_s are resampled to T positions by
     adaptive average pooling, as the official detect mode does; these positions are
-    interpolated joint tokens, not time-aligned frames (usdrl.md §16 Q7).
+    interpolated joint tokens, not time-aligned frames.
     """
     if dense_spatial == "none":
         return y_t

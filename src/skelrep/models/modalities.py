@@ -1,7 +1,7 @@
 """Input modalities (joint, bone, motion) and the two token layouts of the USDRL encoders.
 
 All functions take clips shaped ``(N, C, T, V, M)``: batch, coordinate channels (3, or 2 for
-image keypoints), frames, joints, persons (usdrl.md §3). The bone modality follows the
+image keypoints), frames, joints, persons. The bone modality follows the
 skeleton's tree: ``parents`` from its layout (:mod:`skelrep.data.layout`), NTU's by default.
 """
 

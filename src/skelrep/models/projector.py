@@ -1,4 +1,4 @@
-"""The BN-MLP projector of USDRL (usdrl.md §7)."""
+"""The BN-MLP projector of USDRL."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """ISC encoders: the causal GRU against the official frame-by-frame loop, causality,
-paper-size parameter counts (isc.md §2), the AGCN adjacency, configurable sizes, encoder files."""
+paper-size parameter counts (of the official modules), the AGCN adjacency, configurable sizes, encoder files."""
 
 import pytest
 import torch
@@ -73,7 +73,7 @@ def test_paper_size_parameter_counts():
     assert _count(agcn) == 3_454_090 and _count(agcn) + _count(heads["agcn_fc"]) == 3_486_986
     assert _count(hcn) == 519_424 and _count(hcn) + _count(heads["hcn_fc"]) == 1_043_840
     assert (gru.feature_dim, agcn.feature_dim, hcn.feature_dim) == (2048, 256, 4096)
-    # isc.md §3: 106.0 M in total, 53.0 M trainable; queues 2 x 16384 x 128
+    # seq+graph with MLP heads: 106.0 M in total, 53.0 M trainable (the query side); queues 2 x 16384 x 128
     trainable = sum(p.numel() for p in moco.parameters() if p.requires_grad)
     assert round(trainable / 1e6, 1) == 53.0 and round(_count(moco) / 1e6, 1) == 106.0
     assert moco.queue_s1.shape == moco.queue_s2.shape == (16384, 128)

@@ -49,7 +49,7 @@ def test_gru_causal_official(reference):
 
 @torch.no_grad()
 def test_gru_bidirectional_is_a_different_model(reference):
-    """The official weights load into a true BiGRU, whose output differs (the quirk I1)."""
+    """The official weights load into a true BiGRU, whose output differs (the official GRU is causal)."""
     cfg = reference["gru"]["config"]
     gru = IscGRU(cfg["en_input_size"], cfg["en_hidden_size"], cfg["en_num_layers"], "bidirectional")
     gru.load_state_dict(map_official_gru(_encoder_weights(reference["gru"]["state_dict"]), "bidirectional"))

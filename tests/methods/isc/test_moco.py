@@ -1,5 +1,5 @@
 """InterSkeletonMoCo: hand-computed loss, EMA recurrence, frozen keys, queue pointer,
-config validation, and DDP on 2 CPU processes against a single-process run (isc.md §3, §6.2)."""
+config validation, and DDP on 2 CPU processes against a single-process run."""
 
 import copy
 import os

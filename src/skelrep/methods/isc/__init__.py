@@ -1,5 +1,5 @@
-"""ISC, Skeleton-Contrast (isc.md): inter-skeleton contrast between two representations of a
-clip (sequence GRU, graph AGCN, image HCN) with MoCo v2 queues.
+"""ISC, Skeleton-Contrast (Thoker et al., ACM MM 2021): inter-skeleton contrast between two
+representations of a clip (sequence GRU, graph AGCN, image HCN) with MoCo v2 queues.
 
 The method, in one folder: ``ISCInfo`` (here, no torch) says what it is, ``method.py``
 implements it, ``defaults.py`` holds its paper values, ``moco.py`` is the pretraining model
@@ -19,7 +19,7 @@ class ISCInfo(MethodInfo):
     name = "isc"
     label = "ISC"
     published_as = "ISC"
-    downstream_crop = ("center", 0.95)  # the centre 95 % of the valid sequence (isc.md §7)
+    downstream_crop = ("center", 0.95)  # the centre 95 % of the valid sequence: the official test/KNN input
     paper = defaults.PAPER
     paper_source = defaults.PAPER_SOURCE
     implementation = "skelrep.methods.isc.method:ISC"

@@ -1,10 +1,10 @@
-"""The ISC graph encoder: single-stream 2s-AGCN (isc.md §2.2).
+"""The ISC graph encoder: single-stream 2s-AGCN (10 TCN-GCN units, adaptive graph convolution).
 
 Module names follow the official ``moco/AGCN.py`` (``data_bn``, ``l1`` .. ``l10``, ``gcn1``,
 ``tcn1``, ``PA``, ``conv_a/b/d``, ``down``, ``residual``) so official weights load without
 renaming. Differences from the official code: the fixed adjacency is a registered
-(non-persistent) buffer, so the module runs on any device (quirk I5), and joints, persons,
-channel widths and edges are configurable.
+(non-persistent) buffer, so the module runs on any device (the official code calls ``.cuda()``
+on it, so it cannot run on CPU), and joints, persons, channel widths and edges are configurable.
 
 Input ``(N, C, T, V, M)``; output ``(N, 4*base_channels)`` (256 at paper size).
 """

@@ -1,4 +1,5 @@
-"""ISC's paper values, kept once: the Skeleton-Contrast code (isc.md §2, §5, §11).
+"""ISC's paper values, kept once: the Skeleton-Contrast code (its encoders, ``script_pretrain.sh``
+and ``main_moco_inter_skeleton.py``).
 
 ``PAPER`` is the paper recipe for a GPU, nested like the ``isc`` section of params.yaml:
 what ``skelrep profile paper`` sets over the committed CPU values, and the paper size of

@@ -1,4 +1,4 @@
-"""The ISC sequence encoder (``BIGRU``, isc.md §2.1).
+"""The ISC sequence encoder (the official ``BIGRU`` of ``moco/GRU.py``).
 
 The official code feeds a 3-layer bidirectional ``nn.GRU`` one frame at a time, carrying the
 hidden state. Each call sees a length-1 sequence, so the "reverse" direction is just a
@@ -8,7 +8,8 @@ in time over the whole sequence, outputs concatenated), which uses fused kernels
 official weights by renaming. ``bidirectional`` is a true bidirectional GRU: a different,
 labelled model.
 
-Input ``(N, T, V*C*M)`` frame vectors in the ISC (V, C, M) feature order (isc.md I14).
+Input ``(N, T, V*C*M)`` frame vectors in the official ISC (V, C, M) feature order, kept so official
+weights load (UmURL and USDRL use (M, V, C)).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ISC image encoder: HCN (Li et al. 2018; isc.md §2.3).
+"""The ISC image encoder: HCN (Li et al. 2018), two streams: position and motion.
 
 Module names follow the official ``moco/HCN.py`` (``conv1`` .. ``conv6``, motion stream
 ``conv1m`` .. ``conv4m``) so official weights load without renaming.

@@ -1,4 +1,4 @@
-"""ISC projection heads (isc.md §2.4): ``fc`` Linear(d, dim), or with ``mlp``
+"""ISC projection heads: ``fc`` Linear(d, dim), or with ``mlp`` (every released script)
 Linear(d, d) -> ReLU -> Linear(d, dim). Discarded for downstream use.
 
 A plain ``nn.Sequential`` so the official ``fc.0`` / ``fc.2`` (MLP) map to ``0`` / ``2``,

@@ -1,14 +1,14 @@
-"""Skeleton-Contrast (ISC, inter-skeleton contrast) as a pretraining method (isc.md §3–§7, §10, §11).
+"""Skeleton-Contrast (ISC, inter-skeleton contrast) as a pretraining method.
 
 Two independently augmented views per sample (temporal crop-resize, then shear or joint
 corruption 50/50: the official inter feeder takes shear on the ``< 0.5`` branch, the reverse of
 UmURL, but the distribution is the same, so the shared ``AugmentConfig`` serves). Both
 representations of a view come from the same augmented clip. ``InterSkeletonMoCo`` does the
 rest in one forward: query encoders on view 1, EMA + key encoders on view 2, cross-representation
-InfoNCE, and the enqueue of the all-gathered global batch of keys (isc.md §6.2), so DDP sees one
+InfoNCE, and the enqueue of the global batch of keys (all-gathered, no gradient), so DDP sees one
 forward per backward. BN stays per rank (no SyncBN, no shuffle-BN), as officially.
 
-The ``isc`` section is ``moco.validate_isc_config``'s block (isc.md §11) plus four
+The ``isc`` section is ``moco.validate_isc_config``'s block plus four
 keys this adapter owns, with the official values as defaults:
 
 - ``frames``: the clip length every view is resampled to (official 64);
@@ -21,7 +21,7 @@ enqueue never wraps mid-batch.
 
 Downstream: the encoder file holds the query encoder (no head) of ``isc.eval_encoder``
 (headline: the GRU ``encoder_q`` of seq_graph). The official ISC downstream input is the
-**centre 95 %** crop resampled to the clip length (isc.md §7): ``ISCInfo.downstream_crop``, which
+**centre 95 %** crop resampled to the clip length (linear-eval test and KNN): ``ISCInfo.downstream_crop``, which
 the features stage uses with ``features.crop: auto`` (the committed value; ``center`` with
 ``ratio`` or ``whole`` choose explicitly). Dense per-frame features exist only for the
 GRU (its per-frame top-layer outputs, a labelled extension); the graph and image encoders have
@@ -83,8 +83,8 @@ class ISCEncoder(IscFeatureEncoder):
     """A frozen ISC query encoder (no head) as the evaluation stages use it.
 
     ``features``: GRU (N, 2*hidden), AGCN (N, 4*base_channels), HCN (N, 4*width*(frames/16)^2).
-    The official downstream input is the centre 95 % crop (``ISCInfo.downstream_crop``;
-    isc.md §7). ``dense_features``: GRU only. Both take joint clips
+    The official downstream input is the centre 95 % crop (``ISCInfo.downstream_crop``).
+    ``dense_features``: GRU only. Both take joint clips
     and derive the encoder's input stream (``isc.train.modality``) first.
     """
 
@@ -110,7 +110,7 @@ class ISCEncoder(IscFeatureEncoder):
 
 class ISC(ISCInfo, Method):
     encoder = ISCEncoder
-    sync_bn = False  # per-rank BN, as the official per-GPU BN (isc.md §6.2)
+    sync_bn = False  # per-rank BN, as the official per-GPU BN (no SyncBN, no shuffle-BN)
 
     def __init__(self, section: Mapping[str, Any]):
         block, own = _split_section(section)

@@ -1,13 +1,14 @@
-"""Inter-skeleton contrast (ISC, isc.md §3, §6.2, §11): two representations, MoCo v2.
+"""Inter-skeleton contrast (ISC, the official ``moco/builder_inter.py``): two representations, MoCo v2.
 
 Query encoders ``encoder_q`` (representation S1) and ``encoder_r`` (S2) with their heads;
 momentum key encoders ``encoder_k`` / ``encoder_l`` (exact copies, no gradient); one queue of
 L2-normalised keys per representation. The positive of a query is the *other*
 representation's key of the other view; its negatives are the other representation's queue.
 
-Unlike the official DataParallel code (quirks I2, I3) the EMA really happens on every rank
-and the full global batch of keys is enqueued (all-gathered), so queues, pointers and key
-encoders stay identical across ranks.
+Unlike the official DataParallel code, where on more than one GPU the momentum update is a no-op
+and (likely) only device 0's keys reach the queue, the EMA really happens on every rank and the
+full global batch of keys is enqueued (all-gathered), so queues, pointers and key encoders stay
+identical across ranks.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ ARCHS = {"seq": "isc_gru", "graph": "isc_agcn", "image": "isc_hcn"}
 ENCODER_CLASSES: dict[str, type[nn.Module]] = {"isc_gru": IscGRU, "isc_agcn": IscAGCN, "isc_hcn": IscHCN}
 
 
-# ---------------------------------------------------------------- representations (isc.md §1)
+# ---------------------------------------------------------------- representations (all of the same clip)
 
 
 def seq_tokens(clip: Tensor) -> Tensor:
@@ -63,7 +64,7 @@ def image_input(clip: Tensor) -> Tensor:
 REPRESENTATIONS = {"seq": seq_tokens, "graph": graph_input, "image": image_input}
 
 
-# ---------------------------------------------------------------- config (isc.md §11)
+# ---------------------------------------------------------------- config (the ``isc`` params block)
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ _ISC_DEFAULTS = {"pair": "seq_graph", "eval_encoder": "seq", "gru": None, "moco"
 
 
 def validate_isc_config(section: Mapping[str, Any] | None) -> IscConfig:
-    """Validate the ``isc`` params block (isc.md §11); ``aug`` and ``train`` pass through as dicts.
+    """Validate the ``isc`` params block; ``aug`` and ``train`` pass through as dicts.
 
     ``eval_encoder`` names a representation of ``pair`` (``seq`` -> the GRU ``encoder_q`` of
     seq_graph, the headline setting).
@@ -249,7 +250,7 @@ class InterSkeletonMoCo(nn.Module):
         return {"total": ce_q + ce_r, "ce_q": ce_q, "ce_r": ce_r, "acc_q": acc_q, "acc_r": acc_r}
 
     def query_branch(self, kind: str) -> IscBranch:
-        """The query encoder of representation ``kind`` (the downstream encoder, isc.md §7)."""
+        """The query encoder of representation ``kind`` (the downstream encoder, loaded without its head)."""
         for branch in (self.encoder_q, self.encoder_r):
             if branch.kind == kind:
                 return branch

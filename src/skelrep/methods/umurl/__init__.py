@@ -1,4 +1,4 @@
-"""UmURL (umurl.md): per-modality embeddings fused early into one modality-agnostic
+"""UmURL (Sun et al., ACM MM 2023): per-modality embeddings fused early into one modality-agnostic
 spatio-temporal transformer, trained with intra- and inter-modal consistency.
 
 The method, in one folder: ``UmURLInfo`` (here, no torch) says what it is, ``method.py``
@@ -21,7 +21,7 @@ class UmURLInfo(MethodInfo):
     name = "umurl"
     label = "UmURL"
     published_as = "UmURL"
-    downstream_crop = ("whole", 1.0)  # the whole valid sequence (evaluation.md §2)
+    downstream_crop = ("whole", 1.0)  # the whole valid sequence: the official linear-eval and KNN input
     paper = defaults.PAPER
     paper_source = defaults.PAPER_SOURCE
     implementation = "skelrep.methods.umurl.method:UmURL"

@@ -1,4 +1,4 @@
-"""UmURL's paper values, kept once: the UmURL code (umurl.md §5, §9 U2/U3, §11).
+"""UmURL's paper values, kept once: the UmURL code (``script_pretrain.sh``, ``pretrain.py``; SyncBN projectors).
 
 ``PAPER`` is the paper recipe for a GPU, nested like the ``umurl`` section of params.yaml:
 what ``skelrep profile paper`` sets over the committed CPU values, and the paper size of

@@ -1,15 +1,16 @@
-"""UmURL as a pretraining method (umurl.md §3–§5, §9, §11).
+"""UmURL as a pretraining method.
 
 Four independently augmented joint views per sample: v1 feeds the joint uni-modal path, v2
 the bone path, v3 the motion path, and all three modalities of v4 (derived from that same
 clip, after crop-resize, inside the backbone) feed the fused path. The six projector outputs
-are all-gathered with gradient (U1, ``umurl.loss.gather``) and the loss is the float32 (U15)
-intra + inter consistency plus ``vc_reg`` on each of the six. No momentum encoder, queue or
-stop-gradient.
+are all-gathered with gradient, as officially (``umurl.loss.gather``), and the loss, in float32
+(the official one runs under AMP), is the intra + inter consistency plus ``vc_reg`` on each of
+the six. No momentum encoder, queue or stop-gradient.
 
-Downstream (U9): ``umurl.eval_input: fused`` (official ``mm_forward``: joint, bone and motion
+Downstream: ``umurl.eval_input: fused`` (official ``mm_forward``: joint, bone and motion
 of the clip fused) or ``joint_only`` (the joint uni-modal path, labelled extension). Dense
-per-frame features are the U10 extension (``UmURLBackbone.encode_dense``).
+per-frame features are a labelled extension, absent from the official model
+(``UmURLBackbone.encode_dense``).
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ class UmURLEncoder(nn.Module):
     """A frozen UmURL backbone as the evaluation stages use it.
 
     ``features``: y_u of the fused path (``eval_input: fused``, official) or the joint
-    uni-modal path (``joint_only``), ``(N, 2*hidden)``. ``dense_features``: the U10 per-frame
-    extension of the same path, ``(N, frames, 2*hidden)``. Input: joint clips; bone and motion
-    are derived inside the backbone.
+    uni-modal path (``joint_only``), ``(N, 2*hidden)``. ``dense_features``: the per-frame
+    extension (not in the official model) of the same path, ``(N, frames, 2*hidden)``. Input:
+    joint clips; bone and motion are derived inside the backbone.
     """
 
     def __init__(self, payload: dict):

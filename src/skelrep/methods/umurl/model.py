@@ -1,10 +1,10 @@
-"""UmURL (umurl.md §2): per-modality embeddings, early fusion, and one modality-agnostic
+"""UmURL: per-modality embeddings, early fusion, and one modality-agnostic
 spatio-temporal transformer shared by joint, bone, motion and the fused input.
 
 The official ``umurl.py`` has no initialisation code, so PyTorch module defaults (the only
-``umurl.init`` option) are the official scheme. Config sections follow umurl.md §11; this
-module validates ``encoder``, ``proj``, ``loss``, ``eval_input`` and ``init`` and carries
-``aug`` and ``train`` as plain dicts for their own validators.
+``umurl.init`` option) are the official scheme. Of the ``umurl`` block this module validates
+``encoder``, ``proj``, ``loss``, ``eval_input`` and ``init`` and carries ``aug`` and ``train``
+as plain dicts for their own validators.
 """
 
 from __future__ import annotations
@@ -252,7 +252,7 @@ class UmURLBackbone(nn.Module):
         return self.encode(x, modality)
 
     def encode_dense(self, x: Tensor, modality: str | None = None, dense_spatial: str = "pool_tokens") -> Tensor:
-        """Per-frame features ``(N, T, 2*hidden)`` (U10, labelled extension): temporal tokens
+        """Per-frame features ``(N, T, 2*hidden)`` (labelled extension; the official model has none): temporal tokens
         concatenated with the spatial tokens average-pooled M*V -> T along the token axis."""
         return dense_feature(*self.dense(x, modality), dense_spatial=dense_spatial)
 
@@ -287,7 +287,7 @@ class UmURLOutput(NamedTuple):
 
 
 class UmURLModel(nn.Module):
-    """Backbone + the modality-aware projectors P_joint, P_bone, P_motion (§2.4)."""
+    """Backbone + the modality-aware projectors P_joint, P_bone, P_motion."""
 
     def __init__(
         self,

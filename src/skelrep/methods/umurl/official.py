@@ -1,4 +1,4 @@
-"""Official UmURL checkpoints (the UmURL code's ``umurl.py`` names) -> skelrep names (umurl.md §2).
+"""Official UmURL checkpoints (the UmURL code's ``umurl.py`` names) -> skelrep names.
 
 Used by the reference-parity tests to load the official weights into ``UmURLModel``.
 """

@@ -1,5 +1,5 @@
-"""USDRL (usdrl.md): a dense spatio-temporal encoder (DSTE, or the plain STTR variant), three
-projectors and the multi-grained feature decorrelation loss (MG-FD).
+"""USDRL (Weng et al., AAAI 2025): a dense spatio-temporal encoder (DSTE, or the plain STTR
+variant), three projectors and the multi-grained feature decorrelation loss (MG-FD).
 
 The method, in one folder: ``USDRLInfo`` (here, no torch) says what it is, ``method.py``
 implements it, ``defaults.py`` holds its paper values, ``model.py``, ``backbone.py``,
@@ -19,7 +19,7 @@ class USDRLInfo(MethodInfo):
     name = "usdrl"
     label = "USDRL"
     published_as = "USDRL"
-    downstream_crop = ("whole", 1.0)  # the whole valid sequence (evaluation.md §2)
+    downstream_crop = ("whole", 1.0)  # the whole valid sequence: the official linear-eval and KNN input
     paper = defaults.PAPER
     paper_source = defaults.PAPER_SOURCE
     implementation = "skelrep.methods.usdrl.method:USDRL"

@@ -1,4 +1,4 @@
-"""The base of the USDRL backbones DSTE and STTR (usdrl.md §3–§6).
+"""The base of the USDRL backbones DSTE and STTR.
 
 The two backbones differ only in their per-stream layers; tokenisation, the skeleton
 embedding, both positional encodings, pooling and the official initialisation live here
@@ -67,7 +67,7 @@ def _official_init(module: nn.Module) -> None:
 
 
 def official_init_(module: nn.Module) -> None:
-    """The official USDRL init (§5.6): trunc-normal(0.02) Linear weights, zero biases,
+    """The official USDRL init (applied by its pretraining wrapper): trunc-normal(0.02) Linear weights, zero biases,
     LayerNorm (1, 0). Attention in_proj, Conv1d and BatchNorm keep PyTorch defaults."""
     module.apply(_official_init)
 

@@ -1,4 +1,4 @@
-"""USDRL's paper values, kept once: the AAAI code (usdrl.md §2, §11, §12; evaluation.md §2).
+"""USDRL's paper values, kept once: the AAAI code (its options files, ``pretrain.py``, ``scripts/pretrain.sh``).
 
 ``PAPER`` is the paper recipe for a GPU, nested like the ``usdrl`` section of params.yaml:
 what ``skelrep profile paper`` sets over the committed CPU values, and the paper size of

@@ -1,4 +1,4 @@
-"""DSTE, the Dense Spatio-Temporal Encoder of USDRL (usdrl.md §4–§5).
+"""DSTE, the Dense Spatio-Temporal Encoder of USDRL (official ``model/DSTE.py``).
 
 Each stream is a stack of ``DSTLayer``s, ``alpha * CA(x) + (1 - alpha) * DSA(x)``. CA and
 DSA share one attention module per layer; it is owned by the layer and passed to both
@@ -21,7 +21,7 @@ def _self_attention(attn: nn.MultiheadAttention, x: Tensor) -> Tensor:
 
 
 class ConvolutionalAttention(nn.Module):
-    """CA (§5.3). Reproduces two official quirks: the attention residual is the input x,
+    """Convolutional Attention (CA). Reproduces two official quirks: the attention residual is the input x,
     not the convolved F, and only the MLP branch is returned (no output residual)."""
 
     def __init__(self, dim: int, mlp_hidden: int, kernel_size: int, drop_path: float):
@@ -41,7 +41,7 @@ class ConvolutionalAttention(nn.Module):
 
 
 class DenseShiftAttention(nn.Module):
-    """DSA (§5.4): token mixing on the token axis with every ``gap``-th token reset to its
+    """Dense Shift Attention (DSA): token mixing on the token axis with every ``gap``-th token reset to its
     input, then one pre-LN block applied to both the mixed and the raw tokens; averaged."""
 
     def __init__(self, seq_len: int, dim: int, mlp_hidden: int, gap: int, drop_path: float):
@@ -89,7 +89,7 @@ class DSTE(TwoStreamBackbone):
 
     ``forward(x)`` takes a ``(N, C, T, V, M)`` clip of the chosen modality and returns
     ``(y_t (N, T, hidden), y_s (N, M*V, hidden))``. The positional encodings are re-added
-    before every layer, as in the official code (§16 Q5).
+    before every layer, as in the official code.
     """
 
     def __init__(

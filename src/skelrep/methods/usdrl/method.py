@@ -39,8 +39,10 @@ class USDRLEncoder(nn.Module):
         super().__init__()
         self.backbone = build_backbone(payload["arch"], payload["config"])
         self.backbone.load_state_dict(payload["state_dict"])
+        # ``skelrep import-checkpoint`` writes USDRL encoder files without ``modality`` and
+        # ``parents`` (only the source name and hash): such files are read as the joint stream
+        # with NTU's bone tree
         self.modality = payload["extra"].get("modality", "joint")
-        # the bone tree (files written before it was recorded: NTU's, the only skeleton then)
         self.parents = skeleton_parents(self.backbone.joints, payload["extra"].get("parents"))
         self.frames = self.backbone.frames
         self.feature_dim = self.backbone.out_dim

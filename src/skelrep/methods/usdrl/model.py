@@ -1,7 +1,8 @@
 """The USDRL pretraining model (backbone + three projectors) and its ``usdrl`` params block.
 
-Config sections follow usdrl.md §17. This module validates ``encoder``, ``proj`` and
-``loss``; ``aug`` and ``train`` are carried as plain dicts for their own validators.
+The block has the sections ``encoder``, ``proj``, ``loss``, ``aug`` and ``train``, with the paper
+configuration as defaults. This module validates ``encoder``, ``proj`` and ``loss``; ``aug``
+and ``train`` are carried as plain dicts for their own validators.
 """
 
 from __future__ import annotations
@@ -216,7 +217,7 @@ def build_backbone(arch: str, kwargs: Mapping[str, Any]) -> TwoStreamBackbone:
 
 
 class USDRLModel(nn.Module):
-    """Backbone (DSTE or STTR) + temporal, spatial and instance projectors (§7).
+    """Backbone (DSTE or STTR) + temporal, spatial and instance BN-MLP projectors.
 
     ``forward(view)`` takes a joint clip ``(N, C, T, V, M)``, derives the configured
     modality (as the official wrapper does, after augmentation; bones along ``parents``, NTU's

@@ -1,4 +1,4 @@
-"""Official USDRL checkpoints (wengwanjiang/USDRL) -> skelrep modules (usdrl.md §14).
+"""Official USDRL checkpoints (wengwanjiang/USDRL) -> skelrep modules.
 
 Official names, after stripping the DataParallel ``module.`` prefix::
 

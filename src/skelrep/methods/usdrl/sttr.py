@@ -1,4 +1,4 @@
-"""STTR, the plain spatio-temporal transformer variant of USDRL (usdrl.md §6).
+"""STTR, the plain spatio-temporal transformer variant of USDRL (official ``model/STTR.py``).
 
 Each stream is one ``nn.TransformerEncoder`` (post-norm, ReLU, dropout 0). Because both
 layers sit inside that one module, each positional encoding is added once, before the
