@@ -7,7 +7,7 @@ what ``skelrep profile paper`` sets over the committed CPU values, and the paper
 (``moco.GruConfig``, ``moco.MocoConfig`` and the adapter's own ``frames``, ``agcn``, ``hcn``).
 """
 
-PAPER_SOURCE = "isc.md §5, §11"
+PAPER_SOURCE = "Skeleton-Contrast (ACM MM 2021): script_pretrain.sh, main_moco_inter_skeleton.py"
 
 PAPER = {
     "frames": 64,

@@ -105,7 +105,7 @@ def _positive(value: Any, key: str) -> float:
 def _no_shuffle_bn(value: Any, key: str) -> bool:
     if boolean(value, key):
         raise ParamsError(key, "shuffle-BN is not implemented: ISC uses per-rank BN without it "
-                               "(isc.md §6.2); set false")
+                               "(the official code never shuffles BN either); set false")
     return value
 
 

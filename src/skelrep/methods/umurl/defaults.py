@@ -6,7 +6,7 @@ what ``skelrep profile paper`` sets over the committed CPU values, and the paper
 ``model.UmURLProjConfig``) takes its defaults for the same keys from here.
 """
 
-PAPER_SOURCE = "umurl.md §5, §11"
+PAPER_SOURCE = "UmURL (ACM MM 2023): the paper and the official pretraining scripts"
 
 PAPER = {
     "encoder": {"hidden": 1024, "ffn": 1024, "frames": 64},

@@ -6,7 +6,7 @@ what ``skelrep profile paper`` sets over the committed CPU values, and the paper
 takes its defaults for the same keys from here.
 """
 
-PAPER_SOURCE = "usdrl.md §2, §11"
+PAPER_SOURCE = "USDRL (AAAI 2025): the paper and the official pretraining scripts"
 
 PAPER = {
     "encoder": {"hidden": 1024, "num_layers": 2, "frames": 64},
