@@ -78,7 +78,9 @@ def main(argv=None) -> int:
     targets = [f"{stage}@{p}" for p in args.protocols for stage in ("linear", "knn")]
     if "pku1-xsub" in args.protocols:
         targets.append("detect")
-    env = {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+    # the clone's own package first (the venv's editable install points at this checkout)
+    env = {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
+           "PYTHONPATH": str(clone / "src")}
     _run(dvc + targets, clone, env)
     native, native_hashes = _metrics(clone, args.protocols), _hashes(clone, args.protocols)
     # every stage of the targets again (download and preprocess included), on the other kernels
