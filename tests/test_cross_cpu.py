@@ -4,8 +4,9 @@ numpy, OpenBLAS and ATen pick kernels per CPU at run time; a data byte that depe
 choice differs between machines (it did: download@ntu120 and every encoder_random.pt). Here
 the small-scale digests of ``tests/cross_cpu_digests.py`` must equal the recorded ones,
 natively and with the dispatch forced down to the baseline kernels: numpy without its SIMD
-targets (``NPY_DISABLE_CPU_FEATURES``), OpenBLAS on its oldest x86-64 kernels (no FMA) and
-ATen on its ``default`` (non-vectorised) capability, as on an older or ARM CPU.
+targets (``NPY_DISABLE_CPU_FEATURES``), OpenBLAS on its oldest x86-64 kernels (no FMA), MKL and
+oneDNN on SSE, and ATen on its ``default`` (non-vectorised) capability, as on an older or ARM
+CPU.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def _restricted_env() -> dict[str, str]:
     env = {**os.environ, "ATEN_CPU_CAPABILITY": "default",
            "NPY_DISABLE_CPU_FEATURES": " ".join(_dispatchable_numpy_features())}
     if platform.machine() in ("x86_64", "AMD64"):
-        env["OPENBLAS_CORETYPE"] = "Prescott"  # SSE3 kernels: no FMA, other blocking
+        # SSE kernels: OpenBLAS (numpy), MKL and oneDNN (torch): no FMA, other blocking
+        env.update(OPENBLAS_CORETYPE="Prescott", MKL_ENABLE_INSTRUCTIONS="SSE4_2", ONEDNN_MAX_CPU_ISA="SSE41")
     return env
 
 

@@ -10,11 +10,34 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from skelrep import portable
+
 DENSE_SPATIAL_MODES = ("pool_tokens", "none")
+
+
+def sinusoid_table(dim: int, max_len: int) -> Tensor:
+    """The official float32 table ``sin/cos(position * exp(-2i ln(10000) / dim))``, (1, max_len, dim).
+
+    Computed with ``skelrep.portable`` instead of torch's float32 ``exp``/``sin``, whose kernels
+    differ per CPU (MKL, vectorised or not): a 1-ulp change of ``exp`` grows with the position
+    (up to 1.5e-5 at 200 frames), which made the random-init encoders differ between machines.
+    The float32 products are rounded exactly as torch rounds them; ``exp`` and ``sin``/``cos``
+    are evaluated in float64 and rounded to float32 once.
+    """
+    scale = np.float32(-math.log(10000.0) / dim)
+    exponent = (np.arange(0, dim, 2, dtype=np.float64) * np.float64(scale)).astype(np.float32)
+    div_term = portable.exp(exponent.astype(np.float64)).astype(np.float32)
+    angle = (np.arange(max_len, dtype=np.float64)[:, None] * div_term.astype(np.float64)).astype(np.float32)
+    sin, cos = portable.sin_cos(angle.astype(np.float64))
+    table = np.zeros((1, max_len, dim), dtype=np.float32)
+    table[0, :, 0::2] = sin
+    table[0, :, 1::2] = cos[:, : dim // 2]
+    return torch.from_numpy(table)
 
 
 class SinusoidalPositionalEncoding(nn.Module):
@@ -22,12 +45,7 @@ class SinusoidalPositionalEncoding(nn.Module):
 
     def __init__(self, dim: int, max_len: int = 200):
         super().__init__()
-        position = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)
-        div_term = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
-        pe = torch.zeros(1, max_len, dim)
-        pe[0, :, 0::2] = torch.sin(position * div_term)
-        pe[0, :, 1::2] = torch.cos(position * div_term[: dim // 2])
-        self.register_buffer("pe", pe)
+        self.register_buffer("pe", sinusoid_table(dim, max_len))
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.pe[:, : x.shape[1]]
