@@ -10,7 +10,8 @@ with it:
 
 - same fingerprint: every metric equal (a re-run on the same machine is bit-identical);
 - other CPU: accuracies and mAPs within TOLERANCE_POINTS percentage points, pretraining
-  losses within TOLERANCE_LOSS relative (docs/reproducibility.md: how these were measured).
+  losses within TOLERANCE_LOSS relative (docs/reproducibility.md: how these were measured);
+  best-on-test epoch indices are not compared.
 
 ``python .ci/check_metrics.py --record`` rewrites the reference from the current reports (do
 it together with committing dvc.lock).
@@ -28,12 +29,15 @@ from pathlib import Path
 REFERENCE = Path(__file__).with_name("reference_metrics.json")
 REPORTS = Path("reports")
 STAGES = ("pretrain", "linear", "knn", "detect")
-# benchmarks/cross_cpu.py (native AVX-512 kernels vs numpy/OpenBLAS/MKL/oneDNN/ATen baseline
-# kernels, pku2-xsub and ntu60-xsub, default profile) measured at most 3.8 points (PKU-MMD II
-# KNN-1: 6 of 156 test clips; linear top-1 2.6, top-5 1.9; NTU-60 xsub at most 1.5) and 0.44 %
-# relative on a pretraining loss term; random-init rows did not move. About 1.5x / 4x margin:
+# Measured spread (docs/reproducibility.md): benchmarks/cross_cpu.py (native AVX-512 kernels vs
+# the numpy/OpenBLAS/MKL/oneDNN/ATen baseline kernels; pku2-xsub, ntu60-xsub) moved metrics by at
+# most 3.8 points (PKU-MMD II KNN-1: 6 of 156 test clips) and loss terms by 0.44 %; a 1e-5
+# perturbation of the positional table (all six protocols) by at most 2.6 points and 1.9 % (the
+# small invariance term). About 1.5x / 2.5x margin:
 TOLERANCE_POINTS = 6.0
-TOLERANCE_LOSS = 0.02
+TOLERANCE_LOSS = 0.05
+# Indices, not scores: the best-on-test epoch jumps between plateaus; compared on the same CPU only.
+_EXACT_ONLY = ("best_epoch",)
 _TIMING = ("samples_per_s", "seconds", "_time", "duration")
 
 
@@ -83,6 +87,8 @@ def compare(reference: dict[str, float], current: dict[str, float], exact: bool)
             if not (math.isnan(want) and math.isnan(got)):
                 failures.append(f"{name}: reference {want}, this run {got}")
             continue
+        if not exact and name.endswith(_EXACT_ONLY):
+            continue
         kind, tol = tolerance(name)
         diff = abs(got - want) if kind == "abs" else abs(got - want) / max(abs(want), 1e-12)
         if (exact and got != want) or diff > tol:
@@ -104,7 +110,8 @@ def main(argv=None) -> int:
     reference = json.loads(REFERENCE.read_text())
     same = reference["machine"] == cpu_fingerprint()
     failures = compare(reference["metrics"], current, exact=same)
-    evaluation = [n for n in current if not n.startswith("pretrain/") and n in reference["metrics"]]
+    evaluation = [n for n in current if not n.startswith("pretrain/") and n in reference["metrics"]
+                  and not n.endswith(_EXACT_ONLY)]
     worst = max((abs(current[n] - reference["metrics"][n]) for n in evaluation), default=0.0)
     print(f"{'same CPU kind as the reference: exact' if same else 'another CPU kind: tolerance'} "
           f"comparison of {len(current)} metrics; largest accuracy/mAP difference {worst:.2f} points")
