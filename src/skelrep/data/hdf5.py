@@ -37,9 +37,14 @@ from .layout import SkeletonLayout, load_layout
 SPLITS = ("train", "test")
 LAYOUT_ATTR = "layout"
 _COMPRESSION = "lzf"  # fast and deterministic
+# _FILL: a user-defined fill value makes HDF5 initialise every chunk it allocates. Without one, the
+# part of an edge chunk beyond the dataset's extent held whatever memory it got, was compressed with
+# the data, and made the file bytes (not the data) differ between two runs on the same machine.
 
 
 def _create(group: h5py.Group, name: str, shape: tuple, dtype: Any, chunks: tuple | None = None, **kw):
+    if np.dtype(dtype).kind in "fiu":
+        kw.setdefault("fillvalue", 0)  # see _FILL
     return group.create_dataset(
         name, shape=shape, maxshape=(None, *shape[1:]), dtype=dtype, chunks=chunks,
         track_times=False, **kw,
@@ -111,7 +116,7 @@ def write_detection_video(h5: h5py.File, video_id: str, joint: np.ndarray, frame
                           gt: np.ndarray) -> None:
     g = h5.require_group("detection").require_group("videos").create_group(video_id, track_order=True)
     g.create_dataset("joint", data=joint.astype(np.float32), track_times=False,
-                     chunks=True, compression=_COMPRESSION)
+                     chunks=True, compression=_COMPRESSION, fillvalue=0.0)  # see _FILL
     g.create_dataset("frame_label", data=frame_label.astype(np.int16), track_times=False)
     g.create_dataset("gt", data=np.asarray(gt, dtype=np.int64).reshape(-1, 4), track_times=False)
 
