@@ -43,9 +43,9 @@ _TIMING = ("samples_per_s", "seconds", "_time", "duration")
 
 def cpu_fingerprint() -> dict:
     """What decides the float kernels: architecture, ATen capability, numpy SIMD, threads."""
-    import numpy as np  # noqa: F401  (initialises the dispatch tables read below)
     import torch
-    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    from skelrep.portable import numpy_simd_targets
 
     model = ""
     cpuinfo = Path("/proc/cpuinfo")
@@ -56,7 +56,7 @@ def cpu_fingerprint() -> dict:
                 break
     return {"machine": platform.machine(), "cpu": model,
             "aten_capability": torch.backends.cpu.get_cpu_capability(),
-            "numpy_simd": [f for f in __cpu_dispatch__ if __cpu_features__.get(f)],
+            "numpy_simd": numpy_simd_targets(),
             "torch_threads": torch.get_num_threads()}
 
 

@@ -27,13 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def restricted_env() -> dict[str, str]:
-    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
-    env = {"ATEN_CPU_CAPABILITY": "default",
-           "NPY_DISABLE_CPU_FEATURES": " ".join(f for f in __cpu_dispatch__ if __cpu_features__.get(f))}
-    if platform.machine() in ("x86_64", "AMD64"):
-        # numpy's OpenBLAS, torch's MKL GEMMs and oneDNN convolutions on their SSE kernels
-        env.update(OPENBLAS_CORETYPE="Prescott", MKL_ENABLE_INSTRUCTIONS="SSE4_2", ONEDNN_MAX_CPU_ISA="SSE41")
-    return env
+    from skelrep.portable import baseline_kernel_env
+    return baseline_kernel_env(platform.machine())
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> list[str]:

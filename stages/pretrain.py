@@ -71,8 +71,7 @@ def main(argv=None) -> None:
                         **flatten(train_cfg, "pretrain."), "world_size": dist.world_size})
         if dist.is_main:
             # The baseline: the same architecture, seeded random initialisation, no training.
-            torch.manual_seed(train_cfg["seed"])
-            random_model = build_model_for(method, dataset)
+            random_model = build_model_for(method, dataset, train_cfg["seed"])
             save_encoder(out / "encoder_random.pt", **method.encoder_payload(random_model))
         result = run_pretraining(
             method, train_cfg, dataset, device=device, ckpt_dir=resume_dir, dist=dist,

@@ -20,23 +20,14 @@ from pathlib import Path
 
 import pytest
 
+from skelrep.portable import baseline_kernel_env
 from tests import cross_cpu_digests
 
 RECORDED = json.loads(cross_cpu_digests.GOLDEN.read_text())
 
 
-def _dispatchable_numpy_features() -> list[str]:
-    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
-    return [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
-
-
 def _restricted_env() -> dict[str, str]:
-    env = {**os.environ, "ATEN_CPU_CAPABILITY": "default",
-           "NPY_DISABLE_CPU_FEATURES": " ".join(_dispatchable_numpy_features())}
-    if platform.machine() in ("x86_64", "AMD64"):
-        # SSE kernels: OpenBLAS (numpy), MKL and oneDNN (torch): no FMA, other blocking
-        env.update(OPENBLAS_CORETYPE="Prescott", MKL_ENABLE_INSTRUCTIONS="SSE4_2", ONEDNN_MAX_CPU_ISA="SSE41")
-    return env
+    return {**os.environ, **baseline_kernel_env(platform.machine())}
 
 
 def _digests_in_subprocess(env: dict[str, str]) -> dict[str, str]:

@@ -333,3 +333,21 @@ class Generator:
 
     def poisson(self, lam: float) -> int:
         return poisson(self.bit_generator, lam)
+
+
+# ---------------------------------------------------------------------------- kernel selection
+def numpy_simd_targets() -> list[str]:
+    """numpy's run-time SIMD targets that this CPU uses (e.g. ``X86_V3``, ``AVX512_ICL``)."""
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    return [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
+
+
+def baseline_kernel_env(machine: str) -> dict[str, str]:
+    """Environment variables that make numpy, OpenBLAS, MKL, oneDNN and ATen run the kernels an
+    older or ARM CPU would run (no SIMD targets, no FMA): what the cross-CPU test and benchmark
+    compare against. ``machine`` is ``platform.machine()``."""
+    env = {"ATEN_CPU_CAPABILITY": "default", "NPY_DISABLE_CPU_FEATURES": " ".join(numpy_simd_targets())}
+    if machine in ("x86_64", "AMD64"):
+        env.update(OPENBLAS_CORETYPE="Prescott", MKL_ENABLE_INSTRUCTIONS="SSE4_2", ONEDNN_MAX_CPU_ISA="SSE41")
+    return env

@@ -89,15 +89,14 @@ def _epoch_order(n: int, batch: int, seed: int, epoch: int, dist: DistInfo) -> l
     return batches
 
 
-def build_model_for(method, dataset, seed: int | None = None) -> nn.Module:
+def build_model_for(method, dataset, seed: int) -> nn.Module:
     """The method's model for the dataset's skeleton: C, V, M and the bone tree of its layout.
 
-    Initialised by ``portable_init`` from ``seed`` (default: the seed of the last
-    ``torch.manual_seed``), so the initial weights, and the random-init baseline encoder,
-    are the same on every CPU.
+    Initialised by ``portable_init`` from ``seed``, so the initial weights, and the random-init
+    baseline encoder, are the same on every CPU.
     """
     channels, _, joints, persons = dataset.sample_shape
-    with portable_init(torch.initial_seed() if seed is None else seed):
+    with portable_init(seed):
         return method.build_model(channels, joints, persons, parents=dataset.layout.parents)
 
 
@@ -115,7 +114,7 @@ def run_pretraining(method, train_cfg: dict, dataset, *, device: torch.device, c
         raise SkelrepError(f"the training split has {len(dataset)} samples, fewer than one batch "
                            f"({train_cfg['batch_size']})")
     torch.manual_seed(seed)
-    model = build_model_for(method, dataset)
+    model = build_model_for(method, dataset, seed)
     if dist.enabled and getattr(method, "sync_bn", False):
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(device)
