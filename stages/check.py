@@ -17,13 +17,13 @@ from skelrep.params import load_params
 from skelrep.runtime import run_stage, setup_logging, stage_parser
 from skelrep.validation import validate_all
 
-OUT = "reports/params_check.txt"
 VALID = "params.yaml: every section valid\n"  # constant: the dependency hash of every stage
 
 
 def main(argv=None) -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--out", default=OUT, help="the marker file every other stage depends on")
+    parser.add_argument("--out", required=True,
+                        help="the marker file every other stage depends on (reports/params_check.txt)")
     args = parser.parse_args(argv)
     setup_logging()
     validate_all(load_params(args.params))

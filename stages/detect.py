@@ -37,6 +37,14 @@ VARIANTS = {"pretrained": ("encoder.pt", "detect"), "random_init": ("encoder_ran
 
 def main(argv=None) -> None:
     parser = stage_parser(__doc__)
+    parser.add_argument("--data", required=True, help="the PKU-MMD I dataset file (data/processed/pku1.h5)")
+    parser.add_argument("--models", required=True, help="folder of encoder.pt and encoder_random.pt "
+                        f"(models/{PROTOCOL})")
+    parser.add_argument("--proposals", required=True, help=f"proposal folder to write (data/eval/{PROTOCOL}/proposals)")
+    parser.add_argument("--timelines", required=True,
+                        help=f"timeline plot folder to write (reports/detect/{PROTOCOL}/timelines)")
+    parser.add_argument("--metrics", required=True,
+                        help=f"metrics file to write (reports/detect/{PROTOCOL}/metrics.json)")
     args = parser.parse_args(argv)
     setup_logging()
     params = load_params(args.params)
@@ -44,12 +52,11 @@ def main(argv=None) -> None:
     cfg = validate(get_section(params, "detection"), DETECTION_SCHEMA, "detection")
     convention = get_section(params, "pku.boundary_convention")
     device = resolve_device(cfg["device"])
-    data = Path(f"data/processed/{PROTOCOL}.h5")
-    train, test = read_detection(data, "train"), read_detection(data, "test")
+    train, test = read_detection(args.data, "train"), read_detection(args.data, "test")
     metrics: dict[str, float] = {}
     for variant, (filename, prefix) in VARIANTS.items():
         seed_everything(cfg["seed"])
-        encoder = load_frozen_encoder(Path("models") / PROTOCOL / filename, device)
+        encoder = load_frozen_encoder(Path(args.models) / filename, device)
         feats, labels = [], []
         for v in train:
             f, idx = video_frame_features(encoder, v["joint"], stride=cfg["train_stride"], device=device)
@@ -66,15 +73,15 @@ def main(argv=None) -> None:
                                   proposals_ssd(probs, cfg["ssd_smooth_radius"], cfg["ssd_activity_thr"]))
             gts[v["id"]] = v["gt"]
             if variant == "pretrained":
-                write_proposals(Path("data/eval") / PROTOCOL / "proposals" / f"{v['id']}.txt",
+                write_proposals(Path(args.proposals) / f"{v['id']}.txt",
                                 proposals[v["id"]], convention)
-                plot_timeline(Path("reports/detect") / PROTOCOL / "timelines" / f"{v['id']}.png",
+                plot_timeline(Path(args.timelines) / f"{v['id']}.png",
                               v["frame_label"], probs.argmax(1), f"{v['id']}: ground truth vs predicted frames")
         result = evaluate_detection(proposals, gts, convention, voc_tious=cfg["voc_tious"],
                                     official_theta=cfg["official_theta"], num_classes=cfg["num_classes"])
         metrics.update({k.replace("detect/", f"{prefix}/", 1): v for k, v in result.items()})
         log.info("%s: %s", variant, ", ".join(f"{k}={v:.1f}" for k, v in result.items()))
-    write_json_atomic(Path("reports/detect") / PROTOCOL / "metrics.json", metrics)
+    write_json_atomic(Path(args.metrics), metrics)
     with stage_run(enabled=params["mlflow"]["enabled"], experiment=PROTOCOL,
                    config=protocol_config(params, PROTOCOL), stage="detect", tags=run_tags(params, PROTOCOL)) as run:
         run.log_params({f"detection.{k}": v for k, v in cfg.items()})

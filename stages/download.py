@@ -15,14 +15,14 @@ log = logging.getLogger("stages.download")
 def main(argv=None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--dataset", required=True, help="a key of params.yaml data")
-    parser.add_argument("--out", default=None, help="output folder (default data/raw/<dataset>)")
+    parser.add_argument("--out", required=True, help="output folder (data/raw/<dataset>)")
     args = parser.parse_args(argv)
     setup_logging()
     params = load_params(args.params)
     validate_all(params)  # every section, before any work
     cfg = validate_data_section(args.dataset, get_section(params, f"data.{args.dataset}"))
     root = repo_root()
-    out = download_dataset(args.dataset, cfg, args.out or f"data/raw/{args.dataset}",
+    out = download_dataset(args.dataset, cfg, args.out,
                            cache_dir=root / "data" / ".download-cache" / args.dataset)
     log.info("%s (%s) ready in %s", args.dataset, cfg["source"], out)
 

@@ -1,7 +1,8 @@
-"""DVC stage `features@<protocol>`: frozen-encoder features of the train and test splits.
+"""DVC stage `features@<protocol>`: frozen-encoder features of the protocol's train and test samples.
 
 For the pretrained encoder and for the random-init baseline (same architecture), written to
-data/features/<protocol>/{pretrained,random_init}.npz (train_x, train_y, test_x, test_y).
+<out>/{pretrained,random_init}.npz: the features, labels and sample names of both subsets, the
+class count and class names (skelrep.evaluation.features: linear and KNN need nothing else).
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from skelrep.data.dataset import SkeletonH5Dataset
+from skelrep.data.hdf5 import SUBSETS, class_names, read_attrs
 from skelrep.data.protocols import resolve_protocol
-from skelrep.evaluation.features import extract_features, load_frozen_encoder, save_feature_file
+from skelrep.evaluation.feature_file import save_feature_file
+from skelrep.evaluation.features import extract_features, load_frozen_encoder
 from skelrep.evaluation.sections import FEATURES_SCHEMA
 from skelrep.methods import METHODS
 from skelrep.params import get_section, load_params, validate
@@ -23,28 +26,31 @@ ENCODERS = {"pretrained": "encoder.pt", "random_init": "encoder_random.pt"}
 def main(argv=None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--protocol", required=True, help="a key of params.yaml protocols")
+    parser.add_argument("--data", required=True, help="the protocol's dataset file (data/processed/<dataset>.h5)")
+    parser.add_argument("--models", required=True,
+                        help="folder of encoder.pt and encoder_random.pt (models/<protocol>)")
+    parser.add_argument("--out", required=True, help="feature folder to write (data/features/<protocol>)")
     args = parser.parse_args(argv)
     setup_logging()
     params = load_params(args.params)
     validate_all(params)  # every section, before any work
-    resolve_protocol(params, args.protocol)
+    protocol = resolve_protocol(params, args.protocol)
     cfg = validate(get_section(params, "features"), FEATURES_SCHEMA, "features")
     device = resolve_device(cfg["device"])
     seed_everything(0)
-    data = Path(f"data/processed/{args.protocol}.h5")
-    splits = {s: SkeletonH5Dataset(data, s) for s in ("train", "test")}
+    subsets = {s: SkeletonH5Dataset(args.data, protocol.split, s) for s in SUBSETS}
     for variant, filename in ENCODERS.items():
-        encoder = load_frozen_encoder(Path("models") / args.protocol / filename, device)
+        encoder = load_frozen_encoder(Path(args.models) / filename, device)
         # auto: the method's official downstream input (whole sequence; ISC: centre 95 %)
         crop, ratio = (METHODS[encoder.method].downstream_crop if cfg["crop"] == "auto"
                        else (cfg["crop"], cfg["ratio"]))
-        arrays = {}
-        for split, ds in splits.items():
-            arrays[f"{split}_x"] = extract_features(encoder, ds, crop=crop, ratio=ratio,
-                                                    batch_size=cfg["batch_size"], device=device,
-                                                    desc=f"{variant} {split}")
-            arrays[f"{split}_y"] = ds.label
-        save_feature_file(Path("data/features") / args.protocol / f"{variant}.npz", **arrays)
+        features = {subset: extract_features(encoder, ds, crop=crop, ratio=ratio, batch_size=cfg["batch_size"],
+                                             device=device, desc=f"{variant} {subset}")
+                    for subset, ds in subsets.items()}
+        save_feature_file(Path(args.out) / f"{variant}.npz", features=features,
+                          labels={s: ds.label for s, ds in subsets.items()},
+                          ids={s: ds.sample_name for s, ds in subsets.items()},
+                          num_classes=int(read_attrs(args.data)["num_classes"]), class_names=class_names(args.data))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from skelrep.data.protocols import resolve_protocol
-from skelrep.evaluation.features import load_feature_file
+from skelrep.evaluation.feature_file import load_feature_file
 from skelrep.evaluation.knn import knn_top1
 from skelrep.evaluation.sections import KNN_SCHEMA
 from skelrep.io import write_json_atomic
@@ -20,6 +20,8 @@ VARIANTS = {"pretrained": "knn", "random_init": "knn/random_init"}
 def main(argv=None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--protocol", required=True, help="a key of params.yaml protocols")
+    parser.add_argument("--features", required=True, help="feature folder (data/features/<protocol>)")
+    parser.add_argument("--out", required=True, help="metrics file to write (reports/knn/<protocol>/metrics.json)")
     args = parser.parse_args(argv)
     setup_logging()
     params = load_params(args.params)
@@ -29,10 +31,10 @@ def main(argv=None) -> None:
     device = resolve_device(cfg["device"])
     metrics: dict[str, float] = {"knn/k": cfg["k"]}
     for variant, prefix in VARIANTS.items():
-        f = load_feature_file(Path("data/features") / args.protocol / f"{variant}.npz")
+        f = load_feature_file(Path(args.features) / f"{variant}.npz")
         metrics[f"{prefix}/top1"] = knn_top1(f["train_x"], f["train_y"], f["test_x"], f["test_y"], k=cfg["k"],
                                              batch_size=cfg["batch_size"], device=str(device))
-    write_json_atomic(Path("reports/knn") / args.protocol / "metrics.json", metrics)
+    write_json_atomic(Path(args.out), metrics)
     with stage_run(enabled=params["mlflow"]["enabled"], experiment=args.protocol,
                    config=protocol_config(params, args.protocol), stage="knn",
                    tags=run_tags(params, args.protocol)) as run:

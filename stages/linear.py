@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from skelrep.data.hdf5 import read_attrs, read_split_arrays
 from skelrep.data.protocols import resolve_protocol
-from skelrep.evaluation.features import load_feature_file
+from skelrep.evaluation.feature_file import load_feature_file
 from skelrep.evaluation.linear import standardize_features, train_linear_probe
 from skelrep.evaluation.sections import LINEAR_SCHEMA
 from skelrep.io import write_csv_atomic, write_json_atomic, write_jsonl_atomic, write_npz_atomic, write_text_atomic
@@ -26,6 +25,8 @@ VARIANTS = {"pretrained": "linear", "random_init": "linear/random_init"}
 def main(argv=None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--protocol", required=True, help="a key of params.yaml protocols")
+    parser.add_argument("--features", required=True, help="feature folder (data/features/<protocol>)")
+    parser.add_argument("--out", required=True, help="reports folder to write (reports/linear/<protocol>)")
     args = parser.parse_args(argv)
     setup_logging()
     params = load_params(args.params)
@@ -33,8 +34,7 @@ def main(argv=None) -> None:
     resolve_protocol(params, args.protocol)
     cfg = validate(get_section(params, "linear"), LINEAR_SCHEMA, "linear")
     device = resolve_device(cfg["device"])
-    num_classes = _num_classes(args.protocol)
-    out = Path("reports/linear") / args.protocol
+    out = Path(args.out)
     metrics: dict[str, float] = {}
     with stage_run(enabled=params["mlflow"]["enabled"], experiment=args.protocol,
                    config=protocol_config(params, args.protocol), stage="linear",
@@ -42,12 +42,12 @@ def main(argv=None) -> None:
         run.log_params({f"linear.{k}": v for k, v in cfg.items()})
         for variant, prefix in VARIANTS.items():
             seed_everything(cfg["seed"])
-            feats = load_feature_file(Path("data/features") / args.protocol / f"{variant}.npz")
+            feats = load_feature_file(Path(args.features) / f"{variant}.npz")
             train_x, test_x = feats["train_x"], feats["test_x"]
             if cfg["standardize"]:
                 train_x, test_x = standardize_features(train_x, test_x)
             result = train_linear_probe(
-                train_x, feats["train_y"], test_x, feats["test_y"], num_classes=num_classes,
+                train_x, feats["train_y"], test_x, feats["test_y"], num_classes=int(feats["num_classes"]),
                 epochs=cfg["epochs"], lr=cfg["lr"], milestones=cfg["milestones"], batch_size=cfg["batch_size"],
                 momentum=cfg["momentum"], weight_decay=cfg["weight_decay"], eval_every=cfg["eval_every"],
                 seed=cfg["seed"], device=str(device))
@@ -64,7 +64,7 @@ def main(argv=None) -> None:
                 if "test_top1" in h:
                     run.log_metrics({f"{prefix}/test_top1_curve": h["test_top1"]}, step=h["epoch"])
             if variant == "pretrained":
-                names = read_split_arrays(Path(f"data/processed/{args.protocol}.h5"), "test")["sample_name"]
+                names = feats["test_ids"]
                 pred = result.test_scores_last.argmax(1)
                 write_text_atomic(out / "predictions.csv", "sample,actual,predicted\n" + "".join(
                     f"{n},{a},{p}\n" for n, a, p in zip(names, feats["test_y"], pred, strict=True)))
@@ -75,10 +75,6 @@ def main(argv=None) -> None:
                 run.log_artifact(out / "test_scores.npz", "linear")
         write_json_atomic(out / "metrics.json", metrics)
         run.log_metrics(metrics)
-
-
-def _num_classes(protocol: str) -> int:
-    return int(read_attrs(Path(f"data/processed/{protocol}.h5"))["num_classes"])
 
 
 if __name__ == "__main__":

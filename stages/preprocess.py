@@ -1,39 +1,45 @@
-"""DVC stage `preprocess@<protocol>`: raw archives -> data/processed/<protocol>.h5."""
+"""DVC stage `preprocess@<dataset>`: the raw folders of a dataset -> one HDF5 file with every
+sample once and one index set per named split (its protocols)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from skelrep.data.preprocess import PreprocessConfig, preprocess_generic, preprocess_protocol, write_summary
-from skelrep.data.protocols import resolve_protocol
+from skelrep.catalog import DATASETS
+from skelrep.data.preprocess import PreprocessConfig, preprocess_dataset, preprocess_generic, write_summary
 from skelrep.data.sources import validate_data_section
-from skelrep.params import DATASETS, get_section, load_params
+from skelrep.errors import ParamsError
+from skelrep.params import get_section, load_params
 from skelrep.runtime import run_stage, setup_logging, stage_parser
 from skelrep.validation import validate_all
 
 
 def main(argv=None) -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--protocol", required=True, help="a key of params.yaml protocols")
-    parser.add_argument("--raw", default="data/raw", help="folder holding data/raw/<dataset>/")
-    parser.add_argument("--out", default=None, help="HDF5 output (default data/processed/<protocol>.h5)")
-    parser.add_argument("--summary", default=None,
-                        help="JSON summary incl. skipped samples (default reports/preprocess/<protocol>.json)")
+    parser.add_argument("--dataset", required=True, help="a key of params.yaml data")
+    parser.add_argument("--raw", required=True, action="append", metavar="DIR",
+                        help="a raw folder the dataset reads, data/raw/<name> (repeat: NTU-120 reads ntu60 and ntu120)")
+    parser.add_argument("--out", required=True, help="the HDF5 file to write (data/processed/<dataset>.h5)")
+    parser.add_argument("--summary", required=True, help="JSON summary incl. skipped samples")
     args = parser.parse_args(argv)
     setup_logging()
     params = load_params(args.params)
     validate_all(params)  # every section, before any work
-    protocol = resolve_protocol(params, args.protocol)
+    data_cfg = validate_data_section(args.dataset, get_section(params, f"data.{args.dataset}"))
     cfg = PreprocessConfig.from_params(get_section(params, "preprocess"), get_section(params, "pku"))
-    data_cfg = validate_data_section(protocol.dataset, get_section(params, f"data.{protocol.dataset}"))
-    raw = Path(args.raw)
-    out = Path(args.out or f"data/processed/{protocol.name}.h5")
-    if protocol.builtin:
-        summary = preprocess_protocol(protocol.name, {d: raw / d for d in DATASETS}, out, cfg,
-                                      expect_published_sizes=data_cfg["source"] == "official")
+    raw = {Path(d).name: Path(d) for d in args.raw}
+    needed = DATASETS[args.dataset].raw_datasets if args.dataset in DATASETS else (args.dataset,)
+    absent = [d for d in needed if d not in raw]
+    if absent:
+        raise ParamsError("--raw", f"{args.dataset} reads the raw folders of {', '.join(needed)}; "
+                          f"missing: {', '.join(absent)}")
+    out = Path(args.out)
+    if args.dataset in DATASETS:
+        summary = preprocess_dataset(args.dataset, raw, out, cfg,
+                                     expect_published_sizes=data_cfg["source"] == "official")
     else:
-        summary = preprocess_generic(protocol, raw / protocol.dataset, out, cfg, data_cfg["generic"])
-    write_summary(Path(args.summary or f"reports/preprocess/{protocol.name}.json"), summary)
+        summary = preprocess_generic(args.dataset, raw[args.dataset], out, cfg, data_cfg["generic"])
+    write_summary(Path(args.summary), summary)
 
 
 if __name__ == "__main__":

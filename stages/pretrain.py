@@ -36,21 +36,19 @@ log = logging.getLogger("stages.pretrain")
 def main(argv=None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--protocol", required=True, help="a key of params.yaml protocols")
-    parser.add_argument("--data", default=None, help="HDF5 input (default data/processed/<protocol>.h5)")
-    parser.add_argument("--out", default=None, help="model folder (default models/<protocol>)")
-    parser.add_argument("--reports", default=None, help="stats/metrics folder (default reports/pretrain/<protocol>)")
+    parser.add_argument("--data", required=True, help="the protocol's dataset file (data/processed/<dataset>.h5)")
+    parser.add_argument("--out", required=True, help="model folder (models/<protocol>)")
+    parser.add_argument("--reports", required=True, help="stats/metrics folder (reports/pretrain/<protocol>)")
     parser.add_argument("--resume-dir", default=None,
                         help="resume checkpoint of an interrupted run (default models/.resume/<protocol>)")
     args = parser.parse_args(argv)
     setup_logging()
     params = load_params(args.params)
     validate_all(params)  # every section, before any work
-    resolve_protocol(params, args.protocol)  # validates before heavy work
+    protocol = resolve_protocol(params, args.protocol)  # validates before heavy work
     method = get_method(get_section(params, "method"), params)
     train_cfg = method.train_cfg
-    data_path = Path(args.data or f"data/processed/{args.protocol}.h5")
-    out = Path(args.out or f"models/{args.protocol}")
-    reports = Path(args.reports or f"reports/pretrain/{args.protocol}")
+    data_path, out, reports = Path(args.data), Path(args.out), Path(args.reports)
     resume_dir = Path(args.resume_dir or f"models/.resume/{args.protocol}")
 
     device = resolve_device(train_cfg["device"])
@@ -59,9 +57,9 @@ def main(argv=None) -> None:
         device = torch.device("cuda", dist.local_rank)
         torch.cuda.set_device(device)
     seed_everything(train_cfg["seed"], deterministic_cuda=device.type == "cuda")
-    dataset = SkeletonH5Dataset(data_path, "train")
+    dataset = SkeletonH5Dataset(data_path, protocol.split, "train")
     fingerprint = config_fingerprint({"method": method.name, "section": params[method.name],
-                                      "data": read_attrs(data_path), "n": len(dataset),
+                                      "data": read_attrs(data_path), "split": protocol.split, "n": len(dataset),
                                       "world_size": dist.world_size})
 
     with stage_run(enabled=params["mlflow"]["enabled"] and dist.is_main, experiment=args.protocol,

@@ -48,17 +48,22 @@ def reference_file():
     return lambda name: _require(REFERENCE / name)
 
 
+TINY_SPLIT = "xsub"  # the named split of write_tiny_h5's file
+
+
 def write_tiny_h5(path: Path, n_train: int = 24, n_test: int = 12, frames: int = 40, classes: int = 4,
                   seed: int = 0, joints: int = 25, persons: int = 2) -> Path:
-    """A small recognition file in the skelrep HDF5 layout: class-dependent sinusoid motions."""
+    """A small dataset file in the skelrep HDF5 layout: class-dependent sinusoid motions, one named
+    split :data:`TINY_SPLIT` (``SkeletonH5Dataset(path, TINY_SPLIT, "train")``)."""
     import h5py
     import numpy as np
 
-    from skelrep.data.hdf5 import RecognitionWriter
+    from skelrep.data.hdf5 import SampleWriter, write_split
 
     rng = np.random.default_rng(seed)
     with h5py.File(path, "w") as h5:
-        writer = RecognitionWriter(h5, (3, frames, joints, persons), ("performer",))
+        writer = SampleWriter(h5, (3, frames, joints, persons), ("performer",))
+        subsets = {"train": [], "test": []}
         for split, n in (("train", n_train), ("test", n_test)):
             for i in range(n):
                 label = i % classes
@@ -68,6 +73,7 @@ def write_tiny_h5(path: Path, n_train: int = 24, n_test: int = 12, frames: int =
                 joint = np.sin(2 * np.pi * (label + 1) * t / frames + phase).astype(np.float32)
                 joint += 0.1 * rng.standard_normal(joint.shape).astype(np.float32)
                 joint[:, length:] = 0
-                writer.append(split, f"s{split}{i:04d}", joint, length, label, {"performer": i % 3})
+                subsets[split].append(writer.append(f"s{split}{i:04d}", joint, length, label, {"performer": i % 3}))
         writer.close()
+        write_split(h5, TINY_SPLIT, subsets)
     return path

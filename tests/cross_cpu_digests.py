@@ -27,7 +27,7 @@ def _sha(data: bytes) -> str:
 def data_digests(root: Path) -> dict[str, str]:
     """Small synthetic NTU-60/NTU-120/PKU-MMD I archives and their processed HDF5 files."""
     from skelrep.data.download import ArchiveSpec, write_manifest
-    from skelrep.data.preprocess import PreprocessConfig, preprocess_protocol
+    from skelrep.data.preprocess import PreprocessConfig, preprocess_dataset
     from skelrep.data.synthetic import (
         SyntheticNTUConfig,
         SyntheticPKUConfig,
@@ -47,10 +47,10 @@ def data_digests(root: Path) -> dict[str, str]:
         for path, _ in files:
             out[f"raw/{dataset}/{path.name}"] = _sha(path.read_bytes())
     raw_dirs = {d: root / d for d in ("ntu60", "ntu120", "pku1", "pku2")}
-    for protocol in ("ntu60-xsub", "ntu120-xset", "pku1-xsub"):
-        target = root / "processed" / f"{protocol}.h5"
-        preprocess_protocol(protocol, raw_dirs, target, PreprocessConfig(workers=1))
-        out[f"processed/{protocol}.h5"] = _sha(target.read_bytes())
+    for dataset in ("ntu60", "ntu120", "pku1"):
+        target = root / "processed" / f"{dataset}.h5"
+        preprocess_dataset(dataset, raw_dirs, target, PreprocessConfig(workers=1))
+        out[f"processed/{dataset}.h5"] = _sha(target.read_bytes())
     return out
 
 

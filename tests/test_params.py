@@ -16,6 +16,7 @@ from skelrep.params import DATASETS, load_params, validate
 from skelrep.profiles import PROFILES, apply_overrides, profile_overrides
 
 from .conftest import REPO_ROOT
+from .dvc_stages import stage_args
 
 sys.path.insert(0, str(REPO_ROOT))
 from stages.detect import DETECTION_SCHEMA
@@ -90,9 +91,9 @@ def test_stage_fails_fast_on_invalid_params(tmp_path):
     import yaml
 
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    proc = subprocess.run([sys.executable, str(REPO_ROOT / "stages" / "preprocess.py"), "--protocol",
-                           "ntu60-xsub", "--params", "params.yaml"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120)
+    args = stage_args("preprocess@ntu60")  # as dvc.yaml runs it
+    proc = subprocess.run([sys.executable, str(REPO_ROOT / "stages" / "preprocess.py"), *args, "--params",
+                           "params.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert "preprocess.max_frames" in proc.stderr
     assert not (tmp_path / "data").exists()

@@ -75,7 +75,8 @@ def test_the_mlflow_section_is_checked(params):
 
 @pytest.mark.parametrize("dotted, bad, expected", [
     ("data.ntu60.source", "offical", "data.ntu60.source: got 'offical'"),
-    ("protocols.ntu60-xsub", {"dataset": "pku1", "base": "pku1"}, "protocols.ntu60-xsub: got"),
+    ("protocols.ntu60-xsub", {"dataset": "pku1", "split": "xsub"}, "protocols.ntu60-xsub: got"),
+    ("data.ntu120.base", "ntu120", "data.ntu120.base: got 'ntu120'; allowed: 'ntu60'"),
     ("preprocess.normalisation", "z", "preprocess.normalisation: got 'z'"),
     ("pku.long_clip_policy", "middle", "pku.long_clip_policy: got 'middle'"),
     ("features.crop", "centre", "features.crop: got 'centre'"),
@@ -111,7 +112,7 @@ def test_sections_of_the_other_methods_may_be_left_out(params):
 
 def test_a_protocol_needs_its_raw_datasets(params):
     del params["data"]["ntu60"]  # ntu120 protocols read the NTU-60 archive too
-    assert _error(params) == "params.yaml: data.ntu60: missing (protocol ntu60-xsub reads it)"
+    assert _error(params) == "params.yaml: data.ntu60: missing (data.ntu120 builds on it: base: ntu60)"
 
 
 def test_every_error_is_collected_in_file_order(params):

@@ -49,7 +49,9 @@ def _data(params: Mapping[str, Any]) -> None:
     if not isinstance(data, Mapping):
         raise ParamsError("data", f"expected a mapping of datasets, got {data!r}")
     for dataset, section in data.items():
-        validate_data_section(dataset, section)
+        base = validate_data_section(dataset, section)["base"]
+        if base not in data:
+            raise ParamsError(f"data.{base}", f"missing (data.{dataset} builds on it: base: {base})")
 
 
 def _protocols(params: Mapping[str, Any]) -> None:

@@ -322,31 +322,33 @@ def test_load_sequence_errors(tmp_path):
 
 def _section(**kw) -> dict:
     section = {"root": "data/raw/mydata", "layout": "kinect_v1_20",
-               "split": {"column": "subject", "train": "odd"}, "zero_frames": "interpolate",
+               "splits": {"xsub": {"column": "subject", "train": "odd"}}, "zero_frames": "interpolate",
                "min_frames": 16, "max_frames": 300, "extra_persons": "fail"}
     section.update(kw)
     return section
 
 
 def test_generic_params():
-    assert list(GENERIC_SCHEMA) == ["root", "layout", "split", "zero_frames", "min_frames",
+    assert list(GENERIC_SCHEMA) == ["root", "layout", "splits", "zero_frames", "min_frames",
                                     "max_frames", "extra_persons"]
     cfg = GenericConfig.from_params(_section())
-    assert cfg.layout.name == "kinect_v1_20" and cfg.split == {"column": "subject", "train": "odd"}
+    assert cfg.layout.name == "kinect_v1_20" and cfg.splits == {"xsub": {"column": "subject", "train": "odd"}}
     inline = GenericConfig.from_params(_section(layout={"base": "coco17", "persons": 2}))
     assert inline.layout.persons == 2
     for kw, key in [({"zero_frames": "fill"}, "generic.zero_frames"),
                     ({"min_frames": 400}, "generic.min_frames"),
                     ({"layout": "ntu26"}, "generic.layout"),
                     ({"layout": {"base": "coco17", "center": "neck"}}, "generic.layout.center"),
-                    ({"split": {"column": "subject", "train": "prime"}}, "generic.split.train"),
+                    ({"splits": {"xsub": {"column": "subject", "train": "prime"}}}, "generic.splits.xsub.train"),
+                    ({"splits": {}}, "generic.splits"),
+                    ({"splits": {"x/y": {"column": "subject", "train": "odd"}}}, "generic.splits.x/y"),
                     ({"extra_persons": "drop"}, "generic.extra_persons")]:
         with pytest.raises(ParamsError) as e:
             GenericConfig.from_params(_section(**kw))
         assert e.value.key == key, kw
     with pytest.raises(ParamsError, match="missing") as e:
-        GenericConfig.from_params({k: v for k, v in _section().items() if k != "split"})
-    assert e.value.key == "generic.split"
+        GenericConfig.from_params({k: v for k, v in _section().items() if k != "splits"})
+    assert e.value.key == "generic.splits"
 
 
 def test_config_load_uses_its_settings(tmp_path):

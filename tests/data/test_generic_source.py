@@ -16,15 +16,14 @@ import pytest
 from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.data.download import read_manifest
 from skelrep.data.generic import LAYOUT_FILE, read_generic_index, write_example_dataset
-from skelrep.data.hdf5 import read_attrs, read_layout, read_split_arrays
+from skelrep.data.hdf5 import read_attrs, read_layout, read_samples
 from skelrep.data.layout import load_layout
 from skelrep.data.preprocess import PreprocessConfig, preprocess_generic
-from skelrep.data.protocols import resolve_protocol
 from skelrep.data.sources import download_dataset, validate_data_section
 from skelrep.errors import DataError, ParamsError
 
-SECTION = {"source": "generic",
-           "generic": {"root": "", "layout": "kinect_v1_20", "split": {"column": "subject", "train": "odd"},
+SECTION = {"source": "generic", "base": "mydata",
+           "generic": {"root": "", "layout": "kinect_v1_20", "splits": {"xsub": {"column": "subject", "train": "odd"}},
                        "zero_frames": "interpolate", "min_frames": 20, "max_frames": 40, "extra_persons": "fail"}}
 CFG = PreprocessConfig(workers=1)
 
@@ -40,11 +39,13 @@ def _download(tmp_path, root, dataset="mydata", **generic) -> Path:
     return download_dataset(dataset, cfg, tmp_path / "raw" / dataset, cache_dir=tmp_path / "cache")
 
 
-def _preprocess(raw: Path, out: Path, section: dict, cfg=CFG, **protocol) -> object:
-    params = {"data": {"mydata": section}, "protocols": {"mydata-xsub": {"dataset": "mydata", "base": "mydata",
-                                                                          **protocol}}}
+def _preprocess(raw: Path, out: Path, section: dict, cfg=CFG) -> object:
     data_cfg = validate_data_section("mydata", section)
-    return preprocess_generic(resolve_protocol(params, "mydata-xsub"), raw, out, cfg, data_cfg["generic"])
+    return preprocess_generic("mydata", raw, out, cfg, data_cfg["generic"])
+
+
+def _count(summary) -> int:
+    return sum(summary.splits["xsub"].values())
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +108,8 @@ def test_download_checks_the_source_and_writes_nothing_on_error(tmp_path, exampl
         _download(tmp_path, tmp_path / "nowhere")
     assert e.value.key == "data.mydata.generic.root"
     with pytest.raises(ParamsError, match="column 'session'") as e:
-        _download(tmp_path, example, split={"column": "session", "train": [1]})
-    assert e.value.key == "data.mydata.generic.split.column"
+        _download(tmp_path, example, splits={"xsub": {"column": "session", "train": [1]}})
+    assert e.value.key == "data.mydata.generic.splits.xsub.column"
     assert not (tmp_path / "raw").exists() or not any((tmp_path / "raw").iterdir())
 
 
@@ -124,20 +125,21 @@ def test_preprocess_writes_the_standard_file_with_the_layout(tmp_path, raw, exam
     out = tmp_path / "p.h5"
     summary = _preprocess(raw, out, _section(example))
     index = read_generic_index(example)
-    assert summary.counts == {"train": 4, "test": 4} and not summary.skipped
+    assert summary.splits == {"xsub": {"train": 4, "test": 4}} and not summary.skipped
     with h5py.File(out, "r") as h5:
-        for split in ("train", "test"):
-            assert sorted(h5[split]) == ["joint", "label", "meta", "num_frame", "sample_name"]
-            assert sorted(h5[split]["meta"]) == ["camera", "subject"]
-            assert h5[split]["joint"].shape[1:] == (3, 40, 20, 1)
+        assert sorted(h5["samples"]) == ["joint", "label", "meta", "num_frame", "sample_name"]
+        assert sorted(h5["samples/meta"]) == ["camera", "subject"]
+        assert h5["samples/joint"].shape == (8, 3, 40, 20, 1)
+        assert sorted(h5["splits/xsub"]) == ["test", "train"]
     attrs = read_attrs(out)
     assert attrs["num_classes"] == 2 and json.loads(attrs["class_names"]) == ["clap", "wave"]
-    assert (attrs["benchmark"], attrs["protocol"], attrs["dataset"]) == ("custom", "mydata-xsub", "mydata")
+    assert attrs["dataset"] == "mydata" and json.loads(attrs["splits"]) == ["xsub"]
+    assert json.loads(attrs["split_rules"]) == {"xsub": {"column": "subject", "train": "odd"}}
     assert read_layout(out) == load_layout("kinect_v1_20")
-    train = read_split_arrays(out, "train")
+    train = read_samples(out, "xsub", "train")
     assert set(train["meta/subject"]) == {1, 3}  # odd subjects train
     assert [index.label_of(s) for s in train["sample_name"]] == train["label"].tolist()
-    ds = SkeletonH5Dataset(out, "train")
+    ds = SkeletonH5Dataset(out, "xsub", "train")
     assert ds.layout == load_layout("kinect_v1_20")
     for i in range(len(ds)):
         joint, num_frame, _, _ = ds[i]
@@ -150,13 +152,25 @@ def test_preprocess_writes_the_standard_file_with_the_layout(tmp_path, raw, exam
     assert _sha(again) == _sha(out)  # deterministic bytes
 
 
-def test_a_protocol_can_bring_its_own_split(tmp_path, raw, example):
+def test_a_dataset_holds_several_named_splits_of_one_set_of_samples(tmp_path, raw, example):
     out = tmp_path / "p.h5"
-    summary = _preprocess(raw, out, _section(example), split={"column": "subject", "train": [1, 2]})
-    assert set(read_split_arrays(out, "train")["meta/subject"]) == {1, 2}  # not odd/even
-    assert set(read_split_arrays(out, "test")["meta/subject"]) == {3, 4}
-    assert sum(summary.counts.values()) == 8
-    assert json.loads(read_attrs(out)["split"]) == {"column": "subject", "train": [1, 2]}
+    splits = {"xsub": {"column": "subject", "train": "odd"}, "first2": {"column": "subject", "train": [1, 2]}}
+    summary = _preprocess(raw, out, _section(example, splits=splits))
+    assert set(read_samples(out, "first2", "train")["meta/subject"]) == {1, 2}  # not odd/even
+    assert set(read_samples(out, "first2", "test")["meta/subject"]) == {3, 4}
+    assert set(read_samples(out, "xsub", "train")["meta/subject"]) == {1, 3}
+    assert summary.num_samples == 8 and summary.splits == {"xsub": {"train": 4, "test": 4},
+                                                          "first2": {"train": 4, "test": 4}}
+    with h5py.File(out, "r") as h5:
+        assert len(h5["samples/label"]) == 8  # each sample stored once
+    assert json.loads(read_attrs(out)["split_rules"]) == splits
+
+
+def test_samples_in_no_split_are_not_stored(tmp_path, raw, example):
+    out = tmp_path / "p.h5"
+    summary = _preprocess(raw, out, _section(example, splits={"s": {"column": "subject", "train": [1],
+                                                                     "test": [2]}}))
+    assert summary.num_samples == 4 and summary.splits == {"s": {"train": 2, "test": 2}}
 
 
 def _with_blank_sample(tmp_path, example) -> tuple[Path, str]:
@@ -177,7 +191,7 @@ def test_a_sequence_without_any_tracked_frame_is_named(tmp_path, example):
     assert not (tmp_path / "p.h5").exists()
     summary = _preprocess(raw_dir, tmp_path / "p.h5", _section(root), cfg=PreprocessConfig(workers=1, on_error="skip"))
     assert [s["sample"] for s in summary.skipped] == [victim]
-    assert sum(summary.counts.values()) == 7
+    assert _count(summary) == summary.num_samples == 7
 
 
 def test_normalisation_follows_the_layouts_alignment_joints(tmp_path):
@@ -191,7 +205,7 @@ def test_normalisation_follows_the_layouts_alignment_joints(tmp_path):
     attrs = read_attrs(tmp_path / "p.h5")
     assert attrs["x_align"] and not attrs["z_align"]
     # shoulders (left 5 - right 6) along +x in the first frame, in the image plane
-    joint = SkeletonH5Dataset(tmp_path / "p.h5", "train")[0][0]
+    joint = SkeletonH5Dataset(tmp_path / "p.h5", "xsub", "train")[0][0]
     axis = joint[:, 0, 5, 0] - joint[:, 0, 6, 0]
     assert joint.shape[0] == 2 and axis[0] > 0 and abs(axis[1]) < 1e-5
 
@@ -210,5 +224,5 @@ def test_large_integer_columns_are_coded_for_the_int16_meta(tmp_path):
     _preprocess(raw_dir, tmp_path / "p.h5", _section(root))
     codes = json.loads(read_attrs(tmp_path / "p.h5")["meta_codes"])
     assert codes == {"session": {str(40000 + 100 * i): i for i in range(4)}}
-    sessions = np.concatenate([read_split_arrays(tmp_path / "p.h5", s)["meta/session"] for s in ("train", "test")])
+    sessions = np.concatenate([read_samples(tmp_path / "p.h5", "xsub", s)["meta/session"] for s in ("train", "test")])
     assert sorted(sessions.tolist()) == [0, 1, 2, 3]

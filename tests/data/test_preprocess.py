@@ -16,9 +16,9 @@ import torch
 from skelrep.data import ntu
 from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.data.download import ArchiveSpec, write_manifest
-from skelrep.data.hdf5 import read_detection, read_split_arrays
+from skelrep.data.hdf5 import read_detection, read_samples, split_names
 from skelrep.data.normalize import NORMALISATIONS, pre_normalize, select_bodies_by_energy
-from skelrep.data.preprocess import PreprocessConfig, preprocess_protocol
+from skelrep.data.preprocess import PreprocessConfig, preprocess_dataset
 from skelrep.data.synthetic import SyntheticNTUConfig, SyntheticPKUConfig, write_ntu_archives, write_pku_archives
 from skelrep.errors import DataError
 
@@ -42,8 +42,12 @@ def ntu_raw(tmp_path_factory) -> Path:
     return root
 
 
-def _run(root: Path, out: Path, protocol="ntu60-xsub", cfg=CFG):
-    return preprocess_protocol(protocol, {d: root / d for d in ("ntu60", "ntu120", "pku1", "pku2")}, out, cfg)
+def _run(root: Path, out: Path, dataset="ntu60", cfg=CFG):
+    return preprocess_dataset(dataset, {d: root / d for d in ("ntu60", "ntu120", "pku1", "pku2")}, out, cfg)
+
+
+def _total(summary, split="xsub") -> int:
+    return summary.splits[split]["train"] + summary.splits[split]["test"]
 
 
 def _sha(path: Path) -> str:
@@ -56,13 +60,14 @@ def test_hdf5_round_trip_equals_parse_and_normalise(ntu_raw, tmp_path):
     archive = next((ntu_raw / "ntu60").glob("*.zip"))
     with zipfile.ZipFile(archive) as z:
         members = sorted(m for m in z.namelist() if m.endswith(".skeleton"))
-        assert summary.counts["train"] + summary.counts["test"] == len(members)
-        for split in ("train", "test"):
-            arrays = read_split_arrays(out, split)
+        assert summary.num_samples == len(members)
+        for split, subset in ((s, t) for s in ("xsub", "xview") for t in ("train", "test")):
+            assert _total(summary, split) == len(members)  # every sample in one subset of each split
+            arrays = read_samples(out, split, subset)
             names = list(arrays["sample_name"])
             assert names == sorted(names)
-            assert all(ntu.ntu_split(ntu.parse_ntu_name(n), "ntu60", "xsub") == split for n in names)
-            ds = SkeletonH5Dataset(out, split)
+            assert all(ntu.ntu_split(ntu.parse_ntu_name(n), "ntu60", split) == subset for n in names)
+            ds = SkeletonH5Dataset(out, split, subset)
             joint, num_frame, label, _ = ds[0]
             skel = ntu.parse_skeleton(z.read(f"nturgb+d_skeletons/{names[0]}.skeleton"), names[0])
             bodies = select_bodies_by_energy(ntu.slot_xyz(skel), keep=2)
@@ -73,8 +78,10 @@ def test_hdf5_round_trip_equals_parse_and_normalise(ntu_raw, tmp_path):
             assert num_frame == skel.num_frames and label == ntu.parse_ntu_name(names[0]).label
             assert arrays["meta/performer"][0] == ntu.parse_ntu_name(names[0]).performer
     with h5py.File(out) as h5:
-        assert h5["train/joint"].chunks == (1, 3, 300, 25, 2)
+        assert h5["samples/joint"].shape[0] == len(members)  # parsed and stored once for both splits
+        assert h5["samples/joint"].chunks == (1, 3, 300, 25, 2)
         assert h5.attrs["normalisation"] == "umurl" and h5.attrs["num_classes"] == 60
+    assert split_names(out) == ("xsub", "xview")
 
 
 def test_same_input_gives_byte_identical_hdf5_with_one_or_two_workers(ntu_raw, tmp_path):
@@ -88,7 +95,7 @@ def test_isc_normalisation_differs_and_is_recorded(ntu_raw, tmp_path):
     _run(ntu_raw, tmp_path / "i.h5", cfg=PreprocessConfig(workers=1, normalisation="isc"))
     with h5py.File(tmp_path / "u.h5") as u, h5py.File(tmp_path / "i.h5") as i:
         assert bool(i.attrs["z_align"]) and not bool(u.attrs["z_align"])
-        assert not np.allclose(u["train/joint"][0], i["train/joint"][0])
+        assert not np.allclose(u["samples/joint"][0], i["samples/joint"][0])
 
 
 def _with_bad_member(ntu_raw: Path, root: Path, text: bytes) -> Path:
@@ -127,8 +134,9 @@ def test_on_error_skip_lists_the_sample_and_keeps_the_rest(ntu_raw, tmp_path):
     summary = _run(root, tmp_path / "out.h5", cfg=PreprocessConfig(workers=1, on_error="skip"))
     assert len(summary.skipped) == 1 and ":4:" in summary.skipped[0]["error"]
     assert summary.as_dict()["num_skipped"] == 1
-    total = sum(len(read_split_arrays(tmp_path / "out.h5", s)["label"]) for s in ("train", "test"))
-    assert total == 2 * 3 * 3 * 1 - 1  # performers x classes x cameras x replications, minus the bad one
+    total = sum(len(read_samples(tmp_path / "out.h5", "xview", s)["label"]) for s in ("train", "test"))
+    # performers x classes x cameras x replications, minus the bad one
+    assert total == summary.num_samples == 2 * 3 * 3 * 1 - 1
 
 
 def test_corrupt_archive_is_reported_by_name(ntu_raw, tmp_path):
@@ -140,10 +148,12 @@ def test_corrupt_archive_is_reported_by_name(ntu_raw, tmp_path):
         _run(tmp_path / "raw", tmp_path / "out.h5")
 
 
-def test_unknown_split_name_is_rejected(ntu_raw, tmp_path):
+def test_unknown_split_or_subset_is_rejected(ntu_raw, tmp_path):
     _run(ntu_raw, tmp_path / "p.h5")
-    with pytest.raises(ValueError, match="unknown split"):
-        SkeletonH5Dataset(tmp_path / "p.h5", "val")
+    with pytest.raises(DataError, match=r"p.h5: has no split 'xset' \(its splits: xsub, xview\)"):
+        SkeletonH5Dataset(tmp_path / "p.h5", "xset", "train")
+    with pytest.raises(ValueError, match="unknown subset 'val'"):
+        SkeletonH5Dataset(tmp_path / "p.h5", "xsub", "val")
 
 
 def test_pku1_trimmed_clips_and_detection_videos(tmp_path):
@@ -151,9 +161,9 @@ def test_pku1_trimmed_clips_and_detection_videos(tmp_path):
     (tmp_path / "pku1").mkdir()
     _raw(tmp_path, "pku1", write_pku_archives(tmp_path / "pku1", 1, cfg, seed=0))
     out = tmp_path / "pku1.h5"
-    summary = _run(tmp_path, out, protocol="pku1-xsub")
+    summary = _run(tmp_path, out, dataset="pku1")
     assert summary.detection_videos == {"train": 6, "test": 12}
-    assert summary.counts["train"] == 6 * 13 and summary.counts["test"] == 12 * 13
+    assert summary.splits == {"xsub": {"train": 6 * 13, "test": 12 * 13}}
     videos = read_detection(out, "test")
     for v in videos:
         assert v["joint"].shape[1] == len(v["frame_label"])
@@ -161,14 +171,14 @@ def test_pku1_trimmed_clips_and_detection_videos(tmp_path):
         for label, first, last, _ in v["gt"]:
             lo, hi = min(first, last) - 1, max(first, last)
             assert (v["frame_label"][lo:hi] == label).mean() > 0.9
-    assert read_split_arrays(out, "test")["label"].max() <= 50
+    assert read_samples(out, "xsub", "test")["label"].max() <= 50
 
 
 _KILLED_RUN = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
     from skelrep.data import ntu
-    from skelrep.data.preprocess import PreprocessConfig, preprocess_protocol
+    from skelrep.data.preprocess import PreprocessConfig, preprocess_dataset
 
     RAW, OUT, MARKS = map(Path, sys.argv[1:4])
     _parse = ntu.parse_skeleton
@@ -180,7 +190,7 @@ _KILLED_RUN = textwrap.dedent("""
 
     ntu.parse_skeleton = slow_parse
     if __name__ == "__main__":
-        preprocess_protocol("ntu60-xsub", {d: RAW / d for d in ("ntu60", "ntu120", "pku1", "pku2")}, OUT,
+        preprocess_dataset("ntu60", {d: RAW / d for d in ("ntu60", "ntu120", "pku1", "pku2")}, OUT,
                             PreprocessConfig(workers=2))
 """)
 
@@ -208,5 +218,5 @@ def test_kill9_mid_run_leaves_no_litter_after_the_next_run_and_workers_exit_quie
     assert os.listdir(out.parent) == ["p.h5"]
     with zipfile.ZipFile(next((ntu_raw / "ntu60").glob("*.zip"))) as z:
         members = sum(m.endswith(".skeleton") for m in z.namelist())
-    assert summary.counts["train"] + summary.counts["test"] == members
-    assert sum(len(read_split_arrays(out, split)["label"]) for split in ("train", "test")) == members
+    assert summary.num_samples == _total(summary) == members
+    assert sum(len(read_samples(out, "xsub", subset)["label"]) for subset in ("train", "test")) == members

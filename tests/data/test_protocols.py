@@ -11,37 +11,39 @@ import sys
 import pytest
 import yaml
 
+from skelrep.catalog import PROTOCOLS
 from skelrep.data.protocols import USER_BENCHMARK, protocol_names, resolve_all, resolve_protocol
 from skelrep.errors import ParamsError
-from skelrep.params import PROTOCOLS, load_params
+from skelrep.params import load_params
 
 from ..conftest import REPO_ROOT
 
 PARAMS = load_params(REPO_ROOT / "params.yaml")
-GENERIC = {"root": "data/import/mydata", "layout": "kinect_v1_20", "split": {"column": "subject", "train": "odd"},
+GENERIC = {"root": "data/import/mydata", "layout": "kinect_v1_20",
+           "splits": {"xsub": {"column": "subject", "train": "odd"}, "xview": {"column": "camera", "train": [1]}},
            "zero_frames": "interpolate", "min_frames": 16, "max_frames": 64, "extra_persons": "fail"}
 
 
 def with_user_protocol(**entry) -> dict:
     params = copy.deepcopy(PARAMS)
-    params["data"]["mydata"] = {"source": "generic", "generic": copy.deepcopy(GENERIC)}
-    params["protocols"]["mydata-xsub"] = {"dataset": "mydata", "base": "mydata", **entry}
+    params["data"]["mydata"] = {"source": "generic", "base": "mydata", "generic": copy.deepcopy(GENERIC)}
+    params["protocols"]["mydata-xsub"] = {"dataset": "mydata", "split": "xsub", **entry}
     return params
 
 
 def test_builtin_protocols_resolve_as_before():
     assert protocol_names(PARAMS) == tuple(PROTOCOLS)
-    for name, (dataset, benchmark) in PROTOCOLS.items():
+    for name, (dataset, split) in PROTOCOLS.items():
         for params in (PARAMS, {}):  # with the committed protocols section, and without one
             protocol = resolve_protocol(params, name)
-            assert (protocol.dataset, protocol.benchmark, protocol.builtin) == (dataset, benchmark, True)
+            assert (protocol.dataset, protocol.split, protocol.builtin) == (dataset, split, True)
+            assert protocol.benchmark == split and name == f"{dataset}-{split}"
             assert protocol.raw_datasets == (("ntu60", "ntu120") if dataset == "ntu120" else (dataset,))
-            assert protocol.split is None
 
 
 def test_builtin_protocol_entries_cannot_be_redirected():
     params = copy.deepcopy(PARAMS)
-    params["protocols"]["ntu60-xsub"] = {"dataset": "ntu120", "base": "ntu60"}
+    params["protocols"]["ntu60-xsub"] = {"dataset": "ntu120", "split": "xsub"}
     with pytest.raises(ParamsError, match="built-in benchmark protocol") as e:
         resolve_protocol(params, "ntu60-xsub")
     assert e.value.key == "protocols.ntu60-xsub"
@@ -51,10 +53,10 @@ def test_user_protocol_on_a_generic_dataset():
     params = with_user_protocol()
     protocol = resolve_protocol(params, "mydata-xsub")
     assert (protocol.dataset, protocol.benchmark, protocol.raw_datasets) == ("mydata", USER_BENCHMARK, ("mydata",))
-    assert not protocol.builtin and protocol.split is None
+    assert not protocol.builtin and protocol.split == "xsub"
     assert list(resolve_all(params)) == [*PROTOCOLS, "mydata-xsub"]
-    own = resolve_protocol(with_user_protocol(split={"column": "camera", "train": [1]}), "mydata-xsub")
-    assert own.split == {"column": "camera", "train": [1]}
+    other = resolve_protocol(with_user_protocol(split="xview"), "mydata-xsub")
+    assert (other.dataset, other.split) == ("mydata", "xview")
 
 
 @pytest.mark.parametrize("change, key, message", [
@@ -62,13 +64,12 @@ def test_user_protocol_on_a_generic_dataset():
      "no dataset 'other' in params.yaml data"),
     (lambda p: p["protocols"]["mydata-xsub"].update(dataset="ntu60"), "protocols.mydata-xsub.dataset",
      "built-in benchmark dataset"),
-    (lambda p: p["protocols"]["mydata-xsub"].update(base="ntu60"), "protocols.mydata-xsub.base",
-     "base: mydata"),
-    (lambda p: p["protocols"]["mydata-xsub"].pop("base"), "protocols.mydata-xsub.base", "missing"),
+    (lambda p: p["protocols"]["mydata-xsub"].update(split="xset"), "protocols.mydata-xsub.split",
+     "data.mydata.generic.splits names xsub, xview"),
+    (lambda p: p["protocols"]["mydata-xsub"].pop("split"), "protocols.mydata-xsub.split", "missing"),
     (lambda p: p["protocols"]["mydata-xsub"].update(spilt={}), "protocols.mydata-xsub.spilt", "unknown key"),
-    (lambda p: p["protocols"]["mydata-xsub"].update(split={"column": "subject", "train": "prime"}),
-     "protocols.mydata-xsub.split.train", "odd"),
-    (lambda p: p["protocols"].update({"my.xsub": {"dataset": "mydata", "base": "mydata"}}),
+    (lambda p: p["protocols"]["mydata-xsub"].update(base="mydata"), "protocols.mydata-xsub.base", "unknown key"),
+    (lambda p: p["protocols"].update({"my.xsub": {"dataset": "mydata", "split": "xsub"}}),
      "protocols.my.xsub", "letters, digits"),
     (lambda p: p["data"].update({"my@data": p["data"]["mydata"]}), "data.my@data", "letters, digits"),
 ])
@@ -98,10 +99,11 @@ def _stage_names(tmp_path, params: dict) -> set[str]:
 
 def test_dvc_stages_come_from_params_yaml(tmp_path):
     """The built-in stage names are unchanged; a generic dataset and a protocol add their own."""
-    builtin = {f"download@{d}" for d in ("ntu60", "ntu120", "pku1", "pku2")} | {
-        f"{stage}@{p}" for stage in ("preprocess", "pretrain", "features", "linear", "knn") for p in PROTOCOLS
+    builtin = {f"{stage}@{d}" for stage in ("download", "preprocess") for d in ("ntu60", "ntu120", "pku1", "pku2")} | {
+        f"{stage}@{p}" for stage in ("pretrain", "features", "linear", "knn") for p in PROTOCOLS
     } | {"check", "detect", "report"}
-    user = {"download@mydata"} | {f"{s}@mydata-xsub" for s in ("preprocess", "pretrain", "features", "linear", "knn")}
+    user = {"download@mydata", "preprocess@mydata"} | {
+        f"{s}@mydata-xsub" for s in ("pretrain", "features", "linear", "knn")}
     for name, params, expected in (("committed", PARAMS, builtin), ("custom", with_user_protocol(), builtin | user)):
         (tmp_path / name).mkdir()
         assert _stage_names(tmp_path / name, params) == expected, name

@@ -29,7 +29,8 @@ import skelrep.methods
 from skelrep.configuration import configuration, method_label
 from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.data.layout import load_layout
-from skelrep.evaluation.features import extract_features, load_feature_file, load_frozen_encoder
+from skelrep.evaluation.feature_file import load_feature_file
+from skelrep.evaluation.features import extract_features, load_frozen_encoder
 from skelrep.methods import METHODS, Method, MethodInfo, build_encoder, get_method
 from skelrep.methods.base import resolve
 from skelrep.models.encoder_file import load_encoder_file, save_encoder
@@ -41,7 +42,8 @@ from skelrep.tracking.mlflow_run import comparison_keys, run_tags
 from skelrep.training.pretrain import build_model_for
 from skelrep.validation import allowed_sections, params_errors
 
-from ..conftest import REPO_ROOT, write_tiny_h5
+from ..conftest import REPO_ROOT, TINY_SPLIT, write_tiny_h5
+from ..dvc_stages import stage_args
 
 DOC = REPO_ROOT / "docs" / "adding_a_method.md"
 FOLDER = "src/skelrep/methods/toy/"
@@ -199,26 +201,28 @@ def test_model_building_and_the_encoder_file(toy, tmp_path):
 def test_the_stages_run_the_new_method(toy, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data" / "processed").mkdir(parents=True)
-    data = write_tiny_h5(tmp_path / "data" / "processed" / f"{PROTOCOL}.h5", n_train=16, n_test=8, frames=24)
+    data = write_tiny_h5(tmp_path / "data" / "processed" / "ntu60.h5", n_train=16, n_test=8, frames=24)
     with h5py.File(data, "a") as h5:
-        h5.attrs["num_classes"] = 4  # what preprocessing records; the linear stage reads it
+        h5.attrs["num_classes"] = 4  # what preprocessing records; the feature file carries it
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(toy_params(toy.section)))
-    args = ["--protocol", PROTOCOL]
 
-    _stage("pretrain").main(args)
+    def args(stage):  # as dvc.yaml runs it
+        return stage_args(f"{stage}@{PROTOCOL}")
+
+    _stage("pretrain").main(args("pretrain"))
     stats = [json.loads(line) for line in Path(f"reports/pretrain/{PROTOCOL}/stats.jsonl").read_text().splitlines()]
     assert len(stats) == toy.section["train"]["epochs"] and all(np.isfinite(s["loss"]) for s in stats)
     assert load_encoder_file(f"models/{PROTOCOL}/encoder.pt")["method"] == "toy"
 
-    _stage("features").main(args)  # features.crop: auto -> the toy's own downstream crop
+    _stage("features").main(args("features"))  # features.crop: auto -> the toy's own downstream crop
     encoder = load_frozen_encoder(Path(f"models/{PROTOCOL}/encoder.pt"), torch.device("cpu"))
-    expected = extract_features(encoder, SkeletonH5Dataset(data, "train"), crop="center", ratio=0.9)
+    expected = extract_features(encoder, SkeletonH5Dataset(data, TINY_SPLIT, "train"), crop="center", ratio=0.9)
     features = load_feature_file(f"data/features/{PROTOCOL}/pretrained.npz")
     np.testing.assert_array_equal(features["train_x"], expected)
     assert features["train_x"].shape == (16, toy.section["hidden"])
 
-    _stage("knn").main(args)
-    _stage("linear").main(args)
+    _stage("knn").main(args("knn"))
+    _stage("linear").main(args("linear"))
     for stage, key in (("knn", "knn/top1"), ("linear", "linear/top1_last")):
         metrics = json.loads(Path(f"reports/{stage}/{PROTOCOL}/metrics.json").read_text())
         assert 0 <= metrics[key] <= 100

@@ -16,14 +16,15 @@ import pytest
 import yaml
 
 from skelrep.data.generic import write_example_dataset
-from skelrep.data.hdf5 import read_layout
+from skelrep.data.hdf5 import read_attrs, read_layout, read_samples, split_names
 from skelrep.data.layout import load_layout
 from skelrep.errors import ParamsError
-from skelrep.evaluation.features import load_feature_file
+from skelrep.evaluation.feature_file import load_feature_file
 from skelrep.models.encoder_file import load_encoder_file
 from skelrep.params import load_params
 
 from ..conftest import REPO_ROOT
+from ..dvc_stages import stage_args
 from ..methods.isc.test_method import TINY_ISC
 from ..methods.umurl.test_method import TINY_UMURL
 from ..report import stage_params, write_fake_reports
@@ -45,10 +46,12 @@ def _stage(name: str):
 def _params(layout) -> dict:
     """The committed params.yaml plus a generic dataset and its protocol; tiny methods."""
     params = load_params(REPO_ROOT / "params.yaml")
-    params["data"]["mydata"] = {"source": "generic", "generic": {
-        "root": "data/import/mydata", "layout": layout, "split": {"column": "subject", "train": "odd"},
+    params["data"]["mydata"] = {"source": "generic", "base": "mydata", "generic": {
+        "root": "data/import/mydata", "layout": layout,
+        "splits": {"xsub": {"column": "subject", "train": "odd"}, "xsub2": {"column": "subject", "train": [1, 2]}},
         "zero_frames": "interpolate", "min_frames": 16, "max_frames": 32, "extra_persons": "fail"}}
-    params["protocols"][PROTOCOL] = {"dataset": "mydata", "base": "mydata"}
+    params["protocols"][PROTOCOL] = {"dataset": "mydata", "split": "xsub"}
+    params["protocols"]["mydata-xsub2"] = {"dataset": "mydata", "split": "xsub2"}
     params["preprocess"]["workers"] = 1
     params["mlflow"]["enabled"] = False
     for name, tiny in (("usdrl", TINY_USDRL), ("umurl", TINY_UMURL), ("isc", TINY_ISC)):
@@ -62,17 +65,32 @@ def _params(layout) -> dict:
 
 @pytest.fixture(scope="module", params=sorted(LAYOUTS))
 def workspace(request, tmp_path_factory) -> Path:
-    """download@mydata and preprocess@mydata-xsub run on a generated dataset."""
+    """download@mydata and preprocess@mydata run on a generated dataset, as dvc.yaml runs them."""
     layout, persons = LAYOUTS[request.param]
     root = tmp_path_factory.mktemp(request.param)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         write_example_dataset("data/import/mydata", layout, n_per_class=4, classes=["clap", "kick"],
                               persons=persons, frames=(10, 30), zero_frame_prob=0.1, seed=0)
-        (root / "params.yaml").write_text(yaml.safe_dump(_params(layout)))
-        _stage("download").main(["--dataset", "mydata"])
-        _stage("preprocess").main(["--protocol", PROTOCOL])
+        params = _params(layout)
+        (root / "params.yaml").write_text(yaml.safe_dump(params))
+        _stage("download").main(stage_args("download@mydata", params))
+        _stage("preprocess").main(stage_args("preprocess@mydata", params))
     return root
+
+
+def test_one_file_holds_every_protocol_of_the_dataset(workspace):
+    """mydata is parsed once; its two protocols select the named splits xsub and xsub2."""
+    data = workspace / "data" / "processed" / "mydata.h5"
+    assert split_names(data) == ("xsub", "xsub2")
+    total = read_attrs(data)
+    for split in ("xsub", "xsub2"):
+        train, test = (read_samples(data, split, s) for s in ("train", "test"))
+        assert not set(train["index"]) & set(test["index"])
+        assert len(train["index"]) + len(test["index"]) == 8  # 2 classes x 4: every sample in one subset
+    assert set(read_samples(data, "xsub", "train")["meta/subject"]) <= {1, 3, 5, 7}
+    assert set(read_samples(data, "xsub2", "train")["meta/subject"]) == {1, 2}
+    assert json.loads(total["class_names"]) == ["clap", "kick"]
 
 
 @pytest.mark.parametrize("method", ["usdrl", "umurl", "isc"])
@@ -81,24 +99,28 @@ def test_every_stage_runs_on_the_users_data(workspace, method, monkeypatch):
     params = yaml.safe_load((workspace / "params.yaml").read_text())
     params["method"] = method
     (workspace / f"params_{method}.yaml").write_text(yaml.safe_dump(params))
-    args = ["--protocol", PROTOCOL, "--params", f"params_{method}.yaml"]
-    layout = read_layout(f"data/processed/{PROTOCOL}.h5")
+
+    def args(stage):  # as dvc.yaml runs it, with this method's params file
+        return [*stage_args(f"{stage}@{PROTOCOL}", params), "--params", f"params_{method}.yaml"]
+
+    layout = read_layout("data/processed/mydata.h5")
     assert layout == load_layout(params["data"]["mydata"]["generic"]["layout"])
 
-    _stage("pretrain").main(args)
+    _stage("pretrain").main(args("pretrain"))
     payload = load_encoder_file(f"models/{PROTOCOL}/encoder.pt")
     assert payload["method"] == method
-    _stage("features").main(args)
-    _stage("knn").main(args)
+    _stage("features").main(args("features"))
+    _stage("knn").main(args("knn"))
     knn = json.loads(Path(f"reports/knn/{PROTOCOL}/metrics.json").read_text())
     assert 0 <= knn["knn/top1"] <= 100
 
     features = load_feature_file(f"data/features/{PROTOCOL}/pretrained.npz")
-    assert len(features["train_x"]) == len(features["train_y"]) == 4
-    _stage("linear").main(args)
+    assert len(features["train_x"]) == len(features["train_y"]) == len(features["train_ids"]) == 4
+    assert features["num_classes"] == 2 and list(features["class_names"]) == ["clap", "kick"]
+    _stage("linear").main(args("linear"))
     linear = json.loads(Path(f"reports/linear/{PROTOCOL}/metrics.json").read_text())
     assert 0 <= linear["linear/top1_last"] <= 100 and 0 <= linear["linear/random_init/top1_last"] <= 100
-    scores = load_feature_file(f"reports/linear/{PROTOCOL}/test_scores.npz")
+    scores = dict(np.load(f"reports/linear/{PROTOCOL}/test_scores.npz"))
     assert scores["probs"].shape == (len(features["test_y"]), 2)
     assert np.allclose(scores["probs"].sum(1), 1.0, atol=1e-5)
 
@@ -116,7 +138,7 @@ def test_report_adds_a_table_of_the_users_protocols(tmp_path, monkeypatch):
                 shutil.copytree(reports / stage / "ntu60-xsub", reports / stage / PROTOCOL)
             params["data"]["mydata"] = _params("kinect_v1_20")["data"]["mydata"]
             params["protocols"] = {**load_params(REPO_ROOT / "params.yaml")["protocols"],
-                                   PROTOCOL: {"dataset": "mydata", "base": "mydata"}}
+                                   PROTOCOL: {"dataset": "mydata", "split": "xsub"}}
         (root / "params.yaml").write_text(yaml.safe_dump(params))
         monkeypatch.chdir(root)
         report.main(["--no-mlflow", "--reports", "reports", "--models", "models"])
@@ -139,7 +161,24 @@ def test_report_adds_a_table_of_the_users_protocols(tmp_path, monkeypatch):
 @pytest.mark.parametrize("stage", ["preprocess", "pretrain", "features", "linear", "knn"])
 def test_an_unknown_protocol_fails_before_any_work(tmp_path, monkeypatch, stage):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(_params("kinect_v1_20")))
-    with pytest.raises(ParamsError, match="unknown protocol 'mydata-xview'.*mydata-xsub"):
-        _stage(stage).main(["--protocol", "mydata-xview"])
+    params = _params("kinect_v1_20")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    if stage == "preprocess":  # per dataset
+        args = [a.replace("mydata", "otherdata") for a in stage_args("preprocess@mydata", params)]
+        match = "data.otherdata: missing"
+    else:
+        args = [a.replace(PROTOCOL, "mydata-xset") for a in stage_args(f"{stage}@{PROTOCOL}", params)]
+        match = "unknown protocol 'mydata-xset'.*mydata-xsub"
+    with pytest.raises(ParamsError, match=match):
+        _stage(stage).main(args)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # nothing written
+
+
+def test_a_protocol_selects_a_split_its_dataset_declares(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    params = _params("kinect_v1_20")
+    params["protocols"]["mydata-xset"] = {"dataset": "mydata", "split": "xset"}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ParamsError, match="protocols.mydata-xset.split: got 'xset'; data.mydata.generic.splits "
+                       "names xsub, xsub2"):
+        _stage("pretrain").main(stage_args(f"pretrain@{PROTOCOL}", params))

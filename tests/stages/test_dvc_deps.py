@@ -15,8 +15,9 @@ For every stage of dvc.yaml (each ``foreach`` item expanded from params.yaml, as
 - **package data**: a module that reads a file of its package (``files("skelrep.data")
   .joinpath("layouts", ...)``, ``"missing/<dataset>_....txt"``, ``"published_results.csv"``)
   needs that file or folder too.
-- **pipeline files**: every ``data/``, ``models/`` or ``reports/`` path written in the stage
-  script (f-string parts as wildcards) is either one of its outputs or covered by a dep.
+- **pipeline files**: paths live on the command lines: every ``data/``, ``models/`` or
+  ``reports/`` path of a stage's ``cmd`` is one of its outputs or covered by a dep, and the
+  stage script itself names none (beyond :data:`NOT_DEPS`), so the two cannot disagree.
 
 A file is covered by a dep that is the file or a folder holding it. ``skelrep.validation``,
 which every stage runs first, decides only *whether* a stage runs, never what it writes, and
@@ -37,9 +38,9 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ..conftest import REPO_ROOT
+from ..dvc_stages import expand_stages
 
 SRC = REPO_ROOT / "src"
 PACKAGE = "skelrep"
@@ -49,6 +50,7 @@ PIPELINE_ROOTS = ("data", "models", "reports")
 
 # Paths a stage script names that are deliberately neither dep nor output, with the reason.
 NOT_DEPS = {
+    "download": {"data": "data/.download-cache: partial downloads resume there (DVC must never delete it)"},
     "pretrain": {"models/.resume/*": "resume state of an interrupted run, deleted on completion"},
     "report": {"models": "encoders are only logged to MLflow, never read into a DVC output"},
 }
@@ -56,30 +58,8 @@ NOT_DEPS = {
 
 # --- dvc.yaml, expanded ------------------------------------------------------------------------
 
-_VAR = re.compile(r"\$\{\s*([^}]+?)\s*\}")
 _IMPORT_BY_NAME = re.compile(r"(skelrep(?:\.\w+)*):\w+")  # "skelrep.pkg.module:Name"
 _FILE_NAME = re.compile(r"[\w][\w.-]*")
-
-
-def _lookup(context: dict, dotted: str):
-    node = context
-    for part in dotted.split("."):
-        node = node[part]
-    return node
-
-
-def _interpolate(value, context: dict):
-    """DVC's ``${...}`` templating, enough for dvc.yaml: a whole-string var keeps its type."""
-    if isinstance(value, str):
-        whole = _VAR.fullmatch(value)
-        if whole:
-            return _lookup(context, whole.group(1))
-        return _VAR.sub(lambda m: str(_lookup(context, m.group(1))), value)
-    if isinstance(value, list):
-        return [_interpolate(v, context) for v in value]
-    if isinstance(value, dict):
-        return {_interpolate(k, context): _interpolate(v, context) for k, v in value.items()}
-    return value
 
 
 def _paths(entries) -> list[str]:
@@ -90,18 +70,7 @@ def _paths(entries) -> list[str]:
 @cache
 def expanded_stages() -> tuple[tuple[str, str, dict], ...]:
     """``(group, name, definition)`` of every stage, ``foreach`` items expanded."""
-    dvc = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))
-    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"))
-    out = []
-    for group, spec in dvc["stages"].items():
-        if "foreach" in spec:
-            items = _interpolate(spec["foreach"], params)
-            pairs = items.items() if isinstance(items, dict) else ((i, i) for i in items)
-            for key, item in pairs:
-                out.append((group, f"{group}@{key}", _interpolate(spec["do"], {**params, "key": key, "item": item})))
-        else:
-            out.append((group, group, _interpolate(spec, params)))
-    return tuple(out)
+    return expand_stages()
 
 
 def stage_groups() -> list[str]:
@@ -339,9 +308,12 @@ def test_stage_deps_cover_every_project_file_it_loads(group, runtime_modules):
 
 
 def _pipeline_paths(script: str) -> set[str]:
-    """The data/, models/, reports/ paths a stage script names (f-string placeholders as *)."""
-    return {text.rstrip("/") for text, _ in _string_parts(_parse(REPO_ROOT / script))
-            if text.split("/")[0] in PIPELINE_ROOTS}
+    """The data/, models/, reports/ paths a stage script names (f-string placeholders as *);
+    dict keys (``{"data": ...}``) are names, not paths."""
+    tree = _parse(REPO_ROOT / script)
+    keys = {id(k) for node in ast.walk(tree) if isinstance(node, ast.Dict) for k in node.keys if k is not None}
+    return {text.rstrip("/") for text, node in _string_parts(tree)
+            if text.split("/")[0] in PIPELINE_ROOTS and id(node) not in keys}
 
 
 def _related(pattern: str, path: str) -> bool:
@@ -350,18 +322,39 @@ def _related(pattern: str, path: str) -> bool:
             or pattern.startswith(path.rstrip("/") + "/"))
 
 
+def _cmd_paths(cmd: str) -> list[str]:
+    """The data/, models/, reports/ paths on a stage's command line."""
+    return [token.rstrip("/") for token in cmd.split() if token.split("/")[0] in PIPELINE_ROOTS]
+
+
 @pytest.mark.parametrize("group", stage_groups())
-def test_stage_deps_cover_every_pipeline_file_it_reads(group):
+def test_every_path_on_a_command_line_is_a_dep_or_an_output(group):
     problems = []
     for _, name, definition in (s for s in expanded_stages() if s[0] == group):
-        script = script_of(definition["cmd"])
         deps, outs = _paths(definition.get("deps")), outputs_of(definition)
-        for pattern in sorted(_pipeline_paths(script)):
-            if pattern in NOT_DEPS.get(group, {}) or any(_related(pattern, o) for o in outs):
+        for path in _cmd_paths(definition["cmd"]):
+            if path in NOT_DEPS.get(group, {}):
                 continue
-            if not any(_related(pattern, d) for d in deps):
-                problems.append(f"stage {name} ({script}) reads {pattern!r}, which no dep covers")
+            # the path, a folder holding it or a folder of deps/outputs (models/<p>: the two encoders)
+            if not (any(_related(path, o) or _related(o, path) for o in outs)
+                    or any(_related(d, path) for d in deps) or covered(path, deps)):
+                problems.append(f"stage {name}: {path!r} is on its command line but neither a dep nor an output")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("group", stage_groups())
+def test_stage_scripts_take_their_paths_from_the_command_line(group):
+    script = script_of(next(d for g, _, d in expanded_stages() if g == group)["cmd"])
+    named = sorted(p for p in _pipeline_paths(script) if p not in NOT_DEPS.get(group, {}))
+    assert not named, f"{script} names pipeline paths {named}: pass them on the dvc.yaml command line"
+
+
+def test_the_path_checks_see_paths():
+    """Controls: the checks above would see a path on a command line and one in a script."""
+    assert _cmd_paths("python stages/x.py --data data/processed/ntu60.h5 --out models/p/") == [
+        "data/processed/ntu60.h5", "models/p"]
+    assert "reports/linear/*/metrics.json" in {t for t, _ in _string_parts(ast.parse(
+        'p = f"reports/linear/{protocol}/metrics.json"'))}
 
 
 def test_every_stage_waits_for_the_params_check():

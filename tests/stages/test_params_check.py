@@ -13,10 +13,12 @@ import yaml
 from skelrep.params import load_params
 
 from ..conftest import REPO_ROOT
+from ..dvc_stages import stage_args
 from .test_dvc_deps import expanded_stages, script_of
 
-ARGS = {"download": ["--dataset", "ntu60"], "detect": [], "report": [], "check": []}
-PROTOCOL_ARGS = ["--protocol", "ntu60-xsub"]
+# one stage of each group, with the arguments dvc.yaml gives it
+STAGE = {"download": "download@ntu60", "preprocess": "preprocess@ntu60", "detect": "detect", "report": "report",
+         "check": "check"}
 
 
 def _scripts() -> dict[str, str]:
@@ -33,7 +35,7 @@ def _run_all(tmp_path, params: dict, groups) -> dict[str, tuple[subprocess.Compl
         work = tmp_path / group
         work.mkdir(parents=True)
         (work / "params.yaml").write_text(yaml.safe_dump(params))
-        cmd = [sys.executable, str(REPO_ROOT / script), *ARGS.get(group, PROTOCOL_ARGS)]
+        cmd = [sys.executable, str(REPO_ROOT / script), *stage_args(STAGE.get(group, f"{group}@ntu60-xsub"))]
         procs[group] = (subprocess.Popen(cmd, cwd=work, env={**_env(), "DVC_ROOT": str(work)}, text=True,
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE), time.monotonic(), work)
     results = {}
@@ -77,7 +79,7 @@ def test_an_unknown_method_stops_the_check_stage_with_the_methods(tmp_path):
     params = load_params(REPO_ROOT / "params.yaml")
     params["method"] = "simclr"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    proc = subprocess.run([sys.executable, str(REPO_ROOT / "stages" / "check.py")], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, str(REPO_ROOT / "stages" / "check.py"), *stage_args("check")], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "error: params.yaml: method: got 'simclr'; allowed: usdrl, umurl, isc" in proc.stderr
@@ -91,8 +93,8 @@ def test_the_check_stage_writes_the_same_bytes_for_any_valid_params(tmp_path):
         params = load_params(REPO_ROOT / "params.yaml")
         params["linear"]["lr"] = lr
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-        subprocess.run([sys.executable, str(REPO_ROOT / "stages" / "check.py")], cwd=tmp_path, check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run([sys.executable, str(REPO_ROOT / "stages" / "check.py"), *stage_args("check")],
+                       cwd=tmp_path, check=True, capture_output=True, timeout=120)
         outputs.append((tmp_path / "reports" / "params_check.txt").read_bytes())
     assert outputs[0] == outputs[1] == b"params.yaml: every section valid\n"
 

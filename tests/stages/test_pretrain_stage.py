@@ -24,10 +24,12 @@ from skelrep.tracking.mlflow_run import RunLogger
 from skelrep.training.checkpoint import CKPT_NAME
 
 from ..conftest import REPO_ROOT, write_tiny_h5
+from ..dvc_stages import stage_args
 from ..training.test_pretrain import TINY_USDRL
 
 PROTOCOL = "ntu60-xsub"
-ARGS = ["--protocol", PROTOCOL]
+DATA = Path("data/processed/ntu60.h5")  # the protocol's dataset file (its xsub split)
+ARGS = stage_args(f"pretrain@{PROTOCOL}")  # as dvc.yaml runs it
 RESUME = Path("models/.resume") / PROTOCOL
 ENCODER = Path("models") / PROTOCOL / "encoder.pt"
 STATS = Path("reports/pretrain") / PROTOCOL / "stats.jsonl"
@@ -53,7 +55,7 @@ def _params(**train) -> dict:
 def workspace(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data" / "processed").mkdir(parents=True)
-    write_tiny_h5(tmp_path / "data" / "processed" / f"{PROTOCOL}.h5", n_train=16, n_test=4, frames=24)
+    write_tiny_h5(tmp_path / DATA, n_train=16, n_test=4, frames=24)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(_params()))
     return tmp_path
 
@@ -203,7 +205,7 @@ def _dvc_repo(root: Path) -> None:
     .gitignore), the tiny params and one processed file."""
     dvc_yaml = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())
     stage = dvc_yaml["stages"]["pretrain"]
-    data_dep = "data/processed/${key}.h5"
+    data_dep = "data/processed/${item.dataset}.h5"
     assert data_dep in stage["do"]["deps"]
     # the code deps are copied; other stages' outputs (not built here) are left out
     stage["do"]["deps"] = [dep for dep in stage["do"]["deps"]
@@ -220,7 +222,7 @@ def _dvc_repo(root: Path) -> None:
             shutil.copy(src, dst)
     shutil.copy(REPO_ROOT / ".gitignore", root / ".gitignore")
     (root / "data" / "processed").mkdir(parents=True)
-    write_tiny_h5(root / "data" / "processed" / f"{PROTOCOL}.h5", n_train=16, n_test=4, frames=24)
+    write_tiny_h5(root / DATA, n_train=16, n_test=4, frames=24)
     (root / "params.yaml").write_text(yaml.safe_dump(_params()))
 
 

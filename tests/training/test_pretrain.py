@@ -13,7 +13,7 @@ from skelrep.methods.usdrl.method import USDRL
 from skelrep.training.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from skelrep.training.pretrain import NonFiniteLossError, run_pretraining, write_stats
 
-from ..conftest import write_tiny_h5
+from ..conftest import TINY_SPLIT, write_tiny_h5
 
 TINY_USDRL = {
     "encoder": {"arch": "dste", "hidden": 16, "heads": 1, "num_layers": 1, "alpha": 0.5, "gap": 4,
@@ -34,7 +34,7 @@ def tiny_usdrl(**train_overrides):
 
 @pytest.fixture
 def dataset(tmp_path):
-    return SkeletonH5Dataset(write_tiny_h5(tmp_path / "tiny.h5", frames=24), "train")
+    return SkeletonH5Dataset(write_tiny_h5(tmp_path / "tiny.h5", frames=24), TINY_SPLIT, "train")
 
 
 def _run(method, dataset, ckpt_dir, **kw):

@@ -12,34 +12,37 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from .hdf5 import SPLITS, read_layout
+from .hdf5 import SAMPLES, read_indices, read_layout
 
 
 class SkeletonH5Dataset(torch.utils.data.Dataset):
-    """Lazy reader of one split: one ``h5py.File`` per DataLoader worker, opened on first use.
+    """Lazy reader of one subset (train | test) of a named split of a dataset file: one
+    ``h5py.File`` per DataLoader worker, opened on first use.
 
-    Returns ``(joint (C, T_max, V, M) float32, num_frame, label, index)``; cropping,
+    Returns ``(joint (C, T_max, V, M) float32, num_frame, label, index)`` with ``index`` the
+    position in this subset; ``sample_index`` maps it to the file's ``samples``. Cropping,
     augmentation and bone/motion happen on the training device, in batches. ``layout`` is the
     file's skeleton layout (joints, bone tree, persons, channels), which models are built for.
     """
 
-    def __init__(self, path: str | Path, split: str):
-        if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; allowed: {SPLITS}")
+    def __init__(self, path: str | Path, split: str, subset: str):
         self.path = str(path)
         self.split = split
+        self.subset = subset
         with h5py.File(self.path, "r") as h5:
-            if split not in h5:
-                raise DataError(self.path, f"has no {split!r} group")
-            g = h5[split]
-            self.num_frame = g["num_frame"][:].astype(np.int64)
-            self.label = g["label"][:].astype(np.int64)
+            if SAMPLES not in h5:
+                raise DataError(self.path, f"has no {SAMPLES!r} group (not a skelrep dataset file)")
+            self.sample_index = read_indices(h5, split, subset, self.path)
+            g = h5[SAMPLES]
+            self.num_frame = g["num_frame"][:][self.sample_index].astype(np.int64)
+            self.label = g["label"][:][self.sample_index].astype(np.int64)
+            self.sample_name = np.array([n.decode() for n in g["sample_name"][:][self.sample_index]])
             self.sample_shape = g["joint"].shape[1:]
         self.layout = read_layout(self.path)
         channels, _, joints, persons = self.sample_shape
         declared = (self.layout.channels, self.layout.num_joints, self.layout.persons)
         if (channels, joints, persons) != declared:
-            raise DataError(self.path, f"{split}/joint has (C, V, M) = {(channels, joints, persons)} but its "
+            raise DataError(self.path, f"{SAMPLES}/joint has (C, V, M) = {(channels, joints, persons)} but its "
                             f"layout {self.layout.name!r} declares {declared}")
         self._h5: h5py.File | None = None
 
@@ -49,7 +52,7 @@ class SkeletonH5Dataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         if self._h5 is None:
             self._h5 = h5py.File(self.path, "r")
-        joint = torch.from_numpy(self._h5[self.split]["joint"][i])
+        joint = torch.from_numpy(self._h5[SAMPLES]["joint"][int(self.sample_index[i])])
         return joint, int(self.num_frame[i]), int(self.label[i]), i
 
     def __getstate__(self):

@@ -123,10 +123,27 @@ def _train_values(value: Any, key: str) -> list | str:
     return _listed_values(value, key)
 
 
+# Split names become HDF5 group names and, with the dataset, protocol names: no '.', '@', '/'.
+SPLIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def split_rules(value: Any, key: str) -> dict[str, dict]:
+    """params validator for ``generic.splits``: ``{<name>: <split rule>}``, at least one. Each
+    named split is an index set of the processed file; a protocol selects one by name."""
+    if not isinstance(value, Mapping) or not value:
+        raise ParamsError(key, f"got {value!r}; expected named split rules, e.g. {{xsub: {{column: subject, "
+                          "train: [1, 2, 3]}}}")
+    for name in value:
+        if not isinstance(name, str) or not SPLIT_NAME.fullmatch(name):
+            raise ParamsError(f"{key}.{name}", "a split name uses letters, digits, '_' and '-' (starting "
+                              "with a letter or digit)")
+    return {name: split_rule(rule, f"{key}.{name}") for name, rule in value.items()}
+
+
 GENERIC_SCHEMA = {
     "root": string,                           # folder or .zip in the generic format
     "layout": layout_spec,                    # built-in name, .yaml path or mapping
-    "split": split_rule,                      # column rule or {file: split.csv}
+    "splits": split_rules,                    # name -> column rule or {file: split.csv}
     "zero_frames": choice(*ZERO_FRAMES),      # untracked (all-zero) frames
     "min_frames": integer(1, 10_000),         # shorter sequences are resampled to this
     "max_frames": integer(1, 10_000),         # longer ones are cut (HDF5 T_max)
@@ -138,7 +155,7 @@ GENERIC_SCHEMA = {
 class GenericConfig:
     root: str
     layout: SkeletonLayout
-    split: dict
+    splits: dict  # name -> split rule
     zero_frames: str = "interpolate"
     min_frames: int = 1
     max_frames: int = 300

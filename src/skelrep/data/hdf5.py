@@ -1,24 +1,28 @@
-"""The processed HDF5 file: one per benchmark protocol, read by every stage after preprocessing.
+"""The processed HDF5 file: one per dataset, read by every stage after preprocessing.
 
-Layout of ``data/processed/<protocol>.h5``::
+Layout of ``data/processed/<dataset>.h5``::
 
-    train/ and test/                 recognition samples of that split, sorted by name
+    samples/                         every recognition sample of the dataset, parsed once
         joint        float32 (N, C, T_max, V, M), chunked one sample per chunk
         num_frame    int32 (N,)      original length (<= T_max), every crop uses it
         label        int16 (N,)      0-based
-        sample_name  bytes (N,)      NTU stem or PKU clip id
+        sample_name  bytes (N,)      NTU stem, PKU clip id or the user's sample id
         meta/<key>   int16 (N,)      setup/camera/performer/... parsed from the name
+    splits/<split>/train, test       int32 sample indices (ascending): one named split per
+                                     protocol on the dataset (NTU-60: xsub, xview; NTU-120:
+                                     xsub, xset; PKU-MMD: xsub; the user's: the protocol name)
     detection/                       PKU-MMD I only: untrimmed videos
         videos/<id>/joint (C, T, V, M), frame_label (T,), gt (n, 4) raw label rows
         split/train, split/test      video ids
-    attrs                            protocol, dataset, num_classes, ...; a user protocol's
-                                     file also has ``layout`` (the skeleton layout as JSON);
-                                     the built-in benchmarks' files (NTU, PKU-MMD) have none:
-                                     they hold NTU's 25-joint skeleton
+    attrs                            dataset, num_classes, class_names (JSON), splits (JSON), ...;
+                                     a user dataset's file also has ``layout`` (the skeleton
+                                     layout as JSON); the built-in benchmarks' files (NTU,
+                                     PKU-MMD) have none: they hold NTU's 25-joint skeleton
 
-Determinism: every dataset is created with ``track_times=False`` and the file carries no
-wall-clock or host attributes, so the same input gives byte-identical files and stable DVC
-hashes. Samples are appended one at a time (never a whole split in RAM).
+A protocol's samples are a split's index set, so a split's train (or test) samples keep the
+dataset's sample order. Determinism: every dataset is created with ``track_times=False`` and
+the file carries no wall-clock or host attributes, so the same input gives byte-identical
+files and stable DVC hashes. Samples are appended in blocks (never a whole dataset in RAM).
 """
 
 from __future__ import annotations
@@ -34,8 +38,10 @@ import numpy as np
 from ..errors import DataError
 from .layout import SkeletonLayout, load_layout
 
-SPLITS = ("train", "test")
+SUBSETS = ("train", "test")  # the two halves of every named split
 LAYOUT_ATTR = "layout"
+SAMPLES = "samples"
+SPLITS_GROUP = "splits"
 _COMPRESSION = "lzf"  # fast and deterministic
 # _FILL: a user-defined fill value makes HDF5 initialise every chunk it allocates. Without one, the
 # part of an edge chunk beyond the dataset's extent held whatever memory it got, was compressed with
@@ -51,12 +57,12 @@ def _create(group: h5py.Group, name: str, shape: tuple, dtype: Any, chunks: tupl
     )
 
 
-class RecognitionWriter:
-    """Append samples to the train/test groups of a recognition file.
+class SampleWriter:
+    """Append samples to the ``samples`` group; :meth:`append` returns the sample's index.
 
     Samples are buffered and written in blocks (one resize and one slice write per dataset
     per block): per-sample resizing of nine datasets dominated preprocessing time. Memory
-    stays bounded by ``block`` samples per split. Call ``close()`` (or use ``with``) at the end.
+    stays bounded by ``block`` samples. Call ``close()`` (or use ``with``) at the end.
     """
 
     def __init__(self, h5: h5py.File, sample_shape: tuple[int, int, int, int], meta_keys: tuple[str, ...],
@@ -65,31 +71,30 @@ class RecognitionWriter:
         self.sample_shape = tuple(sample_shape)
         self.meta_keys = tuple(meta_keys)
         self.block = block
-        self.count = dict.fromkeys(SPLITS, 0)
-        self._pending: dict[str, list[tuple]] = {s: [] for s in SPLITS}
-        for split in SPLITS:
-            g = h5.create_group(split, track_order=True)
-            _create(g, "joint", (0, *self.sample_shape), "float32",
-                    chunks=(1, *self.sample_shape), compression=_COMPRESSION)
-            _create(g, "num_frame", (0,), "int32", chunks=(1024,))
-            _create(g, "label", (0,), "int16", chunks=(1024,))
-            _create(g, "sample_name", (0,), h5py.string_dtype("ascii"), chunks=(1024,))
-            meta = g.create_group("meta", track_order=True)
-            for key in self.meta_keys:
-                _create(meta, key, (0,), "int16", chunks=(1024,))
+        self.count = 0
+        self._pending: list[tuple] = []
+        g = h5.create_group(SAMPLES, track_order=True)
+        _create(g, "joint", (0, *self.sample_shape), "float32",
+                chunks=(1, *self.sample_shape), compression=_COMPRESSION)
+        _create(g, "num_frame", (0,), "int32", chunks=(1024,))
+        _create(g, "label", (0,), "int16", chunks=(1024,))
+        _create(g, "sample_name", (0,), h5py.string_dtype("ascii"), chunks=(1024,))
+        meta = g.create_group("meta", track_order=True)
+        for key in self.meta_keys:
+            _create(meta, key, (0,), "int16", chunks=(1024,))
 
-    def append(self, split: str, name: str, joint: np.ndarray, num_frame: int, label: int,
-               meta: Mapping[str, int]) -> None:
-        self._pending[split].append((name, joint, num_frame, label, [meta[k] for k in self.meta_keys]))
-        self.count[split] += 1
-        if len(self._pending[split]) >= self.block:
-            self._flush(split)
+    def append(self, name: str, joint: np.ndarray, num_frame: int, label: int, meta: Mapping[str, int]) -> int:
+        self._pending.append((name, joint, num_frame, label, [meta[k] for k in self.meta_keys]))
+        self.count += 1
+        if len(self._pending) >= self.block:
+            self._flush()
+        return self.count - 1
 
-    def _flush(self, split: str) -> None:
-        rows = self._pending[split]
+    def _flush(self) -> None:
+        rows = self._pending
         if not rows:
             return
-        g = self.h5[split]
+        g = self.h5[SAMPLES]
         lo = g["label"].shape[0]
         hi = lo + len(rows)
         names, joints, frames, labels, metas = zip(*rows, strict=True)
@@ -99,17 +104,23 @@ class RecognitionWriter:
         for key, values in columns.items():
             g[key].resize(hi, axis=0)
             g[key][lo:hi] = values
-        self._pending[split] = []
+        self._pending = []
 
     def close(self) -> None:
-        for split in SPLITS:
-            self._flush(split)
+        self._flush()
 
-    def __enter__(self) -> RecognitionWriter:
+    def __enter__(self) -> SampleWriter:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def write_split(h5: h5py.File, split: str, subsets: Mapping[str, list[int] | np.ndarray]) -> None:
+    """The named split ``split``: its train and test sample indices (stored ascending)."""
+    g = h5.require_group(SPLITS_GROUP).create_group(split, track_order=True)
+    for subset in SUBSETS:
+        g.create_dataset(subset, data=np.sort(np.asarray(subsets[subset], dtype=np.int32)), track_times=False)
 
 
 def write_detection_video(h5: h5py.File, video_id: str, joint: np.ndarray, frame_label: np.ndarray,
@@ -138,10 +149,10 @@ def read_layout(path: str | Path) -> SkeletonLayout:
     with the file's person count (the built-in benchmarks' files, written without the attribute)."""
     with h5py.File(path, "r") as h5:
         spec = h5.attrs.get(LAYOUT_ATTR)
-        persons = h5[SPLITS[0]]["joint"].shape[-1] if SPLITS[0] in h5 else None
+        persons = h5[SAMPLES]["joint"].shape[-1] if SAMPLES in h5 else None
     if spec is None:
         if persons is None:
-            raise DataError(str(path), f"has neither a {LAYOUT_ATTR!r} attribute nor a train split")
+            raise DataError(str(path), f"has neither a {LAYOUT_ATTR!r} attribute nor samples")
         return load_layout("ntu25").with_persons(persons)
     try:
         return load_layout(json.loads(spec), key=f"{path}: {LAYOUT_ATTR}")
@@ -149,26 +160,54 @@ def read_layout(path: str | Path) -> SkeletonLayout:
         raise DataError(str(path), f"attribute {LAYOUT_ATTR!r} is not a layout ({exc})") from None
 
 
-def read_split_arrays(path: str | Path, split: str) -> dict[str, np.ndarray]:
-    """Small per-sample arrays of a split (labels, lengths, names, meta), not the joints."""
+def split_names(path: str | Path) -> tuple[str, ...]:
+    """The named splits a dataset file holds (e.g. ``('xsub', 'xview')``)."""
     with h5py.File(path, "r") as h5:
-        g = h5[split]
+        return tuple(h5[SPLITS_GROUP]) if SPLITS_GROUP in h5 else ()
+
+
+def read_indices(h5: h5py.File, split: str, subset: str, path: str | Path = "") -> np.ndarray:
+    """The sample indices of ``subset`` (train | test) of the named ``split``; a clear error naming
+    the file and the splits it holds otherwise."""
+    if subset not in SUBSETS:
+        raise ValueError(f"unknown subset {subset!r}; allowed: {', '.join(SUBSETS)}")
+    splits = h5.get(SPLITS_GROUP)
+    if splits is None or split not in splits:
+        held = ", ".join(splits) if splits is not None else "none"
+        raise DataError(str(path or h5.filename), f"has no split {split!r} (its splits: {held})")
+    return splits[split][subset][:].astype(np.int64)
+
+
+def read_samples(path: str | Path, split: str, subset: str) -> dict[str, np.ndarray]:
+    """Small per-sample arrays of one subset of a split (indices, labels, lengths, names, meta),
+    not the joints."""
+    with h5py.File(path, "r") as h5:
+        index = read_indices(h5, split, subset, path)
+        g = h5[SAMPLES]
         out = {
-            "num_frame": g["num_frame"][:],
-            "label": g["label"][:].astype(np.int64),
-            "sample_name": np.array([s.decode() for s in g["sample_name"][:]]),
+            "index": index,
+            "num_frame": g["num_frame"][:][index],
+            "label": g["label"][:][index].astype(np.int64),
+            "sample_name": np.array([s.decode() for s in g["sample_name"][:][index]]),
         }
         for key in g["meta"]:
-            out[f"meta/{key}"] = g["meta"][key][:]
+            out[f"meta/{key}"] = g["meta"][key][:][index]
     return out
 
 
-def read_detection(path: str | Path, split: str) -> list[dict]:
-    """All videos of a detection split as dicts of arrays (PKU-MMD I is small per video)."""
+def class_names(path: str | Path) -> list[str] | None:
+    """The class names a dataset file carries (``class_names`` attribute), None when it has none."""
+    names = read_attrs(path).get("class_names")
+    return json.loads(names) if names else None
+
+
+def read_detection(path: str | Path, subset: str) -> list[dict]:
+    """All videos of the train or test half of the detection split as dicts of arrays (PKU-MMD I
+    is small per video)."""
     with h5py.File(path, "r") as h5:
         if "detection" not in h5:
             raise DataError(str(path), "has no detection group (only PKU-MMD I provides one)")
-        ids = [s.decode() for s in h5["detection/split"][split][:]]
+        ids = [s.decode() for s in h5["detection/split"][subset][:]]
         videos = []
         for vid in ids:
             g = h5["detection/videos"][vid]

@@ -1,13 +1,15 @@
-"""Raw archives -> one HDF5 file per protocol (built-in benchmark or the user's own).
+"""Raw archives -> one HDF5 file per dataset (built-in benchmark or the user's own), holding
+every sample once and one index set per named split (:mod:`skelrep.data.hdf5`).
 
 Archive members are read in place (the ~114k NTU files are never extracted), parsed in
 parallel across cores, and appended sample by sample to the HDF5 file, so memory stays flat
 whatever the dataset size: at most ``_BLOCK`` samples per worker are in flight.
 
-A user protocol (:func:`preprocess_generic`) reads a generic dataset's raw folder (the copied
-dataset and its ``layout.yaml``), handles untracked frames and short sequences per
-``data.<dataset>.generic``, normalises with the layout's joints and stores the layout in the
-file's ``layout`` attribute, from which every later stage takes V, M, C and the bone tree.
+A user dataset (:func:`preprocess_generic`) is read from its raw folder (the copied dataset
+and its ``layout.yaml``); untracked frames and short sequences are handled per
+``data.<dataset>.generic``, samples are normalised with the layout's joints, each protocol on
+the dataset becomes a named split, and the layout goes into the file's ``layout`` attribute,
+from which every later stage takes V, M, C and the bone tree.
 """
 
 from __future__ import annotations
@@ -25,18 +27,18 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import __version__
+from ..catalog import DATASETS
 from ..errors import DataError, ParamsError, SkelrepError
 from ..io import atomic_path, write_json_atomic
-from ..params import PROTOCOLS, boolean, choice, integer, validate
+from ..params import boolean, choice, integer, validate
 from ..workers import worker_pool
 from . import ntu, pku
 from .archive import open_archive
 from .download import read_manifest
-from .generic import DATASET_DIR, LAYOUT_FILE, SPLITS, GenericConfig, assign_splits, load_sequence, read_generic_index
-from .hdf5 import LAYOUT_ATTR, RecognitionWriter, write_detection_split, write_detection_video
+from .generic import DATASET_DIR, LAYOUT_FILE, GenericConfig, assign_splits, load_sequence, read_generic_index
+from .hdf5 import LAYOUT_ATTR, SUBSETS, SampleWriter, write_detection_split, write_detection_video, write_split
 from .layout import SkeletonLayout, load_layout, pre_normalize_layout
 from .normalize import NORMALISATIONS, denoise_bodies_sgn, pre_normalize, select_bodies_by_energy
-from .protocols import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -81,18 +83,39 @@ class PreprocessConfig:
 
 @dataclass
 class PreprocessSummary:
-    protocol: str
-    counts: dict = field(default_factory=dict)
-    num_classes_seen: dict = field(default_factory=dict)
+    dataset: str
+    num_samples: int = 0
+    splits: dict = field(default_factory=dict)           # split -> {train: n, test: n}
+    num_classes_seen: dict = field(default_factory=dict)  # split -> {train: n, test: n}
     skipped: list = field(default_factory=list)
     dropped_missing: int = 0
     detection_videos: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {"protocol": self.protocol, "counts": self.counts, "num_classes_seen": self.num_classes_seen,
-                "skipped": self.skipped, "num_skipped": len(self.skipped),
-                "dropped_missing_skeletons": self.dropped_missing,
+        return {"dataset": self.dataset, "num_samples": self.num_samples, "splits": self.splits,
+                "num_classes_seen": self.num_classes_seen, "skipped": self.skipped,
+                "num_skipped": len(self.skipped), "dropped_missing_skeletons": self.dropped_missing,
                 "detection_videos": self.detection_videos}
+
+
+class _Splits:
+    """The named splits of a dataset file, filled sample by sample: split -> subset -> indices."""
+
+    def __init__(self, names):
+        self.indices = {name: {s: [] for s in SUBSETS} for name in names}
+        self.labels = {name: {s: set() for s in SUBSETS} for name in names}
+
+    def add(self, index: int, label: int, subset_of: dict[str, str | None]) -> None:
+        for name, subset in subset_of.items():
+            if subset is not None:
+                self.indices[name][subset].append(index)
+                self.labels[name][subset].add(label)
+
+    def write(self, h5, summary: PreprocessSummary) -> None:
+        for name, subsets in self.indices.items():
+            write_split(h5, name, subsets)
+        summary.splits = {n: {s: len(v) for s, v in subsets.items()} for n, subsets in self.indices.items()}
+        summary.num_classes_seen = {n: {s: len(v) for s, v in ls.items()} for n, ls in self.labels.items()}
 
 
 # --- worker side -----------------------------------------------------------------------------
@@ -233,41 +256,51 @@ def _archives_by_role(raw_dir: Path) -> dict[str, list[Path]]:
     return roles
 
 
-def preprocess_protocol(protocol: str, raw_dirs: dict[str, Path], out_path: Path, cfg: PreprocessConfig,
-                        *, expect_published_sizes: bool = False) -> PreprocessSummary:
-    """Build ``out_path`` for ``protocol`` from the raw folders of the datasets it needs."""
-    dataset, benchmark = PROTOCOLS[protocol]
-    attrs = {"protocol": protocol, "dataset": dataset, "benchmark": benchmark,
+def preprocess_dataset(dataset: str, raw_dirs: dict[str, Path], out_path: Path, cfg: PreprocessConfig,
+                       *, expect_published_sizes: bool = False) -> PreprocessSummary:
+    """Build ``out_path`` for the built-in ``dataset`` from the raw folders it reads: every sample
+    once, and the index sets of each of its benchmark splits."""
+    info = DATASETS[dataset]
+    attrs = {"dataset": dataset, "splits": _json_list(info.splits), "num_classes": info.num_classes,
              "normalisation": cfg.normalisation, "z_align": NORMALISATIONS[cfg.normalisation]["z_align"],
              "denoise": cfg.denoise, "max_frames": cfg.max_frames, "bodies_out": cfg.bodies_out,
              "body_selection": "sgn_denoise" if cfg.denoise else "energy_top2",
+             "source_sha256": _manifest_digest(*(raw_dirs[d] for d in info.raw_datasets)),
              "skelrep_version": __version__}
-    summary = PreprocessSummary(protocol)
+    summary = PreprocessSummary(dataset)
     with atomic_path(out_path, suffix=".h5") as tmp:
         with h5py.File(tmp, "w", track_order=True) as h5:
             if dataset.startswith("ntu"):
-                _ntu_protocol(h5, dataset, benchmark, raw_dirs, cfg, summary, attrs)
+                _ntu_dataset(h5, info, raw_dirs, cfg, summary)
             else:
-                _pku_protocol(h5, dataset, raw_dirs[dataset], cfg, summary, attrs)
+                _pku_dataset(h5, dataset, raw_dirs[dataset], cfg, summary)
             for key, value in sorted(attrs.items()):
                 h5.attrs[key] = value
         if expect_published_sizes and dataset.startswith("ntu"):
-            _assert_published_sizes(dataset, benchmark, summary)
-    log.info("%s: train %d, test %d, skipped %d", protocol, summary.counts.get("train", 0),
-             summary.counts.get("test", 0), len(summary.skipped))
+            _assert_published_sizes(dataset, summary)
+    log.info("%s: %d samples (%s), skipped %d", dataset, summary.num_samples, _describe(summary.splits),
+             len(summary.skipped))
     return summary
 
 
-def _ntu_protocol(h5, dataset, benchmark, raw_dirs, cfg, summary, attrs) -> None:
+def _json_list(values) -> str:
+    return json.dumps(list(values))
+
+
+def _describe(splits: dict) -> str:
+    return "; ".join(f"{name}: train {c['train']}, test {c['test']}" for name, c in splits.items())
+
+
+def _ntu_dataset(h5, info, raw_dirs, cfg, summary) -> None:
     # NTU-120 = the NTU-60 archive plus the extension archive; merge members by file name.
-    sources = ("ntu60",) if dataset == "ntu60" else ("ntu60", "ntu120")
-    archives = [p for ds in sources for p in _archives_by_role(raw_dirs[ds]).get("skeleton", [])]
+    dataset = info.name
+    archives = [p for ds in info.raw_datasets for p in _archives_by_role(raw_dirs[ds]).get("skeleton", [])]
     members = {Path(stem).name + ".skeleton": loc for stem, loc in _members_by_stem(archives, ".skeleton").items()}
     if not members:
         raise DataError(str(raw_dirs[dataset]), "no .skeleton members found in the archives")
     missing = ntu.load_missing(dataset)
     max_setup, max_action = (17, 60) if dataset == "ntu60" else (32, 120)
-    tasks, splits, names = [], [], []
+    tasks, names = [], []
     for fname in sorted(members):
         stem = fname[: -len(".skeleton")]
         if stem in missing:
@@ -277,29 +310,24 @@ def _ntu_protocol(h5, dataset, benchmark, raw_dirs, cfg, summary, attrs) -> None
         if name.setup > max_setup or name.action > max_action:
             continue
         names.append(name)
-        splits.append(ntu.ntu_split(name, dataset, benchmark))
         tasks.append((*members[fname], cfg))
-    attrs["num_classes"] = max_action
-    attrs["source_sha256"] = _manifest_digest(*(raw_dirs[ds] for ds in sources))
-    writer = RecognitionWriter(h5, (3, cfg.max_frames, 25, cfg.bodies_out), NTU_META)
-    workers = resolve_workers(cfg.workers)
-    results = _parallel(_ntu_task, tasks, workers, f"preprocess {dataset}-{benchmark}")
-    labels = {"train": set(), "test": set()}
-    for (member, joint, num_frame, error), name, split in zip(results, names, splits, strict=True):
+    writer = SampleWriter(h5, (3, cfg.max_frames, 25, cfg.bodies_out), NTU_META)
+    splits = _Splits(info.splits)
+    results = _parallel(_ntu_task, tasks, resolve_workers(cfg.workers), f"preprocess {dataset}")
+    for (member, joint, num_frame, error), name in zip(results, names, strict=True):
         stem = Path(member).stem
         if error is not None:
             summary.skipped.append({"sample": stem, "error": error})
             log.warning("skipped %s", error)
             continue
-        meta = {k: getattr(name, k) for k in NTU_META}
-        writer.append(split, stem, joint, num_frame, name.label, meta)
-        labels[split].add(name.label)
+        index = writer.append(stem, joint, num_frame, name.label, {k: getattr(name, k) for k in NTU_META})
+        splits.add(index, name.label, {b: ntu.ntu_split(name, dataset, b) for b in info.splits})
     writer.close()
-    summary.counts = dict(writer.count)
-    summary.num_classes_seen = {s: len(v) for s, v in labels.items()}
+    splits.write(h5, summary)
+    summary.num_samples = writer.count
 
 
-def _pku_protocol(h5, dataset, raw_dir, cfg, summary, attrs) -> None:
+def _pku_dataset(h5, dataset, raw_dir, cfg, summary) -> None:
     roles = _archives_by_role(raw_dir)
     for role in ("skeleton", "label", "split"):
         if not roles.get(role):
@@ -321,39 +349,39 @@ def _pku_protocol(h5, dataset, raw_dir, cfg, summary, attrs) -> None:
         video_splits.append(split_of[vid])
     if not tasks:
         raise DataError(str(raw_dir), "no PKU-MMD video is listed in the split file")
-    attrs["num_classes"] = 51  # Phase II labels live in Phase I's 1..51 id space (51-way reference heads)
-    attrs["source_sha256"] = _manifest_digest(raw_dir)
-    writer = RecognitionWriter(h5, (3, cfg.pku["max_frames"], 25, cfg.bodies_out), PKU_META)
+    (split_name,) = DATASETS[dataset].splits  # cross-subject, from the distributed split file
+    writer = SampleWriter(h5, (3, cfg.pku["max_frames"], 25, cfg.bodies_out), PKU_META)
+    splits = _Splits((split_name,))
     det_ids = {"train": [], "test": []}
-    labels = {"train": set(), "test": set()}
     results = _parallel(_pku_task, tasks, resolve_workers(cfg.workers), f"preprocess {dataset}")
-    for (vid, clips, detection, error), split in zip(results, video_splits, strict=True):
+    for (vid, clips, detection, error), subset in zip(results, video_splits, strict=True):
         if error is not None:
             summary.skipped.append({"sample": vid, "error": error})
             log.warning("skipped %s", error)
             continue
         meta = _pku_meta(vid)
         for clip_name, joint, num_frame, label in clips:
-            writer.append(split, clip_name, joint, num_frame, label, meta)
-            labels[split].add(label)
+            splits.add(writer.append(clip_name, joint, num_frame, label, meta), label, {split_name: subset})
         if detection is not None:
             write_detection_video(h5, vid, *detection)
-            det_ids[split].append(vid)
+            det_ids[subset].append(vid)
     writer.close()
+    splits.write(h5, summary)
     if keep_video:
         write_detection_split(h5, det_ids["train"], det_ids["test"])
         summary.detection_videos = {s: len(v) for s, v in det_ids.items()}
-    summary.counts = dict(writer.count)
-    summary.num_classes_seen = {s: len(v) for s, v in labels.items()}
-    log.info("%s: %d distinct labels observed (51-way head)", dataset, len(labels["train"] | labels["test"]))
+    summary.num_samples = writer.count
+    seen = set().union(*splits.labels[split_name].values())
+    log.info("%s: %d distinct labels observed (51-way head)", dataset, len(seen))
 
 
-def preprocess_generic(protocol: Protocol, raw_dir: Path, out_path: Path, cfg: PreprocessConfig,
+def preprocess_generic(dataset: str, raw_dir: Path, out_path: Path, cfg: PreprocessConfig,
                        generic: GenericConfig) -> PreprocessSummary:
-    """Build ``out_path`` for a user protocol from its generic dataset's raw folder.
+    """Build ``out_path`` for a user dataset from its raw folder: one named split per rule of
+    ``data.<dataset>.generic.splits``.
 
-    The split is the protocol's own rule, else ``data.<dataset>.generic.split``. Samples are
-    written in sample_id order; the layout, class names and column codes go into attributes.
+    The samples of any split are written once, in sample_id order; the layout, class names and
+    column codes go into attributes.
     """
     raw_dir = Path(raw_dir)
     layout = load_layout(raw_dir / LAYOUT_FILE)
@@ -363,8 +391,10 @@ def preprocess_generic(protocol: Protocol, raw_dir: Path, out_path: Path, cfg: P
                           f"{layout.name!r} has no align_z joints (2-D or unaligned); use umurl")
     data_dir = raw_dir / DATASET_DIR
     index = read_generic_index(data_dir)
-    split_key = f"protocols.{protocol.name}.split" if protocol.split else f"data.{protocol.dataset}.generic.split"
-    splits = assign_splits(index, protocol.split or generic.split, key=split_key)
+    subset_of: dict[str, dict[str, str]] = {}  # split -> sample id -> train | test
+    for name, rule in generic.splits.items():
+        assigned = assign_splits(index, rule, key=f"data.{dataset}.generic.splits.{name}")
+        subset_of[name] = {sid: subset for subset in SUBSETS for sid in assigned[subset]}
     if index.num_classes > np.iinfo(np.int16).max:
         raise DataError(index.labels_source, f"{index.num_classes} classes; at most {np.iinfo(np.int16).max}")
     codes, code_names = index.meta_codes()
@@ -372,45 +402,45 @@ def preprocess_generic(protocol: Protocol, raw_dir: Path, out_path: Path, cfg: P
                          generic.extra_persons, norm["z_align"],
                          # a layout without align_x joints is not x-aligned (docs/custom_data.md)
                          norm["x_align"] and layout.align_x_pair is not None, cfg.on_error)
-    split_of = {sid: split for split in SPLITS for sid in splits[split]}
-    order = [sid for sid in index.sample_ids if sid in split_of]
-    attrs = {"protocol": protocol.name, "dataset": protocol.dataset, "benchmark": protocol.benchmark,
+    order = [sid for sid in index.sample_ids if any(sid in split for split in subset_of.values())]
+    attrs = {"dataset": dataset, "splits": _json_list(subset_of),
+             "split_rules": json.dumps(generic.splits, sort_keys=True),
              "normalisation": cfg.normalisation, "z_align": how.z_align, "x_align": how.x_align,
              "max_frames": how.max_frames, "min_frames": how.min_frames, "zero_frames": how.zero_frames,
              "extra_persons": how.extra_persons, "bodies_out": layout.persons,
              "num_classes": index.num_classes, "class_names": json.dumps(index.class_names),
-             "split": json.dumps(protocol.split or generic.split, sort_keys=True),
              "meta_codes": json.dumps(code_names, sort_keys=True),
              LAYOUT_ATTR: json.dumps(layout.to_dict(), sort_keys=True),
              "source_sha256": _manifest_digest(raw_dir), "skelrep_version": __version__}
-    summary = PreprocessSummary(protocol.name)
-    labels: dict[str, set] = {s: set() for s in SPLITS}
+    summary = PreprocessSummary(dataset)
     tasks = [(str(data_dir), sid, how) for sid in order]
-    results = _parallel(_generic_task, tasks, resolve_workers(cfg.workers), f"preprocess {protocol.name}")
+    results = _parallel(_generic_task, tasks, resolve_workers(cfg.workers), f"preprocess {dataset}")
     with atomic_path(out_path, suffix=".h5") as tmp:
         with h5py.File(tmp, "w", track_order=True) as h5:
-            writer = RecognitionWriter(h5, (layout.channels, how.max_frames, layout.num_joints, layout.persons),
-                                       tuple(codes))
+            writer = SampleWriter(h5, (layout.channels, how.max_frames, layout.num_joints, layout.persons),
+                                  tuple(codes))
+            splits = _Splits(subset_of)
             for sid, joint, num_frame, error in results:
                 if error is not None:
                     summary.skipped.append({"sample": sid, "error": error})
                     log.warning("skipped %s", error)
                     continue
                 i = index.position(sid)
-                writer.append(split_of[sid], sid, joint, num_frame, index.labels[i],
-                              {name: int(column[i]) for name, column in codes.items()})
-                labels[split_of[sid]].add(index.labels[i])
+                sample = writer.append(sid, joint, num_frame, index.labels[i],
+                                       {name: int(column[i]) for name, column in codes.items()})
+                splits.add(sample, index.labels[i], {name: split.get(sid) for name, split in subset_of.items()})
             writer.close()
+            splits.write(h5, summary)
             for key, value in sorted(attrs.items()):
                 h5.attrs[key] = value
-        for split in SPLITS:  # inside atomic_path: no output file on this error
-            if not writer.count[split]:
-                raise DataError(index.labels_source, f"no {split} sample left after skipping "
-                                f"{len(summary.skipped)} (see the warnings above)")
-    summary.counts = dict(writer.count)
-    summary.num_classes_seen = {s: len(v) for s, v in labels.items()}
-    log.info("%s: train %d, test %d, skipped %d, in neither split %d", protocol.name, summary.counts["train"],
-             summary.counts["test"], len(summary.skipped), len(index) - len(order))
+        for name, counts in summary.splits.items():  # inside atomic_path: no output file on this error
+            for subset in SUBSETS:
+                if not counts[subset]:
+                    raise DataError(index.labels_source, f"split {name!r}: no {subset} sample left after "
+                                    f"skipping {len(summary.skipped)} (see the warnings above)")
+    summary.num_samples = writer.count
+    log.info("%s: %d samples (%s), skipped %d, in no split %d", dataset, summary.num_samples,
+             _describe(summary.splits), len(summary.skipped), len(index) - len(order))
     return summary
 
 
@@ -433,14 +463,15 @@ def _pku_meta(vid: str) -> dict[str, int]:
             "subject": info.get("subject", -1)}
 
 
-def _assert_published_sizes(dataset: str, benchmark: str, summary: PreprocessSummary) -> None:
-    expected = ntu.PUBLISHED_SPLIT_SIZES[(dataset, benchmark)]
-    got = (summary.counts["train"], summary.counts["test"])
-    if got != expected:
-        raise SkelrepError(
-            f"{dataset} {benchmark}: split sizes {got[0]:,}/{got[1]:,} differ from the published "
-            f"{expected[0]:,}/{expected[1]:,} (train/test). Is an archive incomplete, or were samples "
-            f"skipped ({len(summary.skipped)})?")
+def _assert_published_sizes(dataset: str, summary: PreprocessSummary) -> None:
+    for split, counts in summary.splits.items():
+        expected = ntu.PUBLISHED_SPLIT_SIZES[(dataset, split)]
+        got = (counts["train"], counts["test"])
+        if got != expected:
+            raise SkelrepError(
+                f"{dataset} {split}: split sizes {got[0]:,}/{got[1]:,} differ from the published "
+                f"{expected[0]:,}/{expected[1]:,} (train/test). Is an archive incomplete, or were samples "
+                f"skipped ({len(summary.skipped)})?")
 
 
 def write_summary(path: Path, summary: PreprocessSummary) -> None:

@@ -1,22 +1,24 @@
 """Which datasets and protocols exist: the four built-in benchmarks and the user's own.
 
 dvc.yaml builds its stages from params.yaml (which DVC reads for templating): one
-``download@<dataset>`` per key of ``data`` and one ``preprocess@`` / ``pretrain@`` /
-``features@`` / ``linear@`` / ``knn@<protocol>`` per key of ``protocols``. So a new dataset
-and protocol are two params.yaml entries and no code:
+``download@<dataset>`` and one ``preprocess@<dataset>`` per key of ``data``, and one
+``pretrain@`` / ``features@`` / ``linear@`` / ``knn@<protocol>`` per key of ``protocols``.
+Each dataset is parsed once into ``data/processed/<dataset>.h5``, which holds one index set
+per named split; a protocol is a dataset and one of its splits. So a new dataset and protocol
+are two params.yaml entries and no code:
 
 - **built-in**: the datasets ``ntu60``, ``ntu120``, ``pku1``, ``pku2`` (``source: synthetic |
-  official``) and their six protocols (:data:`skelrep.params.PROTOCOLS`), whose splits the
-  benchmark fixes. Their ``protocols`` entries must keep their built-in dataset and base.
+  official``) and their six protocols (:data:`skelrep.catalog.PROTOCOLS`), whose splits the
+  benchmark fixes (``{dataset: ntu60, split: xsub}``); their entries cannot be changed.
 - **user-defined**: any other key of ``data`` is a dataset with ``source: generic``
-  (:mod:`skelrep.data.generic`); any other key of ``protocols`` is
-  ``{dataset: <that dataset>, base: <the same>, split: <optional split rule>}``. Its split is
-  ``data.<dataset>.generic.split`` unless the protocol gives its own ``split`` (several
-  protocols, e.g. cross-subject and cross-view, on one dataset).
+  (:mod:`skelrep.data.generic`), which names its splits (``data.<dataset>.generic.splits:
+  {xsub: <rule>, xview: <rule>}``); any other key of ``protocols`` is ``{dataset: <that
+  dataset>, split: <one of its split names>}`` (several protocols on one dataset share its
+  single processed file).
 
-``base`` is the raw folder a protocol reads besides its dataset's (NTU-120 = the NTU-60
-archive + the extension archive); dvc.yaml needs it for every protocol, so a user protocol
-repeats its dataset there.
+``data.<dataset>.base`` is the raw folder a dataset builds on besides its own (NTU-120 = the
+NTU-60 archive + the extension archive); dvc.yaml needs it for every dataset, so every other
+dataset names itself there.
 """
 
 from __future__ import annotations
@@ -26,39 +28,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..catalog import DATASETS, PROTOCOLS
 from ..errors import ParamsError
-from ..params import DATASETS, PROTOCOLS, string, validate
-from .generic import split_rule
+from ..params import string, validate
 
 # Names become stage names (download@<name>), paths and dotted params keys: no '.', '@', '/'.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _NAME_RULE = "letters, digits, '_' and '-' (starting with a letter or digit)"
-USER_BENCHMARK = "custom"  # the benchmark of every user-defined protocol (HDF5 attrs, MLflow tags)
+USER_BENCHMARK = "custom"  # the benchmark of every user-defined protocol (MLflow tags)
 
 
 @dataclass(frozen=True)
 class Protocol:
     name: str
     dataset: str
+    split: str                       # the named split of the dataset file it selects
     benchmark: str                   # xsub | xview | xset (built-in) or "custom"
-    raw_datasets: tuple[str, ...]    # the datasets whose raw folders it reads
-    split: dict | None = None        # a user protocol's own split rule (None: the dataset's)
+    raw_datasets: tuple[str, ...]    # the datasets whose raw folders its dataset reads
 
     @property
     def builtin(self) -> bool:
         return self.name in PROTOCOLS
 
 
-def _builtin_base(protocol: str) -> str:
-    dataset = PROTOCOLS[protocol][0]
-    return "ntu60" if dataset == "ntu120" else dataset
-
-
 def _builtin(protocol: str) -> Protocol:
-    dataset, benchmark = PROTOCOLS[protocol]
-    base = _builtin_base(protocol)
-    raw = (base, dataset) if base != dataset else (dataset,)
-    return Protocol(protocol, dataset, benchmark, raw)
+    dataset, split = PROTOCOLS[protocol]
+    return Protocol(protocol, dataset, split, split, DATASETS[dataset].raw_datasets)
 
 
 def user_datasets(params: Mapping[str, Any]) -> tuple[str, ...]:
@@ -87,8 +82,8 @@ def protocol_names(params: Mapping[str, Any]) -> tuple[str, ...]:
 def resolve_protocol(params: Mapping[str, Any], name: str) -> Protocol:
     """The protocol ``name`` of params.yaml, validated; ParamsError naming the key otherwise.
 
-    A built-in protocol resolves without a ``protocols`` entry (older params files); a
-    user-defined one needs its entry and a generic dataset.
+    A built-in protocol resolves without a ``protocols`` entry; a user-defined one needs its
+    entry and a generic dataset.
     """
     section = params.get("protocols") or {}
     entry = section.get(name) if isinstance(section, Mapping) else None
@@ -96,7 +91,7 @@ def resolve_protocol(params: Mapping[str, Any], name: str) -> Protocol:
     if name in PROTOCOLS:
         protocol = _builtin(name)
         if entry is not None:
-            expected = {"dataset": protocol.dataset, "base": _builtin_base(name)}
+            expected = {"dataset": protocol.dataset, "split": protocol.split}
             if entry != expected:
                 raise ParamsError(key, f"got {entry!r}; {name} is a built-in benchmark protocol and must be "
                                   f"{expected} (define a protocol under another name for other data)")
@@ -107,9 +102,8 @@ def resolve_protocol(params: Mapping[str, Any], name: str) -> Protocol:
     if not _NAME.fullmatch(name):
         raise ParamsError(key, f"protocol name {name!r}: use {_NAME_RULE}")
     if not isinstance(entry, Mapping):
-        raise ParamsError(key, f"got {entry!r}; expected {{dataset: <name>, base: <the same name>}}")
-    schema = {"dataset": string, "base": string, **({"split": split_rule} if "split" in entry else {})}
-    fields = validate(entry, schema, key)
+        raise ParamsError(key, f"got {entry!r}; expected {{dataset: <name>, split: <split name>}}")
+    fields = validate(entry, {"dataset": string, "split": string}, key)
     dataset = fields["dataset"]
     if dataset in DATASETS:
         raise ParamsError(f"{key}.dataset", f"{dataset!r} is a built-in benchmark dataset, whose protocols "
@@ -118,10 +112,19 @@ def resolve_protocol(params: Mapping[str, Any], name: str) -> Protocol:
     if dataset not in user_datasets(params):
         raise ParamsError(f"{key}.dataset", f"no dataset {dataset!r} in params.yaml data; add "
                           f"data.{dataset} with source: generic (docs/custom_data.md)")
-    if fields["base"] != dataset:
-        raise ParamsError(f"{key}.base", f"got {fields['base']!r}; a user protocol reads only its own "
-                          f"dataset: base: {dataset}")
-    return Protocol(name, dataset, USER_BENCHMARK, (dataset,), fields.get("split"))
+    splits = _generic_split_names(params, dataset)
+    if splits is not None and fields["split"] not in splits:
+        raise ParamsError(f"{key}.split", f"got {fields['split']!r}; data.{dataset}.generic.splits names "
+                          f"{', '.join(splits)}")
+    return Protocol(name, dataset, fields["split"], USER_BENCHMARK, (dataset,))
+
+
+def _generic_split_names(params: Mapping[str, Any], dataset: str) -> tuple[str, ...] | None:
+    """The split names ``data.<dataset>.generic.splits`` declares (None when that section is not
+    a mapping: its own validator reports it)."""
+    section = ((params.get("data") or {}).get(dataset) or {})
+    splits = (section.get("generic") or {}).get("splits") if isinstance(section, Mapping) else None
+    return tuple(splits) if isinstance(splits, Mapping) else None
 
 
 def resolve_all(params: Mapping[str, Any]) -> dict[str, Protocol]:
@@ -129,3 +132,5 @@ def resolve_all(params: Mapping[str, Any]) -> dict[str, Protocol]:
     for dataset in user_datasets(params):
         check_dataset_name(dataset, f"data.{dataset}")
     return {name: resolve_protocol(params, name) for name in protocol_names(params)}
+
+

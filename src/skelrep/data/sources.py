@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..catalog import DATASETS
 from ..errors import ParamsError
-from ..params import DATASETS, choice, integer, validate
+from ..params import choice, integer, validate
 from . import synthetic
 from .archive import open_archive
 from .download import ArchiveSpec, fetch, parse_archive_specs, write_manifest
@@ -48,15 +49,20 @@ def _synthetic_config_class(dataset: str):
 
 
 def validate_data_section(dataset: str, section: Any) -> dict:
-    """``data.<dataset>``: a built-in dataset (synthetic | official) or the user's own (generic)."""
+    """``data.<dataset>``: a built-in dataset (synthetic | official) or the user's own (generic).
+
+    ``base`` is the raw folder the dataset builds on, which dvc.yaml makes a dep of its
+    preprocessing: ``ntu60`` for NTU-120 (the NTU-60 archive + the extension), the dataset
+    itself for every other.
+    """
     prefix = f"data.{dataset}"
     if dataset not in DATASETS:
         return _validate_generic_section(dataset, section, prefix)
     if isinstance(section, Mapping) and section.get("source") == "generic":
         raise ParamsError(f"{prefix}.source", f"{dataset} is a built-in benchmark dataset (synthetic | "
                           "official); give your own data another name: data.<name> with source: generic")
-    cfg = validate(section, {"source": choice("synthetic", "official"), "seed": integer(0),
-                             "synthetic": lambda v, k: v, "archives": lambda v, k: v}, prefix)
+    cfg = validate(section, {"source": choice("synthetic", "official"), "base": choice(DATASETS[dataset].base),
+                             "seed": integer(0), "synthetic": lambda v, k: v, "archives": lambda v, k: v}, prefix)
     cfg["synthetic"] = dataclass_from_params(_synthetic_config_class(dataset), cfg["synthetic"] or {},
                                              f"{prefix}.synthetic")
     cfg["archives"] = (parse_archive_specs(dataset, cfg["archives"] or [], f"{prefix}.archives")
@@ -73,7 +79,7 @@ def _validate_generic_section(dataset: str, section: Any, prefix: str) -> dict:
         raise ParamsError(f"{prefix}.source", f"got {section['source']!r}; {dataset!r} is not a built-in "
                           f"dataset ({', '.join(DATASETS)}), so its source is 'generic' (your own data, "
                           "docs/custom_data.md)")
-    return validate(section, {"source": choice("generic"),
+    return validate(section, {"source": choice("generic"), "base": choice(dataset),
                               "generic": lambda v, k: GenericConfig.from_params(v, k)}, prefix)
 
 
@@ -114,7 +120,8 @@ def _copy_generic(dataset: str, cfg: GenericConfig, out_dir: Path) -> list[Archi
                           "the generic format; a relative path starts at the repository root)")
     with open_archive(cfg.root) as archive:
         index = read_generic_index(archive)
-        assign_splits(index, cfg.split, archive, key=f"data.{dataset}.generic.split")
+        for name, rule in cfg.splits.items():
+            assign_splits(index, rule, archive, key=f"data.{dataset}.generic.splits.{name}")
         copy_dataset(archive, out_dir / DATASET_DIR)
     (out_dir / LAYOUT_FILE).write_text(layout_yaml(cfg.layout), encoding="utf-8")
     return [ArchiveSpec(name=DATASET_DIR, role="skeleton", source=cfg.root),

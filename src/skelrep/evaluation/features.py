@@ -3,7 +3,7 @@
 The encoder is frozen and the USDRL/UmURL downstream input is deterministic (the whole valid
 sequence resampled to the clip length, no augmentation), so the linear probe and KNN train on
 these cached features instead of running the encoder every epoch (the same result, up to
-floating-point non-determinism).
+floating-point non-determinism). The file format: :mod:`skelrep.evaluation.feature_file`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from tqdm import tqdm
 
 from ..data.augment import deterministic_crop_resize
 from ..data.dataset import SkeletonH5Dataset
-from ..io import write_npz_atomic
 from ..methods import build_encoder
 from ..models.encoder_file import load_encoder_file
 
@@ -42,12 +41,3 @@ def extract_features(encoder, dataset: SkeletonH5Dataset, *, crop: str = "whole"
         clip = deterministic_crop_resize(x, nf, encoder.frames, mode=crop, ratio=ratio)
         out.append(encoder.features(clip).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, encoder.feature_dim), np.float32)
-
-
-def save_feature_file(path: str | Path, **arrays: np.ndarray) -> None:
-    write_npz_atomic(path, **arrays)
-
-
-def load_feature_file(path: str | Path) -> dict[str, np.ndarray]:
-    with np.load(path) as data:
-        return {k: data[k] for k in data.files}

@@ -142,11 +142,10 @@ def protocol_config(params: Mapping[str, Any], protocol: str) -> dict:
 
     spec = resolve_protocol(params, protocol)
     method = params.get("method")
+    # data: the sections of the datasets it reads (a user dataset's split rules included)
     config = {"protocol": protocol, "method": method, method: params.get(method),
               "data": {d: params.get("data", {}).get(d) for d in spec.raw_datasets},
               **{k: params.get(k) for k in ("preprocess", "pku", "features", "linear", "knn", "detection")}}
-    if spec.split is not None:  # a user protocol's own split (built-in run keys stay as they were)
-        config["split"] = spec.split
     return config
 
 

@@ -22,7 +22,7 @@ from skelrep.skeleton import NTU_PARENTS
 from skelrep.training.distributed import DistInfo
 from skelrep.training.pretrain import run_pretraining
 
-from ...conftest import REPO_ROOT, write_tiny_h5
+from ...conftest import REPO_ROOT, TINY_SPLIT, write_tiny_h5
 
 TINY_ISC = {
     "pair": "seq_graph",
@@ -88,7 +88,7 @@ def test_views_are_two_augmentations_of_the_batch_at_the_clip_length():
 
 
 def test_short_run_gives_finite_history_and_an_encoder(tmp_path):
-    dataset = SkeletonH5Dataset(write_tiny_h5(tmp_path / "tiny.h5", frames=24), "train")
+    dataset = SkeletonH5Dataset(write_tiny_h5(tmp_path / "tiny.h5", frames=24), TINY_SPLIT, "train")
     method = tiny_isc()
     result = run_pretraining(method, method.train_cfg, dataset, device=torch.device("cpu"),
                              ckpt_dir=tmp_path / "ckpt", fingerprint="t", progress=False)

@@ -19,7 +19,7 @@ from skelrep.profiles import apply_overrides, profile_overrides
 from skelrep.training.distributed import DistInfo
 from skelrep.training.pretrain import run_pretraining
 
-from ...conftest import REPO_ROOT, write_tiny_h5
+from ...conftest import REPO_ROOT, TINY_SPLIT, write_tiny_h5
 
 TINY_UMURL = {
     "encoder": {"hidden": 16, "heads": 1, "layers": 1, "ffn": 16, "t_pe_max_len": 200, "frames": 16},
@@ -83,7 +83,7 @@ def test_views_feed_joint_bone_motion_and_fused_paths_in_order():
 
 
 def test_short_run_gives_finite_history_and_an_encoder(tmp_path):
-    dataset = SkeletonH5Dataset(write_tiny_h5(tmp_path / "tiny.h5", frames=24), "train")
+    dataset = SkeletonH5Dataset(write_tiny_h5(tmp_path / "tiny.h5", frames=24), TINY_SPLIT, "train")
     method = tiny_umurl()
     result = run_pretraining(method, method.train_cfg, dataset, device=torch.device("cpu"),
                              ckpt_dir=tmp_path / "ckpt", fingerprint="t", progress=False)
