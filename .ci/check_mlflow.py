@@ -1,9 +1,11 @@
 """CI gate: MLflow holds exactly what the DVC metric files say.
 
 For every protocol P with reports/linear/P/metrics.json, experiment P must contain exactly ONE
-run tagged skelrep.run_key = run_key(protocol_config(params, P)), and that run's latest
-metrics must equal the values in reports/{pretrain,linear,knn,detect}/P/metrics.json within
-1e-9. Prints a short table; exits 1 on any mismatch.
+run tagged skelrep.run_key = run_identity(params, P).run_key, and that run's latest metrics must
+equal the values in reports/{pretrain,linear,knn,detect}/P/metrics.json within 1e-9. Each of
+those files is logged by its own stage only (one writer per fact, skelrep.tracking), so a
+missing metric names the stage to force: `dvc repro -f <stage>@P` (`detect` for detection).
+Prints a short table; exits 1 on any mismatch.
 """
 
 from __future__ import annotations
@@ -13,21 +15,28 @@ import math
 import os
 import sys
 
+from skelrep.config import run_identity
 from skelrep.params import PROTOCOLS, load_params, repo_root
 from skelrep.report.collect import STAGES, read_json
-from skelrep.tracking.mlflow_run import RUN_KEY_TAG, protocol_config, run_key, tracking_uri
+from skelrep.tracking.mlflow_run import RUN_KEY_TAG, tracking_uri
 
 TOLERANCE = 1e-9
 
 
-def expected_metrics(reports, protocol: str) -> dict[str, float]:
-    """The metrics JSON values of ``protocol`` under their MLflow keys (no '@')."""
+def expected_metrics(reports, protocol: str) -> dict[str, tuple[str, float]]:
+    """The metrics JSON values of ``protocol`` under their MLflow keys (no '@'), each with the
+    stage that writes (and logs) it."""
     out = {}
     for stage in STAGES:
         path = reports / stage / protocol / "metrics.json"
         if path.exists():
-            out.update({k.replace("@", "_"): float(v) for k, v in read_json(path).items() if v is not None})
+            out.update({k.replace("@", "_"): (stage, float(v)) for k, v in read_json(path).items() if v is not None})
     return out
+
+
+def dvc_stage(stage: str, protocol: str) -> str:
+    """The dvc.yaml stage that logs ``stage``'s metrics of ``protocol``."""
+    return stage if stage == "detect" else f"{stage}@{protocol}"
 
 
 def same(a: float, b: float) -> bool:
@@ -37,7 +46,7 @@ def same(a: float, b: float) -> bool:
 def check_protocol(client, params, reports, protocol: str) -> tuple[int, int, list[str]]:
     """``(runs found, metrics checked, failure messages)`` for one protocol."""
     experiment = client.get_experiment_by_name(protocol)
-    key = run_key(protocol_config(params, protocol))
+    key = run_identity(params, protocol).run_key
     runs = [] if experiment is None else client.search_runs(
         [experiment.experiment_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{key}'")
     expected = expected_metrics(reports, protocol)
@@ -46,11 +55,16 @@ def check_protocol(client, params, reports, protocol: str) -> tuple[int, int, li
                                            f"found {len(runs)}")]
     logged = runs[0].data.metrics
     failures = []
-    for name, value in sorted(expected.items()):
+    missing: dict[str, int] = {}  # stage -> how many of its metrics MLflow lacks
+    for name, (stage, value) in sorted(expected.items()):
         if name not in logged:
             failures.append(f"{protocol}: {name} = {value!r} in the reports, missing in MLflow")
+            missing[stage] = missing.get(stage, 0) + 1
         elif not same(value, logged[name]):
             failures.append(f"{protocol}: {name} = {value!r} in the reports, {logged[name]!r} in MLflow")
+    for stage, count in missing.items():
+        failures.append(f"{protocol}: {count} {stage} metric(s) missing in MLflow; only the {stage} stage logs "
+                        f"them: `dvc repro -f {dvc_stage(stage, protocol)}`")
     return 1, len(expected), failures
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from skelrep.config import run_identity
 from skelrep.data.hdf5 import read_detection
 from skelrep.evaluation.detection import (
     evaluate_detection,
@@ -27,7 +28,7 @@ from skelrep.evaluation.sections import DETECTION_SCHEMA
 from skelrep.io import write_json_atomic
 from skelrep.params import get_section, load_params, validate
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
-from skelrep.tracking.mlflow_run import protocol_config, run_tags, stage_run
+from skelrep.tracking.mlflow_run import stage_run
 from skelrep.validation import validate_all
 
 log = logging.getLogger("stages.detect")
@@ -82,8 +83,7 @@ def main(argv=None) -> None:
         metrics.update({k.replace("detect/", f"{prefix}/", 1): v for k, v in result.items()})
         log.info("%s: %s", variant, ", ".join(f"{k}={v:.1f}" for k, v in result.items()))
     write_json_atomic(Path(args.metrics), metrics)
-    with stage_run(enabled=params["mlflow"]["enabled"], experiment=PROTOCOL,
-                   config=protocol_config(params, PROTOCOL), stage="detect", tags=run_tags(params, PROTOCOL)) as run:
+    with stage_run(run_identity(params, PROTOCOL), "detect") as run:
         run.log_params({f"detection.{k}": v for k, v in cfg.items()})
         run.log_metrics(metrics)
 

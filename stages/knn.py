@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from skelrep.config import run_identity
 from skelrep.data.protocols import resolve_protocol
 from skelrep.evaluation.feature_file import load_feature_file
 from skelrep.evaluation.knn import knn_top1
@@ -11,7 +12,7 @@ from skelrep.evaluation.sections import KNN_SCHEMA
 from skelrep.io import write_json_atomic
 from skelrep.params import get_section, load_params, validate
 from skelrep.runtime import resolve_device, run_stage, setup_logging, stage_parser
-from skelrep.tracking.mlflow_run import protocol_config, run_tags, stage_run
+from skelrep.tracking.mlflow_run import stage_run
 from skelrep.validation import validate_all
 
 VARIANTS = {"pretrained": "knn", "random_init": "knn/random_init"}
@@ -35,9 +36,7 @@ def main(argv=None) -> None:
         metrics[f"{prefix}/top1"] = knn_top1(f["train_x"], f["train_y"], f["test_x"], f["test_y"], k=cfg["k"],
                                              batch_size=cfg["batch_size"], device=str(device))
     write_json_atomic(Path(args.out), metrics)
-    with stage_run(enabled=params["mlflow"]["enabled"], experiment=args.protocol,
-                   config=protocol_config(params, args.protocol), stage="knn",
-                   tags=run_tags(params, args.protocol)) as run:
+    with stage_run(run_identity(params, args.protocol), "knn") as run:
         run.log_params({f"knn.{k}": v for k, v in cfg.items()})
         run.log_metrics(metrics)
 

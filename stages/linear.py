@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from skelrep.config import run_identity
 from skelrep.data.protocols import resolve_protocol
 from skelrep.evaluation.feature_file import load_feature_file
 from skelrep.evaluation.linear import standardize_features, train_linear_probe
@@ -16,10 +17,11 @@ from skelrep.evaluation.sections import LINEAR_SCHEMA
 from skelrep.io import write_csv_atomic, write_json_atomic, write_jsonl_atomic, write_npz_atomic, write_text_atomic
 from skelrep.params import get_section, load_params, validate
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
-from skelrep.tracking.mlflow_run import protocol_config, run_tags, stage_run
+from skelrep.tracking.mlflow_run import epoch_curves, stage_run
 from skelrep.validation import validate_all
 
 VARIANTS = {"pretrained": "linear", "random_init": "linear/random_init"}
+CURVES = ("lr", "train_loss", "train_top1", "test_top1", "test_top5")  # MLflow: <prefix>/<column>_curve
 
 
 def main(argv=None) -> None:
@@ -36,9 +38,7 @@ def main(argv=None) -> None:
     device = resolve_device(cfg["device"])
     out = Path(args.out)
     metrics: dict[str, float] = {}
-    with stage_run(enabled=params["mlflow"]["enabled"], experiment=args.protocol,
-                   config=protocol_config(params, args.protocol), stage="linear",
-                   tags=run_tags(params, args.protocol)) as run:
+    with stage_run(run_identity(params, args.protocol), "linear") as run:
         run.log_params({f"linear.{k}": v for k, v in cfg.items()})
         for variant, prefix in VARIANTS.items():
             seed_everything(cfg["seed"])
@@ -60,9 +60,7 @@ def main(argv=None) -> None:
             write_csv_atomic(out / f"curve{suffix}.csv",
                              [{"epoch": h["epoch"], "test_top1": h["test_top1"], "test_top5": h["test_top5"]}
                               for h in result.history if "test_top1" in h])
-            for h in result.history:
-                if "test_top1" in h:
-                    run.log_metrics({f"{prefix}/test_top1_curve": h["test_top1"]}, step=h["epoch"])
+            run.log_curves(epoch_curves(result.history, prefix, CURVES, suffix="_curve"))
             if variant == "pretrained":
                 names = feats["test_ids"]
                 pred = result.test_scores_last.argmax(1)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from skelrep.config import identifying_params, run_identity
 from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.data.hdf5 import read_attrs
 from skelrep.data.protocols import resolve_protocol
@@ -24,7 +25,7 @@ from skelrep.methods import get_method
 from skelrep.models.encoder_file import save_encoder
 from skelrep.params import get_section, load_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
-from skelrep.tracking.mlflow_run import flatten, protocol_config, run_tags, stage_run
+from skelrep.tracking.mlflow_run import epoch_curves, flatten, stage_run
 from skelrep.training.checkpoint import clear_checkpoint
 from skelrep.training.distributed import barrier, init_distributed, shutdown
 from skelrep.training.pretrain import build_model_for, config_fingerprint, run_pretraining, write_stats
@@ -62,10 +63,9 @@ def main(argv=None) -> None:
                                       "data": read_attrs(data_path), "split": protocol.split, "n": len(dataset),
                                       "world_size": dist.world_size})
 
-    with stage_run(enabled=params["mlflow"]["enabled"] and dist.is_main, experiment=args.protocol,
-                   config=protocol_config(params, args.protocol), stage="pretrain",
-                   tags=run_tags(params, args.protocol)) as run:
-        run.log_params({"method": method.name, **{f"{method.name}.{k}": v for k, v in method.log_params.items()},
+    with stage_run(run_identity(params, args.protocol) if dist.is_main else None, "pretrain") as run:
+        run.log_params({**identifying_params(params, args.protocol),
+                        **{f"{method.name}.{k}": v for k, v in method.log_params.items()},
                         **flatten(train_cfg, "pretrain."), "world_size": dist.world_size})
         if dist.is_main:
             # The baseline: the same architecture, seeded random initialisation, no training.
@@ -74,17 +74,18 @@ def main(argv=None) -> None:
         result = run_pretraining(
             method, train_cfg, dataset, device=device, ckpt_dir=resume_dir, dist=dist,
             fingerprint=fingerprint,
-            on_epoch_end=lambda s: run.log_metrics({k.replace("/", "_"): v for k, v in s.items() if k != "epoch"},
-                                                   step=s["epoch"]))
+            on_epoch_end=lambda s: run.log_curves(epoch_curves([s], "pretrain")))  # live, as it trains
         if dist.is_main:
             save_encoder(out / "encoder.pt", **result.encoder_payload)
             write_stats(reports / "stats.jsonl", result.history)
             final = result.history[-1]
-            write_json_atomic(reports / "metrics.json", {
+            metrics = {
                 "pretrain/loss_last": final["loss"],
                 **{f"pretrain/{k.split('/', 1)[1]}_last": v for k, v in final.items() if k.startswith("loss/")},
-                "pretrain/epochs": len(result.history)})
-            run.log_metrics({"pretrain_samples_per_s": result.samples_per_s,  # None (not logged): no epoch ran
+                "pretrain/epochs": len(result.history)}
+            write_json_atomic(reports / "metrics.json", metrics)
+            run.log_curves(epoch_curves(result.history, "pretrain"))  # the epochs before a resume, if missing
+            run.log_metrics({**metrics, "pretrain_samples_per_s": result.samples_per_s,  # None: no epoch ran
                              "pretrain_peak_memory_mb": result.peak_memory_mb})
             run.set_tags({"device": str(device), "device_name": _device_name(device), "host": socket.gethostname(),
                           "torch": torch.__version__})

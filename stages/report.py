@@ -3,8 +3,9 @@
 Reads whatever the earlier stages wrote under --reports (any subset of the protocols) and
 writes reports/benchmarks/{ntu60,ntu120,pkummd1,pkummd2}.md (and custom.md for the user's own
 protocols of params.yaml), reports/results.csv,
-reports/summary.json and reports/figures/*.png; then logs everything into each protocol's
-MLflow run (unless mlflow.enabled is false or --no-mlflow is given).
+reports/summary.json and reports/figures/*.png; then logs into each protocol's MLflow run what
+no other stage logs: the benchmark table, the confusion figure and the summary (unless
+mlflow.enabled is false or --no-mlflow is given).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def main(argv=None) -> None:
     setup_logging()
     params = load_params(args.params)
     validate_all(params)  # every section, before any work
-    reports_dir, models_dir = Path(args.reports), Path(args.models)
+    reports_dir = Path(args.reports)
 
     reports = load_reports(reports_dir, protocol_names(params))
     log.info("measured results for: %s", ", ".join(reports) or "no protocol")
@@ -46,8 +47,7 @@ def main(argv=None) -> None:
     write_text_atomic(reports_dir / "results.csv", results_long(tables).to_csv(index=False, lineterminator="\n"))
     write_json_atomic(reports_dir / "summary.json", summary(reports))
     write_figures(reports, reports_dir / "figures")
-    sync(params, reports, tables, reports_dir / "benchmarks", reports_dir / "figures", models_dir,
-         enabled=False if args.no_mlflow else None)
+    sync(params, reports, tables, reports_dir, enabled=False if args.no_mlflow else None)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import torch
 import yaml
 
 import skelrep.methods
-from skelrep.configuration import configuration, method_label
+from skelrep.config import comparison_keys, configuration, identifying_params, method_label, run_identity
 from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.data.layout import load_layout
 from skelrep.evaluation.feature_file import load_feature_file
@@ -36,9 +36,7 @@ from skelrep.methods.base import resolve
 from skelrep.models.encoder_file import load_encoder_file, save_encoder
 from skelrep.params import load_params
 from skelrep.profiles import apply_overrides, format_set_args, profile_overrides
-from skelrep.report.mlflow_sync import identifying_params
 from skelrep.report.published import table_methods
-from skelrep.tracking.mlflow_run import comparison_keys, run_tags
 from skelrep.training.pretrain import build_model_for
 from skelrep.validation import allowed_sections, params_errors
 
@@ -116,7 +114,7 @@ def test_the_registry_declares_each_method_once():
 
 def test_looking_methods_up_loads_no_torch():
     code = ("import sys; from skelrep.methods import METHODS; from skelrep.profiles import profile_overrides; "
-            "from skelrep.configuration import configuration; profile_overrides('paper'); "
+            "from skelrep.config import configuration; profile_overrides('paper'); "
             "print([m.label for m in METHODS.values()], 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['USDRL', 'UmURL', 'ISC'] False"
@@ -162,8 +160,9 @@ def test_validation_names_and_profile_know_the_new_method(toy):
 
     params = toy_params(toy.section)
     assert configuration(params) == ("Toy", "") and method_label("toy") == "Toy"
-    tags = run_tags(params, PROTOCOL)
-    assert tags["method"] == "toy" and tags["run_name"] == f"toy-{PROTOCOL}" and "modality" not in tags
+    identity = run_identity(params, PROTOCOL)
+    assert identity.tags["method"] == "toy" and identity.run_name == f"toy-{PROTOCOL}"
+    assert "modality" not in identity.tags
     assert identifying_params(params, PROTOCOL) == {"method": "toy", "data.ntu60.source": "synthetic"}
     assert set(comparison_keys(params, PROTOCOL)) == {"skelrep.config_key", "skelrep.stream_key"}
     assert table_methods() == ("USDRL", "UmURL", "ISC")  # no published rows

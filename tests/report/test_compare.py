@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from skelrep.config import run_identity
 from skelrep.evaluation.metrics import topk_accuracy
 from skelrep.io import write_npz_atomic
 from skelrep.report.compare import compare, fuse_scores
 from skelrep.report.published import load_published, table_entries
-from skelrep.tracking.mlflow_run import protocol_config, run_tags, stage_run
+from skelrep.tracking.mlflow_run import stage_run
 from tests.report import fake_params, linear_metrics
 
 PROTOCOL = "ntu60-xsub"
@@ -51,8 +52,7 @@ def _params(method: str = "usdrl", modality: str | None = "joint", hidden: int =
 def _log_run(tmp: Path, params: dict, top1: float, probs: np.ndarray | None = None,
              protocol: str = PROTOCOL) -> None:
     """What the linear and knn stages log for one configuration."""
-    with stage_run(enabled=True, experiment=protocol, config=protocol_config(params, protocol), stage="linear",
-                   tags=run_tags(params, protocol)) as run:
+    with stage_run(run_identity(params, protocol), "linear") as run:
         run.log_metrics(linear_metrics(top1))
         run.log_metrics({"knn/top1": top1 - 5, "knn/random_init/top1": 3.0,
                          "linear/test_top1_curve": 1.0})

@@ -1,4 +1,7 @@
-"""MLflow sync of the report stage and the CI gate .ci/check_mlflow.py, on a temp sqlite DB."""
+"""MLflow sync of the report stage and the CI gate .ci/check_mlflow.py, on a temp sqlite DB.
+
+One writer per fact: the stages log their params, curves and metrics (``_stages`` logs what
+they log, from their outputs); the report adds only its tables, figure and summary."""
 
 from __future__ import annotations
 
@@ -10,13 +13,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from skelrep.config import run_identity
 from skelrep.io import write_text_atomic
 from skelrep.params import repo_root
-from skelrep.report.collect import load_reports
+from skelrep.report.collect import load_reports, read_jsonl
 from skelrep.report.mlflow_sync import sync
 from skelrep.report.published import load_published, table_entries
 from skelrep.report.tables import build_tables, render_markdown
-from skelrep.tracking.mlflow_run import RUN_KEY_TAG, protocol_config, run_key
+from skelrep.tracking.mlflow_run import RUN_KEY_TAG, epoch_curves, stage_run
 from tests.report import fake_params, write_fake_reports
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,6 +61,29 @@ def repo(tmp_path, template_db, monkeypatch):
     return tmp_path
 
 
+LINEAR_CURVES = ("lr", "train_loss", "train_top1", "test_top1", "test_top5")
+
+
+def _stages(root: Path, stages=("pretrain", "linear", "knn", "detect")) -> None:
+    """What each stage logs into MLflow, from the outputs it wrote (stages/<stage>.py)."""
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    reports = root / "reports"
+    for protocol in PROTOCOLS:
+        for stage in stages:
+            metrics = reports / stage / protocol / "metrics.json"
+            if not metrics.exists():
+                continue
+            with stage_run(run_identity(params, protocol), stage) as run:
+                if stage == "pretrain":
+                    run.log_params({"method": "usdrl", "usdrl.arch": "dste"})
+                    run.log_curves(epoch_curves(read_jsonl(reports / stage / protocol / "stats.jsonl"), "pretrain"))
+                if stage == "linear":
+                    for name, prefix in (("history", "linear"), ("history_random_init", "linear/random_init")):
+                        rows = read_jsonl(reports / stage / protocol / f"{name}.jsonl")
+                        run.log_curves(epoch_curves(rows, prefix, LINEAR_CURVES, suffix="_curve"))
+                run.log_metrics(json.loads(metrics.read_text()))
+
+
 def _report(root: Path) -> None:
     """What the report stage does, minus the figures: tables, then the MLflow sync."""
     params = yaml.safe_load((root / "params.yaml").read_text())
@@ -65,7 +92,8 @@ def _report(root: Path) -> None:
     for bench, rows in tables:
         write_text_atomic(root / "reports" / "benchmarks" / f"{bench.name}.md",
                           render_markdown(bench, rows, params, tuple(reports)))
-    sync(params, reports, tables, root / "reports" / "benchmarks", root / "reports" / "figures", root / "models")
+    (root / "reports" / "summary.json").write_text("{}\n")
+    sync(params, reports, tables, root / "reports")
 
 
 def _client():
@@ -93,38 +121,62 @@ def _artifacts(run_id: str, folder: str) -> list[str]:
     return sorted(a.path for a in _client().list_artifacts(run_id, folder))
 
 
-def test_sync_logs_reports_into_the_configuration_run_once(repo):
-    _report(repo)
+def _points(run_id: str, key: str) -> list[tuple[int, float]]:
+    return sorted((m.step, m.value) for m in _client().get_metric_history(run_id, key))
+
+
+def test_the_report_logs_only_its_own_facts_into_the_configuration_run(repo):
+    _report(repo)  # the report alone (mlflow.db deleted, every stage cached): its artifacts only
     params = fake_params()
     for protocol in PROTOCOLS:
         runs = _runs(protocol)
         assert len(runs) == 1
         run = runs[0]
-        assert run.data.tags[RUN_KEY_TAG] == run_key(protocol_config(params, protocol))
-        assert run.data.tags["stage.report"] == "done"
-        expected = _json_metrics(repo, protocol)
-        assert {k: run.data.metrics[k] for k in expected} == pytest.approx(expected, abs=1e-12)
-        assert run.data.params["method"] == "usdrl" and run.data.params["usdrl.arch"] == "dste"
-        history = _client().get_metric_history(run.info.run_id, "pretrain/loss/sim")
-        assert sorted((m.step, m.value) for m in history) == [(e, 5.0 / e) for e in range(1, 5)]
-        test_top1 = _client().get_metric_history(run.info.run_id, "linear/random_init/test_top1_curve")
-        assert sorted(m.step for m in test_top1) == [2, 4]
-    assert "detect/mAP_action_theta0.5" in _runs("pku1-xsub")[0].data.metrics
-
+        assert run.data.tags[RUN_KEY_TAG] == run_identity(params, protocol).run_key
+        assert run.data.tags["stage.report"] == "done" and run.data.tags["method"] == "usdrl"
+        assert run.data.metrics == {} and run.data.params == {}
     run_id = _runs("ntu60-xsub")[0].info.run_id
     assert _artifacts(run_id, "tables") == ["tables/ntu60.json", "tables/ntu60.md"]
-    assert _artifacts(run_id, "model") == ["model/encoder.pt"]
     assert _artifacts(run_id, "figures") == ["figures/confusion_ntu60-xsub.png"]
-    table = json.loads(Path(_client().download_artifacts(run_id, "tables/ntu60.json", str(repo / "dl1"))).read_text())
+    assert _artifacts(run_id, "model") == [] and "summary.json" in _artifacts(run_id, "")
 
-    _report(repo)  # a second report: no new run, no duplicate points or table rows
-    assert [len(_runs(p)) for p in PROTOCOLS] == [1, 1]
-    assert len(_client().get_metric_history(run_id, "pretrain/loss/sim")) == 4
-    again = json.loads(Path(_client().download_artifacts(run_id, "tables/ntu60.json", str(repo / "dl2"))).read_text())
-    assert again == table and len(again["data"]) == len(table["data"]) > 2
+
+def test_each_fact_has_one_writer(repo):
+    _stages(repo)
+    params = fake_params()
+    before = {}
+    for protocol in PROTOCOLS:
+        run = _runs(protocol)[0]
+        before[protocol] = {k: _points(run.info.run_id, k) for k in run.data.metrics}
+        assert _points(run.info.run_id, "pretrain/loss/sim") == [(e, 5.0 / e) for e in range(1, 5)]
+        assert [s for s, _ in _points(run.info.run_id, "linear/random_init/test_top1_curve")] == [2, 4]
+    table = None
+    for _ in range(2):  # a report, then a second one: no new run, point, param or table row
+        _report(repo)
+        for protocol in PROTOCOLS:
+            runs = _runs(protocol)
+            assert len(runs) == 1
+            run = runs[0]
+            assert run.data.tags[RUN_KEY_TAG] == run_identity(params, protocol).run_key
+            assert {k: _points(run.info.run_id, k) for k in run.data.metrics} == before[protocol]
+            expected = _json_metrics(repo, protocol)
+            assert {k: run.data.metrics[k] for k in expected} == pytest.approx(expected, abs=1e-12)
+            assert run.data.params == {"method": "usdrl", "usdrl.arch": "dste"}
+        run_id = _runs("ntu60-xsub")[0].info.run_id
+        got = json.loads(Path(_client().download_artifacts(run_id, "tables/ntu60.json", str(repo / "dl"))).read_text())
+        assert table is None or got == table
+        table = got
+    assert len(table["data"]) > 2
+    assert "detect/mAP_action_theta0.5" in _runs("pku1-xsub")[0].data.metrics
+
+    _stages(repo, ("pretrain", "linear"))  # a forced re-run of a stage with the same outputs: no new points
+    run = _runs("ntu60-xsub")[0]
+    assert len(_client().get_metric_history(run.info.run_id, "pretrain/loss/sim")) == 4
+    assert len(_client().get_metric_history(run.info.run_id, "linear/test_top1_curve")) == 2
 
 
 def test_check_mlflow_passes_on_synced_db_and_fails_on_a_difference(repo, capsys):
+    _stages(repo)
     _report(repo)
     assert check_mlflow.main([]) == 0
     assert "MLflow matches the reports" in capsys.readouterr().out
@@ -141,3 +193,14 @@ def test_check_mlflow_passes_on_synced_db_and_fails_on_a_difference(repo, capsys
 def test_check_mlflow_fails_without_runs(repo, capsys):
     assert check_mlflow.main([]) == 1
     assert "found 0" in capsys.readouterr().out
+
+
+def test_check_mlflow_names_the_stage_to_force(repo, capsys, caplog):
+    _stages(repo, ("linear", "knn", "detect"))  # pretrain cached by DVC: never logged here
+    with caplog.at_level("WARNING"):
+        _report(repo)
+    assert "`dvc repro -f pretrain@ntu60-xsub`" in caplog.text
+    assert check_mlflow.main([]) == 1
+    out = capsys.readouterr().out
+    assert "pretrain/loss_last" in out and "`dvc repro -f pretrain@pku1-xsub`" in out
+    assert "linear" not in out.split("FAIL", 1)[1]

@@ -75,7 +75,7 @@ class _Recorder:
 
 def _recording(stage, monkeypatch) -> _Recorder:
     recorder = _Recorder()
-    monkeypatch.setattr(stage, "stage_run", lambda **kwargs: contextlib.nullcontext(recorder))
+    monkeypatch.setattr(stage, "stage_run", lambda *args, **kwargs: contextlib.nullcontext(recorder))
     return recorder
 
 

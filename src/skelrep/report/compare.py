@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..configuration import method_label
+from ..config import method_label
 from ..evaluation.metrics import topk_accuracy
 from ..io import write_text_atomic
 from ..params import PROTOCOLS

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..configuration import configuration
+from ..config import configuration
 from ..params import PROTOCOLS
 from .collect import ProtocolReports
 

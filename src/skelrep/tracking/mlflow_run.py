@@ -3,22 +3,44 @@
 - Tracking URI: ``sqlite:///<repo root>/mlflow.db`` with the root from ``DVC_ROOT`` (set by
   DVC, also inside ``dvc exp run --temp/--queue`` copies), so every run lands in one database.
 - Each benchmark protocol is an MLflow experiment; each pipeline *configuration* is one run in
-  it, found by a deterministic ``skelrep.run_key`` tag (a hash of the parameters that define
-  the configuration). Every stage logs into that run, so its columns (method, key params,
-  pretrain loss, linear/KNN accuracy, detection mAPs) are comparable side by side, and a
-  forced re-run logs into the same run instead of creating a duplicate.
+  it, found by a deterministic ``skelrep.run_key`` tag. What a run is (experiment, run key,
+  tags, name) is a :class:`RunIdentity`, built by ``skelrep.config.run_identity``, the one
+  place that knows the domain; this package knows no method, dataset or protocol (it imports
+  nothing from ``skelrep.data``, ``skelrep.methods`` or ``skelrep.config``).
+- ``stage_run(identity, stage)`` opens (or re-opens) that run, so every stage's columns land
+  side by side and a forced re-run logs into the same run instead of creating a duplicate.
+- **One writer per fact.** Each fact is logged by the stage that produces it, and by no other:
+
+  ============  ==============================================================================
+  stage         logs
+  ============  ==============================================================================
+  pretrain      identifying params (``method``, ``<method>.<key>``, ``data.<dataset>.source``),
+                ``pretrain.*`` params, per-epoch curves ``pretrain/<stat>`` (step = epoch),
+                ``reports/pretrain/<P>/metrics.json``, throughput/memory, the encoder artifact
+  linear        ``linear.*`` params, curves ``linear[/random_init]/<column>_curve``,
+                ``reports/linear/<P>/metrics.json``, the ``test_scores.npz`` artifact
+  knn           ``knn.*`` params, ``reports/knn/<P>/metrics.json``
+  detect        ``detection.*`` params, ``reports/detect/pku1-xsub/metrics.json``
+  report        only what no stage owns: the benchmark table artifacts (``tables/``), its
+                figures (``figures/confusion_<P>.png``) and ``summary.json``
+  ============  ==============================================================================
+
+  So a run whose stage was skipped (its outputs cached by DVC, say after ``mlflow.db`` was
+  deleted) lacks that stage's facts: ``dvc repro -f <stage>@<protocol>`` logs them again.
+  ``.ci/check_mlflow.py`` names the stage to force.
 - Nothing from MLflow (run ids, times) is ever written into a DVC output.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +53,19 @@ CONFIG_KEY_TAG = "skelrep.config_key"  # the configuration across protocols (one
 STREAM_KEY_TAG = "skelrep.stream_key"  # the same with the input modality left out (late fusion)
 
 MLFLOW_SCHEMA = {"enabled": boolean}  # the params.yaml `mlflow` section
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """Which MLflow run a stage logs into: ``experiment`` (the protocol), ``run_key`` (the
+    ``skelrep.run_key`` tag that finds the run), the ``tags`` every stage sets on it, the
+    ``run_name`` given when the run is created, and whether tracking is ``enabled`` at all."""
+
+    experiment: str
+    run_key: str
+    tags: Mapping[str, Any]
+    run_name: str
+    enabled: bool = True
 
 
 def tracking_uri(root: Path | None = None) -> str:
@@ -52,6 +87,18 @@ def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[key] = v
     return out
+
+
+def epoch_curves(rows: Iterable[Mapping[str, Any]], prefix: str, keys: Iterable[str] | None = None,
+                 suffix: str = "") -> dict[str, list[tuple[int, float]]]:
+    """Per-epoch series ``<prefix>/<key><suffix>`` -> ``[(epoch, value)]`` of the rows'
+    ``keys`` (default: every key but ``epoch``); missing and None values are left out."""
+    series: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for row in rows:
+        for key in (keys if keys is not None else [k for k in row if k != "epoch"]):
+            if row.get(key) is not None:
+                series[f"{prefix}/{key}{suffix}"].append((int(row["epoch"]), float(row[key])))
+    return dict(series)
 
 
 def _experiment_id(mlflow, name: str, root: Path) -> str:
@@ -85,6 +132,19 @@ class RunLogger:
         if clean:
             self._mlflow.log_metrics(clean, step=step)
 
+    def log_curves(self, series: Mapping[str, Iterable[tuple[int, float]]]) -> None:
+        """Log each ``(step, value)`` point of each series that the run does not hold yet, so
+        logging a curve again (a resumed or repeated stage) adds no duplicate points."""
+        client = self._mlflow.MlflowClient()
+        by_step: dict[int, dict[str, float]] = defaultdict(dict)
+        for key, points in series.items():
+            logged = {(m.step, m.value) for m in client.get_metric_history(self.run_id, key.replace("@", "_"))}
+            for step, value in points:
+                if (int(step), float(value)) not in logged:
+                    by_step[int(step)][key] = float(value)
+        for step in sorted(by_step):
+            self.log_metrics(by_step[step], step=step)
+
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         self._mlflow.set_tags({k: str(v) for k, v in tags.items()})
 
@@ -105,15 +165,15 @@ class _NullLogger(RunLogger):
         super().__init__(None, "")
 
 
-for _name in ("log_params", "log_metrics", "set_tags", "log_artifact", "log_dict", "log_table"):
+for _name in ("log_params", "log_metrics", "log_curves", "set_tags", "log_artifact", "log_dict", "log_table"):
     setattr(_NullLogger, _name, lambda self, *args, **kwargs: None)
 
 
 @contextlib.contextmanager
-def stage_run(*, enabled: bool, experiment: str, config: Mapping[str, Any], stage: str,
-              tags: Mapping[str, Any] | None = None) -> Iterator[RunLogger]:
-    """Open (or re-open) the run of ``config`` in ``experiment`` and yield a logger."""
-    if not enabled:
+def stage_run(identity: RunIdentity | None, stage: str) -> Iterator[RunLogger]:
+    """Open (or re-open) the run of ``identity`` and yield a logger for ``stage``; with no
+    identity, or tracking disabled, a logger that does nothing."""
+    if identity is None or not identity.enabled:
         yield _NullLogger()
         return
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -121,71 +181,15 @@ def stage_run(*, enabled: bool, experiment: str, config: Mapping[str, Any], stag
 
     root = repo_root()
     mlflow.set_tracking_uri(tracking_uri(root))
-    exp_id = _experiment_id(mlflow, experiment, root)
-    key = run_key(config)
-    found = mlflow.search_runs([exp_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{key}'",
+    exp_id = _experiment_id(mlflow, identity.experiment, root)
+    found = mlflow.search_runs([exp_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{identity.run_key}'",
                                max_results=1, output_format="list")
     run_id = found[0].info.run_id if found else None
-    name = tags.get("run_name") if tags else None
-    with mlflow.start_run(run_id=run_id, experiment_id=exp_id, run_name=None if run_id else name) as run:
+    with mlflow.start_run(run_id=run_id, experiment_id=exp_id,
+                          run_name=None if run_id else identity.run_name) as run:
         logger = RunLogger(mlflow, run.info.run_id)
-        logger.set_tags({RUN_KEY_TAG: key, f"stage.{stage}": "done",
+        logger.set_tags({RUN_KEY_TAG: identity.run_key, f"stage.{stage}": "done",
                          "dvc.exp_name": os.environ.get("DVC_EXP_NAME", ""),
                          "dvc.baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", ""),
-                         **{k: v for k, v in (tags or {}).items() if k != "run_name"}})
+                         **identity.tags})
         yield logger
-
-
-def protocol_config(params: Mapping[str, Any], protocol: str) -> dict:
-    """The parameters that define one pipeline configuration of ``protocol`` (the run key)."""
-    from ..data.protocols import resolve_protocol
-
-    spec = resolve_protocol(params, protocol)
-    method = params.get("method")
-    # data: the sections of the datasets it reads (a user dataset's split rules included)
-    config = {"protocol": protocol, "method": method, method: params.get(method),
-              "data": {d: params.get("data", {}).get(d) for d in spec.raw_datasets},
-              **{k: params.get(k) for k in ("preprocess", "pku", "features", "linear", "knn", "detection")}}
-    return config
-
-
-def input_modality(params: Mapping[str, Any]) -> str | None:
-    """The configured method's input stream (joint, bone, motion), if the method has one
-    (``MethodInfo.input_modality``)."""
-    from ..methods import METHODS
-
-    method = params.get("method")
-    info = METHODS.get(method) if isinstance(method, str) else None
-    return info.input_modality(params.get(method) or {}) if info is not None else None
-
-
-def comparison_keys(params: Mapping[str, Any], protocol: str) -> dict[str, str]:
-    """Keys that group runs across protocols for ``skelrep compare``.
-
-    ``config_key``: the run key without the protocol and its data, so the runs of one pipeline
-    configuration on every benchmark form one table row. ``stream_key``: the same with the
-    input modality left out, so runs that differ only in their stream (joint, bone, motion)
-    share it: the streams that late fusion combines.
-    """
-    from ..methods import METHODS
-
-    config = {k: v for k, v in protocol_config(params, protocol).items() if k not in ("protocol", "data")}
-    streamless = copy.deepcopy(config)
-    method = params.get("method")
-    if isinstance(method, str) and method in METHODS:  # the section without its input stream
-        streamless[method] = METHODS[method].without_input_modality(streamless.get(method))
-    return {CONFIG_KEY_TAG: run_key(config), STREAM_KEY_TAG: run_key(streamless)}
-
-
-def run_tags(params: Mapping[str, Any], protocol: str) -> dict:
-    from ..configuration import configuration
-    from ..data.protocols import resolve_protocol
-
-    spec = resolve_protocol(params, protocol)
-    dataset, benchmark = spec.dataset, spec.benchmark
-    modality = input_modality(params)
-    return {"method": params.get("method"), "variant": configuration(params)[1], "protocol": protocol,
-            "dataset": dataset,
-            "benchmark": benchmark, "data_source": params.get("data", {}).get(dataset, {}).get("source"),
-            **({"modality": modality} if modality else {}), **comparison_keys(params, protocol),
-            "run_name": f"{params.get('method')}-{protocol}" + (f"-{modality}" if modality else "")}
