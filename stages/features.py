@@ -13,8 +13,9 @@ from skelrep.data.protocols import resolve_protocol
 from skelrep.evaluation.features import extract_features, load_frozen_encoder, save_feature_file
 from skelrep.evaluation.sections import FEATURES_SCHEMA
 from skelrep.methods import METHODS
-from skelrep.params import get_section, load_params, validate
+from skelrep.params import get_section, load_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
+from skelrep.schema import validate
 from skelrep.validation import validate_all
 
 ENCODERS = {"pretrained": "encoder.pt", "random_init": "encoder_random.pt"}

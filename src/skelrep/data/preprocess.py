@@ -27,7 +27,8 @@ from tqdm import tqdm
 from .. import __version__
 from ..errors import DataError, ParamsError, SkelrepError
 from ..io import atomic_path, write_json_atomic
-from ..params import PROTOCOLS, boolean, choice, integer, validate
+from ..params import PROTOCOLS
+from ..schema import boolean, choice, integer, validate
 from ..workers import worker_pool
 from . import ntu, pku
 from .archive import open_archive

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ParamsError
-from ..params import DATASETS, PROTOCOLS, string, validate
+from ..params import DATASETS, PROTOCOLS
+from ..schema import string, validate
 from .generic import split_rule
 
 # Names become stage names (download@<name>), paths and dotted params keys: no '.', '@', '/'.

@@ -22,7 +22,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..params import boolean, repo_root
+from ..params import repo_root
+from ..schema import boolean
 
 log = logging.getLogger(__name__)
 
