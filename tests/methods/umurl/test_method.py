@@ -26,8 +26,8 @@ TINY_UMURL = {
     "proj": {"dims": [32, 32, 48], "bn": "local"},
     "loss": {"w_consistency": 5, "vac_var_weight": 5, "vac_cov_weight": 1, "var_eps": 1e-4, "gather": True,
              "fp32": True},
-    "aug": {"crop_scale": [0.1, 1.0], "corrupt_joints": 15, "p_zero": 0.5, "shear_range": 1.0, "p_corrupt": 0.5, "min_crop": 16,
-            "views": 4},
+    "aug": {"crop_scale": [0.1, 1.0], "corrupt_joints": 15, "p_zero": 0.5, "shear_range": 1.0, "p_corrupt": 0.5,
+            "min_crop": 16, "views": 4},
     "eval_input": "fused",
     "init": "torch_default",
     "train": {"optimizer": "adam", "lr": 2e-3, "weight_decay": 1e-5, "momentum": 0.9, "batch_size": 8,
@@ -136,7 +136,7 @@ def test_paper_profile_gives_the_official_configuration():
     method = get_method("umurl", apply_overrides(load_params(REPO_ROOT / "params.yaml"), profile_overrides("paper")))
     c = method.model_cfg
     e = c.encoder
-    assert (e.hidden, e.ffn, e.heads, e.layers, e.t_pe_max_len, e.frames) == (1024, 1024, 1, 1, 200, 64)
+    assert (e.hidden, e.ffn, e.heads, e.num_layers, e.t_pe_max_len, e.frames) == (1024, 1024, 1, 1, 200, 64)
     assert c.proj.dims == (2048, 2048, 4096) and method.sync_bn
     assert method.aug.min_crop == 64 and method.aug.views == 4
     t = method.train_cfg
