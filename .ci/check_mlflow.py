@@ -15,8 +15,9 @@ import math
 import os
 import sys
 
+from skelrep.catalog import PROTOCOLS
 from skelrep.config import run_identity
-from skelrep.params import PROTOCOLS, load_params, repo_root
+from skelrep.params import load_params, repo_root
 from skelrep.report.collect import STAGES, read_json
 from skelrep.tracking.mlflow_run import RUN_KEY_TAG, tracking_uri
 

@@ -26,8 +26,9 @@ from skelrep.evaluation.detection.dense import plot_timeline, video_frame_featur
 from skelrep.evaluation.features import load_frozen_encoder
 from skelrep.evaluation.sections import DETECTION_SCHEMA
 from skelrep.io import write_json_atomic
-from skelrep.params import get_section, load_params, validate
+from skelrep.params import get_section, load_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
+from skelrep.schema import validate
 from skelrep.tracking.mlflow_run import stage_run
 from skelrep.validation import validate_all
 

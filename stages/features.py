@@ -16,8 +16,9 @@ from skelrep.evaluation.feature_file import save_feature_file
 from skelrep.evaluation.features import extract_features, load_frozen_encoder
 from skelrep.evaluation.sections import FEATURES_SCHEMA
 from skelrep.methods import METHODS
-from skelrep.params import get_section, load_params, validate
+from skelrep.params import get_section, load_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
+from skelrep.schema import validate
 from skelrep.validation import validate_all
 
 ENCODERS = {"pretrained": "encoder.pt", "random_init": "encoder_random.pt"}

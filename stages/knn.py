@@ -10,8 +10,9 @@ from skelrep.evaluation.feature_file import load_feature_file
 from skelrep.evaluation.knn import knn_top1
 from skelrep.evaluation.sections import KNN_SCHEMA
 from skelrep.io import write_json_atomic
-from skelrep.params import get_section, load_params, validate
+from skelrep.params import get_section, load_params
 from skelrep.runtime import resolve_device, run_stage, setup_logging, stage_parser
+from skelrep.schema import validate
 from skelrep.tracking.mlflow_run import stage_run
 from skelrep.validation import validate_all
 

@@ -15,8 +15,9 @@ from skelrep.evaluation.feature_file import load_feature_file
 from skelrep.evaluation.linear import standardize_features, train_linear_probe
 from skelrep.evaluation.sections import LINEAR_SCHEMA
 from skelrep.io import write_csv_atomic, write_json_atomic, write_jsonl_atomic, write_npz_atomic, write_text_atomic
-from skelrep.params import get_section, load_params, validate
+from skelrep.params import get_section, load_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
+from skelrep.schema import validate
 from skelrep.tracking.mlflow_run import epoch_curves, stage_run
 from skelrep.validation import validate_all
 

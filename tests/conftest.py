@@ -77,3 +77,31 @@ def write_tiny_h5(path: Path, n_train: int = 24, n_test: int = 12, frames: int =
         writer.close()
         write_split(h5, TINY_SPLIT, subsets)
     return path
+
+
+def params_section(name: str, overrides: dict | None = None) -> dict:
+    """The committed ``params.yaml`` section ``name`` (every key present), with ``overrides``
+    merged in recursively: a test names only the keys it changes."""
+    import copy
+
+    from skelrep.params import load_params
+
+    def merge(base: dict, new: dict) -> dict:
+        for key, value in new.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict) and value:
+                merge(base[key], value)
+            else:
+                base[key] = value
+        return base
+
+    return merge(copy.deepcopy(load_params(REPO_ROOT / "params.yaml")[name]), copy.deepcopy(overrides or {}))
+
+
+def without(section: dict, dotted: str) -> dict:
+    """``section`` with the key at ``dotted`` (relative to the section) removed."""
+    *parents, leaf = dotted.split(".")
+    node = section
+    for part in parents:
+        node = node[part]
+    del node[leaf]
+    return section

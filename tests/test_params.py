@@ -8,12 +8,14 @@ import sys
 
 import pytest
 
+from skelrep.catalog import DATASETS
 from skelrep.data.preprocess import PreprocessConfig
 from skelrep.data.sources import validate_data_section
 from skelrep.errors import ParamsError
 from skelrep.methods import METHODS, get_method
-from skelrep.params import DATASETS, load_params, validate
+from skelrep.params import load_params
 from skelrep.profiles import PROFILES, apply_overrides, profile_overrides
+from skelrep.schema import validate
 
 from .conftest import REPO_ROOT
 from .dvc_stages import stage_args

@@ -82,7 +82,7 @@ def test_the_mlflow_section_is_checked(params):
     ("features.crop", "centre", "features.crop: got 'centre'"),
     ("knn.k", 0, "knn.k: got 0"),
     ("detection.proposals", "nms", "detection.proposals: got 'nms'"),
-    ("usdrl.encoder.arch", "vit", "usdrl.encoder.arch: expected one of dste, sttr"),
+    ("usdrl.encoder.arch", "vit", "usdrl.encoder.arch: got 'vit'; allowed: 'dste', 'sttr'"),
 ])
 def test_every_section_is_checked_by_its_own_validator(params, dotted, bad, expected):
     *parents, leaf = dotted.split(".")

@@ -53,8 +53,9 @@ def _compare_arguments(parser: argparse.ArgumentParser) -> None:
 def _compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from skelrep.catalog import PROTOCOLS
     from skelrep.data.protocols import protocol_names
-    from skelrep.params import PROTOCOLS, load_params
+    from skelrep.params import load_params
     from skelrep.report.compare import compare
     from skelrep.report.published import load_published, table_entries
 

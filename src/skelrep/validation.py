@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from .errors import ParamsError
-from .params import validate
+from .schema import validate
 
 
 def _method_names() -> tuple[str, ...]:

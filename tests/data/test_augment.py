@@ -284,35 +284,38 @@ def test_make_views_shapes_2d_17_joints_one_person():
 # ------------------------------------------------------------------------- AugmentConfig
 
 
-def test_augment_config_defaults_and_aliases():
-    assert AugmentConfig.from_params({}, "usdrl.aug") == AugmentConfig()
-    cfg = AugmentConfig.from_params(
-        {"crop_scale": [0.1, 1.0], "min_crop": 64, "p_corrupt_vs_shear": 0.5, "corrupt_joints": 15,
-         "p_zero_vs_matrix": 0.25, "shear_range": 0.5, "views": 2},
-        "usdrl.aug",
-    )
+FULL_AUG = {"crop_scale": [0.1, 1.0], "min_crop": 64, "corrupt_joints": 15, "p_zero": 0.25, "shear_range": 0.5,
+            "p_corrupt": 0.5, "views": 2}
+
+
+def test_augment_config_from_a_full_section():
+    cfg = AugmentConfig.from_params(dict(FULL_AUG), "usdrl.aug")
     assert cfg.p_zero == 0.25 and cfg.shear_range == 0.5 and cfg.views == 2
     assert cfg.crop_scale == (0.1, 1.0)
+    with pytest.raises(ParamsError, match="missing") as info:
+        AugmentConfig.from_params({k: v for k, v in FULL_AUG.items() if k != "views"}, "usdrl.aug")
+    assert info.value.key == "usdrl.aug.views"
 
 
 @pytest.mark.parametrize(
     ("section", "key", "allowed"),
     [
-        ({"rotation": 0.1}, "isc.aug.rotation", "unknown key; allowed: .*crop_scale"),
-        ({"crop_scale": [0.5]}, "isc.aug.crop_scale", "0 < low <= high <= 1"),
-        ({"crop_scale": [0.9, 0.5]}, "isc.aug.crop_scale", "0 < low <= high <= 1"),
-        ({"min_crop": 0}, "isc.aug.min_crop", "integer >= 1"),
-        ({"views": 2.0}, "isc.aug.views", "integer >= 1"),
+        ({"rotation": 0.1}, "isc.aug.rotation", "unknown key; allowed keys: crop_scale"),
+        ({"p_zero_vs_matrix": 0.5}, "isc.aug.p_zero_vs_matrix", "unknown key; allowed keys: .*p_zero"),  # one name
+        ({"crop_scale": [0.5]}, "isc.aug.crop_scale", "exactly 2 items"),
+        ({"crop_scale": [0.0, 0.5]}, "isc.aug.crop_scale[0]", r"\(0.0, 1.0\]"),
+        ({"crop_scale": [0.9, 0.5]}, "isc.aug.crop_scale", "low <= high"),
+        ({"min_crop": 0}, "isc.aug.min_crop", r"integer in \[1, inf\]"),
+        ({"views": 2.0}, "isc.aug.views", "integer"),
         ({"corrupt_joints": True}, "isc.aug.corrupt_joints", r"integer in \[0, 25\]"),
-        ({"p_zero": 1.5}, "isc.aug.p_zero", "probability"),
-        ({"p_corrupt_vs_shear": -0.1}, "isc.aug.p_corrupt_vs_shear", "probability"),
-        ({"shear_range": "wide"}, "isc.aug.shear_range", "number >= 0"),
-        ({"p_zero": 0.5, "p_zero_vs_matrix": 0.5}, "isc.aug.p_zero_vs_matrix", "duplicates"),
+        ({"p_zero": 1.5}, "isc.aug.p_zero", r"\[0.0, 1.0\]"),
+        ({"p_corrupt": -0.1}, "isc.aug.p_corrupt", r"\[0.0, 1.0\]"),
+        ({"shear_range": "wide"}, "isc.aug.shear_range", r"number in \[0.0, inf\]"),
     ],
 )
 def test_augment_config_errors_name_the_key(section, key, allowed):
     with pytest.raises(ParamsError, match=allowed) as info:
-        AugmentConfig.from_params(section, "isc.aug")
+        AugmentConfig.from_params({**FULL_AUG, **section}, "isc.aug")
     assert info.value.key == key
 
 

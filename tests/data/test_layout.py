@@ -10,7 +10,7 @@ import pytest
 from skelrep.data.layout import BUILTIN_LAYOUTS, SkeletonLayout, load_layout, pre_normalize_layout
 from skelrep.data.normalize import NORMALISATIONS, pre_normalize
 from skelrep.errors import DataError, ParamsError
-from skelrep.params import validate
+from skelrep.schema import validate
 from skelrep.skeleton import (
     NTU_BONE_PAIRS_1BASED,
     NTU_EDGES,

@@ -51,7 +51,7 @@ def test_total_against_the_formula():
 
 def test_weights():
     uni, fused = embeddings(seed=4), embeddings(seed=5)
-    got = umurl_loss(uni, fused, w_consistency=2.0, vc_var_weight=0.5, vc_cov_weight=3.0, var_eps=1e-2)
+    got = umurl_loss(uni, fused, w_consistency=2.0, vac_var_weight=0.5, vac_cov_weight=3.0, var_eps=1e-2)
     reg = sum(vc_reg(z, 0.5, 3.0, 1e-2) for z in uni + fused)
     torch.testing.assert_close(got["reg"], reg)
     torch.testing.assert_close(got["total"], 2.0 * (got["intra"] + got["inter"]) + reg)

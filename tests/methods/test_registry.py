@@ -122,8 +122,7 @@ def test_looking_methods_up_loads_no_torch():
 
 def test_the_paper_values_live_once_in_defaults():
     """The model config defaults are the paper values of the method's defaults.py."""
-    from skelrep.methods.isc.method import ISC
-    from skelrep.methods.isc.moco import GruConfig, MocoConfig
+    from skelrep.methods.isc.moco import GruConfig, IscConfig, MocoConfig
     from skelrep.methods.umurl.model import UmURLEncoderConfig, UmURLProjConfig
     from skelrep.methods.usdrl.model import EncoderConfig, ProjConfig
 
@@ -136,11 +135,8 @@ def test_the_paper_values_live_once_in_defaults():
                                       paper["umurl.proj.dims"], paper["umurl.proj.bn"])
     assert (GruConfig().hidden, GruConfig().layers, MocoConfig().k, MocoConfig().m) == (
         paper["isc.gru.hidden"], paper["isc.gru.layers"], paper["isc.moco.k"], paper["isc.moco.m"])
-    section = load_params(REPO_ROOT / "params.yaml")["isc"]
-    for key in ("frames", "agcn", "hcn"):
-        section.pop(key)
-    isc = ISC(section)
-    assert (isc.frames, isc.agcn_base_channels, isc.hcn_width) == (
+    isc = IscConfig()
+    assert (isc.frames, isc.agcn.base_channels, isc.hcn.width) == (
         paper["isc.frames"], paper["isc.agcn.base_channels"], paper["isc.hcn.width"])
 
 
@@ -153,7 +149,7 @@ def test_validation_names_and_profile_know_the_new_method(toy):
     assert "toy" in allowed_sections()
     params["toy"]["hiden"] = 1
     assert [str(e) for e in params_errors(params)] == [
-        "params.yaml: toy.hiden: unknown key; allowed keys: hidden, frames, noise"]
+        "params.yaml: toy.hiden: unknown key; allowed keys: hidden, frames, noise, train"]
     params = toy_params(toy.section)
     params["method"] = "simclr"
     assert "allowed: usdrl, umurl, isc, toy" in str(params_errors(params)[0])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from skelrep.params import PROTOCOLS
+from skelrep.catalog import PROTOCOLS
 from skelrep.report.published import BENCHMARK_TO_PROTOCOL, load_published, table_entries, table_methods
 
 

@@ -34,6 +34,7 @@ from typing import Any, Literal
 import torch
 
 from skelrep.errors import ParamsError
+from skelrep.schema import integer, list_of, number, validate
 
 __all__ = [
     "AugmentConfig",
@@ -308,14 +309,6 @@ def make_views(x: torch.Tensor, num_frames: torch.Tensor, *, n_views: int, out_f
 # params.yaml
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 # ``corrupt_joints`` counts joints of NTU's 25-joint skeleton, the one the official value (15,
 # i.e. 60 % of the body) was chosen for; other skeletons corrupt the same share of their joints.
 REFERENCE_JOINTS = 25
@@ -330,9 +323,27 @@ def scaled_joint_count(count: int, num_joints: int) -> int:
     return min(num_joints, (2 * count * num_joints + REFERENCE_JOINTS) // (2 * REFERENCE_JOINTS))
 
 
+AUG_SCHEMA = {
+    "crop_scale": list_of(number(0.0, 1.0, open_lo=True), 2, 2),  # [low, high] of U(low, high)
+    "min_crop": integer(1),
+    "corrupt_joints": integer(0, REFERENCE_JOINTS),  # on NTU's 25-joint scale (scaled_joint_count)
+    "p_zero": number(0.0, 1.0),
+    "shear_range": number(0.0),
+    "p_corrupt": number(0.0, 1.0),
+    "views": integer(1),
+}
+
+
+def check_aug(v: dict, key: str) -> None:
+    low, high = v["crop_scale"]
+    if low > high:
+        raise ParamsError(f"{key}.crop_scale", f"got {[low, high]}; expected [low, high] with low <= high")
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
-    """The ``<method>.aug`` block; the defaults are the settings of the official code bases.
+    """The ``<method>.aug`` block (:data:`AUG_SCHEMA`, every key required in params); the field
+    defaults, for code and tests, are the settings of the official code bases.
 
     ``views`` defaults to 4 (USDRL, UmURL); ISC configs set 2. ``corrupt_joints`` is given on
     NTU's 25-joint scale and scaled to the data's joint count (:func:`scaled_joint_count`).
@@ -346,26 +357,15 @@ class AugmentConfig:
     p_corrupt: float = 0.5
     views: int = 4
 
-    # two keys also have a longer spelling (the one USDRL's recipe uses); both are accepted
-    _ALIASES = {"p_zero_vs_matrix": "p_zero", "p_corrupt_vs_shear": "p_corrupt"}
+    @classmethod
+    def from_values(cls, values: dict) -> AugmentConfig:
+        """From a section validated with :data:`AUG_SCHEMA`."""
+        return cls(**{**values, "crop_scale": tuple(values["crop_scale"])})
 
     @classmethod
-    def from_params(cls, section: dict | None, prefix: str) -> AugmentConfig:
-        """Build from a params.yaml mapping; errors name ``f"{prefix}.{key}"``."""
-        if section is None:
-            return cls()
-        if not isinstance(section, dict):
-            raise ParamsError(prefix, f"must be a mapping, got {type(section).__name__}")
-        allowed = sorted(set(cls.__dataclass_fields__) | set(cls._ALIASES))
-        values: dict[str, Any] = {}
-        for key, value in section.items():
-            field = cls._ALIASES.get(key, key)
-            if field not in cls.__dataclass_fields__:
-                raise ParamsError(f"{prefix}.{key}", f"unknown key; allowed: {', '.join(allowed)}")
-            if field in values:
-                raise ParamsError(f"{prefix}.{key}", f"duplicates another spelling of {field!r}")
-            values[field] = _validated(field, value, f"{prefix}.{key}")
-        return cls(**values)
+    def from_params(cls, section: Any, prefix: str) -> AugmentConfig:
+        """Validate a ``<method>.aug`` section (every key required); errors name ``f"{prefix}.{key}"``."""
+        return cls.from_values(validate(section, AUG_SCHEMA, prefix, check_aug))
 
     def make_views(self, x: torch.Tensor, num_frames: torch.Tensor, out_frames: int,
                    generator: torch.Generator | None = None) -> list[torch.Tensor]:
@@ -377,30 +377,3 @@ class AugmentConfig:
                           corrupt_joints=corrupt, p_zero=self.p_zero,
                           shear_range=self.shear_range, p_corrupt=self.p_corrupt,
                           generator=generator)
-
-
-def _validated(field: str, value: Any, key: str) -> Any:
-    """Check one AugmentConfig value; raise ParamsError naming ``key`` with what is allowed."""
-    if field == "crop_scale":
-        if (isinstance(value, (list, tuple)) and len(value) == 2
-                and all(_is_number(v) for v in value) and 0 < value[0] <= value[1] <= 1):
-            return (float(value[0]), float(value[1]))
-        raise ParamsError(key, f"allowed: [low, high] with 0 < low <= high <= 1, got {value!r}")
-    if field in ("min_crop", "views"):
-        if _is_int(value) and value >= 1:
-            return value
-        raise ParamsError(key, f"allowed: an integer >= 1, got {value!r}")
-    if field == "corrupt_joints":
-        if _is_int(value) and 0 <= value <= REFERENCE_JOINTS:
-            return value
-        raise ParamsError(key, f"allowed: an integer in [0, {REFERENCE_JOINTS}] (joints of NTU's 25-joint "
-                          f"skeleton; other skeletons corrupt the same share of their joints), got {value!r}")
-    if field in ("p_zero", "p_corrupt"):
-        if _is_number(value) and 0 <= value <= 1:
-            return float(value)
-        raise ParamsError(key, f"allowed: a probability in [0, 1], got {value!r}")
-    if field == "shear_range":
-        if _is_number(value) and value >= 0:
-            return float(value)
-        raise ParamsError(key, f"allowed: a number >= 0, got {value!r}")
-    raise AssertionError(f"no validator for {field}")

@@ -41,7 +41,7 @@ import numpy as np
 
 from .. import portable
 from ..errors import DataError, ParamsError
-from ..params import choice, integer, string, validate
+from ..schema import choice, integer, string, validate
 from .archive import Archive, open_archive
 from .layout import SkeletonLayout, layout_spec, load_layout
 from .normalize import select_bodies_by_energy

@@ -320,7 +320,7 @@ def layout_yaml(layout: SkeletonLayout) -> str:
 
 
 def layout_spec(value: Any, key: str) -> SkeletonLayout:
-    """params validator (see :mod:`skelrep.params`): a layout spec -> a validated layout."""
+    """params validator (see :mod:`skelrep.schema`): a layout spec -> a validated layout."""
     return load_layout(value, key)
 
 

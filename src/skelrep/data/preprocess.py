@@ -30,7 +30,7 @@ from .. import __version__
 from ..catalog import DATASETS
 from ..errors import DataError, ParamsError, SkelrepError
 from ..io import atomic_path, write_json_atomic
-from ..params import boolean, choice, integer, validate
+from ..schema import boolean, choice, integer, validate
 from ..workers import worker_pool
 from . import ntu, pku
 from .archive import open_archive

@@ -30,7 +30,7 @@ from typing import Any
 
 from ..catalog import DATASETS, PROTOCOLS
 from ..errors import ParamsError
-from ..params import string, validate
+from ..schema import string, validate
 
 # Names become stage names (download@<name>), paths and dotted params keys: no '.', '@', '/'.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")

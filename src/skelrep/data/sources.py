@@ -11,7 +11,6 @@ the arrays and the dataset's split rule, and writes the resolved skeleton layout
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 from collections.abc import Mapping
@@ -20,28 +19,13 @@ from typing import Any
 
 from ..catalog import DATASETS
 from ..errors import ParamsError
-from ..params import choice, integer, validate
+from ..schema import choice, integer, options, validate
 from . import synthetic
 from .archive import open_archive
 from .download import ArchiveSpec, fetch, parse_archive_specs, write_manifest
 from .generic import DATASET_DIR, LAYOUT_FILE, GenericConfig, assign_splits, copy_dataset, read_generic_index
 from .layout import layout_yaml
 from .protocols import check_dataset_name
-
-
-def dataclass_from_params(cls, section: dict, prefix: str):
-    """Build a config dataclass from a params section; unknown keys name the allowed ones."""
-    if not isinstance(section, dict):
-        raise ParamsError(prefix, f"expected a mapping, got {section!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in section:
-        if key not in fields:
-            raise ParamsError(f"{prefix}.{key}", f"unknown key; allowed keys: {', '.join(fields)}")
-    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in section.items()}
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ParamsError(prefix, str(exc)) from None
 
 
 def _synthetic_config_class(dataset: str):
@@ -61,10 +45,10 @@ def validate_data_section(dataset: str, section: Any) -> dict:
     if isinstance(section, Mapping) and section.get("source") == "generic":
         raise ParamsError(f"{prefix}.source", f"{dataset} is a built-in benchmark dataset (synthetic | "
                           "official); give your own data another name: data.<name> with source: generic")
+    # ``synthetic`` holds the generator's knobs: overrides of its documented defaults ({}: none)
     cfg = validate(section, {"source": choice("synthetic", "official"), "base": choice(DATASETS[dataset].base),
-                             "seed": integer(0), "synthetic": lambda v, k: v, "archives": lambda v, k: v}, prefix)
-    cfg["synthetic"] = dataclass_from_params(_synthetic_config_class(dataset), cfg["synthetic"] or {},
-                                             f"{prefix}.synthetic")
+                             "seed": integer(0), "synthetic": options(_synthetic_config_class(dataset)),
+                             "archives": lambda v, k: v}, prefix)
     cfg["archives"] = (parse_archive_specs(dataset, cfg["archives"] or [], f"{prefix}.archives")
                        if cfg["source"] == "official" else [])
     if cfg["source"] == "official" and not cfg["archives"]:

@@ -6,7 +6,7 @@ any stage starts; each stage validates its own section with the same schema.
 
 from __future__ import annotations
 
-from ..params import boolean, choice, integer, list_of, number
+from ..schema import boolean, choice, integer, list_of, number
 
 DEVICE = choice("auto", "cpu", "cuda")
 

@@ -43,8 +43,8 @@ def umurl_loss(
     uni: Sequence[Tensor],
     fused: Sequence[Tensor],
     w_consistency: float = 5.0,
-    vc_var_weight: float = 5.0,
-    vc_cov_weight: float = 1.0,
+    vac_var_weight: float = 5.0,
+    vac_cov_weight: float = 1.0,
     var_eps: float = 1e-4,
     fp32: bool = True,
 ) -> dict[str, Tensor]:
@@ -61,6 +61,6 @@ def umurl_loss(
             uni, fused = [z.float() for z in uni], [z.float() for z in fused]
         intra = intra_modal_consistency(uni, fused)
         inter = inter_modal_consistency(uni)
-        reg = sum(variance_covariance_loss(z, vc_var_weight, vc_cov_weight, var_eps) for z in (*uni, *fused))
+        reg = sum(variance_covariance_loss(z, vac_var_weight, vac_cov_weight, var_eps) for z in (*uni, *fused))
         total = w_consistency * (intra + inter) + reg
     return {"intra": intra, "inter": inter, "reg": reg, "total": total}

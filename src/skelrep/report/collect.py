@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..params import PROTOCOLS
+from ..catalog import PROTOCOLS
 
 STAGES = ("pretrain", "linear", "knn", "detect")
 RANDOM_INIT = "random_init/"

@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..catalog import PROTOCOLS
 from ..config import method_label
 from ..evaluation.metrics import topk_accuracy
 from ..io import write_text_atomic
-from ..params import PROTOCOLS
 from ..tracking.mlflow_run import CONFIG_KEY_TAG, RUN_KEY_TAG, STREAM_KEY_TAG
 from .collect import evaluation_metrics
 from .tables import (

@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..catalog import PROTOCOLS
 from ..config import configuration
-from ..params import PROTOCOLS
 from .collect import ProtocolReports
 
 MISSING = "–"

@@ -44,7 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..params import boolean, repo_root
+from ..params import repo_root
+from ..schema import boolean
 
 log = logging.getLogger(__name__)
 

@@ -26,12 +26,13 @@ from tqdm import tqdm
 from ..errors import SkelrepError
 from ..io import write_csv_atomic, write_jsonl_atomic
 from ..models.init import portable_init
-from ..params import choice, integer, list_of, number, validate
+from ..schema import choice, integer, list_of, number
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .distributed import DistInfo, all_reduce_mean
 
 log = logging.getLogger(__name__)
 
+# the ``<method>.train`` block every method shares (each adds its own keys, e.g. ``modality``)
 TRAIN_SCHEMA = {
     "optimizer": choice("adam", "sgd"),
     "lr": number(0.0),
@@ -47,10 +48,6 @@ TRAIN_SCHEMA = {
     "workers": integer(0),
     "seed": integer(0),
 }
-
-
-def validate_train(section: dict, prefix: str) -> dict:
-    return validate(section, TRAIN_SCHEMA, prefix)
 
 
 class NonFiniteLossError(SkelrepError):

@@ -32,9 +32,10 @@ TINY_ISC = {
     "agcn": {"base_channels": 4},
     "hcn": {"width": 8},
     "moco": {"dim": 8, "k": 32, "m": 0.9, "t": 0.2, "mlp": True, "key_update": "ema", "shuffle_bn": False},
-    "aug": {"min_crop": 16},
-    "train": {"optimizer": "sgd", "lr": 0.05, "weight_decay": 1e-4, "momentum": 0.9, "batch_size": 8,
-              "epochs": 2, "milestones": [1], "lr_gamma": 0.1, "precision": "fp32", "device": "cpu",
+    "aug": {"crop_scale": [0.1, 1.0], "corrupt_joints": 15, "p_zero": 0.5, "shear_range": 1.0, "p_corrupt": 0.5,
+            "min_crop": 16, "views": 2},
+    "train": {"modality": "joint", "optimizer": "sgd", "lr": 0.05, "weight_decay": 1e-4, "momentum": 0.9,
+              "batch_size": 8, "epochs": 2, "milestones": [1], "lr_gamma": 0.1, "precision": "fp32", "device": "cpu",
               "ckpt_every": 1, "workers": 0, "seed": 0},
 }
 
@@ -155,12 +156,13 @@ def test_paper_profile_gives_the_official_configuration():
     assert (t["optimizer"], t["lr"], t["momentum"], t["weight_decay"], t["batch_size"]) == ("sgd", 0.01, 0.9, 1e-4, 64)
     assert (t["epochs"], t["milestones"], t["ckpt_every"]) == (451, [351], 10)
 
-def test_missing_adapter_keys_take_the_official_values():
+@pytest.mark.parametrize("key", ["frames", "agcn", "hcn"])
+def test_missing_adapter_keys_are_errors(key):
     section = copy.deepcopy(TINY_ISC)
-    for key in ("frames", "agcn", "hcn"):
-        del section[key]
-    method = ISC(section)
-    assert (method.frames, method.agcn_base_channels, method.hcn_width) == (64, 64, 64)
+    del section[key]
+    with pytest.raises(ParamsError, match="missing") as info:
+        ISC(section)
+    assert info.value.key == f"isc.{key}"
 
 
 @pytest.mark.parametrize("path, value, key", [
@@ -188,8 +190,8 @@ def test_bad_keys_raise_params_error_naming_the_dotted_key(path, value, key):
     assert err.value.key == key
 
 
-def test_unknown_top_level_key_lists_the_adapter_keys_too():
-    with pytest.raises(ParamsError, match="allowed keys: .*frames, agcn, hcn"):
+def test_unknown_top_level_key_lists_every_key():
+    with pytest.raises(ParamsError, match="allowed keys: pair, eval_encoder, frames, gru, agcn, hcn, moco, aug, train"):
         get_method("isc", {"isc": {**TINY_ISC, "backbone": "gru"}})
 
 

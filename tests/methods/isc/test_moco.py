@@ -18,6 +18,8 @@ from skelrep.methods.isc.hcn import IscHCN
 from skelrep.methods.isc.moco import InterSkeletonMoCo, build_isc_moco, seq_tokens, validate_isc_config
 from skelrep.training.distributed import DistInfo
 
+from ...conftest import params_section, without
+
 FRAMES, WORLD, GLOBAL_BATCH, STEPS = 16, 2, 8, 3
 
 
@@ -150,15 +152,16 @@ def test_other_pairs_train(pair):
     assert all(p.grad is None for p in model.encoder_k.parameters())
 
 
-def test_config_defaults_and_errors():
-    cfg = validate_isc_config({})
-    assert (cfg.pair, cfg.eval_encoder, cfg.gru.hidden, cfg.gru.layers, cfg.gru.mode) == \
-        ("seq_graph", "seq", 1024, 3, "causal_official")
+def test_config_from_params_and_errors():
+    cfg = validate_isc_config(params_section("isc"))
+    assert (cfg.pair, cfg.eval_encoder, cfg.frames, cfg.gru.hidden, cfg.gru.layers, cfg.gru.mode) == \
+        ("seq_graph", "seq", 32, 64, 3, "causal_official")
     assert (cfg.moco.dim, cfg.moco.k, cfg.moco.m, cfg.moco.t, cfg.moco.mlp, cfg.moco.key_update) == \
-        (128, 16384, 0.999, 0.07, True, "ema")
-    cfg = validate_isc_config({"pair": "graph_image", "eval_encoder": "graph", "gru": {"hidden": 8},
-                               "moco": {"key_update": "frozen_copy"}, "aug": {"views": 2}, "train": {"lr": 0.01}})
-    assert cfg.gru.layers == 3 and cfg.moco.key_update == "frozen_copy" and cfg.aug == {"views": 2}
+        (128, 256, 0.99, 0.07, True, "ema")
+    assert (cfg.agcn.base_channels, cfg.hcn.width, cfg.aug.views, cfg.train["modality"]) == (16, 16, 2, "joint")
+    cfg = validate_isc_config(params_section("isc", {"pair": "graph_image", "eval_encoder": "graph",
+                                                     "moco": {"key_update": "frozen_copy"}}))
+    assert cfg.moco.key_update == "frozen_copy" and cfg.pair == "graph_image"
     bad = [({"gru": {"mode": "causal"}}, "isc.gru.mode"), ({"moco": {"kk": 1}}, "isc.moco.kk"),
            ({"moco": {"t": 0}}, "isc.moco.t"), ({"moco": {"m": 1.5}}, "isc.moco.m"),
            ({"moco": {"shuffle_bn": True}}, "isc.moco.shuffle_bn"), ({"pair": "seq_seq"}, "isc.pair"),
@@ -166,13 +169,22 @@ def test_config_defaults_and_errors():
            ({"extra": 1}, "isc.extra")]
     for section, key in bad:
         with pytest.raises(ParamsError) as err:
-            validate_isc_config(section)
+            validate_isc_config(params_section("isc", section))
         assert err.value.key == key
 
 
+@pytest.mark.parametrize("dotted", ["frames", "gru.hidden", "agcn.base_channels", "hcn.width", "moco.k",
+                                    "moco.shuffle_bn", "aug.views", "train.modality", "train.lr", "pair"])
+def test_every_key_is_required(dotted):
+    with pytest.raises(ParamsError, match="missing") as info:
+        validate_isc_config(without(params_section("isc"), dotted))
+    assert info.value.key == f"isc.{dotted}"
+
+
 def test_build_from_config():
-    cfg = validate_isc_config({"pair": "seq_graph", "gru": {"hidden": 8, "layers": 1, "mode": "bidirectional"},
-                               "moco": {"k": 32, "dim": 16, "mlp": False}})
+    cfg = validate_isc_config(params_section("isc", {"gru": {"hidden": 8, "layers": 1, "mode": "bidirectional"},
+                                                     "moco": {"k": 32, "dim": 16, "mlp": False},
+                                                     "train": {"batch_size": 8}}))
     with torch.device("meta"):  # the AGCN is paper size
         model = build_isc_moco(cfg, channels=3, joints=25, persons=2, frames=64)
     assert model.encoder_q.encoder.mode == "bidirectional" and model.queue_s1.shape == (32, 16)

@@ -22,12 +22,14 @@ from skelrep.training.pretrain import run_pretraining
 from ...conftest import REPO_ROOT, TINY_SPLIT, write_tiny_h5
 
 TINY_UMURL = {
-    "encoder": {"hidden": 16, "heads": 1, "layers": 1, "ffn": 16, "t_pe_max_len": 200, "frames": 16},
+    "encoder": {"hidden": 16, "heads": 1, "num_layers": 1, "ffn": 16, "t_pe_max_len": 200, "frames": 16},
     "proj": {"dims": [32, 32, 48], "bn": "local"},
-    "loss": {"w_consistency": 5, "vc_var_weight": 5, "vc_cov_weight": 1, "var_eps": 1e-4, "gather": True,
+    "loss": {"w_consistency": 5, "vac_var_weight": 5, "vac_cov_weight": 1, "var_eps": 1e-4, "gather": True,
              "fp32": True},
-    "aug": {"min_crop": 16, "views": 4},
+    "aug": {"crop_scale": [0.1, 1.0], "corrupt_joints": 15, "p_zero": 0.5, "shear_range": 1.0, "p_corrupt": 0.5,
+            "min_crop": 16, "views": 4},
     "eval_input": "fused",
+    "init": "torch_default",
     "train": {"optimizer": "adam", "lr": 2e-3, "weight_decay": 1e-5, "momentum": 0.9, "batch_size": 8,
               "epochs": 2, "milestones": [1], "lr_gamma": 0.1, "precision": "fp32", "device": "cpu",
               "ckpt_every": 1, "workers": 0, "seed": 0},
@@ -134,7 +136,7 @@ def test_paper_profile_gives_the_official_configuration():
     method = get_method("umurl", apply_overrides(load_params(REPO_ROOT / "params.yaml"), profile_overrides("paper")))
     c = method.model_cfg
     e = c.encoder
-    assert (e.hidden, e.ffn, e.heads, e.layers, e.t_pe_max_len, e.frames) == (1024, 1024, 1, 1, 200, 64)
+    assert (e.hidden, e.ffn, e.heads, e.num_layers, e.t_pe_max_len, e.frames) == (1024, 1024, 1, 1, 200, 64)
     assert c.proj.dims == (2048, 2048, 4096) and method.sync_bn
     assert method.aug.min_crop == 64 and method.aug.views == 4
     t = method.train_cfg

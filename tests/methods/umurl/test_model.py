@@ -18,6 +18,8 @@ from skelrep.methods.umurl.official import map_official_umurl_state_dict
 from skelrep.models.encoder_file import save_encoder
 from skelrep.models.modalities import MODALITIES
 
+from ...conftest import params_section, without
+
 HIDDEN = 16
 CHAIN_17 = [0] + list(range(16))  # a 17-joint chain: joint v hangs from v - 1
 
@@ -155,29 +157,26 @@ def test_official_name_mapping():
 # ---------------------------------------------------------------- params
 
 
-def test_defaults_are_the_official_configuration():
-    cfg = validate_umurl_config({})
+def test_the_params_section_validates():
+    cfg = validate_umurl_config(params_section("umurl"))
     assert cfg == UmURLConfig(
-        encoder=UmURLEncoderConfig(hidden=1024, heads=1, layers=1, ffn=1024, t_pe_max_len=200, frames=64),
-        proj=UmURLProjConfig(dims=(2048, 2048, 4096), bn="sync"),
-        loss=UmURLLossConfig(w_consistency=5, vc_var_weight=5, vc_cov_weight=1, var_eps=1e-4, gather=True,
+        encoder=UmURLEncoderConfig(hidden=64, heads=1, num_layers=1, ffn=64, t_pe_max_len=200, frames=32),
+        proj=UmURLProjConfig(dims=(256, 256, 512), bn="local"),
+        loss=UmURLLossConfig(w_consistency=5, vac_var_weight=5, vac_cov_weight=1, var_eps=1e-4, gather=True,
                              fp32=True),
-        aug={}, train={}, eval_input="fused", init="torch_default",
+        aug=cfg.aug, train=cfg.train, eval_input="fused", init="torch_default",
     )
-    assert validate_umurl_config(None) == cfg
+    assert cfg.aug.views == 4 and "modality" not in cfg.train
+    # ffn: null follows hidden, as the official dim_feedforward
+    assert validate_umurl_config(params_section("umurl", {"encoder": {"ffn": None}})).encoder.ffn == 64
 
 
-def test_partial_sections_override_defaults_and_pass_aug_train_through():
-    cfg = validate_umurl_config({
-        "encoder": {"hidden": 64, "frames": 32}, "proj": {"dims": [128, 128, 256], "bn": "local"},
-        "loss": {"w_consistency": 1, "gather": False}, "aug": {"views": 4}, "train": {"lr": 5.0e-4},
-        "eval_input": "joint_only",
-    })
-    assert cfg.encoder == UmURLEncoderConfig(hidden=64, ffn=64, frames=32)  # ffn follows hidden
-    assert cfg.proj == UmURLProjConfig(dims=(128, 128, 256), bn="local")
-    assert cfg.loss.w_consistency == 1.0 and cfg.loss.gather is False and cfg.loss.vc_var_weight == 5.0
-    assert cfg.aug == {"views": 4} and cfg.train == {"lr": 5.0e-4} and cfg.eval_input == "joint_only"
-    assert validate_umurl_config({"encoder": {"hidden": 64, "ffn": 32}}).encoder.ffn == 32
+@pytest.mark.parametrize("dotted", ["encoder.hidden", "encoder.num_layers", "encoder.ffn", "proj.dims",
+                                    "loss.vac_var_weight", "aug.crop_scale", "train.seed", "eval_input", "init"])
+def test_every_key_is_required(dotted):
+    with pytest.raises(ParamsError, match="missing") as info:
+        validate_umurl_config(without(params_section("umurl"), dotted))
+    assert info.value.key == f"umurl.{dotted}"
 
 
 @pytest.mark.parametrize("section, key, message", [
@@ -187,31 +186,35 @@ def test_partial_sections_override_defaults_and_pass_aug_train_through():
     ({"model": {}}, "umurl.model", "encoder"),
     ({"encoder": {"hidden": 0}}, "umurl.encoder.hidden", r"\[1, inf\]"),
     ({"encoder": {"hidden": 64.0}}, "umurl.encoder.hidden", "integer"),
-    ({"encoder": {"layers": True}}, "umurl.encoder.layers", "integer"),
+    ({"encoder": {"num_layers": True}}, "umurl.encoder.num_layers", "integer"),
     ({"encoder": {"ffn": 0}}, "umurl.encoder.ffn", r"\[1, inf\]"),
-    ({"encoder": {"hidden": 64, "heads": 3}}, "umurl.encoder.heads", "divide"),
+    ({"encoder": {"hidden": 64, "heads": 3}}, "umurl.encoder.heads", "divisor"),
     ({"encoder": {"frames": 300}}, "umurl.encoder.t_pe_max_len", "frames=300"),
-    ({"proj": {"dims": [2048, 4096]}}, "umurl.proj.dims", "between 3 and 3"),
+    ({"proj": {"dims": [2048, 4096]}}, "umurl.proj.dims", "exactly 3 items"),
     ({"proj": {"dims": [2048, 2048, "x"]}}, "umurl.proj.dims[2]", "integer"),
     ({"proj": {"dims": [2048, 1024, 4096]}}, "umurl.proj.dims", "equal"),
     ({"proj": {"bn": "global"}}, "umurl.proj.bn", "'sync', 'local'"),
     ({"loss": {"var_eps": "1e-4"}}, "umurl.loss.var_eps", "number"),
-    ({"loss": {"var_eps": 0}}, "umurl.loss.var_eps", "> 0"),
+    ({"loss": {"var_eps": 0}}, "umurl.loss.var_eps", r"\(0.0, inf\]"),
     ({"loss": {"w_consistency": -1}}, "umurl.loss.w_consistency", r"\[0.0, inf\]"),
     ({"loss": {"fp32": "yes"}}, "umurl.loss.fp32", "true or false"),
     ({"loss": [1]}, "umurl.loss", "mapping"),
     ({"aug": [1, 2]}, "umurl.aug", "mapping"),
     ({"eval_input": "joint"}, "umurl.eval_input", "'fused', 'joint_only'"),
     ({"init": "official"}, "umurl.init", "torch_default"),
+    ({"encoder": {"layers": 1}}, "umurl.encoder.layers", "num_layers"),  # renamed: the USDRL name
+    ({"loss": {"vc_var_weight": 1}}, "umurl.loss.vc_var_weight", "vac_var_weight"),
+    ({"aug": {"views": 2}}, "umurl.aug.views", "exactly 4"),
 ])
 def test_config_errors_name_the_dotted_key(section, key, message):
     with pytest.raises(ParamsError, match=message) as info:
-        validate_umurl_config(section)
+        validate_umurl_config(params_section("umurl", section))
     assert info.value.key == key and key in str(info.value)
 
 
 def test_model_from_validated_config():
-    cfg = validate_umurl_config({"encoder": {"hidden": 32, "frames": 16}, "proj": {"dims": [48, 48, 80]}})
+    cfg = validate_umurl_config(params_section("umurl", {"encoder": {"hidden": 32, "ffn": None, "frames": 16},
+                                                         "proj": {"dims": [48, 48, 80]}}))
     model = UmURLModel(cfg.encoder, cfg.proj, joints=25, persons=1).eval()
     assert model.backbone.config()["ffn"] == 32
     with torch.no_grad():

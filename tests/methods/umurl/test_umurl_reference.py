@@ -21,7 +21,7 @@ def model(reference):
     cfg = reference["config"]
     hidden = cfg["hidden_size"]
     model = UmURLModel(
-        UmURLEncoderConfig(hidden=hidden, heads=cfg["num_head"], layers=cfg["num_layer"]),
+        UmURLEncoderConfig(hidden=hidden, heads=cfg["num_head"], num_layers=cfg["num_layer"]),
         UmURLProjConfig(dims=(2 * hidden, 2 * hidden, 4096)),
     )
     # strict: every official tensor has a home and every tensor of ours is filled

@@ -8,16 +8,11 @@ rest in one forward: query encoders on view 1, EMA + key encoders on view 2, cro
 InfoNCE, and the enqueue of the global batch of keys (all-gathered, no gradient), so DDP sees one
 forward per backward. BN stays per rank (no SyncBN, no shuffle-BN), as officially.
 
-The ``isc`` section is ``moco.validate_isc_config``'s block plus four
-keys this adapter owns, with the official values as defaults:
-
-- ``frames``: the clip length every view is resampled to (official 64);
-- ``agcn.base_channels``: the AGCN width (official 64; features 4*base_channels);
-- ``hcn.width``: the HCN width (official 64; features 4*width*(frames/16)^2);
-- ``aug.views`` defaults to 2 here and must be 2.
-
-``isc.moco.k`` must be a multiple of ``isc.train.batch_size`` (the global batch), so the
-enqueue never wraps mid-batch.
+The ``isc`` section is validated by ``moco.validate_isc_config`` (``moco.ISC_SCHEMA``, every
+key required; the paper values are ``defaults.PAPER``): ``frames`` is the clip length every view
+is resampled to (official 64), ``agcn.base_channels`` and ``hcn.width`` the encoder widths
+(official 64), ``aug.views`` must be 2, and ``isc.moco.k`` a multiple of
+``isc.train.batch_size`` (the global batch), so the enqueue never wraps mid-batch.
 
 Downstream: the encoder file holds the query encoder (no head) of ``isc.eval_encoder``
 (headline: the GRU ``encoder_q`` of seq_graph). The official ISC downstream input is the
@@ -30,53 +25,22 @@ none, and ``ISCEncoder.dense_features`` says so.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from skelrep.data.augment import AugmentConfig
-from skelrep.errors import ParamsError, SkelrepError
+from skelrep.errors import SkelrepError
 from skelrep.methods.base import Method
 from skelrep.methods.isc import ISCInfo
 from skelrep.methods.isc.agcn import IscAGCN
-from skelrep.methods.isc.defaults import PAPER
 from skelrep.methods.isc.gru import IscGRU
 from skelrep.methods.isc.hcn import IscHCN
 from skelrep.methods.isc.moco import ARCHS, PAIRS, InterSkeletonMoCo, IscFeatureEncoder, validate_isc_config
-from skelrep.models.modalities import MODALITIES, make_modality, skeleton_edges, skeleton_parents
-from skelrep.params import choice, integer, validate
+from skelrep.models.modalities import make_modality, skeleton_edges, skeleton_parents
 from skelrep.skeleton import NTU_NUM_JOINTS
 from skelrep.training.distributed import DistInfo
-from skelrep.training.pretrain import validate_train
-
-VIEWS = 2
-HCN_MIN_FRAMES = 16  # four 2x poolings
-_OWN_DEFAULTS = {"frames": PAPER["frames"], "agcn": dict(PAPER["agcn"]), "hcn": dict(PAPER["hcn"])}
-
-
-def _sub(value: Any, key: str, defaults: dict, schema: dict) -> dict:
-    if value is None:
-        value = {}
-    if not isinstance(value, Mapping):
-        raise ParamsError(key, f"expected a mapping, got {value!r}")
-    return validate({**defaults, **value}, schema, key)
-
-
-def _split_section(section: Mapping[str, Any] | None) -> tuple[dict, dict]:
-    """(the moco.py block, this adapter's own keys validated)."""
-    if section is None:
-        section = {}
-    if not isinstance(section, Mapping):
-        raise ParamsError("isc", f"expected a mapping, got {section!r}")
-    rest = dict(section)
-    own = {k: rest.pop(k, v) for k, v in _OWN_DEFAULTS.items()}
-    own["frames"] = integer(1)(own["frames"], "isc.frames")
-    own["agcn"] = _sub(own["agcn"], "isc.agcn", _OWN_DEFAULTS["agcn"], {"base_channels": integer(1)})
-    own["hcn"] = _sub(own["hcn"], "isc.hcn", _OWN_DEFAULTS["hcn"], {"width": integer(2)})
-    return rest, own
 
 
 class ISCEncoder(IscFeatureEncoder):
@@ -113,36 +77,17 @@ class ISC(ISCInfo, Method):
     sync_bn = False  # per-rank BN, as the official per-GPU BN (no SyncBN, no shuffle-BN)
 
     def __init__(self, section: Mapping[str, Any]):
-        block, own = _split_section(section)
-        try:
-            cfg = validate_isc_config(block)
-        except ParamsError as err:
-            if err.key.startswith("isc.") and err.key.count(".") == 1 and "unknown key" in err.reason:
-                # the top-level allowed keys include the ones this adapter owns
-                raise ParamsError(err.key, f"{err.reason}, {', '.join(_OWN_DEFAULTS)}") from None
-            raise
+        cfg = validate_isc_config(section)
         train = dict(cfg.train)
         # the input stream: the paper pretrains on joints; bone and motion (labelled extension)
         # give the streams of a three-stream late fusion, as for USDRL
-        self.modality = choice(*MODALITIES)(train.pop("modality", "joint"), "isc.train.modality")
-        self.train_cfg = validate_train(train, "isc.train")
+        self.modality = train.pop("modality")
+        self.train_cfg = train
         self.parents: tuple[int, ...] | None = None  # the data's bone tree, set by build_model
-        aug = dict(cfg.aug)
-        self.aug = AugmentConfig.from_params(aug, "isc.aug")
-        if "views" not in aug:
-            self.aug = dataclasses.replace(self.aug, views=VIEWS)
-        if self.aug.views != VIEWS:
-            raise ParamsError("isc.aug.views", f"got {self.aug.views}; ISC uses exactly {VIEWS} views")
-        batch = self.train_cfg["batch_size"]
-        if cfg.moco.k % batch:
-            raise ParamsError("isc.moco.k", f"got {cfg.moco.k}; must be a multiple of the global batch "
-                                            f"isc.train.batch_size={batch} (the enqueue must not wrap mid-batch)")
-        self.frames = own["frames"]
-        if "image" in PAIRS[cfg.pair] and self.frames < HCN_MIN_FRAMES:
-            raise ParamsError("isc.frames", f"got {self.frames}; the image encoder (HCN) of pair {cfg.pair!r} "
-                                            f"needs at least {HCN_MIN_FRAMES} frames")
-        self.agcn_base_channels = own["agcn"]["base_channels"]
-        self.hcn_width = own["hcn"]["width"]
+        self.aug = cfg.aug
+        self.frames = cfg.frames
+        self.agcn_base_channels = cfg.agcn.base_channels
+        self.hcn_width = cfg.hcn.width
         self.model_cfg = self.cfg = cfg
 
     def _encoder(self, kind: str, channels: int, joints: int, persons: int,

@@ -16,13 +16,14 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from skelrep.data.augment import AUG_SCHEMA, AugmentConfig, check_aug
 from skelrep.errors import DataError, ParamsError
 from skelrep.losses.info_nce import moco_info_nce
 from skelrep.methods.isc.agcn import IscAGCN
@@ -32,13 +33,17 @@ from skelrep.methods.isc.hcn import IscHCN
 from skelrep.methods.isc.heads import ENCODER_KINDS, ProjectionHead
 from skelrep.models.encoder_file import load_encoder_file
 from skelrep.models.init import unit_rows
-from skelrep.params import Validator, boolean, choice, integer, number, validate
+from skelrep.models.modalities import MODALITIES
+from skelrep.schema import boolean, choice, integer, mapping, number, positive, validate
 from skelrep.training.distributed import DistInfo, gather_no_grad
+from skelrep.training.pretrain import TRAIN_SCHEMA
 
 # pair -> (S1 kind, S2 kind), as the official ``skeleton_representation`` names them
 PAIRS = {"seq_graph": ("seq", "graph"), "graph_image": ("graph", "image"), "seq_image": ("seq", "image")}
 KEY_UPDATES = ("ema", "frozen_copy")
 ARCHS = {"seq": "isc_gru", "graph": "isc_agcn", "image": "isc_hcn"}
+VIEWS = 2  # two independently augmented views per sample
+HCN_MIN_FRAMES = 16  # four 2x poolings
 ENCODER_CLASSES: dict[str, type[nn.Module]] = {"isc_gru": IscGRU, "isc_agcn": IscAGCN, "isc_hcn": IscHCN}
 
 
@@ -75,6 +80,16 @@ class GruConfig:
 
 
 @dataclass(frozen=True)
+class AgcnConfig:
+    base_channels: int = PAPER["agcn"]["base_channels"]
+
+
+@dataclass(frozen=True)
+class HcnConfig:
+    width: int = PAPER["hcn"]["width"]
+
+
+@dataclass(frozen=True)
 class MocoConfig:
     dim: int = 128
     k: int = PAPER["moco"]["k"]
@@ -89,67 +104,60 @@ class MocoConfig:
 class IscConfig:
     pair: str = "seq_graph"
     eval_encoder: str = "seq"
+    frames: int = PAPER["frames"]  # the clip length every view is resampled to
     gru: GruConfig = field(default_factory=GruConfig)
+    agcn: AgcnConfig = field(default_factory=AgcnConfig)
+    hcn: HcnConfig = field(default_factory=HcnConfig)
     moco: MocoConfig = field(default_factory=MocoConfig)
-    aug: dict[str, Any] = field(default_factory=dict)
-    train: dict[str, Any] = field(default_factory=dict)
-
-
-def _positive(value: Any, key: str) -> float:
-    value = number()(value, key)
-    if not value > 0:
-        raise ParamsError(key, f"got {value!r}; expected a number > 0")
-    return value
+    aug: AugmentConfig = field(default_factory=lambda: AugmentConfig(views=VIEWS))
+    train: dict[str, Any] = field(default_factory=dict)  # TRAIN_SCHEMA + modality
 
 
 def _no_shuffle_bn(value: Any, key: str) -> bool:
     if boolean(value, key):
-        raise ParamsError(key, "shuffle-BN is not implemented: ISC uses per-rank BN without it "
-                               "(the official code never shuffles BN either); set false")
+        raise ParamsError(key, "got true; expected false: shuffle-BN is not implemented (ISC uses per-rank BN "
+                               "without it, and the official code never shuffles BN either)")
     return value
 
 
-def _plain_mapping(value: Any, key: str) -> dict:
-    if not isinstance(value, Mapping):
-        raise ParamsError(key, f"expected a mapping, got {value!r}")
-    return dict(value)
+MOCO_SCHEMA = {"dim": integer(1), "k": integer(1), "m": number(0.0, 1.0), "t": positive(), "mlp": boolean,
+               "key_update": choice(*KEY_UPDATES), "shuffle_bn": _no_shuffle_bn}
+ISC_SCHEMA = {
+    "pair": choice(*PAIRS), "eval_encoder": choice(*ENCODER_KINDS), "frames": integer(1),
+    "gru": mapping({"hidden": integer(1), "layers": integer(1), "mode": choice(*GRU_MODES)}),
+    "agcn": mapping({"base_channels": integer(1)}),  # the AGCN width (features 4*base_channels)
+    "hcn": mapping({"width": integer(2)}),  # the HCN width (features 4*width*(frames/16)^2)
+    "moco": mapping(MOCO_SCHEMA), "aug": mapping(AUG_SCHEMA, check_aug),
+    "train": mapping({**TRAIN_SCHEMA, "modality": choice(*MODALITIES)}),
+}
 
 
-def _with_defaults(defaults: Mapping[str, Any], schema: Mapping[str, Validator]) -> Validator:
-    """A section validator: missing keys take the official defaults, unknown keys are rejected."""
-
-    def check(section: Any, prefix: str) -> dict:
-        if section is None:
-            section = {}
-        if not isinstance(section, Mapping):
-            raise ParamsError(prefix, f"expected a mapping, got {section!r}")
-        return validate({**defaults, **section}, schema, prefix)
-
-    return check
-
-
-_GRU_SCHEMA = {"hidden": integer(1), "layers": integer(1), "mode": choice(*GRU_MODES)}
-_MOCO_SCHEMA = {"dim": integer(1), "k": integer(1), "m": number(0.0, 1.0), "t": _positive, "mlp": boolean,
-                "key_update": choice(*KEY_UPDATES), "shuffle_bn": _no_shuffle_bn}
-_ISC_SCHEMA = {"pair": choice(*PAIRS), "eval_encoder": choice(*ENCODER_KINDS),
-               "gru": _with_defaults(asdict(GruConfig()), _GRU_SCHEMA),
-               "moco": _with_defaults(asdict(MocoConfig()), _MOCO_SCHEMA),
-               "aug": _plain_mapping, "train": _plain_mapping}
-_ISC_DEFAULTS = {"pair": "seq_graph", "eval_encoder": "seq", "gru": None, "moco": None, "aug": {}, "train": {}}
+def _check_isc(v: dict, key: str) -> None:
+    pair, kinds = v["pair"], PAIRS[v["pair"]]
+    if v["eval_encoder"] not in kinds:
+        raise ParamsError(f"{key}.eval_encoder", f"got {v['eval_encoder']!r}; allowed: a representation the pair "
+                                                 f"{pair!r} trains ({' or '.join(map(repr, kinds))})")
+    if v["aug"]["views"] != VIEWS:
+        raise ParamsError(f"{key}.aug.views", f"got {v['aug']['views']}; expected exactly {VIEWS}: ISC uses two views")
+    batch, k = v["train"]["batch_size"], v["moco"]["k"]
+    if k % batch:
+        raise ParamsError(f"{key}.moco.k", f"got {k}; expected a multiple of the global batch "
+                                           f"{key}.train.batch_size={batch} (the enqueue must not wrap mid-batch)")
+    if "image" in kinds and v["frames"] < HCN_MIN_FRAMES:
+        raise ParamsError(f"{key}.frames", f"got {v['frames']}; expected at least {HCN_MIN_FRAMES}: the image "
+                                           f"encoder (HCN) of pair {pair!r} pools four times by 2")
 
 
-def validate_isc_config(section: Mapping[str, Any] | None) -> IscConfig:
-    """Validate the ``isc`` params block; ``aug`` and ``train`` pass through as dicts.
+def validate_isc_config(section: Any) -> IscConfig:
+    """Validate the ``isc`` params block: every key required (paper values: ``defaults.PAPER``).
 
     ``eval_encoder`` names a representation of ``pair`` (``seq`` -> the GRU ``encoder_q`` of
-    seq_graph, the headline setting).
+    seq_graph, the headline setting); ``moco.k`` is a multiple of ``train.batch_size``.
     """
-    top = _with_defaults(_ISC_DEFAULTS, _ISC_SCHEMA)(section, "isc")
-    if top["eval_encoder"] not in PAIRS[top["pair"]]:
-        raise ParamsError("isc.eval_encoder", f"got {top['eval_encoder']!r}; the pair {top['pair']!r} "
-                                              f"trains {' and '.join(PAIRS[top['pair']])}")
-    return IscConfig(pair=top["pair"], eval_encoder=top["eval_encoder"], gru=GruConfig(**top["gru"]),
-                     moco=MocoConfig(**top["moco"]), aug=top["aug"], train=top["train"])
+    v = validate(section, ISC_SCHEMA, "isc", _check_isc)
+    return IscConfig(pair=v["pair"], eval_encoder=v["eval_encoder"], frames=v["frames"], gru=GruConfig(**v["gru"]),
+                     agcn=AgcnConfig(**v["agcn"]), hcn=HcnConfig(**v["hcn"]), moco=MocoConfig(**v["moco"]),
+                     aug=AugmentConfig.from_values(v["aug"]), train=v["train"])
 
 
 # ---------------------------------------------------------------- encoders

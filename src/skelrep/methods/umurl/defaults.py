@@ -3,7 +3,7 @@
 ``PAPER`` is the paper recipe for a GPU, nested like the ``umurl`` section of params.yaml:
 what ``skelrep profile paper`` sets over the committed CPU values, and the paper size of
 ``benchmarks/train_step.py``. The model config (``model.UmURLEncoderConfig``,
-``model.UmURLProjConfig``) takes its defaults for the same keys from here.
+``model.UmURLProjConfig``) take their code defaults from here; params.yaml must name every key.
 """
 
 PAPER_SOURCE = "UmURL (ACM MM 2023): the paper and the official pretraining scripts"

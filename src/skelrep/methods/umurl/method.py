@@ -21,16 +21,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from skelrep.data.augment import AugmentConfig
 from skelrep.errors import ParamsError
 from skelrep.losses.umurl_consistency import umurl_loss
 from skelrep.methods.base import Method
 from skelrep.methods.umurl import UmURLInfo
 from skelrep.methods.umurl.model import UmURLBackbone, UmURLModel, validate_umurl_config
 from skelrep.training.distributed import DistInfo, gather_with_grad
-from skelrep.training.pretrain import validate_train
-
-VIEWS = 4  # joint, bone, motion (uni-modal), fused
 
 
 class MultiViewUmURL(nn.Module):
@@ -81,12 +77,8 @@ class UmURL(UmURLInfo, Method):
 
     def __init__(self, section: Mapping[str, Any]):
         cfg = validate_umurl_config(section)
-        # UmURL trains on all three modalities: ``train`` has no ``modality`` key
-        self.train_cfg = validate_train(dict(cfg.train), "umurl.train")
-        self.aug = AugmentConfig.from_params(cfg.aug, "umurl.aug")
-        if self.aug.views != VIEWS:
-            raise ParamsError("umurl.aug.views", f"got {self.aug.views}; UmURL uses exactly {VIEWS} views "
-                                                 "(joint, bone, motion, fused)")
+        self.train_cfg = dict(cfg.train)  # UmURL trains on all three modalities: no ``modality`` key
+        self.aug = cfg.aug
         self.model_cfg = self.cfg = cfg
         self.eval_input = cfg.eval_input
         self.frames = cfg.encoder.frames
@@ -106,7 +98,7 @@ class UmURL(UmURLInfo, Method):
         if loss.gather:  # statistics over the global batch (official FullGatherLayer)
             out = type(out)(*(gather_with_grad(z, dist) for z in out))
         return umurl_loss(out.uni, out.fused, w_consistency=loss.w_consistency,
-                          vc_var_weight=loss.vc_var_weight, vc_cov_weight=loss.vc_cov_weight,
+                          vac_var_weight=loss.vac_var_weight, vac_cov_weight=loss.vac_cov_weight,
                           var_eps=loss.var_eps, fp32=loss.fp32)
 
     def encoder_payload(self, model: nn.Module) -> dict:
@@ -117,9 +109,9 @@ class UmURL(UmURLInfo, Method):
     @property
     def log_params(self) -> dict:
         c = self.model_cfg
-        return {"hidden": c.encoder.hidden, "heads": c.encoder.heads, "layers": c.encoder.layers,
+        return {"hidden": c.encoder.hidden, "heads": c.encoder.heads, "num_layers": c.encoder.num_layers,
                 "ffn": c.encoder.ffn, "frames": c.encoder.frames,
                 "proj_dims": ",".join(map(str, c.proj.dims)), "proj_bn": c.proj.bn,
-                "w_consistency": c.loss.w_consistency, "vc_var_weight": c.loss.vc_var_weight,
-                "vc_cov_weight": c.loss.vc_cov_weight, "gather": c.loss.gather,
+                "w_consistency": c.loss.w_consistency, "vac_var_weight": c.loss.vac_var_weight,
+                "vac_cov_weight": c.loss.vac_cov_weight, "gather": c.loss.gather,
                 "eval_input": c.eval_input}

@@ -2,26 +2,26 @@
 spatio-temporal transformer shared by joint, bone, motion and the fused input.
 
 The official ``umurl.py`` has no initialisation code, so PyTorch module defaults (the only
-``umurl.init`` option) are the official scheme. Of the ``umurl`` block this module validates
-``encoder``, ``proj``, ``loss``, ``eval_input`` and ``init`` and carries ``aug`` and ``train``
-as plain dicts for their own validators.
+``umurl.init`` option) are the official scheme. This module validates the whole ``umurl``
+block (:data:`UMURL_SCHEMA`, every key required).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from torch import Tensor, nn
 
+from skelrep.data.augment import AUG_SCHEMA, AugmentConfig, check_aug
 from skelrep.errors import DataError, ParamsError
 from skelrep.methods.umurl.defaults import PAPER
 from skelrep.models.components import (
     SinusoidalPositionalEncoding,
     SkeletonEmbedding,
+    check_transformer,
     dense_feature,
     instance_feature,
     transformer_encoder,
@@ -29,12 +29,14 @@ from skelrep.models.components import (
 from skelrep.models.encoder_file import load_encoder_file
 from skelrep.models.modalities import MODALITIES, make_modality, skeleton_parents, spatial_tokens, temporal_tokens
 from skelrep.models.projector import Projector
-from skelrep.params import boolean, choice, integer, list_of, number, optional, validate
+from skelrep.schema import boolean, choice, integer, list_of, mapping, number, optional, positive, validate
 from skelrep.skeleton import NTU_NUM_JOINTS
+from skelrep.training.pretrain import TRAIN_SCHEMA
 
 PROJECTOR_BN = ("sync", "local")
 EVAL_INPUTS = ("fused", "joint_only")
 INIT_SCHEMES = ("torch_default",)
+VIEWS = 4  # joint, bone, motion (uni-modal), fused
 
 
 # ---------------------------------------------------------------- config
@@ -44,7 +46,7 @@ INIT_SCHEMES = ("torch_default",)
 class UmURLEncoderConfig:
     hidden: int = PAPER["encoder"]["hidden"]
     heads: int = 1
-    layers: int = 1
+    num_layers: int = 1
     ffn: int | None = None  # None: equal to hidden, as the official dim_feedforward
     t_pe_max_len: int = 200
     frames: int = PAPER["encoder"]["frames"]
@@ -59,8 +61,8 @@ class UmURLProjConfig:
 @dataclass(frozen=True)
 class UmURLLossConfig:
     w_consistency: float = 5.0
-    vc_var_weight: float = 5.0
-    vc_cov_weight: float = 1.0
+    vac_var_weight: float = 5.0
+    vac_cov_weight: float = 1.0
     var_eps: float = 1e-4
     gather: bool = True
     fp32: bool = True
@@ -71,76 +73,56 @@ class UmURLConfig:
     encoder: UmURLEncoderConfig = field(default_factory=UmURLEncoderConfig)
     proj: UmURLProjConfig = field(default_factory=UmURLProjConfig)
     loss: UmURLLossConfig = field(default_factory=UmURLLossConfig)
-    aug: dict[str, Any] = field(default_factory=dict)
-    train: dict[str, Any] = field(default_factory=dict)
+    aug: AugmentConfig = field(default_factory=AugmentConfig)
+    train: dict[str, Any] = field(default_factory=dict)  # TRAIN_SCHEMA
     eval_input: str = "fused"
     init: str = "torch_default"
 
 
-def _section(value: Any, key: str) -> dict[str, Any]:
-    """A params sub-section as a dict; an absent (None) section is empty."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ParamsError(key, f"expected a mapping, got {value!r}")
-    return dict(value)
-
-
-def _with_defaults(value: Any, key: str, default: Any, schema: Mapping[str, Any]) -> dict[str, Any]:
-    # `validate` requires every key; the ones left out take the official defaults.
-    return validate({**dataclasses.asdict(default), **_section(value, key)}, schema, key)
-
-
-_ENCODER_SCHEMA = {
-    "hidden": integer(1), "heads": integer(1), "layers": integer(1), "ffn": optional(integer(1)),
-    "t_pe_max_len": integer(1), "frames": integer(1),
-}
-_PROJ_SCHEMA = {"dims": list_of(integer(1), 3, 3), "bn": choice(*PROJECTOR_BN)}
-_LOSS_SCHEMA = {
-    "w_consistency": number(0.0), "vc_var_weight": number(0.0), "vc_cov_weight": number(0.0),
-    "var_eps": number(0.0), "gather": boolean, "fp32": boolean,
-}
-
-
-def _encoder(value: Any, key: str) -> UmURLEncoderConfig:
-    v = _with_defaults(value, key, UmURLEncoderConfig(), _ENCODER_SCHEMA)
-    if v["hidden"] % v["heads"]:
-        raise ParamsError(f"{key}.heads", f"must divide hidden={v['hidden']}, got {v['heads']}")
-    if v["t_pe_max_len"] < v["frames"]:
-        raise ParamsError(f"{key}.t_pe_max_len", f"must be >= frames={v['frames']}, got {v['t_pe_max_len']}")
-    return UmURLEncoderConfig(**{**v, "ffn": v["ffn"] or v["hidden"]})
-
-
-def _proj(value: Any, key: str) -> UmURLProjConfig:
-    v = _with_defaults(value, key, UmURLProjConfig(), _PROJ_SCHEMA)
+def _check_proj(v: dict, key: str) -> None:
     if v["dims"][0] != v["dims"][1]:
         # the projector has one hidden width, as the official one (2*hidden, twice)
-        raise ParamsError(f"{key}.dims", f"the two hidden widths must be equal, got {v['dims']}")
-    return UmURLProjConfig(dims=tuple(v["dims"]), bn=v["bn"])
+        raise ParamsError(f"{key}.dims", f"got {v['dims']}; expected the two hidden widths equal")
 
 
-def _loss(value: Any, key: str) -> UmURLLossConfig:
-    v = _with_defaults(value, key, UmURLLossConfig(), _LOSS_SCHEMA)
-    if v["var_eps"] <= 0:  # sqrt(Var + eps) needs eps > 0 for a finite gradient at zero variance
-        raise ParamsError(f"{key}.var_eps", f"expected a number > 0, got {v['var_eps']}")
-    return UmURLLossConfig(**v)
+ENCODER_SCHEMA = {
+    "hidden": integer(1), "heads": integer(1), "num_layers": integer(1),
+    "ffn": optional(integer(1)),  # null: equal to hidden, as the official dim_feedforward
+    "t_pe_max_len": integer(1), "frames": integer(1),
+}
+PROJ_SCHEMA = {"dims": list_of(integer(1), 3, 3), "bn": choice(*PROJECTOR_BN)}
+LOSS_SCHEMA = {
+    "w_consistency": number(0.0), "vac_var_weight": number(0.0), "vac_cov_weight": number(0.0),
+    # sqrt(Var + eps) needs eps > 0 for a finite gradient at zero variance
+    "var_eps": positive(), "gather": boolean, "fp32": boolean,
+}
 
 
-_UMURL_SCHEMA = {
-    "encoder": _encoder, "proj": _proj, "loss": _loss, "aug": _section, "train": _section,
+def _check_umurl(v: dict, key: str) -> None:
+    if v["aug"]["views"] != VIEWS:
+        raise ParamsError(f"{key}.aug.views", f"got {v['aug']['views']}; expected exactly {VIEWS}: UmURL "
+                                              "uses one view each for joint, bone, motion and fused")
+
+
+UMURL_SCHEMA = {
+    "encoder": mapping(ENCODER_SCHEMA, check_transformer), "proj": mapping(PROJ_SCHEMA, _check_proj),
+    "loss": mapping(LOSS_SCHEMA), "aug": mapping(AUG_SCHEMA, check_aug), "train": mapping(TRAIN_SCHEMA),
     "eval_input": choice(*EVAL_INPUTS), "init": choice(*INIT_SCHEMES),
 }
-_UMURL_DEFAULTS = {"encoder": None, "proj": None, "loss": None, "aug": None, "train": None,
-                   "eval_input": "fused", "init": "torch_default"}
 
 
-def validate_umurl_config(section: Mapping[str, Any] | None) -> UmURLConfig:
-    """Validate the ``umurl`` params block; missing keys take the official defaults.
+def validate_umurl_config(section: Any) -> UmURLConfig:
+    """Validate the ``umurl`` params block: every key required (paper values: ``defaults.PAPER``).
 
-    Raises ParamsError naming the dotted key (e.g. ``umurl.encoder.hidden``) and what is allowed.
+    UmURL trains on all three modalities: ``train`` has no ``modality`` key. Raises ParamsError
+    naming the dotted key (e.g. ``umurl.encoder.hidden``) and what is allowed.
     """
-    values = validate({**_UMURL_DEFAULTS, **_section(section, "umurl")}, _UMURL_SCHEMA, "umurl")
-    return UmURLConfig(**values)
+    v = validate(section, UMURL_SCHEMA, "umurl", _check_umurl)
+    encoder = {**v["encoder"], "ffn": v["encoder"]["ffn"] or v["encoder"]["hidden"]}
+    return UmURLConfig(encoder=UmURLEncoderConfig(**encoder),
+                       proj=UmURLProjConfig(dims=tuple(v["proj"]["dims"]), bn=v["proj"]["bn"]),
+                       loss=UmURLLossConfig(**v["loss"]), aug=AugmentConfig.from_values(v["aug"]),
+                       train=v["train"], eval_input=v["eval_input"], init=v["init"])
 
 
 # ---------------------------------------------------------------- model
@@ -263,7 +245,7 @@ def umurl_backbone_kwargs(
 ) -> dict[str, Any]:
     """``UmURLBackbone`` arguments from the encoder section and the data's skeleton layout."""
     return dict(frames=encoder.frames, joints=joints, persons=persons, channels=channels, hidden=encoder.hidden,
-                heads=encoder.heads, layers=encoder.layers, ffn=encoder.ffn, t_pe_max_len=encoder.t_pe_max_len,
+                heads=encoder.heads, layers=encoder.num_layers, ffn=encoder.ffn, t_pe_max_len=encoder.t_pe_max_len,
                 parents=parents)
 
 

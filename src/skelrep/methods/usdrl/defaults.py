@@ -2,8 +2,8 @@
 
 ``PAPER`` is the paper recipe for a GPU, nested like the ``usdrl`` section of params.yaml:
 what ``skelrep profile paper`` sets over the committed CPU values, and the paper size of
-``benchmarks/train_step.py``. The model config (``model.EncoderConfig``, ``model.ProjConfig``)
-takes its defaults for the same keys from here.
+``benchmarks/train_step.py``. The model config dataclasses (``model.EncoderConfig``,
+``model.ProjConfig``) take their code defaults from here; params.yaml must name every key.
 """
 
 PAPER_SOURCE = "USDRL (AAAI 2025): the paper and the official pretraining scripts"

@@ -8,15 +8,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from skelrep.data.augment import AugmentConfig
 from skelrep.losses.mgfd import mgfd_loss
 from skelrep.methods.base import Method
 from skelrep.methods.usdrl import USDRLInfo
 from skelrep.methods.usdrl.model import USDRLModel, build_backbone, validate_usdrl_config
-from skelrep.models.modalities import MODALITIES, make_modality, skeleton_parents
-from skelrep.params import choice
+from skelrep.models.modalities import make_modality, skeleton_parents
 from skelrep.training.distributed import DistInfo, gather_with_grad
-from skelrep.training.pretrain import validate_train
 
 
 class MultiViewUSDRL(nn.Module):
@@ -61,9 +58,9 @@ class USDRL(USDRLInfo, Method):
     def __init__(self, section: Mapping[str, Any]):
         cfg = validate_usdrl_config(section)
         train = dict(cfg.train)
-        self.modality = choice(*MODALITIES)(train.pop("modality", "joint"), "usdrl.train.modality")
-        self.train_cfg = validate_train(train, "usdrl.train")
-        self.aug = AugmentConfig.from_params(cfg.aug, "usdrl.aug")
+        self.modality = train.pop("modality")
+        self.train_cfg = train
+        self.aug = cfg.aug
         self.model_cfg = cfg
         self.frames = cfg.encoder.frames
         self.sync_bn = cfg.proj.bn == "sync"

@@ -1,14 +1,12 @@
 """The USDRL pretraining model (backbone + three projectors) and its ``usdrl`` params block.
 
-The block has the sections ``encoder``, ``proj``, ``loss``, ``aug`` and ``train``, with the paper
-configuration as defaults. This module validates ``encoder``, ``proj`` and ``loss``; ``aug``
-and ``train`` are carried as plain dicts for their own validators.
+The block has the sections ``encoder``, ``proj``, ``loss``, ``aug`` and ``train``, every key
+required (:data:`USDRL_SCHEMA`; the paper values are ``defaults.PAPER``). The config dataclasses
+keep the paper configuration as defaults for building models in code, never for params.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,16 +15,19 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from skelrep.errors import DataError, ParamsError
+from skelrep.data.augment import AUG_SCHEMA, AugmentConfig, check_aug
+from skelrep.errors import DataError
 from skelrep.losses.mgfd import DEFAULT_DOMAIN_MIX
 from skelrep.methods.usdrl.backbone import TwoStreamBackbone, official_init_
 from skelrep.methods.usdrl.defaults import PAPER
 from skelrep.methods.usdrl.dste import DSTE
 from skelrep.methods.usdrl.sttr import STTR
-from skelrep.models.components import pool_streams
+from skelrep.models.components import check_transformer, pool_streams
 from skelrep.models.encoder_file import load_encoder_file
 from skelrep.models.modalities import MODALITIES, make_modality, skeleton_parents
 from skelrep.models.projector import Projector
+from skelrep.schema import boolean, choice, integer, mapping, number, positive, validate
+from skelrep.training.pretrain import TRAIN_SCHEMA
 
 BACKBONES: dict[str, type[TwoStreamBackbone]] = {"dste": DSTE, "sttr": STTR}
 PROJECTOR_BN = ("local", "sync")
@@ -71,123 +72,43 @@ class USDRLConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     proj: ProjConfig = field(default_factory=ProjConfig)
     loss: LossConfig = field(default_factory=LossConfig)
-    aug: dict[str, Any] = field(default_factory=dict)
-    train: dict[str, Any] = field(default_factory=dict)
+    aug: AugmentConfig = field(default_factory=AugmentConfig)
+    train: dict[str, Any] = field(default_factory=dict)  # TRAIN_SCHEMA + modality
 
 
 # ---------------------------------------------------------------- validation
 
-
-def _int(key: str, value: Any, minimum: int = 1) -> int:
-    # bool is an int subclass; `hidden: true` is a typo, not 1.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ParamsError(key, f"expected an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ParamsError(key, f"expected an integer >= {minimum}, got {value}")
-    return value
-
-
-def _number(key: str, value: Any, low: float = 0.0, high: float = math.inf, *, open_low: bool = False,
-            open_high: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        hint = " (YAML reads 1e-4 as a string: write 1.0e-4)" if isinstance(value, str) else ""
-        raise ParamsError(key, f"expected a number, got {value!r}{hint}")
-    value = float(value)
-    below = value <= low if open_low else value < low
-    above = value >= high if open_high else value > high
-    if not math.isfinite(value) or below or above:
-        interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high or high == math.inf else ']'}"
-        raise ParamsError(key, f"expected a finite number in {interval}, got {value}")
-    return value
+ENCODER_SCHEMA = {
+    "arch": choice(*BACKBONES), "hidden": integer(1), "heads": integer(1), "num_layers": integer(1),
+    "alpha": number(0.0, 1.0), "gap": integer(1), "kernel_size": integer(1),
+    "drop_path": number(0.0, 1.0, open_hi=True), "mlp_ratio": positive(), "t_pe_max_len": integer(1),
+    "frames": integer(1),
+}
+PROJ_SCHEMA = {"cp": integer(1), "bn": choice(*PROJECTOR_BN)}
+LOSS_SCHEMA = {
+    "w_sim": number(0.0), "w_vac": number(0.0), "w_xcorr": number(0.0), "vac_var_weight": number(0.0),
+    "vac_cov_weight": number(0.0), "var_eps": positive(), "xcorr_offdiag": number(0.0),
+    "domain_mix": mapping({g: number(0.0) for g in DEFAULT_DOMAIN_MIX}), "fp32": boolean,
+}
 
 
-def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ParamsError(key, f"expected one of {', '.join(allowed)}, got {value!r}")
-    return value
+USDRL_SCHEMA = {
+    "encoder": mapping(ENCODER_SCHEMA, check_transformer),
+    "proj": mapping(PROJ_SCHEMA),
+    "loss": mapping(LOSS_SCHEMA),
+    "aug": mapping(AUG_SCHEMA, check_aug),
+    "train": mapping({**TRAIN_SCHEMA, "modality": choice(*MODALITIES)}),
+}
 
 
-def _mapping(key: str, value: Any) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ParamsError(key, f"expected a mapping, got {value!r}")
-    return value
-
-
-def _check_keys(prefix: str, section: Mapping[str, Any], allowed: Any) -> None:
-    for name in section:
-        if name not in allowed:
-            raise ParamsError(f"{prefix}.{name}", f"unknown key; allowed keys: {', '.join(sorted(allowed))}")
-
-
-def _validate_encoder(section: Mapping[str, Any]) -> EncoderConfig:
-    p = "usdrl.encoder"
-    names = {f.name for f in dataclasses.fields(EncoderConfig)}
-    _check_keys(p, section, names)
-    v = {**dataclasses.asdict(EncoderConfig()), **section}
-    cfg = EncoderConfig(
-        arch=_choice(f"{p}.arch", v["arch"], tuple(BACKBONES)),
-        hidden=_int(f"{p}.hidden", v["hidden"]),
-        heads=_int(f"{p}.heads", v["heads"]),
-        num_layers=_int(f"{p}.num_layers", v["num_layers"]),
-        alpha=_number(f"{p}.alpha", v["alpha"], 0.0, 1.0),
-        gap=_int(f"{p}.gap", v["gap"]),
-        kernel_size=_int(f"{p}.kernel_size", v["kernel_size"]),
-        drop_path=_number(f"{p}.drop_path", v["drop_path"], 0.0, 1.0, open_high=True),
-        mlp_ratio=_number(f"{p}.mlp_ratio", v["mlp_ratio"], 0.0, open_low=True),
-        t_pe_max_len=_int(f"{p}.t_pe_max_len", v["t_pe_max_len"]),
-        frames=_int(f"{p}.frames", v["frames"]),
-    )
-    if cfg.hidden % cfg.heads:
-        raise ParamsError(f"{p}.heads", f"must divide hidden={cfg.hidden}, got {cfg.heads}")
-    if cfg.t_pe_max_len < cfg.frames:
-        raise ParamsError(f"{p}.t_pe_max_len", f"must be >= frames={cfg.frames}, got {cfg.t_pe_max_len}")
-    return cfg
-
-
-def _validate_proj(section: Mapping[str, Any]) -> ProjConfig:
-    p = "usdrl.proj"
-    _check_keys(p, section, {f.name for f in dataclasses.fields(ProjConfig)})
-    v = {**dataclasses.asdict(ProjConfig()), **section}
-    return ProjConfig(cp=_int(f"{p}.cp", v["cp"]), bn=_choice(f"{p}.bn", v["bn"], PROJECTOR_BN))
-
-
-def _validate_loss(section: Mapping[str, Any]) -> LossConfig:
-    p = "usdrl.loss"
-    _check_keys(p, section, {f.name for f in dataclasses.fields(LossConfig)})
-    v = {**dataclasses.asdict(LossConfig()), **section}
-    mix = _mapping(f"{p}.domain_mix", v["domain_mix"])
-    _check_keys(f"{p}.domain_mix", mix, DEFAULT_DOMAIN_MIX)
-    mix = {**DEFAULT_DOMAIN_MIX, **mix}
-    if not isinstance(v["fp32"], bool):
-        raise ParamsError(f"{p}.fp32", f"expected true or false, got {v['fp32']!r}")
-    weights = {
-        name: _number(f"{p}.{name}", v[name])
-        for name in ("w_sim", "w_vac", "w_xcorr", "vac_var_weight", "vac_cov_weight", "xcorr_offdiag")
-    }
-    return LossConfig(
-        **weights,
-        var_eps=_number(f"{p}.var_eps", v["var_eps"], 0.0, open_low=True),
-        domain_mix={g: _number(f"{p}.domain_mix.{g}", w) for g, w in mix.items()},
-        fp32=v["fp32"],
-    )
-
-
-def validate_usdrl_config(section: Mapping[str, Any] | None) -> USDRLConfig:
-    """Validate the ``usdrl`` params block; missing keys take the paper defaults.
+def validate_usdrl_config(section: Any) -> USDRLConfig:
+    """Validate the ``usdrl`` params block: every key required (paper values: ``defaults.PAPER``).
 
     Raises ParamsError naming the dotted key (e.g. ``usdrl.encoder.hidden``) and what is allowed.
     """
-    section = _mapping("usdrl", section)
-    _check_keys("usdrl", section, {f.name for f in dataclasses.fields(USDRLConfig)})
-    return USDRLConfig(
-        encoder=_validate_encoder(_mapping("usdrl.encoder", section.get("encoder"))),
-        proj=_validate_proj(_mapping("usdrl.proj", section.get("proj"))),
-        loss=_validate_loss(_mapping("usdrl.loss", section.get("loss"))),
-        aug=dict(_mapping("usdrl.aug", section.get("aug"))),
-        train=dict(_mapping("usdrl.train", section.get("train"))),
-    )
+    v = validate(section, USDRL_SCHEMA, "usdrl")
+    return USDRLConfig(encoder=EncoderConfig(**v["encoder"]), proj=ProjConfig(**v["proj"]),
+                       loss=LossConfig(**v["loss"]), aug=AugmentConfig.from_values(v["aug"]), train=v["train"])
 
 
 # ---------------------------------------------------------------- model
