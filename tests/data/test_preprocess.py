@@ -23,6 +23,7 @@ from skelrep.data.synthetic import SyntheticNTUConfig, SyntheticPKUConfig, write
 from skelrep.errors import DataError
 
 from ..kill9 import kill9, kill_session, needs_kill9, start, wait_for
+from .test_hdf5_determinism import DETERMINISTIC_FILTERS, _datasets
 
 _JOINT = b"0.1 0.2 3.0 1 1 1 1 0 0 0 0 2\n"
 SMALL_NTU = SyntheticNTUConfig(performers=(1, 3), setups=(1, 2), classes=3, max_frames=80)
@@ -172,6 +173,8 @@ def test_pku1_trimmed_clips_and_detection_videos(tmp_path):
             lo, hi = min(first, last) - 1, max(first, last)
             assert (v["frame_label"][lo:hi] == label).mean() > 0.9
     assert read_samples(out, "xsub", "test")["label"].max() <= 50
+    for name, compression, _, _ in _datasets(out):  # detection videos included
+        assert compression in DETERMINISTIC_FILTERS, name
 
 
 _KILLED_RUN = textwrap.dedent("""

@@ -2,8 +2,9 @@
 
 The run key finds the run that every stage logs into, in databases recorded before: it must
 stay the hash of the same config dict. ``params_recorded.yaml`` is params.yaml when the keys
-below were recorded (with the code before run_identity existed), so they hold whatever the
-committed defaults become.
+below were recorded, so they hold whatever the committed defaults become. (Recorded again when
+the data sections gained ``base``: a params change, so every run key moved once; the config
+and stream keys, which leave the data out, did not.)
 """
 
 from __future__ import annotations
@@ -26,25 +27,24 @@ from ..conftest import REPO_ROOT
 RECORDED_PARAMS = Path(__file__).with_name("params_recorded.yaml")
 CONFIG_KEY, STREAM_KEY = "ab8692879e9c9e4851f0", "f7d994a0a1cf18d9b17c"
 RECORDED = {  # protocol -> (run key, dataset, benchmark)
-    "ntu60-xsub": ("f305ab8a617d228bc5d5", "ntu60", "xsub"),
-    "ntu60-xview": ("83ca8d585b7c53392646", "ntu60", "xview"),
-    "ntu120-xsub": ("bbeee32aa264107c21cc", "ntu120", "xsub"),
-    "ntu120-xset": ("8fa932396b34418d95dc", "ntu120", "xset"),
-    "pku1-xsub": ("2072aeb042efad06b8de", "pku1", "xsub"),
-    "pku2-xsub": ("26cd7a1258c760d44d47", "pku2", "xsub"),
+    "ntu60-xsub": ("361bc7ceee6fa2e05c28", "ntu60", "xsub"),
+    "ntu60-xview": ("27641bf6667910af55f3", "ntu60", "xview"),
+    "ntu120-xsub": ("457be4fb0f7db894fa46", "ntu120", "xsub"),
+    "ntu120-xset": ("c8070b11574ad4c122c2", "ntu120", "xset"),
+    "pku1-xsub": ("37059dec65d7b10e6316", "pku1", "xsub"),
+    "pku2-xsub": ("e79f4f2085c0d2afd89f", "pku2", "xsub"),
 }
 
 
 def old_run_key(params, protocol: str) -> str:
     """The run key as ``tracking.mlflow_run.protocol_config`` + ``run_key`` computed it before
-    (frozen here: a change of its keys would orphan every recorded run)."""
+    (frozen here: a change of its keys would orphan every recorded run). A user dataset's split
+    rules are part of its data section."""
     spec = resolve_protocol(params, protocol)
     method = params.get("method")
     config = {"protocol": protocol, "method": method, method: params.get(method),
               "data": {d: params.get("data", {}).get(d) for d in spec.raw_datasets},
               **{k: params.get(k) for k in ("preprocess", "pku", "features", "linear", "knn", "detection")}}
-    if spec.split is not None:
-        config["split"] = spec.split
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
@@ -71,14 +71,14 @@ def test_the_run_key_is_the_old_one_for_the_committed_params(method):
 
 def test_a_user_protocol_keys_its_split():
     params = load_params(REPO_ROOT / "params.yaml")
-    params["data"]["mydata"] = {"source": "generic", "path": "x"}
-    split = {"column": "subject", "train": "odd"}
-    params["protocols"]["mydata-xsub"] = {"dataset": "mydata", "base": "mydata", "split": split}
+    splits = {"xsub": {"column": "subject", "train": "odd"}}
+    params["data"]["mydata"] = {"source": "generic", "base": "mydata", "generic": {"splits": splits}}
+    params["protocols"]["mydata-xsub"] = {"dataset": "mydata", "split": "xsub"}
     key = old_run_key(params, "mydata-xsub")
     identity = run_identity(params, "mydata-xsub")
     assert identity.run_key == key and identity.tags["dataset"] == "mydata"
     other = copy.deepcopy(params)
-    other["protocols"]["mydata-xsub"]["split"] = {"column": "subject", "train": "even"}
+    other["data"]["mydata"]["generic"]["splits"]["xsub"] = {"column": "subject", "train": "even"}
     assert run_identity(other, "mydata-xsub").run_key != key
 
 
