@@ -270,13 +270,13 @@ def preprocess_dataset(dataset: str, raw_dirs: dict[str, Path], out_path: Path, 
     summary = PreprocessSummary(dataset)
     with atomic_path(out_path, suffix=".h5") as tmp:
         with h5py.File(tmp, "w", track_order=True) as h5:
-            if dataset.startswith("ntu"):
+            if info.format == "ntu":
                 _ntu_dataset(h5, info, raw_dirs, cfg, summary)
             else:
                 _pku_dataset(h5, dataset, raw_dirs[dataset], cfg, summary)
             for key, value in sorted(attrs.items()):
                 h5.attrs[key] = value
-        if expect_published_sizes and dataset.startswith("ntu"):
+        if expect_published_sizes and info.format == "ntu":
             _assert_published_sizes(dataset, summary)
     log.info("%s: %d samples (%s), skipped %d", dataset, summary.num_samples, _describe(summary.splits),
              len(summary.skipped))

@@ -29,7 +29,7 @@ from .protocols import check_dataset_name
 
 
 def _synthetic_config_class(dataset: str):
-    return synthetic.SyntheticNTUConfig if dataset.startswith("ntu") else synthetic.SyntheticPKUConfig
+    return synthetic.SyntheticNTUConfig if DATASETS[dataset].format == "ntu" else synthetic.SyntheticPKUConfig
 
 
 def validate_data_section(dataset: str, section: Any) -> dict:
@@ -75,7 +75,7 @@ def download_dataset(dataset: str, cfg: dict, out_dir: Path, cache_dir: Path) ->
     tmp.mkdir(parents=True)
     try:
         if cfg["source"] == "synthetic":
-            if dataset.startswith("ntu"):
+            if DATASETS[dataset].format == "ntu":
                 written = synthetic.write_ntu_archives(tmp, dataset, cfg["synthetic"], seed=cfg["seed"])
             else:
                 written = synthetic.write_pku_archives(tmp, int(dataset[-1]), cfg["synthetic"], seed=cfg["seed"])

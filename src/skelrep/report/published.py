@@ -12,17 +12,11 @@ from importlib import resources
 
 import pandas as pd
 
+from ..catalog import PROTOCOLS, published_key
 from ..methods import METHODS
 
-# CSV benchmark key -> skelrep protocol
-BENCHMARK_TO_PROTOCOL = {
-    "ntu60_xsub": "ntu60-xsub",
-    "ntu60_xview": "ntu60-xview",
-    "ntu120_xsub": "ntu120-xsub",
-    "ntu120_xset": "ntu120-xset",
-    "pkummd1_xsub": "pku1-xsub",
-    "pkummd2_xsub": "pku2-xsub",
-}
+# CSV benchmark key -> skelrep protocol (skelrep.catalog names both)
+BENCHMARK_TO_PROTOCOL = {published_key(protocol): protocol for protocol in PROTOCOLS}
 
 
 # (CSV protocol column, CSV metric) -> skelrep metric key. Published accuracies are

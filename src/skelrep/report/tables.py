@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..catalog import PROTOCOLS
+from ..catalog import DATASETS, PROTOCOLS
 from ..config import configuration
 from .collect import ProtocolReports
 
@@ -31,12 +31,10 @@ class Benchmark:
     detection: bool = False
 
 
-BENCHMARKS = (
-    Benchmark("ntu60", "NTU RGB+D 60", ("ntu60-xsub", "ntu60-xview")),
-    Benchmark("ntu120", "NTU RGB+D 120", ("ntu120-xsub", "ntu120-xset")),
-    Benchmark("pkummd1", "PKU-MMD I", ("pku1-xsub",), detection=True),
-    Benchmark("pkummd2", "PKU-MMD II", ("pku2-xsub",)),
-)
+# one table per built-in dataset, one column group per protocol (skelrep.catalog)
+BENCHMARKS = tuple(
+    Benchmark(d.table, d.title, tuple(p for p, (dataset, _) in PROTOCOLS.items() if dataset == d.name), d.detection)
+    for d in DATASETS.values())
 CUSTOM = "custom"  # the table of the user's own protocols (params.yaml protocols, generic data)
 
 
@@ -139,8 +137,7 @@ def synthetic_datasets(params: Mapping[str, Any], protocols: tuple[str, ...]) ->
         if protocol not in PROTOCOLS:  # the user's own data is never synthetic
             continue
         dataset = PROTOCOLS[protocol][0]
-        # NTU-120 is built from the NTU-60 archive plus the extension
-        for d in ("ntu60", "ntu120") if dataset == "ntu120" else (dataset,):
+        for d in DATASETS[dataset].raw_datasets:  # NTU-120: the NTU-60 archive plus the extension
             source = ((params.get("data") or {}).get(d) or {}).get("source")
             if source == "synthetic" and d not in datasets:
                 datasets.append(d)
