@@ -54,7 +54,7 @@ def _metrics(root: Path, protocols: list[str]) -> dict[str, float]:
 
 def _hashes(root: Path, protocols: list[str]) -> dict[str, str]:
     files = sorted((root / "data" / "raw").glob("*/*.zip"))
-    files += [root / "data" / "processed" / f"{p}.h5" for p in protocols]
+    files += sorted({root / "data" / "processed" / f"{p.split('-')[0]}.h5" for p in protocols})  # <dataset>.h5
     files += [root / "models" / p / name for p in protocols for name in ("encoder_random.pt", "encoder.pt")]
     return {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest()[:12] for f in files}
 

@@ -2,7 +2,7 @@
 
 The synthetic generator writes at least ``--files`` (default 5,000) ``.skeleton`` files into a
 temporary raw folder (several NTU-60-style zips + manifest.json, as the download stage does),
-then ``preprocess_protocol('ntu60-xsub', ...)`` runs on it with 1 worker and with all cores,
+then ``preprocess_dataset('ntu60', ...)`` runs on it with 1 worker and with all cores,
 each in a fresh process. Measured: wall time of the call, files/s, and the peak RSS of the
 process tree (the preprocessing process + its pool workers; RSS summed over the tree, sampled
 every 50 ms: shared copy-on-write pages count once per process, so this over-estimates). The
@@ -36,7 +36,7 @@ NTU120_FILES = 114_480
 TARGET_RSS_MB = 2048
 TARGET_MINUTES = 15
 TARGET_CORES = 16
-PROTOCOL = "ntu60-xsub"
+DATASET = "ntu60"
 
 # NTU-60 xsub training performers (the official cross-subject list, as in skelrep.data.ntu); the
 # rest of 1..40 are test performers.
@@ -102,22 +102,22 @@ def build_raw(raw_dir: Path, files: int, seed: int, jobs: int) -> int:
 
 
 def run_child(job: dict) -> dict:
-    """preprocess_protocol in this (fresh) process; wall time and CPU of self vs pool workers."""
+    """preprocess_dataset in this (fresh) process; wall time and CPU of self vs pool workers."""
     import resource
 
-    from skelrep.data.preprocess import PreprocessConfig, preprocess_protocol, resolve_workers
+    from skelrep.data.preprocess import PreprocessConfig, preprocess_dataset, resolve_workers
 
     cfg = PreprocessConfig(workers=job["workers"])
     self0 = resource.getrusage(resource.RUSAGE_SELF)
     kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    summary = preprocess_protocol(PROTOCOL, {"ntu60": Path(job["raw"])}, Path(job["out"]), cfg)
+    summary = preprocess_dataset(DATASET, {"ntu60": Path(job["raw"])}, Path(job["out"]), cfg)
     seconds = time.perf_counter() - t0
     self1 = resource.getrusage(resource.RUSAGE_SELF)
     kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = lambda a, b: (b.ru_utime - a.ru_utime) + (b.ru_stime - a.ru_stime)  # noqa: E731
     return {"seconds": seconds, "workers": resolve_workers(cfg.workers),
-            "samples": sum(summary.counts.values()), "dropped": summary.dropped_missing,
+            "samples": summary.num_samples, "dropped": summary.dropped_missing,
             "skipped": len(summary.skipped), "cpu_parent": cpu(self0, self1), "cpu_workers": cpu(kids0, kids1),
             "out_mb": Path(job["out"]).stat().st_size / 2**20}
 
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(rows: list[dict], cores: int) -> None:
-    print(f"## Preprocessing ({PROTOCOL}, synthetic NTU-60 archives)\n")
+    print(f"## Preprocessing ({DATASET}: every sample once, splits xsub and xview; synthetic archives)\n")
     print(f"{cores} CPU cores. Peak RSS: summed over the process tree (parent + pool workers), sampled "
           f"every 50 ms; parent and largest single worker also shown apart. Peak PSS (shared pages "
           f"split between the processes that share them, sampled every 250 ms): the tree's real footprint."
