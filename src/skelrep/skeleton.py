@@ -1,35 +1,38 @@
-"""The NTU RGB+D / Kinect v2 25-joint skeleton: joint names and the bone tree.
+"""The NTU RGB+D / Kinect v2 25-joint skeleton as constants: joint names, the bone tree and the
+joints the normalisation uses.
 
-Joint order as in the NTU `.skeleton` files (Kinect v2, 1-based in NTU's documentation); the
-bone pairs are the ones CTR-GCN, MS-G3D, ISC, UmURL, USDRL and AimCLR share. Used by the
-parsers, the synthetic generator, the bone modality and the GCN adjacency.
+Defined once, in the built-in layout file ``skelrep/data/layouts/ntu25.yaml`` (what
+``load_layout("ntu25")`` reads); this module derives the constants the parsers, the synthetic
+generator, the bone modality and the GCN adjacency use from it. Joint order as in the NTU
+``.skeleton`` files; the tree is NTU's bone list, rooted at SpineShoulder (whose bone is the
+zero vector), with the HandTip <- Thumb <- Hand convention of every reference code base.
 """
 
 from __future__ import annotations
 
-NTU_NUM_JOINTS = 25
+from importlib import resources
 
-NTU_JOINT_NAMES = (
-    "SpineBase", "SpineMid", "Neck", "Head", "ShoulderLeft", "ElbowLeft", "WristLeft",
-    "HandLeft", "ShoulderRight", "ElbowRight", "WristRight", "HandRight", "HipLeft",
-    "KneeLeft", "AnkleLeft", "FootLeft", "HipRight", "KneeRight", "AnkleRight", "FootRight",
-    "SpineShoulder", "HandTipLeft", "ThumbLeft", "HandTipRight", "ThumbRight",
-)
+import yaml
 
-# (child, parent), 1-based, in the order every reference code base uses. (21, 21) is the
-# zero SpineShoulder "bone" that keeps the bone tensor the same shape as the joint tensor.
-# Note the HandTip <- Thumb <- Hand convention: (22, 23), (23, 8) and (24, 25), (25, 12).
-NTU_BONE_PAIRS_1BASED = (
-    (1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9),
-    (11, 10), (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18),
-    (20, 19), (21, 21), (22, 23), (23, 8), (24, 25), (25, 12),
-)
+_SPEC = yaml.safe_load(resources.files("skelrep.data").joinpath("layouts", "ntu25.yaml").read_text("utf-8"))
 
-# parent index (0-based) of every joint, for bone = joint[v] - joint[NTU_PARENTS[v]]
-NTU_PARENTS = tuple(p - 1 for _, p in sorted(NTU_BONE_PAIRS_1BASED))
+NTU_JOINT_NAMES: tuple[str, ...] = tuple(joint["name"] for joint in _SPEC["joints"])
+NTU_NUM_JOINTS = len(NTU_JOINT_NAMES)
+_INDEX = {name: i for i, name in enumerate(NTU_JOINT_NAMES)}
 
-# The 24 real edges (without the (21, 21) self pair), 0-based, for graph encoders.
-NTU_EDGES = tuple((c - 1, p - 1) for c, p in NTU_BONE_PAIRS_1BASED if c != p)
+# parent index (0-based) of every joint, for bone = joint[v] - joint[NTU_PARENTS[v]]; the root's
+# parent is itself (its zero "bone" keeps the bone tensor the shape of the joint tensor)
+NTU_PARENTS: tuple[int, ...] = tuple(i if joint["parent"] is None else _INDEX[joint["parent"]]
+                                     for i, joint in enumerate(_SPEC["joints"]))
 
-# Joint indices used by the normalisation family (0-based).
-SPINE_BASE, SPINE_MID, SHOULDER_LEFT, SHOULDER_RIGHT = 0, 1, 4, 8
+# (child, parent), 1-based, in joint order: the list every reference code base writes out
+NTU_BONE_PAIRS_1BASED = tuple((c + 1, p + 1) for c, p in enumerate(NTU_PARENTS))
+
+# The 24 real edges (without the root's self pair), 0-based, for graph encoders.
+NTU_EDGES = tuple((c, p) for c, p in enumerate(NTU_PARENTS) if c != p)
+
+# Joint indices used by the normalisation family (0-based): the layout's centre (SpineMid), its
+# z-alignment pair (SpineBase -> SpineMid) and x-alignment pair (ShoulderRight -> ShoulderLeft).
+SPINE_MID = _INDEX[_SPEC["center"]]
+SPINE_BASE = _INDEX[_SPEC["align_z"][0]]
+SHOULDER_RIGHT, SHOULDER_LEFT = (_INDEX[name] for name in _SPEC["align_x"])

@@ -15,6 +15,7 @@ from skelrep.skeleton import (
     NTU_BONE_PAIRS_1BASED,
     NTU_EDGES,
     NTU_JOINT_NAMES,
+    NTU_NUM_JOINTS,
     NTU_PARENTS,
     SHOULDER_LEFT,
     SHOULDER_RIGHT,
@@ -52,6 +53,22 @@ def test_builtin_layouts_validate_and_round_trip(name):
     assert layout.name == name
     assert len(layout.edges) == layout.num_joints - len(layout.roots)
     assert load_layout(layout.to_dict()) == layout
+
+
+# NTU's bone list as CTR-GCN, MS-G3D, ISC, UmURL and USDRL write it out (child, parent), 1-based
+REFERENCE_NTU_BONES = (
+    (1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9),
+    (11, 10), (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18),
+    (20, 19), (21, 21), (22, 23), (23, 8), (24, 25), (25, 12),
+)
+
+
+def test_the_ntu_skeleton_constants_are_the_reference_bone_list():
+    """skelrep.skeleton derives from ntu25.yaml, the one definition: it must give the list the
+    reference code bases hard-code, and the normalisation joints 2s-AGCN uses."""
+    assert NTU_BONE_PAIRS_1BASED == REFERENCE_NTU_BONES
+    assert NTU_NUM_JOINTS == 25 and NTU_JOINT_NAMES[20] == "SpineShoulder"
+    assert (SPINE_BASE, SPINE_MID, SHOULDER_LEFT, SHOULDER_RIGHT) == (0, 1, 4, 8)
 
 
 def test_ntu25_is_exactly_the_skeleton_module():
