@@ -35,7 +35,7 @@ or a built-in with a few fields changed: ``{base: coco17, persons: 2}`` (``base`
 
 Built-in choices (documented in docs/custom_data.md):
 
-- ``ntu25``: the NTU skeleton, defined once here (:mod:`skelrep.skeleton` derives its constants
+- ``ntu25``: the NTU skeleton, defined once in ``layouts/ntu25.yaml`` (:mod:`skelrep.skeleton` derives its constants
   from it; rooted at SpineShoulder, NTU's bone list).
 - ``kinect_v1_20``: the Kinect SDK v1 / MSR Action3D order and tree, rooted at hip_center;
   its normalisation joints have the same indices as NTU's (spine, shoulders, hip_center).
