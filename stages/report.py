@@ -30,7 +30,6 @@ log = logging.getLogger("stages.report")
 def main(argv=None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--reports", required=True, help="reports folder (inputs and outputs): reports")
-    parser.add_argument("--models", required=True, help="models folder (encoders logged to MLflow): models")
     parser.add_argument("--no-mlflow", action="store_true", help="skip the MLflow sync")
     args = parser.parse_args(argv)
     setup_logging()

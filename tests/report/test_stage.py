@@ -37,7 +37,7 @@ def test_stage_writes_all_outputs_without_mlflow(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     reports = write_fake_reports(tmp_path / "in", protocols=("pku1-xsub",))
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(stage_params(mlflow=True)))
-    report_stage.main(["--no-mlflow", "--reports", str(reports), "--models", "models"])
+    report_stage.main(["--no-mlflow", "--reports", str(reports)])
     outputs = _outputs(reports)
     assert sorted(outputs) == OUTPUTS
     assert not (tmp_path / "mlflow.db").exists()

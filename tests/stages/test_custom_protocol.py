@@ -141,7 +141,7 @@ def test_report_adds_a_table_of_the_users_protocols(tmp_path, monkeypatch):
                                    PROTOCOL: {"dataset": "mydata", "split": "xsub"}}
         (root / "params.yaml").write_text(yaml.safe_dump(params))
         monkeypatch.chdir(root)
-        report.main(["--no-mlflow", "--reports", "reports", "--models", "models"])
+        report.main(["--no-mlflow", "--reports", "reports"])
         outputs[case] = {p.relative_to(reports).as_posix(): p.read_bytes() for p in sorted(reports.rglob("*"))
                          if p.is_file() and PROTOCOL not in p.parts}
     for name in ("ntu60", "ntu120", "pkummd1", "pkummd2"):

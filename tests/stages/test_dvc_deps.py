@@ -52,7 +52,6 @@ PIPELINE_ROOTS = ("data", "models", "reports")
 NOT_DEPS = {
     "download": {"data": "data/.download-cache: partial downloads resume there (DVC must never delete it)"},
     "pretrain": {"models/.resume/*": "resume state of an interrupted run, deleted on completion"},
-    "report": {"models": "encoders are only logged to MLflow, never read into a DVC output"},
 }
 
 
