@@ -1,9 +1,9 @@
 """DVC stage `check`: every section of params.yaml validated before any other stage runs.
 
 Every other stage depends on its output, so a typo anywhere (``linear.epochz``, ``method:
-simclr``, an unknown top-level section) stops ``dvc repro`` / ``dvc exp run`` here, in about
-two seconds, with skelrep's message naming the key and what is allowed, instead of after
-pretraining (or DVC's bare "Parameters 'simclr' are missing"). It tracks the whole params.yaml
+simclr``, an unknown top-level section) stops ``dvc repro`` / ``dvc exp run`` here, in under a
+second (no torch is loaded), with skelrep's message naming the key and what is allowed, instead
+of after pretraining (or DVC's bare "Parameters 'simclr' are missing"). It tracks the whole params.yaml
 and re-runs on any change, but its output is the same bytes whenever the file is valid, so it
 never makes a downstream stage re-run by itself. `skelrep check` runs the same validation.
 """

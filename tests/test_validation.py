@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+import os
 import subprocess
 import sys
 
@@ -140,6 +142,35 @@ def test_a_typo_outside_the_method_sections_fails_without_loading_torch(tmp_path
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                          check=True).stdout.splitlines()
     assert out[0].startswith("params.yaml: linear.epochz: unknown key") and out[1] == "False"
+
+
+def test_validating_every_section_loads_no_torch_and_no_model_code(tmp_path, params):
+    """The method sections too are checked torch-free, by each method's schema.py: no stage
+    (download, preprocess, linear, knn, report) loads model code only to validate params.yaml."""
+    (tmp_path / "valid.yaml").write_text(yaml.safe_dump(params))
+    batch = params["isc"]["train"]["batch_size"]
+    params["isc"]["moco"]["k"] = batch + 1  # an error of a method's check hook
+    params["umurl"]["encoder"]["hiden"] = 1
+    (tmp_path / "invalid.yaml").write_text(yaml.safe_dump(params))
+    code = ("import json, sys; from skelrep.params import load_params\n"
+            "from skelrep.validation import params_errors, validate_all\n"
+            "validate_all(load_params('valid.yaml'))\n"
+            "errors = [str(e) for e in params_errors(load_params('invalid.yaml'))]\n"
+            "print(json.dumps({'errors': errors, 'modules': sorted(sys.modules)}))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "src"),
+                                                                     os.environ.get("PYTHONPATH")]))}
+    out = json.loads(subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                                    text=True, check=True).stdout.splitlines()[-1])
+    assert out["errors"] == [
+        ("params.yaml: umurl.encoder.hiden: unknown key; allowed keys: hidden, heads, num_layers, ffn, "
+         "t_pe_max_len, frames"),
+        (f"params.yaml: isc.moco.k: got {batch + 1}; expected a multiple of the global batch "
+         f"isc.train.batch_size={batch} (the enqueue must not wrap mid-batch)")]
+    modules = out["modules"]
+    assert [m for m in modules if m == "torch" or m.startswith("torch.")] == []
+    per_method = [m for m in modules if m.startswith("skelrep.methods.") and m.count(".") == 3]
+    assert {m.rsplit(".", 1)[1] for m in per_method} == {"defaults", "schema"}  # no model, no method.py
+    assert {f"skelrep.methods.{name}.schema" for name in METHODS} <= set(modules)
 
 
 def test_skelrep_check(tmp_path, capsys, params):

@@ -11,10 +11,11 @@ There is no second schema here: each section is checked by the validator its own
 :func:`skelrep.data.protocols.resolve_all`, ``preprocess``/``pku`` by the preprocessing
 schemas, the evaluation sections by :mod:`skelrep.evaluation.sections`, ``mlflow`` by
 :data:`skelrep.tracking.mlflow_run.MLFLOW_SCHEMA`, and every method section present, the
-selected one and the others alike, by the method's own constructor). The torch-free sections
-come first; the method sections last, as their validators live next to the models and load
-torch (about 1.5 s of the check; the stages that train load it anyway). The method names come
-from the registry :data:`skelrep.methods.METHODS`, whose lookups load no torch.
+selected one and the others alike, by the method's schema, ``METHODS[name].validate_section``
+(its ``schema.py``, which the method's constructor validates with too). The method names come
+from the registry :data:`skelrep.methods.METHODS`. None of it loads torch or model code, so
+the check costs every stage a fraction of a second, the data, evaluation and report stages
+included (tests/test_validation.py checks that it stays torch-free).
 
 Validation decides *whether* a stage runs, never *what* it writes (each stage still reads its
 values through its own section's validator), so the modules imported here are dependencies
@@ -115,7 +116,7 @@ def allowed_sections() -> tuple[str, ...]:
 
 
 def _problems(params: Mapping[str, Any]) -> Iterator[ParamsError]:
-    """Each section's first error, torch-free sections first; lazily, so the first comes fast."""
+    """Each section's first error, the method sections last; lazily, so the first comes fast."""
     from .methods import METHODS  # the registry (no torch)
 
     allowed = allowed_sections()
@@ -136,7 +137,7 @@ def _problems(params: Mapping[str, Any]) -> Iterator[ParamsError]:
         yield ParamsError(selected, "missing section for the selected method")
     for name in [m for m in METHODS if m in params]:
         try:
-            METHODS[name].load()(params[name])  # the method validates its own section (loads torch)
+            METHODS[name].validate_section(params[name])  # the method's own schema (no torch)
         except ParamsError as err:
             yield err
 

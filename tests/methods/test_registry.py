@@ -29,6 +29,7 @@ import skelrep.methods
 from skelrep.config import comparison_keys, configuration, identifying_params, method_label, run_identity
 from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.data.layout import load_layout
+from skelrep.errors import ParamsError
 from skelrep.evaluation.feature_file import load_feature_file
 from skelrep.evaluation.features import extract_features, load_frozen_encoder
 from skelrep.methods import METHODS, Method, MethodInfo, build_encoder, get_method
@@ -59,7 +60,7 @@ def doc_walkthrough() -> SimpleNamespace:
             entry = re.search(r'^\s*"toy": "([^"]+)",$', body, re.M).group(1)
         elif lang == "yaml":
             section = yaml.safe_load(body)["toy"]
-    assert set(files) == {"__init__.py", "defaults.py", "method.py"} and entry and section
+    assert set(files) == {"__init__.py", "defaults.py", "schema.py", "method.py"} and entry and section
     return SimpleNamespace(files=files, entry=entry, section=section)
 
 
@@ -118,6 +119,24 @@ def test_looking_methods_up_loads_no_torch():
             "print([m.label for m in METHODS.values()], 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['USDRL', 'UmURL', 'ISC'] False"
+
+
+def test_a_method_validates_its_section_with_its_schema_alone():
+    """``validate_section`` (the torch-free schema.py that params validation runs) and the
+    ``Method`` constructor accept the same sections and reject them with the same message."""
+    params = load_params(REPO_ROOT / "params.yaml")
+    for name, info in METHODS.items():
+        assert info.schema == f"skelrep.methods.{name}.schema:validate_section"
+        assert info.validate_section(params[name])["train"]["seed"] == params[name]["train"]["seed"]
+        info.load()(params[name])
+        crop = {**params[name]["aug"], "crop_scale": [0.9, 0.5]}  # check_aug: low > high
+        for bad in ({**params[name], "trian": 1}, {**params[name], "aug": crop}):
+            messages = []
+            for validate in (info.validate_section, info.load()):
+                with pytest.raises(ParamsError) as exc:
+                    validate(bad)
+                messages.append(str(exc.value))
+            assert messages[0] == messages[1] and messages[0].startswith(f"params.yaml: {name}.")
 
 
 def test_the_paper_values_live_once_in_defaults():

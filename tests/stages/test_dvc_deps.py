@@ -377,10 +377,11 @@ def test_lazy_imports_inside_functions_are_followed():
 
 
 def test_classes_imported_by_name_are_followed():
-    # the registry names each method's MethodInfo, which names its implementation (torch)
+    # the registry names each method's MethodInfo, which names its implementation (torch) and
+    # its schema (torch-free)
     modules = set(loaded_closure("src/skelrep/methods/__init__.py", set(), follow_validation=False))
     assert {"skelrep.methods.usdrl", "skelrep.methods.usdrl.method", "skelrep.methods.isc.moco",
-            "skelrep.methods.umurl.model", "skelrep.training.pretrain"} <= modules
+            "skelrep.methods.umurl.model", "skelrep.methods.usdrl.schema", "skelrep.training.schema"} <= modules
 
 
 def test_package_data_read_by_a_module_is_found():

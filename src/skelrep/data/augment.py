@@ -33,8 +33,8 @@ from typing import Any, Literal
 
 import torch
 
-from skelrep.errors import ParamsError
-from skelrep.schema import integer, list_of, number, validate
+from skelrep.data.augment_schema import AUG_SCHEMA, check_aug, scaled_joint_count
+from skelrep.schema import validate
 
 __all__ = [
     "AugmentConfig",
@@ -306,38 +306,7 @@ def make_views(x: torch.Tensor, num_frames: torch.Tensor, *, n_views: int, out_f
 
 
 # ----------------------------------------------------------------------------------------
-# params.yaml
-
-
-# ``corrupt_joints`` counts joints of NTU's 25-joint skeleton, the one the official value (15,
-# i.e. 60 % of the body) was chosen for; other skeletons corrupt the same share of their joints.
-REFERENCE_JOINTS = 25
-
-
-def scaled_joint_count(count: int, num_joints: int) -> int:
-    """``count`` joints of a 25-joint skeleton as the same share of a ``num_joints`` skeleton.
-
-    round(count * V / 25), halves up: 15 -> 15 (V=25), 12 (Kinect v1, 20), 10 (COCO, 17),
-    20 (MediaPipe, 33), 5 (9 joints).
-    """
-    return min(num_joints, (2 * count * num_joints + REFERENCE_JOINTS) // (2 * REFERENCE_JOINTS))
-
-
-AUG_SCHEMA = {
-    "crop_scale": list_of(number(0.0, 1.0, open_lo=True), 2, 2),  # [low, high] of U(low, high)
-    "min_crop": integer(1),
-    "corrupt_joints": integer(0, REFERENCE_JOINTS),  # on NTU's 25-joint scale (scaled_joint_count)
-    "p_zero": number(0.0, 1.0),
-    "shear_range": number(0.0),
-    "p_corrupt": number(0.0, 1.0),
-    "views": integer(1),
-}
-
-
-def check_aug(v: dict, key: str) -> None:
-    low, high = v["crop_scale"]
-    if low > high:
-        raise ParamsError(f"{key}.crop_scale", f"got {[low, high]}; expected [low, high] with low <= high")
+# params.yaml (the block's schema: skelrep.data.augment_schema)
 
 
 @dataclass(frozen=True)

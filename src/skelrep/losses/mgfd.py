@@ -15,9 +15,8 @@ from torch import Tensor
 
 from skelrep.losses.cross_correlation import cross_correlation_loss
 from skelrep.losses.invariance import invariance_loss
+from skelrep.losses.mgfd_domains import DEFAULT_DOMAIN_MIX
 from skelrep.losses.variance_covariance import variance_covariance_loss
-
-DEFAULT_DOMAIN_MIX = {"i": 1.0, "t": 0.5, "s": 0.5}
 
 
 def mgfd_loss(

@@ -1,12 +1,14 @@
 """The method registry: the one list of the methods ``params.yaml: method`` can pick.
 
 A method is one package under this folder: its ``__init__`` declares a ``base.MethodInfo``
-(what the method is; no torch), its ``method.py`` implements ``base.Method`` (what it does),
-its ``defaults.py`` holds its paper values. Adding a method = adding its folder and one
+(what the method is; no torch), its ``schema.py`` validates its ``params.yaml`` section (no
+torch), its ``method.py`` implements ``base.Method`` (what it does), its ``defaults.py`` holds
+its paper values. Adding a method = adding its folder and one
 line below (docs/adding_a_method.md). Everything else (validation, the stages, the report,
 MLflow, profiles, the benchmark) looks the method up here.
 
-Looking a method up never loads torch; ``METHODS[name].load()`` imports its implementation.
+Looking a method up and validating its section (``METHODS[name].validate_section``) never load
+torch; ``METHODS[name].load()`` imports its implementation.
 """
 
 from __future__ import annotations

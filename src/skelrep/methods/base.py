@@ -8,10 +8,11 @@ A method is one package under ``skelrep/methods/`` registered by one line in
   its name in the published-results CSV, its official downstream input (the crop that
   ``features.crop: auto`` takes), its paper values (the ``paper`` profile and the benchmark's
   paper size, from the package's ``defaults.py``), and how its ``params.yaml`` section names
-  a variant, an input stream and the identifying MLflow params. The report, ``skelrep
-  profile`` and the name check of ``params.yaml`` read these without loading torch.
+  a variant, an input stream and the identifying MLflow params; and its section's schema
+  (``schema``, the package's ``schema.py``: ``validate_section``). The report, ``skelrep
+  profile`` and the validation of ``params.yaml`` read these without loading torch.
 - :class:`Method`, implemented in the package's ``method.py`` as a subclass of its
-  ``MethodInfo``: what the method *does*. The constructor validates the section (the schema),
+  ``MethodInfo``: what the method *does*. The constructor validates the section (its schema),
   ``build_model`` builds the pretraining model, ``training_loss`` is one step's loss,
   ``encoder_payload`` is the encoder file and ``encoder`` the frozen feature encoder that the
   evaluation stages rebuild from it. ``MethodInfo.load()`` imports it.
@@ -91,6 +92,15 @@ class MethodInfo:
     paper: ClassVar[Mapping[str, Any]] = {}
     paper_source: ClassVar[str] = ""  # where the paper values come from (the benchmark prints it)
     implementation: ClassVar[str]  # "package.module:Class" of its ``Method``
+    # "package.module:function" validating its section, torch-free (the package's ``schema.py``)
+    schema: ClassVar[str]
+
+    @classmethod
+    def validate_section(cls, section: Any) -> dict[str, Any]:
+        """The method's ``params.yaml`` section validated by its schema (no torch): the values,
+        or ``ParamsError`` naming the dotted key and what is allowed. The ``Method``
+        constructor validates with the same schema."""
+        return resolve(cls.schema)(section)
 
     @classmethod
     def load(cls) -> type[Method]:
@@ -144,13 +154,13 @@ class Method(MethodInfo):
 
     encoder: ClassVar[type]  # its FeatureEncoder class, constructed from an encoder-file payload
     cfg: Any  # the validated section
-    train_cfg: dict  # the validated ``<name>.train`` block (skelrep.training.pretrain.TRAIN_SCHEMA)
+    train_cfg: dict  # the validated ``<name>.train`` block (skelrep.training.schema.TRAIN_SCHEMA)
     frames: int  # clip length of the training views
     sync_bn: bool  # convert BatchNorm to SyncBatchNorm under DDP
 
     def __init__(self, section: Mapping[str, Any]):
-        """Validate the method's section (its schema): raise ``ParamsError`` naming the dotted
-        key and what is allowed."""
+        """Validate the method's section (its schema, :meth:`MethodInfo.validate_section`): raise
+        ``ParamsError`` naming the dotted key and what is allowed."""
         raise NotImplementedError
 
     def build_model(self, channels: int, joints: int, persons: int,

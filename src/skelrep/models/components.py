@@ -16,7 +16,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from skelrep import portable
-from skelrep.errors import ParamsError
 
 DENSE_SPATIAL_MODES = ("pool_tokens", "none")
 
@@ -101,12 +100,3 @@ def transformer_encoder(hidden: int, heads: int, feedforward: int, layers: int) 
     layer = nn.TransformerEncoderLayer(hidden, heads, feedforward, dropout=0.0, batch_first=True)
     # Nested tensors only matter for padded batches, which never occur here.
     return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-
-
-def check_transformer(v: dict, key: str) -> None:
-    """The schema check of a transformer encoder section (``hidden``, ``heads``, ``t_pe_max_len``,
-    ``frames``): the heads split ``hidden``, the positional table covers the clip."""
-    if v["hidden"] % v["heads"]:
-        raise ParamsError(f"{key}.heads", f"got {v['heads']}; expected a divisor of hidden={v['hidden']}")
-    if v["t_pe_max_len"] < v["frames"]:
-        raise ParamsError(f"{key}.t_pe_max_len", f"got {v['t_pe_max_len']}; expected >= frames={v['frames']}")

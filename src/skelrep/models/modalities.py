@@ -12,9 +12,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from skelrep.models.schema import MODALITIES
 from skelrep.skeleton import NTU_NUM_JOINTS, NTU_PARENTS
-
-MODALITIES = ("joint", "bone", "motion")
 
 
 def _check_clip(x: Tensor) -> None:

@@ -26,28 +26,10 @@ from tqdm import tqdm
 from ..errors import SkelrepError
 from ..io import write_csv_atomic, write_jsonl_atomic
 from ..models.init import portable_init
-from ..schema import choice, integer, list_of, number
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .distributed import DistInfo, all_reduce_mean
 
 log = logging.getLogger(__name__)
-
-# the ``<method>.train`` block every method shares (each adds its own keys, e.g. ``modality``)
-TRAIN_SCHEMA = {
-    "optimizer": choice("adam", "sgd"),
-    "lr": number(0.0),
-    "weight_decay": number(0.0),
-    "momentum": number(0.0, 1.0),
-    "batch_size": integer(2),
-    "epochs": integer(1),
-    "milestones": list_of(integer(0)),
-    "lr_gamma": number(0.0, 1.0),
-    "precision": choice("auto", "fp32", "bf16", "fp16"),
-    "device": choice("auto", "cpu", "cuda"),
-    "ckpt_every": integer(1),
-    "workers": integer(0),
-    "seed": integer(0),
-}
 
 
 class NonFiniteLossError(SkelrepError):

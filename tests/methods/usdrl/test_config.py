@@ -2,7 +2,15 @@ import pytest
 import torch
 
 from skelrep.errors import ParamsError
-from skelrep.methods.usdrl.model import EncoderConfig, ProjConfig, USDRLModel, backbone_kwargs, validate_usdrl_config
+from skelrep.methods.usdrl.model import (
+    BACKBONES,
+    EncoderConfig,
+    ProjConfig,
+    USDRLModel,
+    backbone_kwargs,
+    validate_usdrl_config,
+)
+from skelrep.methods.usdrl.schema import ARCHS
 
 from ...conftest import params_section, without
 
@@ -75,3 +83,7 @@ def test_model_from_config_small():
     assert "alpha" not in backbone_kwargs(sttr)
     with pytest.raises(ValueError, match="modality"):
         USDRLModel(cfg.encoder, cfg.proj, modality="rgb")
+
+
+def test_the_schema_allows_exactly_the_backbones():
+    assert tuple(BACKBONES) == ARCHS  # schema.py names them without importing the model code

@@ -1,9 +1,10 @@
 """ISC, Skeleton-Contrast (Thoker et al., ACM MM 2021): inter-skeleton contrast between two
 representations of a clip (sequence GRU, graph AGCN, image HCN) with MoCo v2 queues.
 
-The method, in one folder: ``ISCInfo`` (here, no torch) says what it is, ``method.py``
-implements it, ``defaults.py`` holds its paper values, ``moco.py`` is the pretraining model
-and ``gru.py``, ``agcn.py``, ``hcn.py``, ``heads.py`` its encoders and heads.
+The method, in one folder: ``ISCInfo`` (here, no torch) says what it is, ``schema.py``
+validates its section (no torch), ``method.py`` implements it, ``defaults.py`` holds its paper
+values, ``moco.py`` is the pretraining model and ``gru.py``, ``agcn.py``, ``hcn.py``,
+``heads.py`` its encoders and heads.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class ISCInfo(MethodInfo):
     paper = defaults.PAPER
     paper_source = defaults.PAPER_SOURCE
     implementation = "skelrep.methods.isc.method:ISC"
+    schema = "skelrep.methods.isc.schema:validate_section"
 
     @classmethod
     def _variant_parts(cls, section: Mapping[str, Any]) -> list[Any]:

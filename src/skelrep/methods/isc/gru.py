@@ -20,7 +20,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-GRU_MODES = ("causal_official", "bidirectional")
+from skelrep.methods.isc.schema import GRU_MODES
 
 
 class CausalBiGRULayer(nn.Module):

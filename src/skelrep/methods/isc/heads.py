@@ -11,7 +11,7 @@ import math
 
 from torch import nn
 
-ENCODER_KINDS = ("seq", "graph", "image")
+from skelrep.methods.isc.schema import ENCODER_KINDS
 
 
 class ProjectionHead(nn.Sequential):

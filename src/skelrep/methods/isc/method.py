@@ -8,7 +8,7 @@ rest in one forward: query encoders on view 1, EMA + key encoders on view 2, cro
 InfoNCE, and the enqueue of the global batch of keys (all-gathered, no gradient), so DDP sees one
 forward per backward. BN stays per rank (no SyncBN, no shuffle-BN), as officially.
 
-The ``isc`` section is validated by ``moco.validate_isc_config`` (``moco.ISC_SCHEMA``, every
+The ``isc`` section is validated by ``moco.validate_isc_config`` (``schema.ISC_SCHEMA``, every
 key required; the paper values are ``defaults.PAPER``): ``frames`` is the clip length every view
 is resampled to (official 64), ``agcn.base_channels`` and ``hcn.width`` the encoder widths
 (official 64), ``aug.views`` must be 2, and ``isc.moco.k`` a multiple of

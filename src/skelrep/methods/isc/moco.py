@@ -23,27 +23,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from skelrep.data.augment import AUG_SCHEMA, AugmentConfig, check_aug
-from skelrep.errors import DataError, ParamsError
+from skelrep.data.augment import AugmentConfig
+from skelrep.errors import DataError
 from skelrep.losses.info_nce import moco_info_nce
 from skelrep.methods.isc.agcn import IscAGCN
 from skelrep.methods.isc.defaults import PAPER
-from skelrep.methods.isc.gru import GRU_MODES, IscGRU
+from skelrep.methods.isc.gru import IscGRU
 from skelrep.methods.isc.hcn import IscHCN
-from skelrep.methods.isc.heads import ENCODER_KINDS, ProjectionHead
+from skelrep.methods.isc.heads import ProjectionHead
+from skelrep.methods.isc.schema import ENCODER_KINDS, KEY_UPDATES, PAIRS, VIEWS, validate_section
 from skelrep.models.encoder_file import load_encoder_file
 from skelrep.models.init import unit_rows
-from skelrep.models.modalities import MODALITIES
-from skelrep.schema import boolean, choice, integer, mapping, number, positive, validate
 from skelrep.training.distributed import DistInfo, gather_no_grad
-from skelrep.training.pretrain import TRAIN_SCHEMA
 
-# pair -> (S1 kind, S2 kind), as the official ``skeleton_representation`` names them
-PAIRS = {"seq_graph": ("seq", "graph"), "graph_image": ("graph", "image"), "seq_image": ("seq", "image")}
-KEY_UPDATES = ("ema", "frozen_copy")
 ARCHS = {"seq": "isc_gru", "graph": "isc_agcn", "image": "isc_hcn"}
-VIEWS = 2  # two independently augmented views per sample
-HCN_MIN_FRAMES = 16  # four 2x poolings
 ENCODER_CLASSES: dict[str, type[nn.Module]] = {"isc_gru": IscGRU, "isc_agcn": IscAGCN, "isc_hcn": IscHCN}
 
 
@@ -113,48 +106,13 @@ class IscConfig:
     train: dict[str, Any] = field(default_factory=dict)  # TRAIN_SCHEMA + modality
 
 
-def _no_shuffle_bn(value: Any, key: str) -> bool:
-    if boolean(value, key):
-        raise ParamsError(key, "got true; expected false: shuffle-BN is not implemented (ISC uses per-rank BN "
-                               "without it, and the official code never shuffles BN either)")
-    return value
-
-
-MOCO_SCHEMA = {"dim": integer(1), "k": integer(1), "m": number(0.0, 1.0), "t": positive(), "mlp": boolean,
-               "key_update": choice(*KEY_UPDATES), "shuffle_bn": _no_shuffle_bn}
-ISC_SCHEMA = {
-    "pair": choice(*PAIRS), "eval_encoder": choice(*ENCODER_KINDS), "frames": integer(1),
-    "gru": mapping({"hidden": integer(1), "layers": integer(1), "mode": choice(*GRU_MODES)}),
-    "agcn": mapping({"base_channels": integer(1)}),  # the AGCN width (features 4*base_channels)
-    "hcn": mapping({"width": integer(2)}),  # the HCN width (features 4*width*(frames/16)^2)
-    "moco": mapping(MOCO_SCHEMA), "aug": mapping(AUG_SCHEMA, check_aug),
-    "train": mapping({**TRAIN_SCHEMA, "modality": choice(*MODALITIES)}),
-}
-
-
-def _check_isc(v: dict, key: str) -> None:
-    pair, kinds = v["pair"], PAIRS[v["pair"]]
-    if v["eval_encoder"] not in kinds:
-        raise ParamsError(f"{key}.eval_encoder", f"got {v['eval_encoder']!r}; allowed: a representation the pair "
-                                                 f"{pair!r} trains ({' or '.join(map(repr, kinds))})")
-    if v["aug"]["views"] != VIEWS:
-        raise ParamsError(f"{key}.aug.views", f"got {v['aug']['views']}; expected exactly {VIEWS}: ISC uses two views")
-    batch, k = v["train"]["batch_size"], v["moco"]["k"]
-    if k % batch:
-        raise ParamsError(f"{key}.moco.k", f"got {k}; expected a multiple of the global batch "
-                                           f"{key}.train.batch_size={batch} (the enqueue must not wrap mid-batch)")
-    if "image" in kinds and v["frames"] < HCN_MIN_FRAMES:
-        raise ParamsError(f"{key}.frames", f"got {v['frames']}; expected at least {HCN_MIN_FRAMES}: the image "
-                                           f"encoder (HCN) of pair {pair!r} pools four times by 2")
-
-
 def validate_isc_config(section: Any) -> IscConfig:
     """Validate the ``isc`` params block: every key required (paper values: ``defaults.PAPER``).
 
     ``eval_encoder`` names a representation of ``pair`` (``seq`` -> the GRU ``encoder_q`` of
     seq_graph, the headline setting); ``moco.k`` is a multiple of ``train.batch_size``.
     """
-    v = validate(section, ISC_SCHEMA, "isc", _check_isc)
+    v = validate_section(section)
     return IscConfig(pair=v["pair"], eval_encoder=v["eval_encoder"], frames=v["frames"], gru=GruConfig(**v["gru"]),
                      agcn=AgcnConfig(**v["agcn"]), hcn=HcnConfig(**v["hcn"]), moco=MocoConfig(**v["moco"]),
                      aug=AugmentConfig.from_values(v["aug"]), train=v["train"])

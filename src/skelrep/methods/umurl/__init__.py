@@ -1,9 +1,9 @@
 """UmURL (Sun et al., ACM MM 2023): per-modality embeddings fused early into one modality-agnostic
 spatio-temporal transformer, trained with intra- and inter-modal consistency.
 
-The method, in one folder: ``UmURLInfo`` (here, no torch) says what it is, ``method.py``
-implements it, ``defaults.py`` holds its paper values, ``model.py`` is the model and
-``official.py`` maps official checkpoint names.
+The method, in one folder: ``UmURLInfo`` (here, no torch) says what it is, ``schema.py``
+validates its section (no torch), ``method.py`` implements it, ``defaults.py`` holds its paper
+values, ``model.py`` is the model and ``official.py`` maps official checkpoint names.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class UmURLInfo(MethodInfo):
     paper = defaults.PAPER
     paper_source = defaults.PAPER_SOURCE
     implementation = "skelrep.methods.umurl.method:UmURL"
+    schema = "skelrep.methods.umurl.schema:validate_section"
 
     @classmethod
     def _variant_parts(cls, section: Mapping[str, Any]) -> list[Any]:

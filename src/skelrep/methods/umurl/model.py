@@ -2,8 +2,8 @@
 spatio-temporal transformer shared by joint, bone, motion and the fused input.
 
 The official ``umurl.py`` has no initialisation code, so PyTorch module defaults (the only
-``umurl.init`` option) are the official scheme. This module validates the whole ``umurl``
-block (:data:`UMURL_SCHEMA`, every key required).
+``umurl.init`` option) are the official scheme. This module builds the model config from the
+``umurl`` block, validated by ``schema.UMURL_SCHEMA`` (torch-free, every key required).
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from typing import Any, NamedTuple
 
 from torch import Tensor, nn
 
-from skelrep.data.augment import AUG_SCHEMA, AugmentConfig, check_aug
-from skelrep.errors import DataError, ParamsError
+from skelrep.data.augment import AugmentConfig
+from skelrep.errors import DataError
 from skelrep.methods.umurl.defaults import PAPER
+from skelrep.methods.umurl.schema import validate_section
 from skelrep.models.components import (
     SinusoidalPositionalEncoding,
     SkeletonEmbedding,
-    check_transformer,
     dense_feature,
     instance_feature,
     transformer_encoder,
@@ -29,15 +29,7 @@ from skelrep.models.components import (
 from skelrep.models.encoder_file import load_encoder_file
 from skelrep.models.modalities import MODALITIES, make_modality, skeleton_parents, spatial_tokens, temporal_tokens
 from skelrep.models.projector import Projector
-from skelrep.schema import boolean, choice, integer, list_of, mapping, number, optional, positive, validate
 from skelrep.skeleton import NTU_NUM_JOINTS
-from skelrep.training.pretrain import TRAIN_SCHEMA
-
-PROJECTOR_BN = ("sync", "local")
-EVAL_INPUTS = ("fused", "joint_only")
-INIT_SCHEMES = ("torch_default",)
-VIEWS = 4  # joint, bone, motion (uni-modal), fused
-
 
 # ---------------------------------------------------------------- config
 
@@ -79,45 +71,13 @@ class UmURLConfig:
     init: str = "torch_default"
 
 
-def _check_proj(v: dict, key: str) -> None:
-    if v["dims"][0] != v["dims"][1]:
-        # the projector has one hidden width, as the official one (2*hidden, twice)
-        raise ParamsError(f"{key}.dims", f"got {v['dims']}; expected the two hidden widths equal")
-
-
-ENCODER_SCHEMA = {
-    "hidden": integer(1), "heads": integer(1), "num_layers": integer(1),
-    "ffn": optional(integer(1)),  # null: equal to hidden, as the official dim_feedforward
-    "t_pe_max_len": integer(1), "frames": integer(1),
-}
-PROJ_SCHEMA = {"dims": list_of(integer(1), 3, 3), "bn": choice(*PROJECTOR_BN)}
-LOSS_SCHEMA = {
-    "w_consistency": number(0.0), "vac_var_weight": number(0.0), "vac_cov_weight": number(0.0),
-    # sqrt(Var + eps) needs eps > 0 for a finite gradient at zero variance
-    "var_eps": positive(), "gather": boolean, "fp32": boolean,
-}
-
-
-def _check_umurl(v: dict, key: str) -> None:
-    if v["aug"]["views"] != VIEWS:
-        raise ParamsError(f"{key}.aug.views", f"got {v['aug']['views']}; expected exactly {VIEWS}: UmURL "
-                                              "uses one view each for joint, bone, motion and fused")
-
-
-UMURL_SCHEMA = {
-    "encoder": mapping(ENCODER_SCHEMA, check_transformer), "proj": mapping(PROJ_SCHEMA, _check_proj),
-    "loss": mapping(LOSS_SCHEMA), "aug": mapping(AUG_SCHEMA, check_aug), "train": mapping(TRAIN_SCHEMA),
-    "eval_input": choice(*EVAL_INPUTS), "init": choice(*INIT_SCHEMES),
-}
-
-
 def validate_umurl_config(section: Any) -> UmURLConfig:
     """Validate the ``umurl`` params block: every key required (paper values: ``defaults.PAPER``).
 
     UmURL trains on all three modalities: ``train`` has no ``modality`` key. Raises ParamsError
     naming the dotted key (e.g. ``umurl.encoder.hidden``) and what is allowed.
     """
-    v = validate(section, UMURL_SCHEMA, "umurl", _check_umurl)
+    v = validate_section(section)
     encoder = {**v["encoder"], "ffn": v["encoder"]["ffn"] or v["encoder"]["hidden"]}
     return UmURLConfig(encoder=UmURLEncoderConfig(**encoder),
                        proj=UmURLProjConfig(dims=tuple(v["proj"]["dims"]), bn=v["proj"]["bn"]),

@@ -1,9 +1,10 @@
 """USDRL (Weng et al., AAAI 2025): a dense spatio-temporal encoder (DSTE, or the plain STTR
 variant), three projectors and the multi-grained feature decorrelation loss (MG-FD).
 
-The method, in one folder: ``USDRLInfo`` (here, no torch) says what it is, ``method.py``
-implements it, ``defaults.py`` holds its paper values, ``model.py``, ``backbone.py``,
-``dste.py`` and ``sttr.py`` are the model and ``official.py`` imports official checkpoints.
+The method, in one folder: ``USDRLInfo`` (here, no torch) says what it is, ``schema.py``
+validates its section (no torch), ``method.py`` implements it, ``defaults.py`` holds its paper
+values, ``model.py``, ``backbone.py``, ``dste.py`` and ``sttr.py`` are the model and
+``official.py`` imports official checkpoints.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class USDRLInfo(MethodInfo):
     paper = defaults.PAPER
     paper_source = defaults.PAPER_SOURCE
     implementation = "skelrep.methods.usdrl.method:USDRL"
+    schema = "skelrep.methods.usdrl.schema:validate_section"
 
     @classmethod
     def encoder_arch(cls, section: Mapping[str, Any]) -> str | None:

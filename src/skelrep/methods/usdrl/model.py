@@ -1,8 +1,9 @@
 """The USDRL pretraining model (backbone + three projectors) and its ``usdrl`` params block.
 
 The block has the sections ``encoder``, ``proj``, ``loss``, ``aug`` and ``train``, every key
-required (:data:`USDRL_SCHEMA`; the paper values are ``defaults.PAPER``). The config dataclasses
-keep the paper configuration as defaults for building models in code, never for params.
+required (``schema.USDRL_SCHEMA``, torch-free; the paper values are ``defaults.PAPER``). The
+config dataclasses keep the paper configuration as defaults for building models in code, never
+for params.
 """
 
 from __future__ import annotations
@@ -15,22 +16,20 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from skelrep.data.augment import AUG_SCHEMA, AugmentConfig, check_aug
+from skelrep.data.augment import AugmentConfig
 from skelrep.errors import DataError
-from skelrep.losses.mgfd import DEFAULT_DOMAIN_MIX
+from skelrep.losses.mgfd_domains import DEFAULT_DOMAIN_MIX
 from skelrep.methods.usdrl.backbone import TwoStreamBackbone, official_init_
 from skelrep.methods.usdrl.defaults import PAPER
 from skelrep.methods.usdrl.dste import DSTE
+from skelrep.methods.usdrl.schema import validate_section
 from skelrep.methods.usdrl.sttr import STTR
-from skelrep.models.components import check_transformer, pool_streams
+from skelrep.models.components import pool_streams
 from skelrep.models.encoder_file import load_encoder_file
 from skelrep.models.modalities import MODALITIES, make_modality, skeleton_parents
 from skelrep.models.projector import Projector
-from skelrep.schema import boolean, choice, integer, mapping, number, positive, validate
-from skelrep.training.pretrain import TRAIN_SCHEMA
 
-BACKBONES: dict[str, type[TwoStreamBackbone]] = {"dste": DSTE, "sttr": STTR}
-PROJECTOR_BN = ("local", "sync")
+BACKBONES: dict[str, type[TwoStreamBackbone]] = {"dste": DSTE, "sttr": STTR}  # schema.ARCHS
 
 
 @dataclass(frozen=True)
@@ -76,37 +75,12 @@ class USDRLConfig:
     train: dict[str, Any] = field(default_factory=dict)  # TRAIN_SCHEMA + modality
 
 
-# ---------------------------------------------------------------- validation
-
-ENCODER_SCHEMA = {
-    "arch": choice(*BACKBONES), "hidden": integer(1), "heads": integer(1), "num_layers": integer(1),
-    "alpha": number(0.0, 1.0), "gap": integer(1), "kernel_size": integer(1),
-    "drop_path": number(0.0, 1.0, open_hi=True), "mlp_ratio": positive(), "t_pe_max_len": integer(1),
-    "frames": integer(1),
-}
-PROJ_SCHEMA = {"cp": integer(1), "bn": choice(*PROJECTOR_BN)}
-LOSS_SCHEMA = {
-    "w_sim": number(0.0), "w_vac": number(0.0), "w_xcorr": number(0.0), "vac_var_weight": number(0.0),
-    "vac_cov_weight": number(0.0), "var_eps": positive(), "xcorr_offdiag": number(0.0),
-    "domain_mix": mapping({g: number(0.0) for g in DEFAULT_DOMAIN_MIX}), "fp32": boolean,
-}
-
-
-USDRL_SCHEMA = {
-    "encoder": mapping(ENCODER_SCHEMA, check_transformer),
-    "proj": mapping(PROJ_SCHEMA),
-    "loss": mapping(LOSS_SCHEMA),
-    "aug": mapping(AUG_SCHEMA, check_aug),
-    "train": mapping({**TRAIN_SCHEMA, "modality": choice(*MODALITIES)}),
-}
-
-
 def validate_usdrl_config(section: Any) -> USDRLConfig:
     """Validate the ``usdrl`` params block: every key required (paper values: ``defaults.PAPER``).
 
     Raises ParamsError naming the dotted key (e.g. ``usdrl.encoder.hidden``) and what is allowed.
     """
-    v = validate(section, USDRL_SCHEMA, "usdrl")
+    v = validate_section(section)
     return USDRLConfig(encoder=EncoderConfig(**v["encoder"]), proj=ProjConfig(**v["proj"]),
                        loss=LossConfig(**v["loss"]), aug=AugmentConfig.from_values(v["aug"]), train=v["train"])
 
