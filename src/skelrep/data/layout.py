@@ -37,8 +37,9 @@ Built-in choices (documented in docs/custom_data.md):
 
 - ``ntu25``: the NTU skeleton, defined once in ``layouts/ntu25.yaml`` (:mod:`skelrep.skeleton` derives its constants
   from it; rooted at SpineShoulder, NTU's bone list).
-- ``kinect_v1_20``: the Kinect SDK v1 / MSR Action3D order and tree, rooted at hip_center;
-  its normalisation joints have the same indices as NTU's (spine, shoulders, hip_center).
+- ``kinect_v1_20``: the order of the Kinect SDK 1.x joint index (not every Kinect v1 dataset
+  stores it: MSR Action3D's files do not), rooted at hip_center; its normalisation joints have
+  the same indices as NTU's (spine, shoulders, hip_center).
 - ``coco17``: 2-D COCO keypoints, the tree of pyskl/ST-GCN++'s ``coco`` graph (rooted at
   the nose: eyes <- nose, ears <- eyes, shoulders <- nose, hips <- shoulders, limbs outwards).
   COCO has no trunk joint, so the centre is ``left_shoulder`` (found in full-body *and*
