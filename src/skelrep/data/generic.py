@@ -747,7 +747,7 @@ def _swing(pose: np.ndarray, layout: SkeletonLayout, moving: np.ndarray, axis: i
             continue
         sub = below(v)
         pivot = seq[:, p][:, None]  # (T, 1, C)
-        seq[:, sub] = pivot + np.einsum("tcd,tvd->tvc", rot, seq[:, sub] - pivot)
+        seq[:, sub] = pivot + portable.apply(rot[:, None], seq[:, sub] - pivot)
     return seq
 
 

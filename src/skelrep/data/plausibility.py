@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import portable
 from .layout import LayoutRoles, SkeletonLayout, layout_roles
 
 log = logging.getLogger(__name__)
@@ -85,25 +86,25 @@ class LayoutCheck:
         if pair is None:
             return
         up = p[:, pair[1]] - p[:, pair[0]]
-        norm = np.linalg.norm(up, axis=1)
+        norm = portable.norm(up)
         ok = norm > 0
         if not ok.any():
             return
         up = up[ok] / norm[ok, None]
         p = p[ok]
         if roles.head is not None and roles.hip is not None:
-            height = np.einsum("nc,nc->n", p[:, roles.head] - p[:, roles.hip], up)
+            height = portable.dot(p[:, roles.head] - p[:, roles.hip], up)
             self._head[0] += int((height > 0).sum())
             self._head[1] += len(height)
         for knee, foot in roles.legs:
-            height = np.einsum("nc,nc->n", p[:, foot] - p[:, knee], up)
+            height = portable.dot(p[:, foot] - p[:, knee], up)
             self._legs[0] += int((height < 0).sum())
             self._legs[1] += len(height)
 
     def _bones(self, p: np.ndarray) -> None:
         if len(p) < 2 or not len(self._edges):
             return
-        lengths = np.linalg.norm(p[:, self._edges[:, 0]] - p[:, self._edges[:, 1]], axis=2)  # (N, E)
+        lengths = portable.norm(p[:, self._edges[:, 0]] - p[:, self._edges[:, 1]])  # (N, E)
         # a joint at exactly 0 other than the centre is untracked (the normalisation keeps it 0)
         missing = np.all(p == 0, axis=2)
         missing[:, self.layout.center_joint] = False

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from .. import portable
 from ..png import DPI, save_png
 from .layout import SkeletonLayout
 
@@ -28,21 +29,21 @@ def _view(frame: np.ndarray, layout: SkeletonLayout) -> tuple[np.ndarray, str, s
     if layout.align_z_pair is not None:
         a, b = layout.align_z_pair
         v = frame[b] - frame[a]
-        if np.linalg.norm(v) > 0:
-            up, up_label = v / np.linalg.norm(v), f"{names[b]} - {names[a]}"
+        if portable.norm(v) > 0:
+            up, up_label = v / portable.norm(v), f"{names[b]} - {names[a]}"
     right, right_label = np.array([1.0, 0.0, 0.0]), "x"
     if layout.align_x_pair is not None:
         a, b = layout.align_x_pair
         v = frame[a] - frame[b]
-        v = v - (v @ up) * up
-        if np.linalg.norm(v) > 0:
-            right, right_label = v / np.linalg.norm(v), f"{names[a]} - {names[b]}"
-    if abs(right @ up) > 0.99:  # degenerate fallback: any axis orthogonal to up
-        right = np.cross(up, [0.0, 0.0, 1.0] if abs(up[2]) < 0.9 else [1.0, 0.0, 0.0])
-        right /= np.linalg.norm(right)
-    right = right - (right @ up) * up
-    right /= np.linalg.norm(right)
-    return np.stack([frame @ right, frame @ up], axis=1), f"→ {right_label}", f"↑ {up_label}"
+        v = v - portable.dot(v, up) * up
+        if portable.norm(v) > 0:
+            right, right_label = v / portable.norm(v), f"{names[a]} - {names[b]}"
+    if abs(portable.dot(right, up)) > 0.99:  # degenerate fallback: any axis orthogonal to up
+        right = portable.cross(up, [0.0, 0.0, 1.0] if abs(up[2]) < 0.9 else [1.0, 0.0, 0.0])
+        right /= portable.norm(right)
+    right = right - portable.dot(right, up) * up
+    right /= portable.norm(right)
+    return np.stack([portable.dot(frame, right), portable.dot(frame, up)], axis=1), f"→ {right_label}", f"↑ {up_label}"
 
 
 def skeleton_figure(frame: np.ndarray | None, layout: SkeletonLayout, path: Path, *,
