@@ -20,7 +20,9 @@ def main(argv=None) -> None:
     parser.add_argument("--raw", required=True, action="append", metavar="DIR",
                         help="a raw folder the dataset reads, data/raw/<name> (repeat: NTU-120 reads ntu60 and ntu120)")
     parser.add_argument("--out", required=True, help="the HDF5 file to write (data/processed/<dataset>.h5)")
-    parser.add_argument("--summary", required=True, help="JSON summary incl. skipped samples")
+    parser.add_argument("--summary", required=True, help="JSON summary: skipped samples, the layout check")
+    parser.add_argument("--figure", required=True,
+                        help="PNG of one skeleton frame and its joint names")
     args = parser.parse_args(argv)
     setup_logging()
     params = load_params(args.params)
@@ -36,9 +38,11 @@ def main(argv=None) -> None:
     out = Path(args.out)
     if args.dataset in DATASETS:
         summary = preprocess_dataset(args.dataset, raw, out, cfg,
-                                     expect_published_sizes=data_cfg["source"] == "official")
+                                     expect_published_sizes=data_cfg["source"] == "official",
+                                     figure=Path(args.figure))
     else:
-        summary = preprocess_generic(args.dataset, raw[args.dataset], out, cfg, data_cfg["generic"])
+        summary = preprocess_generic(args.dataset, raw[args.dataset], out, cfg, data_cfg["generic"],
+                                     figure=Path(args.figure))
     write_summary(Path(args.summary), summary)
 
 

@@ -43,7 +43,7 @@ from .. import portable
 from ..errors import DataError, ParamsError
 from ..schema import choice, integer, string, validate
 from .archive import Archive, open_archive
-from .layout import SkeletonLayout, layout_spec, load_layout
+from .layout import SkeletonLayout, layout_roles, layout_spec, load_layout
 from .normalize import select_bodies_by_energy
 
 log = logging.getLogger(__name__)
@@ -619,8 +619,11 @@ def write_example_dataset(root: str | Path, layout: Any = "ntu25", n_per_class: 
                           zero_frame_prob: float = 0.0, overwrite: bool = False) -> Path:
     """Write a small valid generic dataset (a folder, or a zip when ``root`` ends in .zip).
 
-    Each class moves a different set of joints at its own frequency along its own axis, so
-    a classifier separates the classes easily. ``classes`` is a count (integer labels) or
+    Each class swings a different set of joints at its own frequency about its own axis, so
+    a classifier separates the classes easily. The skeleton is plausible, so the preprocess
+    layout check (:mod:`skelrep.data.plausibility`) passes: the joints from the root to the
+    ``head`` point up (+y), every other bone points down, and a joint swings rigidly with
+    everything below it about its parent (bone lengths stay fixed). ``classes`` is a count (integer labels) or
     class names (name labels). Columns: ``subject`` (1..subjects, every class has every
     subject when n_per_class >= subjects) and ``camera`` (1, 2); ``split.csv`` puts odd
     subjects in train. ``zero_frame_prob`` blanks that fraction of interior frames.
@@ -648,14 +651,13 @@ def write_example_dataset(root: str | Path, layout: Any = "ntu25", n_per_class: 
             subject, camera = 1 + i % subjects, 1 + (i // subjects) % 2
             sid = f"c{c:02d}_s{subject:02d}_{i:03d}"
             length = int(rng.integers(frames[0], frames[1] + 1))
-            t = np.arange(length)[:, None] / length
+            t = np.arange(length) / length
             seq = np.empty((length, persons, layout.num_joints, layout.channels))
             for m in range(persons):
                 pose = rest * rng.uniform(0.9, 1.1)
                 pose[..., 0] += 0.8 * m
-                wave = 0.25 * portable.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi))  # (T, 1)
-                seq[:, m] = pose
-                seq[:, m, moving, axis] += wave
+                angle = 0.5 * portable.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi))  # (T,)
+                seq[:, m] = _swing(pose, layout, moving, axis, angle)
                 seq[:, m] += 0.05 * rng.normal(size=layout.channels)  # where the person stands
             seq += 0.003 * rng.normal(size=seq.shape)
             if zero_frame_prob > 0 and length > 2:
@@ -687,7 +689,13 @@ def write_example_dataset(root: str | Path, layout: Any = "ntu25", n_per_class: 
 
 
 def _rest_pose(layout: SkeletonLayout, rng: portable.Generator) -> np.ndarray:
-    """(V, C) positions: every joint 0.2 from its parent in a random, mostly downward direction."""
+    """(V, C) positions: every joint 0.2 from its parent in a random direction, mostly upward
+    on the path from the root to the head (``layout_roles``), mostly downward elsewhere."""
+    up_chain = set()
+    v = layout_roles(layout).head
+    while v is not None and v not in up_chain:
+        up_chain.add(v)
+        v = layout.parents[v]
     pose = np.full((layout.num_joints, layout.channels), np.nan)
     for r in layout.roots:
         pose[r] = 0.0
@@ -695,10 +703,52 @@ def _rest_pose(layout: SkeletonLayout, rng: portable.Generator) -> np.ndarray:
     while np.isnan(pose).any():
         for v, p in enumerate(layout.parents):
             if np.isnan(pose[v, 0]) and not np.isnan(pose[p, 0]):
-                direction = rng.normal(size=layout.channels)
-                direction[1] -= 1.0
+                direction = 0.35 * rng.normal(size=layout.channels)
+                direction[1] += 1.0 if v in up_chain else -1.0
                 pose[v] = pose[p] + 0.2 * direction / portable.norm(direction)
     return pose
+
+
+def _swing(pose: np.ndarray, layout: SkeletonLayout, moving: np.ndarray, axis: int,
+           angle: np.ndarray) -> np.ndarray:
+    """(T, V, C): ``pose`` with every moving non-root joint, and all the joints below it,
+    rotated about its parent by ``angle[t]`` (about coordinate ``axis`` in 3-D; in the plane in
+    2-D), parents before children, so every bone keeps its length."""
+    children: dict[int, list[int]] = {}
+    for v, p in enumerate(layout.parents):
+        if p != v:
+            children.setdefault(p, []).append(v)
+
+    def below(v: int) -> list[int]:
+        out, stack = [], [v]
+        while stack:
+            u = stack.pop()
+            out.append(u)
+            stack.extend(children.get(u, []))
+        return sorted(out)
+
+    depth = [0] * layout.num_joints
+    for v in range(layout.num_joints):
+        u = v
+        while layout.parents[u] != u:
+            u, depth[v] = layout.parents[u], depth[v] + 1
+    cos, sin = portable.cos(angle), portable.sin(angle)
+    if layout.channels == 2:
+        rot = np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], -2)  # (T, 2, 2)
+    else:
+        i, j = [a for a in range(3) if a != axis]
+        rot = np.zeros((len(angle), 3, 3))
+        rot[:, axis, axis] = 1.0
+        rot[:, i, i], rot[:, i, j], rot[:, j, i], rot[:, j, j] = cos, -sin, sin, cos
+    seq = np.repeat(pose[None], len(angle), axis=0)
+    for v in sorted(np.flatnonzero(moving), key=lambda u: depth[u]):
+        p = layout.parents[v]
+        if p == v:
+            continue
+        sub = below(v)
+        pivot = seq[:, p][:, None]  # (T, 1, C)
+        seq[:, sub] = pivot + portable.apply(rot[:, None], seq[:, sub] - pivot)
+    return seq
 
 
 def _csv_bytes(header: Sequence[str], rows: list) -> bytes:

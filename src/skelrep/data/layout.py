@@ -37,8 +37,9 @@ Built-in choices (documented in docs/custom_data.md):
 
 - ``ntu25``: the NTU skeleton, defined once in ``layouts/ntu25.yaml`` (:mod:`skelrep.skeleton` derives its constants
   from it; rooted at SpineShoulder, NTU's bone list).
-- ``kinect_v1_20``: the Kinect SDK v1 / MSR Action3D order and tree, rooted at hip_center;
-  its normalisation joints have the same indices as NTU's (spine, shoulders, hip_center).
+- ``kinect_v1_20``: the order of the Kinect SDK 1.x joint index (not every Kinect v1 dataset
+  stores it: MSR Action3D's files do not), rooted at hip_center; its normalisation joints have
+  the same indices as NTU's (spine, shoulders, hip_center).
 - ``coco17``: 2-D COCO keypoints, the tree of pyskl/ST-GCN++'s ``coco`` graph (rooted at
   the nose: eyes <- nose, ears <- eyes, shoulders <- nose, hips <- shoulders, limbs outwards).
   COCO has no trunk joint, so the centre is ``left_shoulder`` (found in full-body *and*
@@ -49,6 +50,7 @@ Built-in choices (documented in docs/custom_data.md):
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -283,6 +285,50 @@ def _describe_cycle(cycle: list[int], names: Sequence[str]) -> str:
         return "(none found)"
     chain = [f"{names[v]} ({v})" for v in cycle] + [f"{names[cycle[0]]} ({cycle[0]})"]
     return " -> ".join(chain)
+
+
+# --------------------------------------------------------------------- roles
+
+_HEAD_NAMES = ("head",)
+_HIP_NAMES = ("hipcenter", "spinebase", "pelvis", "hips", "midhip", "hip")
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z]", "", name.lower())
+
+
+@dataclass(frozen=True)
+class LayoutRoles:
+    """The joints the direction checks use, 0-based; None / () where the layout names none."""
+
+    head: int | None
+    hip: int | None
+    legs: tuple[tuple[int, int], ...]  # (knee, foot)
+
+
+def layout_roles(layout: SkeletonLayout) -> LayoutRoles:
+    """The head, hip and (knee, foot) joints of a layout, found by joint name (case, ``_`` and
+    digits ignored): the head is named ``head``; the hip ``hip_center`` / ``SpineBase`` /
+    ``pelvis`` / ``hips`` / ``mid_hip`` / ``hip``; feet are the joints named ``*foot*`` (or,
+    if none is, ``*ankle*``), each paired with its nearest ancestor named ``*knee*``."""
+    keys = [_key(n) for n in layout.joint_names]
+
+    def first(names):
+        for wanted in names:
+            if wanted in keys:
+                return keys.index(wanted)
+        return None
+
+    feet = [v for v, k in enumerate(keys) if "foot" in k] or [v for v, k in enumerate(keys) if "ankle" in k]
+    legs = []
+    for foot in feet:
+        v = foot
+        while layout.parents[v] != v:
+            v = layout.parents[v]
+            if "knee" in keys[v]:
+                legs.append((v, foot))
+                break
+    return LayoutRoles(first(_HEAD_NAMES), first(_HIP_NAMES), tuple(legs))
 
 
 # --------------------------------------------------------------------- loading

@@ -39,6 +39,8 @@ from .generic import DATASET_DIR, LAYOUT_FILE, GenericConfig, assign_splits, loa
 from .hdf5 import LAYOUT_ATTR, SUBSETS, SampleWriter, write_detection_split, write_detection_video, write_split
 from .layout import SkeletonLayout, load_layout, pre_normalize_layout
 from .normalize import NORMALISATIONS, denoise_bodies_sgn, pre_normalize, select_bodies_by_energy
+from .plausibility import LayoutCheck
+from .skeleton_figure import skeleton_figure
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +92,13 @@ class PreprocessSummary:
     skipped: list = field(default_factory=list)
     dropped_missing: int = 0
     detection_videos: dict = field(default_factory=dict)
+    layout_check: dict = field(default_factory=dict)  # skelrep.data.plausibility.LayoutCheck.result
 
     def as_dict(self) -> dict:
         return {"dataset": self.dataset, "num_samples": self.num_samples, "splits": self.splits,
                 "num_classes_seen": self.num_classes_seen, "skipped": self.skipped,
                 "num_skipped": len(self.skipped), "dropped_missing_skeletons": self.dropped_missing,
-                "detection_videos": self.detection_videos}
+                "detection_videos": self.detection_videos, "layout_check": self.layout_check}
 
 
 class _Splits:
@@ -256,10 +259,22 @@ def _archives_by_role(raw_dir: Path) -> dict[str, list[Path]]:
     return roles
 
 
+def _finish_check(check: LayoutCheck, summary: PreprocessSummary, figure: Path | None) -> None:
+    """Record (and warn about) the layout check; draw the example frame. Reads the samples only."""
+    summary.layout_check = check.warn()
+    if figure is not None:
+        name, frame = check.example if check.example is not None else (None, None)
+        skeleton_figure(frame, check.layout, Path(figure),
+                        title=f"{check.dataset}: layout {check.layout.name}, sample {name}, "
+                              "first frame (normalised)")
+
+
 def preprocess_dataset(dataset: str, raw_dirs: dict[str, Path], out_path: Path, cfg: PreprocessConfig,
-                       *, expect_published_sizes: bool = False) -> PreprocessSummary:
+                       *, expect_published_sizes: bool = False, figure: Path | None = None) -> PreprocessSummary:
     """Build ``out_path`` for the built-in ``dataset`` from the raw folders it reads: every sample
-    once, and the index sets of each of its benchmark splits."""
+    once, and the index sets of each of its benchmark splits. The layout check
+    (:mod:`skelrep.data.plausibility`) goes into the summary; ``figure`` is the PNG of one
+    skeleton frame (:mod:`skelrep.data.skeleton_figure`)."""
     info = DATASETS[dataset]
     attrs = {"dataset": dataset, "splits": _json_list(info.splits), "num_classes": info.num_classes,
              "normalisation": cfg.normalisation, "z_align": NORMALISATIONS[cfg.normalisation]["z_align"],
@@ -268,16 +283,18 @@ def preprocess_dataset(dataset: str, raw_dirs: dict[str, Path], out_path: Path, 
              "source_sha256": _manifest_digest(*(raw_dirs[d] for d in info.raw_datasets)),
              "skelrep_version": __version__}
     summary = PreprocessSummary(dataset)
+    check = LayoutCheck(dataset, load_layout("ntu25"))
     with atomic_path(out_path, suffix=".h5") as tmp:
         with h5py.File(tmp, "w", track_order=True) as h5:
             if info.format == "ntu":
-                _ntu_dataset(h5, info, raw_dirs, cfg, summary)
+                _ntu_dataset(h5, info, raw_dirs, cfg, summary, check)
             else:
-                _pku_dataset(h5, dataset, raw_dirs[dataset], cfg, summary)
+                _pku_dataset(h5, dataset, raw_dirs[dataset], cfg, summary, check)
             for key, value in sorted(attrs.items()):
                 h5.attrs[key] = value
         if expect_published_sizes and info.format == "ntu":
             _assert_published_sizes(dataset, summary)
+    _finish_check(check, summary, figure)
     log.info("%s: %d samples (%s), skipped %d", dataset, summary.num_samples, _describe(summary.splits),
              len(summary.skipped))
     return summary
@@ -291,7 +308,7 @@ def _describe(splits: dict) -> str:
     return "; ".join(f"{name}: train {c['train']}, test {c['test']}" for name, c in splits.items())
 
 
-def _ntu_dataset(h5, info, raw_dirs, cfg, summary) -> None:
+def _ntu_dataset(h5, info, raw_dirs, cfg, summary, check: LayoutCheck) -> None:
     # NTU-120 = the NTU-60 archive plus the extension archive; merge members by file name.
     dataset = info.name
     archives = [p for ds in info.raw_datasets for p in _archives_by_role(raw_dirs[ds]).get("skeleton", [])]
@@ -321,13 +338,14 @@ def _ntu_dataset(h5, info, raw_dirs, cfg, summary) -> None:
             log.warning("skipped %s", error)
             continue
         index = writer.append(stem, joint, num_frame, name.label, {k: getattr(name, k) for k in NTU_META})
+        check.add(stem, joint, num_frame)
         splits.add(index, name.label, {b: ntu.ntu_split(name, dataset, b) for b in info.splits})
     writer.close()
     splits.write(h5, summary)
     summary.num_samples = writer.count
 
 
-def _pku_dataset(h5, dataset, raw_dir, cfg, summary) -> None:
+def _pku_dataset(h5, dataset, raw_dir, cfg, summary, check: LayoutCheck) -> None:
     roles = _archives_by_role(raw_dir)
     for role in ("skeleton", "label", "split"):
         if not roles.get(role):
@@ -362,6 +380,7 @@ def _pku_dataset(h5, dataset, raw_dir, cfg, summary) -> None:
         meta = _pku_meta(vid)
         for clip_name, joint, num_frame, label in clips:
             splits.add(writer.append(clip_name, joint, num_frame, label, meta), label, {split_name: subset})
+            check.add(clip_name, joint, num_frame)
         if detection is not None:
             write_detection_video(h5, vid, *detection)
             det_ids[subset].append(vid)
@@ -376,12 +395,14 @@ def _pku_dataset(h5, dataset, raw_dir, cfg, summary) -> None:
 
 
 def preprocess_generic(dataset: str, raw_dir: Path, out_path: Path, cfg: PreprocessConfig,
-                       generic: GenericConfig) -> PreprocessSummary:
+                       generic: GenericConfig, *, figure: Path | None = None) -> PreprocessSummary:
     """Build ``out_path`` for a user dataset from its raw folder: one named split per rule of
     ``data.<dataset>.generic.splits``.
 
     The samples of any split are written once, in sample_id order; the layout, class names and
-    column codes go into attributes.
+    column codes go into attributes. The layout check (:mod:`skelrep.data.plausibility`: is the
+    data in the layout's joint order?) goes into the summary, and ``figure`` is the PNG of one
+    skeleton frame with its joint names.
     """
     raw_dir = Path(raw_dir)
     layout = load_layout(raw_dir / LAYOUT_FILE)
@@ -413,6 +434,7 @@ def preprocess_generic(dataset: str, raw_dir: Path, out_path: Path, cfg: Preproc
              LAYOUT_ATTR: json.dumps(layout.to_dict(), sort_keys=True),
              "source_sha256": _manifest_digest(raw_dir), "skelrep_version": __version__}
     summary = PreprocessSummary(dataset)
+    check = LayoutCheck(dataset, layout)
     tasks = [(str(data_dir), sid, how) for sid in order]
     results = _parallel(_generic_task, tasks, resolve_workers(cfg.workers), f"preprocess {dataset}")
     with atomic_path(out_path, suffix=".h5") as tmp:
@@ -429,6 +451,7 @@ def preprocess_generic(dataset: str, raw_dir: Path, out_path: Path, cfg: Preproc
                 sample = writer.append(sid, joint, num_frame, index.labels[i],
                                        {name: int(column[i]) for name, column in codes.items()})
                 splits.add(sample, index.labels[i], {name: split.get(sid) for name, split in subset_of.items()})
+                check.add(sid, joint, num_frame)
             writer.close()
             splits.write(h5, summary)
             for key, value in sorted(attrs.items()):
@@ -439,6 +462,7 @@ def preprocess_generic(dataset: str, raw_dir: Path, out_path: Path, cfg: Preproc
                     raise DataError(index.labels_source, f"split {name!r}: no {subset} sample left after "
                                     f"skipping {len(summary.skipped)} (see the warnings above)")
     summary.num_samples = writer.count
+    _finish_check(check, summary, figure)
     log.info("%s: %d samples (%s), skipped %d, in no split %d", dataset, summary.num_samples,
              _describe(summary.splits), len(summary.skipped), len(index) - len(order))
     return summary

@@ -17,17 +17,10 @@ from matplotlib import style
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ..io import atomic_path
+from ..png import DPI, PNG_METADATA, save_png  # noqa: F401 (re-exported)
 from .collect import ProtocolReports
 
-DPI = 100
-PNG_METADATA = {"Software": None}
 MAX_TICK_LABELS = 20  # beyond this many classes the confusion axes carry no per-class labels
-
-
-def save_png(fig: Figure, path: Path) -> None:
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=DPI, metadata=PNG_METADATA)
 
 
 def _grid(n: int, ncols: int = 3) -> tuple[int, int]:
