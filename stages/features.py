@@ -3,6 +3,9 @@
 For the pretrained encoder and for the random-init baseline (same architecture), written to
 <out>/{pretrained,random_init}.npz: the features, labels and sample names of both subsets, the
 class count and class names (skelrep.evaluation.features: linear and KNN need nothing else).
+Also <out>/handcrafted.npz, the hand-crafted baseline in the same format: the normalised joint
+coordinates resampled to features.handcrafted_frames frames and flattened
+(skelrep.evaluation.handcrafted; no encoder, so whatever the method).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from skelrep.data.hdf5 import SUBSETS, class_names, read_attrs
 from skelrep.data.protocols import resolve_protocol
 from skelrep.evaluation.feature_file import save_feature_file
 from skelrep.evaluation.features import extract_features, load_frozen_encoder
+from skelrep.evaluation.handcrafted import VARIANT as HANDCRAFTED
+from skelrep.evaluation.handcrafted import extract_handcrafted
 from skelrep.evaluation.sections import FEATURES_SCHEMA
 from skelrep.methods import METHODS
 from skelrep.params import get_section, load_params
@@ -40,6 +45,8 @@ def main(argv=None) -> None:
     device = resolve_device(cfg["device"])
     seed_everything(0)
     subsets = {s: SkeletonH5Dataset(args.data, protocol.split, s) for s in SUBSETS}
+    labels, ids = {s: ds.label for s, ds in subsets.items()}, {s: ds.sample_name for s, ds in subsets.items()}
+    num_classes, names = int(read_attrs(args.data)["num_classes"]), class_names(args.data)
     for variant, filename in ENCODERS.items():
         encoder = load_frozen_encoder(Path(args.models) / filename, device)
         # auto: the method's official downstream input (whole sequence; ISC: centre 95 %)
@@ -48,10 +55,13 @@ def main(argv=None) -> None:
         features = {subset: extract_features(encoder, ds, crop=crop, ratio=ratio, batch_size=cfg["batch_size"],
                                              device=device, desc=f"{variant} {subset}")
                     for subset, ds in subsets.items()}
-        save_feature_file(Path(args.out) / f"{variant}.npz", features=features,
-                          labels={s: ds.label for s, ds in subsets.items()},
-                          ids={s: ds.sample_name for s, ds in subsets.items()},
-                          num_classes=int(read_attrs(args.data)["num_classes"]), class_names=class_names(args.data))
+        save_feature_file(Path(args.out) / f"{variant}.npz", features=features, labels=labels, ids=ids,
+                          num_classes=num_classes, class_names=names)
+    # the hand-crafted baseline: no encoder, the same input resampling (whole sequence), on the CPU
+    features = {subset: extract_handcrafted(ds, cfg["handcrafted_frames"], batch_size=cfg["batch_size"])
+                for subset, ds in subsets.items()}
+    save_feature_file(Path(args.out) / f"{HANDCRAFTED}.npz", features=features, labels=labels, ids=ids,
+                      num_classes=num_classes, class_names=names)
 
 
 if __name__ == "__main__":

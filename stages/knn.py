@@ -1,4 +1,8 @@
-"""DVC stage `knn@<protocol>`: k-NN retrieval (cosine on L2-normalised cached features)."""
+"""DVC stage `knn@<protocol>`: k-NN retrieval (cosine on L2-normalised cached features).
+
+For the pretrained encoder, the random-init baseline and the hand-crafted baseline (joint
+coordinates): knn/top1, knn/random_init/top1, knn/handcrafted/top1.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from skelrep.schema import validate
 from skelrep.tracking.mlflow_run import stage_run
 from skelrep.validation import validate_all
 
-VARIANTS = {"pretrained": "knn", "random_init": "knn/random_init"}
+VARIANTS = {"pretrained": "knn", "random_init": "knn/random_init", "handcrafted": "knn/handcrafted"}
 
 
 def main(argv=None) -> None:

@@ -2,7 +2,9 @@
 
 Primary number: top-1 after the last epoch. Secondary, labelled column: best test top-1 over
 the periodic evaluations (the official codes' convention). Same probe for the random-init
-baseline encoder.
+baseline encoder and for the hand-crafted baseline (the joint coordinates of handcrafted.npz: a
+logistic regression on them): metrics under linear/random_init/ and linear/handcrafted/,
+history_<variant>.jsonl and curve_<variant>.csv.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from skelrep.schema import validate
 from skelrep.tracking.mlflow_run import epoch_curves, stage_run
 from skelrep.validation import validate_all
 
-VARIANTS = {"pretrained": "linear", "random_init": "linear/random_init"}
+VARIANTS = {"pretrained": "linear", "random_init": "linear/random_init", "handcrafted": "linear/handcrafted"}
 CURVES = ("lr", "train_loss", "train_top1", "test_top1", "test_top5")  # MLflow: <prefix>/<column>_curve
 
 

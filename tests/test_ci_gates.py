@@ -46,6 +46,10 @@ def test_metrics_compare_exact_and_by_tolerance():
     assert [f.split(":")[0] for f in check_metrics.compare(ref, far, exact=False)] == ["linear/p/linear/top1"]
     missing = {k: v for k, v in near.items() if k != "pretrain/p/loss"}
     assert check_metrics.compare(ref, missing, exact=False) == ["pretrain/p/loss: missing in this run"]
+    # a metric the reference lacks (a stage's new metric) is named, not a crash
+    new = {**near, "linear/p/linear/handcrafted/top1_last": 12.0}
+    assert check_metrics.compare(ref, new, exact=False) == [
+        "linear/p/linear/handcrafted/top1_last: not in the reference (a new metric?)"]
     assert check_metrics.compare(ref, {**near, "knn/p/knn/top1": 3.0}, exact=False)
 
 

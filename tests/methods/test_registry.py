@@ -32,6 +32,9 @@ from skelrep.data.layout import load_layout
 from skelrep.errors import ParamsError
 from skelrep.evaluation.feature_file import load_feature_file
 from skelrep.evaluation.features import extract_features, load_frozen_encoder
+from skelrep.evaluation.handcrafted import extract_handcrafted
+from skelrep.evaluation.knn import knn_top1
+from skelrep.evaluation.linear import standardize_features, train_linear_probe
 from skelrep.methods import METHODS, Method, MethodInfo, build_encoder, get_method
 from skelrep.methods.base import resolve
 from skelrep.models.encoder_file import load_encoder_file, save_encoder
@@ -235,8 +238,45 @@ def test_the_stages_run_the_new_method(toy, tmp_path, monkeypatch):
     np.testing.assert_array_equal(features["train_x"], expected)
     assert features["train_x"].shape == (16, toy.section["hidden"])
 
+    # the hand-crafted baseline: the joint coordinates, whatever the method, in the same format
+    frames = toy_params(toy.section)["features"]["handcrafted_frames"]
+    handcrafted = load_feature_file(f"data/features/{PROTOCOL}/handcrafted.npz")
+    np.testing.assert_array_equal(handcrafted["train_x"],
+                                  extract_handcrafted(SkeletonH5Dataset(data, TINY_SPLIT, "train"), frames))
+    assert handcrafted["test_x"].shape == (8, 3 * frames * 25 * 2)
+    for key in ("train_y", "test_y", "train_ids", "test_ids", "num_classes", "class_names"):
+        np.testing.assert_array_equal(handcrafted[key], features[key])
+
     _stage("knn").main(args("knn"))
     _stage("linear").main(args("linear"))
-    for stage, key in (("knn", "knn/top1"), ("linear", "linear/top1_last")):
+    for stage, key in (("knn", "knn/top1"), ("linear", "linear/top1_last"), ("knn", "knn/handcrafted/top1"),
+                       ("linear", "linear/handcrafted/top1_last")):
         metrics = json.loads(Path(f"reports/{stage}/{PROTOCOL}/metrics.json").read_text())
         assert 0 <= metrics[key] <= 100
+    # the hand-crafted metrics are the same probe and KNN on those features
+    linear = json.loads(Path(f"reports/linear/{PROTOCOL}/metrics.json").read_text())
+    cfg = toy_params(toy.section)["linear"]
+    train_x, test_x = standardize_features(handcrafted["train_x"], handcrafted["test_x"])
+    probe = train_linear_probe(
+        train_x, handcrafted["train_y"], test_x, handcrafted["test_y"], num_classes=handcrafted["num_classes"],
+        epochs=cfg["epochs"], lr=cfg["lr"], milestones=cfg["milestones"], batch_size=cfg["batch_size"],
+        momentum=cfg["momentum"], weight_decay=cfg["weight_decay"], eval_every=cfg["eval_every"], seed=cfg["seed"],
+        device="cpu")
+    assert {k: linear[f"linear/handcrafted/{k}"] for k in ("top1_last", "top5_last", "top1_best_on_test",
+                                                           "best_epoch")} == {
+        "top1_last": probe.top1_last, "top5_last": probe.top5_last,
+        "top1_best_on_test": probe.top1_best_on_test, "best_epoch": probe.best_epoch}
+    assert json.loads(Path(f"reports/knn/{PROTOCOL}/metrics.json").read_text())["knn/handcrafted/top1"] == knn_top1(
+        handcrafted["train_x"], handcrafted["train_y"], handcrafted["test_x"], handcrafted["test_y"], k=1)
+    history = Path(f"reports/linear/{PROTOCOL}/history_handcrafted.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in history] == probe.history
+    assert Path(f"reports/linear/{PROTOCOL}/curve_handcrafted.csv").read_text().startswith("epoch,test_top1,")
+
+    # the report: the hand-crafted row next to the random-init row, with the measured value
+    _stage("report").main(["--no-mlflow", *stage_args("report")])
+    rows = [line for line in Path("reports/benchmarks/ntu60.md").read_text().splitlines() if line.startswith("| ")]
+    assert rows[2].startswith("| Random-init baseline (same architecture) — measured | ")
+    assert rows[3].startswith("| Hand-crafted baseline (joint coordinates, logistic regression) — measured | "
+                              f"{probe.top1_last:.1f} | {probe.top1_best_on_test:.1f} (ep {probe.best_epoch}) |")
+    summary = json.loads(Path("reports/summary.json").read_text())
+    assert summary[f"{PROTOCOL}/handcrafted_linear_top1_last"] == probe.top1_last

@@ -45,7 +45,9 @@ def linear_metrics(base: float) -> dict:
     return {"linear/top1_last": base, "linear/top5_last": base + 20.0,
             "linear/top1_best_on_test": base + 1.25, "linear/best_epoch": 10,
             "linear/random_init/top1_last": base / 4, "linear/random_init/top5_last": base / 2,
-            "linear/random_init/top1_best_on_test": base / 4 + 0.5, "linear/random_init/best_epoch": 5}
+            "linear/random_init/top1_best_on_test": base / 4 + 0.5, "linear/random_init/best_epoch": 5,
+            "linear/handcrafted/top1_last": base / 2, "linear/handcrafted/top5_last": base / 2 + 10.0,
+            "linear/handcrafted/top1_best_on_test": base / 2 + 0.75, "linear/handcrafted/best_epoch": 15}
 
 
 def write_fake_reports(root: Path, protocols=("ntu60-xsub", "pku1-xsub"), epochs: int = 4) -> Path:
@@ -61,7 +63,8 @@ def write_fake_reports(root: Path, protocols=("ntu60-xsub", "pku1-xsub"), epochs
             "pretrain/vac_last": stats[-1]["loss/vac"], "pretrain/xcorr_last": stats[-1]["loss/xcorr"],
             "pretrain/epochs": epochs})
         _write_json(reports / "linear" / protocol / "metrics.json", linear_metrics(base))
-        for name, scale in (("history.jsonl", 1.0), ("history_random_init.jsonl", 0.25)):
+        for name, scale in (("history.jsonl", 1.0), ("history_random_init.jsonl", 0.25),
+                            ("history_handcrafted.jsonl", 0.5)):
             rows = []
             for e in range(1, epochs + 1):
                 row = {"epoch": e, "lr": 0.1, "train_loss": 2.0 / e, "train_top1": 10.0 * e}
@@ -72,7 +75,8 @@ def write_fake_reports(root: Path, protocols=("ntu60-xsub", "pku1-xsub"), epochs
         preds = "sample,actual,predicted\n" + "".join(f"s{j:03d},{j % 3},{(j + (j % 4 == 0)) % 3}\n" for j in range(30))
         (reports / "linear" / protocol / "predictions.csv").write_text(preds)
         _write_json(reports / "knn" / protocol / "metrics.json",
-                    {"knn/top1": base - 5.5, "knn/random_init/top1": base / 5, "knn/k": 1})
+                    {"knn/top1": base - 5.5, "knn/random_init/top1": base / 5, "knn/handcrafted/top1": base / 8,
+                     "knn/k": 1})
         if protocol == "pku1-xsub":
             detect = {f"detect/{k}": 30.0 + j for j, k in enumerate(DETECT_KEYS)}
             detect.update({f"detect/random_init/{k}": 3.0 + j for j, k in enumerate(DETECT_KEYS)})

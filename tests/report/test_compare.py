@@ -54,7 +54,7 @@ def _log_run(tmp: Path, params: dict, top1: float, probs: np.ndarray | None = No
     """What the linear and knn stages log for one configuration."""
     with stage_run(run_identity(params, protocol), "linear") as run:
         run.log_metrics(linear_metrics(top1))
-        run.log_metrics({"knn/top1": top1 - 5, "knn/random_init/top1": 3.0,
+        run.log_metrics({"knn/top1": top1 - 5, "knn/random_init/top1": 3.0, "knn/handcrafted/top1": top1 / 8,
                          "linear/test_top1_curve": 1.0})
         if probs is not None:
             path = tmp / f"scores-{top1}" / "test_scores.npz"
@@ -128,6 +128,20 @@ def test_one_row_per_method_and_a_fusion_row_for_three_streams(mlflow_db):
     umurl = rows[(rows.method == "UmURL") & rows.variant.isna()].set_index("metric").value
     assert umurl["linear/top1_last"] == 50.0 and umurl["knn/top1"] == 45.0
     assert "linear/test_top1_curve" not in set(rows.metric)
+    # one hand-crafted baseline row (it depends on no method), from the latest run
+    assert text.count("Hand-crafted baseline (joint coordinates, logistic regression) — measured") == 1
+    handcrafted = rows[rows.method == "Hand-crafted baseline"].set_index("metric").value
+    assert handcrafted["linear/top1_last"] == 25.0 and handcrafted["knn/top1"] == 50.0 / 8
+    assert not any(m.startswith(("linear/handcrafted", "knn/handcrafted")) for m in rows.metric)
+
+
+def test_no_hand_crafted_row_from_runs_without_it(mlflow_db):
+    params = _params()
+    with stage_run(run_identity(params, PROTOCOL), "linear") as run:  # logged before the baseline existed
+        run.log_metrics({k: v for k, v in linear_metrics(40.0).items() if "/handcrafted/" not in k})
+    out = mlflow_db / "compare"
+    compare(out, table_entries(load_published()))
+    assert "USDRL (DSTE, joint) — measured" in _table(out) and "Hand-crafted baseline (joint" not in _table(out)
 
 
 def test_no_fusion_row_until_all_three_streams_ran(mlflow_db):

@@ -36,8 +36,17 @@ def _table_lines(text: str) -> list[str]:
 def test_loads_only_the_protocols_present(reports):
     assert list(reports) == ["ntu60-xsub", "pku1-xsub"]
     assert reports["pku1-xsub"].evaluation()["detect/mAP_action_theta0.5"] == 33.0
-    assert reports["pku1-xsub"].evaluation(baseline=True)["detect/mAP_action_theta0.5"] == 6.0
-    assert reports["ntu60-xsub"].evaluation(baseline=True)["linear/top1_last"] == 10.0
+    assert reports["pku1-xsub"].evaluation("random_init")["detect/mAP_action_theta0.5"] == 6.0
+    assert reports["ntu60-xsub"].evaluation("random_init")["linear/top1_last"] == 10.0
+    # each variant under the keys without its part, and no key of one variant in another
+    evaluated = {v: reports["ntu60-xsub"].evaluation(v) for v in ("pretrained", "random_init", "handcrafted")}
+    assert evaluated["handcrafted"] == {"linear/top1_last": 20.0, "linear/top5_last": 30.0,
+                                        "linear/top1_best_on_test": 20.75, "linear/best_epoch": 15,
+                                        "knn/top1": 5.0}
+    assert set(evaluated["pretrained"]) - {"knn/k"} == set(evaluated["random_init"]) == set(evaluated["handcrafted"])
+    assert reports["ntu60-xsub"].linear_history_handcrafted[-1]["test_top1"] == 20.0
+    with pytest.raises(ValueError, match="variant"):
+        reports["ntu60-xsub"].evaluation("random")
 
 
 def test_tables_hold_measured_and_published_rows(reports, entries):
@@ -48,11 +57,14 @@ def test_tables_hold_measured_and_published_rows(reports, entries):
     assert header.count(BEST) == 2  # xsub and xview
     assert body[0].startswith("| USDRL (DSTE, joint) — measured | 40.0 | 41.2 (ep 10) | 60.0 | 34.5 | – |")
     assert body[1].startswith("| Random-init baseline (same architecture) — measured | 10.0 | 10.5 (ep 5) |")
+    assert body[2].startswith("| Hand-crafted baseline (joint coordinates, logistic regression) — measured "
+                              "| 20.0 | 20.8 (ep 15) | 30.0 | 5.0 | – |")
+    assert "Hand-crafted baseline: no learned features" in md["ntu60"]
     dste = next(r for r in body if r.startswith("| USDRL DSTE [J] (paper)"))
     # the paper number sits in the best-on-test column, not the last-epoch one
     assert dste.split(" | ")[1:3] == ["–", "85.2"]
     assert "USDRL AAAI Table 1" in dste
-    assert {r.split(" | ")[0][2:].split(" ")[0] for r in body[2:]} == {"USDRL", "UmURL", "ISC"}
+    assert {r.split(" | ")[0][2:].split(" ")[0] for r in body[3:]} == {"USDRL", "UmURL", "ISC"}
     assert "PCM3" not in md["ntu60"] and "MAMP" not in md["ntu60"]
     assert "No measured results for: ntu60-xview." in md["ntu60"]
     assert "Published numbers are best-on-test" in md["ntu60"]
@@ -66,8 +78,13 @@ def test_detection_columns_only_for_pku_mmd_one(reports, entries):
     paper = next(r for r in _table_lines(md["pkummd1"]) if "dense fine-tune (TPAMI)" in r)
     assert paper.split(" | ")[8:10] == ["75.7", "74.9"]
     # a benchmark with no measured protocol still has its measured rows, all missing
-    empty = _table_lines(md["pkummd2"])[1]
-    assert set(empty.split(" | ")[1:-1]) == {"–"}
+    for empty in _table_lines(md["pkummd2"])[1:4]:
+        assert set(empty.split(" | ")[1:-1]) == {"–"}
+    # every table has both baseline rows
+    for text in md.values():
+        labels = [line.split(" | ")[0][2:] for line in _table_lines(text)[1:4]]
+        assert labels[1:] == ["Random-init baseline (same architecture) — measured",
+                              "Hand-crafted baseline (joint coordinates, logistic regression) — measured"]
 
 
 @pytest.mark.parametrize("source, banner", [("synthetic", True), ("official", False)])
@@ -99,17 +116,19 @@ def test_results_csv_long_form_and_deterministic(tmp_path, entries):
     assert keys == sorted(keys)
     measured = frame[frame["source"] == "measured"]
     top1 = measured[(measured["protocol"] == "ntu60-xsub") & (measured["metric"] == "linear/top1_last")]
-    assert dict(zip(top1["variant"], top1["value"], strict=True)) == {"DSTE, joint": 40.0,
-                                                         "random-init baseline (DSTE, joint)": 10.0}
+    assert dict(zip(top1["variant"], top1["value"], strict=True)) == {
+        "DSTE, joint": 40.0, "random-init baseline (DSTE, joint)": 10.0, "joint coordinates, logistic regression": 20.0}
+    assert set(top1["method"]) == {"USDRL", "Hand-crafted baseline"}
     paper = frame[(frame["variant"] == "DSTE") & (frame["protocol"] == "ntu60-xsub")]
     assert paper["source"].str.startswith("USDRL AAAI Table 1").all()
-    assert set(frame["method"]) == {"USDRL", "UmURL", "ISC"}
+    assert set(frame["method"]) == {"USDRL", "UmURL", "ISC", "Hand-crafted baseline"}
 
 
 def test_summary_has_headline_numbers(reports):
     s = summary(reports)
     assert s["ntu60-xsub/linear_top1_last"] == 40.0
     assert s["ntu60-xsub/baseline_linear_top1_last"] == 10.0
+    assert s["ntu60-xsub/handcrafted_linear_top1_last"] == 20.0 and s["ntu60-xsub/handcrafted_knn_top1"] == 5.0
     assert s["ntu60-xsub/knn_top1"] == 34.5
     assert s["pku1-xsub/detect_mAP_action_theta0.5"] == 33.0
     assert not any(k.startswith(("ntu60-xview/", "ntu60-xsub/detect")) for k in s)

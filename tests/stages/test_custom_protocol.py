@@ -120,6 +120,9 @@ def test_every_stage_runs_on_the_users_data(workspace, method, monkeypatch):
     _stage("linear").main(args("linear"))
     linear = json.loads(Path(f"reports/linear/{PROTOCOL}/metrics.json").read_text())
     assert 0 <= linear["linear/top1_last"] <= 100 and 0 <= linear["linear/random_init/top1_last"] <= 100
+    assert 0 <= linear["linear/handcrafted/top1_last"] <= 100 and 0 <= knn["knn/handcrafted/top1"] <= 100
+    handcrafted = load_feature_file(f"data/features/{PROTOCOL}/handcrafted.npz")
+    assert list(handcrafted["test_ids"]) == list(features["test_ids"])
     scores = dict(np.load(f"reports/linear/{PROTOCOL}/test_scores.npz"))
     assert scores["probs"].shape == (len(features["test_y"]), 2)
     assert np.allclose(scores["probs"].sum(1), 1.0, atol=1e-5)
@@ -154,7 +157,9 @@ def test_report_adds_a_table_of_the_users_protocols(tmp_path, monkeypatch):
     measured = next(line for line in custom.splitlines() if line.startswith("| USDRL"))
     assert "| 40.0 |" in measured  # the copied ntu60-xsub linear top-1 of the fake reports
     rows = [line for line in custom.splitlines() if line.startswith("| ") and "---" not in line]
-    assert len(rows) == 3 and not any("(paper)" in row for row in rows)  # header + measured + baseline
+    # header + measured + random-init baseline + hand-crafted baseline
+    assert len(rows) == 4 and not any("(paper)" in row for row in rows)
+    assert rows[3].startswith("| Hand-crafted baseline (joint coordinates, logistic regression) — measured | 20.0 |")
     assert "Synthetic data" not in custom
 
 

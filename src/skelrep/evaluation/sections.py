@@ -11,7 +11,9 @@ from ..schema import boolean, choice, integer, list_of, number
 DEVICE = choice("auto", "cpu", "cuda")
 
 FEATURES_SCHEMA = {"crop": choice("auto", "whole", "center"), "ratio": number(0.01, 1.0),
-                   "batch_size": integer(1), "device": DEVICE}
+                   "batch_size": integer(1), "device": DEVICE,
+                   # the hand-crafted baseline: joint coordinates resampled to this many frames
+                   "handcrafted_frames": integer(1)}
 
 LINEAR_SCHEMA = {"epochs": integer(1), "lr": number(0.0), "milestones": list_of(integer(0)),
                  "batch_size": integer(1), "momentum": number(0.0, 1.0), "weight_decay": number(0.0),

@@ -12,7 +12,10 @@ import pandas as pd
 from ..catalog import PROTOCOLS
 
 STAGES = ("pretrain", "linear", "knn", "detect")
-RANDOM_INIT = "random_init/"
+# what was evaluated: the pretrained encoder (keys without a variant part), the random-init
+# baseline encoder (``<stage>/random_init/...``), the hand-crafted baseline (``<stage>/handcrafted/...``)
+PRETRAINED, BASELINE, HANDCRAFTED = "pretrained", "random_init", "handcrafted"
+VARIANTS = (PRETRAINED, BASELINE, HANDCRAFTED)
 
 
 @dataclass
@@ -24,33 +27,39 @@ class ProtocolReports:
     pretrain_stats: list[dict] = field(default_factory=list)
     linear_history: list[dict] = field(default_factory=list)
     linear_history_random: list[dict] = field(default_factory=list)
+    linear_history_handcrafted: list[dict] = field(default_factory=list)
     predictions: pd.DataFrame | None = None
 
     def all_metrics(self) -> dict[str, float]:
         """The union of the stage metrics, under their JSON keys."""
         return {k: v for stage in STAGES for k, v in self.metrics.get(stage, {}).items()}
 
-    def evaluation(self, baseline: bool = False) -> dict[str, float]:
-        """Linear/KNN/detection metrics of the pretrained encoder, or of the random-init baseline
-        (``baseline=True``), under the keys without the ``random_init/`` part."""
-        return evaluation_metrics(self.all_metrics(), baseline)
+    def evaluation(self, variant: str = PRETRAINED) -> dict[str, float]:
+        """Linear/KNN/detection metrics of ``variant`` (one of :data:`VARIANTS`), under the keys
+        without the variant part."""
+        return evaluation_metrics(self.all_metrics(), variant)
 
 
 EVALUATION_STAGES = ("linear", "knn", "detect")
 
 
-def evaluation_metrics(metrics: Mapping[str, float], baseline: bool = False) -> dict[str, float]:
+def evaluation_metrics(metrics: Mapping[str, float], variant: str = PRETRAINED) -> dict[str, float]:
     """The evaluation metrics (``linear/``, ``knn/``, ``detect/``; per-epoch ``*_curve`` series
-    left out) of the pretrained encoder, or of the random-init baseline (``baseline=True``),
-    under the keys without the ``random_init/`` part. ``metrics`` may hold anything else too
-    (an MLflow run's pretraining metrics, say)."""
+    left out) of ``variant``: the pretrained encoder (``<stage>/<metric>``), the random-init
+    baseline (``<stage>/random_init/<metric>``) or the hand-crafted baseline
+    (``<stage>/handcrafted/<metric>``), under the keys without the variant part. ``metrics``
+    may hold anything else too (an MLflow run's pretraining metrics, say)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
     out = {}
     for key, value in metrics.items():
         prefix, _, rest = key.partition("/")
         if prefix not in EVALUATION_STAGES or not rest or key.endswith("_curve"):
             continue
-        if rest.startswith(RANDOM_INIT) == baseline:
-            out[f"{prefix}/{rest.removeprefix(RANDOM_INIT)}"] = value
+        head, _, tail = rest.partition("/")
+        of = head if tail and head in VARIANTS[1:] else PRETRAINED
+        if of == variant:
+            out[f"{prefix}/{tail if of != PRETRAINED else rest}"] = value
     return out
 
 
@@ -79,6 +88,7 @@ def load_reports(reports: Path, protocols: Iterable[str] = tuple(PROTOCOLS)) -> 
             "pretrain_stats": reports / "pretrain" / protocol / "stats.jsonl",
             "linear_history": reports / "linear" / protocol / "history.jsonl",
             "linear_history_random": reports / "linear" / protocol / "history_random_init.jsonl",
+            "linear_history_handcrafted": reports / "linear" / protocol / "history_handcrafted.jsonl",
         }
         for attr, path in optional.items():
             if path.exists():

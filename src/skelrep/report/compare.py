@@ -7,6 +7,10 @@ a queued sweep over methods or input streams, an ablation — logs into its own 
 
 - one measured row per configuration (runs grouped across protocols by the
   ``skelrep.config_key`` tag), plus its random-init baseline row;
+- one hand-crafted baseline row (joint coordinates, logistic regression) per data source: it
+  depends on no method, so every configuration measures the same thing; each protocol's cells
+  come from the latest run that has them (runs that changed ``linear``, ``knn`` or
+  ``features.handcrafted_frames`` are not told apart);
 - a late-fusion row ``3s-<METHOD>`` wherever the joint, bone and motion streams of otherwise
   identical configurations (same ``skelrep.stream_key``) have been trained and evaluated: the
   sum of the three linear classifiers' test-set class probabilities (softmax) of the last
@@ -37,13 +41,14 @@ from ..config import method_label
 from ..evaluation.metrics import topk_accuracy
 from ..io import write_text_atomic
 from ..tracking.mlflow_run import CONFIG_KEY_TAG, RUN_KEY_TAG, STREAM_KEY_TAG
-from .collect import evaluation_metrics
+from .collect import BASELINE, HANDCRAFTED, PRETRAINED, evaluation_metrics
 from .tables import (
     MEASURED,
     Benchmark,
     Row,
     benchmark_heading,
     benchmarks_for,
+    handcrafted_row,
     published_rows,
     results_long,
     table_markdown,
@@ -72,8 +77,8 @@ class RunRecord:
     start_time: int
     metrics: dict[str, float] = field(default_factory=dict)
 
-    def evaluation(self, baseline: bool = False) -> dict[str, float]:
-        return evaluation_metrics(self.metrics, baseline)
+    def evaluation(self, variant: str = PRETRAINED) -> dict[str, float]:
+        return evaluation_metrics(self.metrics, variant)
 
 
 def record_from_run(run) -> RunRecord | None:
@@ -140,9 +145,24 @@ def measured_rows(latest: list[RunRecord]) -> list[Row]:
                        f"random-init baseline ({recs[0].variant})" if recs[0].variant else "random-init baseline")
         for rec in recs:
             trained.cells.update({(rec.protocol, k): (v, MEASURED) for k, v in rec.evaluation().items()})
-            baseline.cells.update({(rec.protocol, k): (v, MEASURED) for k, v in rec.evaluation(True).items()})
+            baseline.cells.update({(rec.protocol, k): (v, MEASURED) for k, v in rec.evaluation(BASELINE).items()})
         rows += [trained, baseline]
     return rows
+
+
+def handcrafted_rows(latest: list[RunRecord]) -> list[Row]:
+    """The hand-crafted baseline, one row per data source, each protocol's cells from the latest
+    run that has them (``latest`` is in start-time order)."""
+    rows: dict[str, Row] = {}
+    for rec in latest:
+        cells = rec.evaluation(HANDCRAFTED)
+        if not cells:  # logged before the baseline existed
+            continue
+        source = rec.data_source
+        if source not in rows:
+            rows[source] = handcrafted_row(f"[{source} data]" if source and source != "synthetic" else "")
+        rows[source].cells.update({(rec.protocol, k): (v, MEASURED) for k, v in cells.items()})
+    return list(rows.values())
 
 
 def fuse_scores(scores: list[Mapping[str, np.ndarray]]) -> dict[str, float]:
@@ -225,7 +245,8 @@ def compare(out_dir: Path, entries: pd.DataFrame, client=None, protocols: Iterab
     records = load_records(client, protocols)
     latest = latest_runs(records)
     log.info("%d configuration x protocol results in MLflow", len(latest))
-    measured = measured_rows(latest) + fusion_rows(latest, lambda run_id: download_scores(client, run_id))
+    measured = (measured_rows(latest) + handcrafted_rows(latest)
+                + fusion_rows(latest, lambda run_id: download_scores(client, run_id)))
     published = published_rows(entries)
     tables = [(bench, table_rows(bench, [r for r in measured if any(p in bench.protocols for p, _ in r.cells)],
                                  published)) for bench in benchmarks_for(sorted({r.protocol for r in records}))]

@@ -74,8 +74,9 @@ def _test_curve(history: list[dict]) -> tuple[list[int], list[float]]:
 
 
 def linear_accuracy_figure(reports: Mapping[str, ProtocolReports], path: Path) -> None:
-    """Linear test top-1 vs epoch, pretrained vs random init, one subplot per protocol."""
-    protocols = [p for p, rep in reports.items() if rep.linear_history or rep.linear_history_random]
+    """Linear test top-1 vs epoch, pretrained vs random init vs hand-crafted, one subplot per protocol."""
+    protocols = [p for p, rep in reports.items()
+                 if rep.linear_history or rep.linear_history_random or rep.linear_history_handcrafted]
     with style.context("default"):
         rows, cols = _grid(len(protocols) or 1)
         fig = Figure(figsize=(4.5 * cols, 3.2 * rows), dpi=DPI, layout="constrained")
@@ -84,7 +85,8 @@ def linear_accuracy_figure(reports: Mapping[str, ProtocolReports], path: Path) -
         for i, protocol in enumerate(protocols):
             rep = reports[protocol]
             ax = fig.add_subplot(rows, cols, i + 1)
-            for history, label in ((rep.linear_history, "pretrained"), (rep.linear_history_random, "random init")):
+            for history, label in ((rep.linear_history, "pretrained"), (rep.linear_history_random, "random init"),
+                                   (rep.linear_history_handcrafted, "hand-crafted")):
                 epochs, top1 = _test_curve(history)
                 if epochs:
                     ax.plot(epochs, top1, marker=".", label=label)

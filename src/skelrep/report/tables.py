@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..catalog import DATASETS, PROTOCOLS
 from ..config import configuration
-from .collect import ProtocolReports
+from .collect import BASELINE, HANDCRAFTED, PRETRAINED, ProtocolReports
 
 MISSING = "–"
 MEASURED = "measured"
@@ -88,18 +88,33 @@ def columns(bench: Benchmark) -> list[tuple[str, str, str]]:
             for p in bench.protocols for key, header in specs]
 
 
+HANDCRAFTED_LABEL = "Hand-crafted baseline (joint coordinates, logistic regression) — measured"
+HANDCRAFTED_METHOD, HANDCRAFTED_VARIANT = "Hand-crafted baseline", "joint coordinates, logistic regression"
+
+
+def handcrafted_row(qualifier: str = "") -> Row:
+    """The (empty) row of the hand-crafted baseline: no learned features, whatever the method;
+    ``qualifier`` (e.g. "[official data]") tells rows of ``skelrep compare`` apart."""
+    if not qualifier:
+        return Row(HANDCRAFTED_LABEL, HANDCRAFTED_METHOD, HANDCRAFTED_VARIANT)
+    return Row(HANDCRAFTED_LABEL.replace(" — measured", f" {qualifier} — measured"), HANDCRAFTED_METHOD,
+               f"{HANDCRAFTED_VARIANT} {qualifier}")
+
+
 def measured_rows(params: Mapping[str, Any], reports: Mapping[str, ProtocolReports]) -> list[Row]:
-    """The configured method and its random-init baseline, over every protocol present."""
+    """The configured method, its random-init baseline and the hand-crafted baseline, over every
+    protocol present."""
     method, variant = configuration(params)
     label = f"{method} ({variant})" if variant else method
     trained = Row(f"{label} — measured", method, variant)
     baseline = Row("Random-init baseline (same architecture) — measured", method,
                    f"random-init baseline ({variant})" if variant else "random-init baseline")
+    handcrafted = handcrafted_row()
     for protocol, rep in reports.items():
-        for row, is_baseline in ((trained, False), (baseline, True)):
+        for row, of in ((trained, PRETRAINED), (baseline, BASELINE), (handcrafted, HANDCRAFTED)):
             row.cells.update({(protocol, k): (float(v), MEASURED)
-                              for k, v in rep.evaluation(baseline=is_baseline).items() if v is not None})
-    return [trained, baseline]
+                              for k, v in rep.evaluation(of).items() if v is not None})
+    return [trained, baseline, handcrafted]
 
 
 def published_rows(entries: pd.DataFrame) -> list[Row]:
@@ -192,6 +207,10 @@ def table_markdown(bench: Benchmark, rows: list[Row]) -> list[str]:
          "never in the last-epoch column; compare them with that column only."),
         ("- Random-init baseline: the same architecture with a seeded random initialisation and no "
          "pretraining, evaluated with the same protocol."),
+        ("- Hand-crafted baseline: no learned features. Each sample's valid frames of the normalised "
+         "joint coordinates, resampled to `features.handcrafted_frames` frames as the encoders' "
+         "whole-sequence input and flattened; the same linear probe (a logistic regression on the "
+         "coordinates) and KNN-1. Self-supervised rows are judged against both baselines."),
         ("- \"(paper)\": printed by the cited source; \"(published, third-party)\": printed by a third "
          "party, not by the method's authors. Modalities: J joint, M motion, B bone; 3s = three-stream "
          "ensemble."),
@@ -236,14 +255,16 @@ def results_long(tables: list[tuple[Benchmark, list[Row]]]) -> pd.DataFrame:
 
 
 SUMMARY_KEYS = {
-    # summary name suffix -> (baseline?, metric key)
-    "linear_top1_last": (False, "linear/top1_last"),
-    "linear_top1_best_on_test": (False, "linear/top1_best_on_test"),
-    "knn_top1": (False, "knn/top1"),
-    "baseline_linear_top1_last": (True, "linear/top1_last"),
-    "baseline_knn_top1": (True, "knn/top1"),
-    "detect_mAP_action_theta0.5": (False, "detect/mAP_action_theta0.5"),
-    "baseline_detect_mAP_action_theta0.5": (True, "detect/mAP_action_theta0.5"),
+    # summary name suffix -> (what was evaluated, metric key)
+    "linear_top1_last": (PRETRAINED, "linear/top1_last"),
+    "linear_top1_best_on_test": (PRETRAINED, "linear/top1_best_on_test"),
+    "knn_top1": (PRETRAINED, "knn/top1"),
+    "baseline_linear_top1_last": (BASELINE, "linear/top1_last"),
+    "baseline_knn_top1": (BASELINE, "knn/top1"),
+    "handcrafted_linear_top1_last": (HANDCRAFTED, "linear/top1_last"),
+    "handcrafted_knn_top1": (HANDCRAFTED, "knn/top1"),
+    "detect_mAP_action_theta0.5": (PRETRAINED, "detect/mAP_action_theta0.5"),
+    "baseline_detect_mAP_action_theta0.5": (BASELINE, "detect/mAP_action_theta0.5"),
 }
 
 
@@ -251,8 +272,8 @@ def summary(reports: Mapping[str, ProtocolReports]) -> dict[str, float]:
     """The top-level DVC metric: headline numbers per protocol present."""
     out = {}
     for protocol, rep in reports.items():
-        evaluated = {False: rep.evaluation(), True: rep.evaluation(baseline=True)}
-        for name, (baseline, key) in SUMMARY_KEYS.items():
-            if evaluated[baseline].get(key) is not None:
-                out[f"{protocol}/{name}"] = float(evaluated[baseline][key])
+        evaluated = {of: rep.evaluation(of) for of in (PRETRAINED, BASELINE, HANDCRAFTED)}
+        for name, (of, key) in SUMMARY_KEYS.items():
+            if evaluated[of].get(key) is not None:
+                out[f"{protocol}/{name}"] = float(evaluated[of][key])
     return out

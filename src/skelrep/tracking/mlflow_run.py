@@ -17,7 +17,7 @@
   pretrain      identifying params (``method``, ``<method>.<key>``, ``data.<dataset>.source``),
                 ``pretrain.*`` params, per-epoch curves ``pretrain/<stat>`` (step = epoch),
                 ``reports/pretrain/<P>/metrics.json``, throughput/memory, the encoder artifact
-  linear        ``linear.*`` params, curves ``linear[/random_init]/<column>_curve``,
+  linear        ``linear.*`` params, curves ``linear[/random_init|/handcrafted]/<column>_curve``,
                 ``reports/linear/<P>/metrics.json``, the ``test_scores.npz`` artifact
   knn           ``knn.*`` params, ``reports/knn/<P>/metrics.json``
   detect        ``detection.*`` params, ``reports/detect/pku1-xsub/metrics.json``
