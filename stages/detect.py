@@ -27,6 +27,7 @@ from skelrep.evaluation.features import load_frozen_encoder
 from skelrep.evaluation.sections import DETECTION_SCHEMA
 from skelrep.io import write_json_atomic
 from skelrep.params import get_section, load_params
+from skelrep.recipes import protocol_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
 from skelrep.schema import validate
 from skelrep.tracking.mlflow_run import stage_run
@@ -51,6 +52,7 @@ def main(argv=None) -> None:
     setup_logging()
     params = load_params(args.params)
     validate_all(params)  # every section, before any work
+    params = protocol_params(params, PROTOCOL)  # the protocol's own settings applied
     cfg = validate(get_section(params, "detection"), DETECTION_SCHEMA, "detection")
     convention = get_section(params, "pku.boundary_convention")
     device = resolve_device(cfg["device"])

@@ -22,6 +22,7 @@ from skelrep.evaluation.handcrafted import extract_handcrafted
 from skelrep.evaluation.sections import FEATURES_SCHEMA
 from skelrep.methods import METHODS
 from skelrep.params import get_section, load_params
+from skelrep.recipes import protocol_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
 from skelrep.schema import validate
 from skelrep.validation import validate_all
@@ -41,6 +42,7 @@ def main(argv=None) -> None:
     params = load_params(args.params)
     validate_all(params)  # every section, before any work
     protocol = resolve_protocol(params, args.protocol)
+    params = protocol_params(params, args.protocol)  # the protocol's own settings applied
     cfg = validate(get_section(params, "features"), FEATURES_SCHEMA, "features")
     device = resolve_device(cfg["device"])
     seed_everything(0)

@@ -15,6 +15,7 @@ from skelrep.evaluation.knn import knn_top1
 from skelrep.evaluation.sections import KNN_SCHEMA
 from skelrep.io import write_json_atomic
 from skelrep.params import get_section, load_params
+from skelrep.recipes import protocol_params
 from skelrep.runtime import resolve_device, run_stage, setup_logging, stage_parser
 from skelrep.schema import validate
 from skelrep.tracking.mlflow_run import stage_run
@@ -33,6 +34,7 @@ def main(argv=None) -> None:
     params = load_params(args.params)
     validate_all(params)  # every section, before any work
     resolve_protocol(params, args.protocol)
+    params = protocol_params(params, args.protocol)  # the protocol's own settings applied
     cfg = validate(get_section(params, "knn"), KNN_SCHEMA, "knn")
     device = resolve_device(cfg["device"])
     metrics: dict[str, float] = {"knn/k": cfg["k"]}

@@ -18,6 +18,7 @@ from skelrep.evaluation.linear import standardize_features, train_linear_probe
 from skelrep.evaluation.sections import LINEAR_SCHEMA
 from skelrep.io import write_csv_atomic, write_json_atomic, write_jsonl_atomic, write_npz_atomic, write_text_atomic
 from skelrep.params import get_section, load_params
+from skelrep.recipes import protocol_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
 from skelrep.schema import validate
 from skelrep.tracking.mlflow_run import epoch_curves, stage_run
@@ -37,6 +38,7 @@ def main(argv=None) -> None:
     params = load_params(args.params)
     validate_all(params)  # every section, before any work
     resolve_protocol(params, args.protocol)
+    params = protocol_params(params, args.protocol)  # the protocol's own settings applied
     cfg = validate(get_section(params, "linear"), LINEAR_SCHEMA, "linear")
     device = resolve_device(cfg["device"])
     out = Path(args.out)

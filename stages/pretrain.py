@@ -24,11 +24,18 @@ from skelrep.io import write_json_atomic
 from skelrep.methods import get_method
 from skelrep.models.encoder_file import save_encoder
 from skelrep.params import get_section, load_params
+from skelrep.recipes import protocol_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
 from skelrep.tracking.mlflow_run import epoch_curves, flatten, stage_run
 from skelrep.training.checkpoint import clear_checkpoint
 from skelrep.training.distributed import barrier, init_distributed, shutdown
-from skelrep.training.pretrain import build_model_for, config_fingerprint, run_pretraining, write_stats
+from skelrep.training.pretrain import (
+    build_model_for,
+    config_fingerprint,
+    resolve_precision,
+    run_pretraining,
+    write_stats,
+)
 from skelrep.validation import validate_all
 
 log = logging.getLogger("stages.pretrain")
@@ -47,6 +54,7 @@ def main(argv=None) -> None:
     params = load_params(args.params)
     validate_all(params)  # every section, before any work
     protocol = resolve_protocol(params, args.protocol)  # validates before heavy work
+    params = protocol_params(params, args.protocol)  # the protocol's own settings applied
     method = get_method(get_section(params, "method"), params)
     train_cfg = method.train_cfg
     data_path, out, reports = Path(args.data), Path(args.out), Path(args.reports)
@@ -66,7 +74,10 @@ def main(argv=None) -> None:
     with stage_run(run_identity(params, args.protocol) if dist.is_main else None, "pretrain") as run:
         run.log_params({**identifying_params(params, args.protocol),
                         **{f"{method.name}.{k}": v for k, v in method.log_params.items()},
-                        **flatten(train_cfg, "pretrain."), "world_size": dist.world_size})
+                        **flatten(train_cfg, "pretrain."), "world_size": dist.world_size,
+                        # what `precision: auto` became on this device (fp16 also runs a GradScaler)
+                        "pretrain.precision_resolved": _precision_name(resolve_precision(train_cfg["precision"],
+                                                                                         device))})
         if dist.is_main:
             # The baseline: the same architecture, seeded random initialisation, no training.
             random_model = build_model_for(method, dataset, train_cfg["seed"])
@@ -98,6 +109,10 @@ def main(argv=None) -> None:
         clear_checkpoint(resume_dir)
     barrier(dist)
     shutdown(dist)
+
+
+def _precision_name(dtype: torch.dtype | None) -> str:
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
 
 
 def _device_name(device: torch.device) -> str:

@@ -14,7 +14,7 @@ from skelrep.data.sources import validate_data_section
 from skelrep.errors import ParamsError
 from skelrep.methods import METHODS, get_method
 from skelrep.params import load_params
-from skelrep.profiles import PROFILES, apply_overrides, profile_overrides
+from skelrep.profiles import PROFILES, apply_assignments, profile_assignments
 from skelrep.schema import validate
 
 from .conftest import REPO_ROOT
@@ -46,8 +46,9 @@ def test_committed_params_validate():
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
-def test_profiles_override_existing_keys_with_valid_values(profile):
-    validate_all(apply_overrides(PARAMS, profile_overrides(profile)))
+@pytest.mark.parametrize("method", list(METHODS))
+def test_profiles_give_valid_params_for_every_method(profile, method):
+    validate_all(apply_assignments(PARAMS, profile_assignments(profile, PARAMS, method)))
 
 
 @pytest.mark.parametrize("path, value, key, allowed", [

@@ -15,7 +15,7 @@ from skelrep.cli import main as cli_main
 from skelrep.errors import ParamsError
 from skelrep.methods import METHODS
 from skelrep.params import load_params
-from skelrep.profiles import apply_overrides, profile_overrides
+from skelrep.profiles import apply_assignments, profile_assignments
 from skelrep.validation import allowed_sections, params_errors, validate_all
 
 from .conftest import REPO_ROOT
@@ -34,9 +34,9 @@ def _error(params: dict) -> str:
 
 def test_the_committed_params_and_the_paper_profile_are_valid(params):
     assert params_errors(params) == []
-    validate_all(apply_overrides(params, profile_overrides("paper")))
-    for method in METHODS:  # any method can be selected with the committed sections
+    for method in METHODS:  # any method can be selected with the committed sections, and its recipe
         validate_all({**params, "method": method})
+        validate_all(apply_assignments(params, profile_assignments("paper", params, method)))
 
 
 def test_the_method_names_are_the_registry(params, monkeypatch):
@@ -77,7 +77,11 @@ def test_the_mlflow_section_is_checked(params):
 
 @pytest.mark.parametrize("dotted, bad, expected", [
     ("data.ntu60.source", "offical", "data.ntu60.source: got 'offical'"),
-    ("protocols.ntu60-xsub", {"dataset": "pku1", "split": "xsub"}, "protocols.ntu60-xsub: got"),
+    ("protocols.ntu60-xsub", {"dataset": "pku1", "split": "xsub", "pretrain": {}, "features": {}, "linear": {},
+                              "knn": {}}, "protocols.ntu60-xsub: got"),
+    ("protocols.ntu60-xview.linear", {"lr": -1}, "protocols.ntu60-xview.linear.lr: got -1"),
+    ("protocols.pku2-xsub.pretrain", {"train": {"epochz": 3}},
+     "protocols.pku2-xsub.pretrain.train.epochz: unknown key"),
     ("data.ntu120.base", "ntu120", "data.ntu120.base: got 'ntu120'; allowed: 'ntu60'"),
     ("preprocess.normalisation", "z", "preprocess.normalisation: got 'z'"),
     ("pku.long_clip_policy", "middle", "pku.long_clip_policy: got 'middle'"),

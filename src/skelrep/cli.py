@@ -32,16 +32,52 @@ def _import_checkpoint(args: argparse.Namespace) -> int:
 
 
 def _profile_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", metavar="NAME", help="profile name, e.g. 'paper'")
+    parser.add_argument("name", metavar="NAME", help="profile name: paper (each method's official recipe, "
+                        "per benchmark)")
+    parser.add_argument("--method", default=None, help="the method whose recipe to apply (default: params.yaml's)")
+    parser.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
 
 
 def _profile(args: argparse.Namespace) -> int:
-    from skelrep.profiles import format_set_args, profile_overrides
+    from skelrep.params import load_params
+    from skelrep.profiles import profile_assignments, set_arguments
 
-    try:
-        print(" ".join(format_set_args(profile_overrides(args.name))))
-    except KeyError as exc:
-        raise SkelrepError(str(exc.args[0])) from None
+    params = load_params(args.params)
+    print(" ".join(set_arguments(params, profile_assignments(args.name, params, args.method))))
+    return 0
+
+
+def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--protocol", required=True, help="a protocol of params.yaml, e.g. ntu60-xview")
+    parser.add_argument("--method", default=None, help="the method (default: params.yaml's)")
+    parser.add_argument("--profile", default="default",
+                        help="default (params.yaml as it is) or paper (its official recipe applied)")
+    parser.add_argument("-S", "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="an assignment as `dvc exp run -S` makes it (YAML value), applied last")
+    parser.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
+
+
+def _recipe(args: argparse.Namespace) -> int:
+    import yaml
+
+    from skelrep.params import load_params
+    from skelrep.profiles import assigned_params, render_settings, resolved_settings
+    from skelrep.validation import validate_all
+
+    sets = []
+    for item in args.sets:
+        key, sep, value = item.lstrip("+").partition("=")
+        if not sep:
+            raise SkelrepError(f"-S {item!r}: expected KEY=VALUE")
+        sets.append((key, yaml.safe_load(value)))
+    profile = None if args.profile == "default" else args.profile
+    choice = {"profile": profile, "method": args.method, "sets": sets}
+    params = load_params(args.params)
+    final, _ = assigned_params(params, **choice)
+    validate_all(final)  # what would run must be valid
+    stages = resolved_settings(params, args.protocol, **choice)
+    header = f"{final['method']} on {args.protocol}, profile {args.profile}: what each stage runs"
+    print(render_settings(stages, header), end="")
     return 0
 
 
@@ -104,9 +140,14 @@ SUBCOMMANDS: dict[str, tuple[str, AddArguments, Run]] = {
         _compare,
     ),
     "profile": (
-        "print the `dvc exp run -S ...` overrides of a named profile (e.g. paper)",
+        "print the `dvc exp run -S ...` assignments of a named profile (paper: the method's official recipe)",
         _profile_arguments,
         _profile,
+    ),
+    "recipe": (
+        "print what every stage of a protocol runs, each value with where it came from",
+        _recipe_arguments,
+        _recipe,
     ),
 }
 

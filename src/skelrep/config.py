@@ -14,6 +14,7 @@ from typing import Any
 
 from .data.protocols import resolve_protocol
 from .methods import METHODS
+from .recipes import protocol_params
 from .tracking.mlflow_run import CONFIG_KEY_TAG, STREAM_KEY_TAG, RunIdentity, run_key
 
 __all__ = ["RunIdentity", "configuration", "identifying_params", "method_label", "run_identity"]
@@ -43,7 +44,9 @@ def configuration(params: Mapping[str, Any]) -> tuple[str, str]:
 def run_config(params: Mapping[str, Any], protocol: str) -> dict:
     """The parameters that define one pipeline configuration of ``protocol``: what the run key
     hashes (the data sections include a user dataset's split rules). Its keys must not change, or
-    every recorded run gets a new key."""
+    every recorded run gets a new key. The sections are the protocol's (its own settings applied),
+    so two configurations that run the same settings share a key."""
+    params = protocol_params(params, protocol)
     spec = resolve_protocol(params, protocol)
     method = params.get("method")
     config = {"protocol": protocol, "method": method, method: params.get(method),
@@ -92,7 +95,9 @@ def identifying_params(params: Mapping[str, Any], protocol: str) -> dict[str, An
 def run_identity(params: Mapping[str, Any], protocol: str) -> RunIdentity:
     """The MLflow run of this configuration on ``protocol``: experiment ``protocol``, the run
     key (hash of ``run_config``), the tags every stage sets (method, variant, protocol, dataset,
-    benchmark, data source, input modality, comparison keys) and the run name."""
+    benchmark, data source, input modality, comparison keys) and the run name, all from
+    params.yaml as the protocol's stages see it (its own settings applied)."""
+    params = protocol_params(params, protocol)
     spec = resolve_protocol(params, protocol)
     method = params.get("method")
     modality = input_modality(params)

@@ -1,60 +1,195 @@
-"""Named parameter profiles, applied as ``dvc exp run -S`` overrides.
+"""Profiles: a method's recipe applied to params.yaml as ``dvc exp run -S`` assignments, and
+what every stage of a protocol then runs (``skelrep profile``, ``skelrep recipe``).
 
-``params.yaml`` *is* the default CPU profile (the committed values that CI re-derives).
-Other profiles are sets of dotted-key overrides, so an experiment records every changed value
-explicitly: ``dvc exp run $(skelrep profile paper)``.
+The committed params.yaml is the default (CPU) profile. ``paper`` is each method's official
+recipe (:class:`skelrep.recipes.Recipe`, from the method's ``defaults.py``):
+:func:`profile_assignments` sets the method, its section, the other sections the recipe names
+and, per protocol, the protocol's own settings (emptied first, then the benchmark's values). One
+``dvc exp run $(skelrep profile paper)`` runs the recipe on every protocol; a ``-S`` of the
+user's after it wins (DVC applies them in order), on the same key.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-# The paper recipe of the evaluation sections: the official USDRL linear evaluation (lr 0.006: NTU xsub).
-# Each method's own paper values are its data (skelrep/methods/<name>/defaults.py), gathered
-# through the registry; only the selected `method` section is read by the stages.
-EVALUATION_PAPER: dict[str, Any] = {
-    "features.batch_size": 512,
-    "linear.epochs": 160,
-    "linear.lr": 0.006,
-    "linear.milestones": [120, 140],
-    "linear.batch_size": 512,
-    "linear.eval_every": 5,
-    "linear.standardize": False,
-}
+from .errors import ParamsError
+from .recipes import STAGE_SECTIONS, Recipe, flatten, protocol_entry, protocol_params
 
-PROFILES = ("paper",)
+PROFILES = ("paper",)  # the named profiles besides the committed params.yaml (the default)
 
 
-def profile_overrides(name: str) -> dict[str, Any]:
-    """The dotted-key overrides of profile ``name``: every registered method's paper values
-    (in registry order), then the evaluation sections'."""
+def recipe_for(profile: str, method: str, section: Mapping[str, Any] | None) -> Recipe:
+    """The ``profile`` recipe of ``method`` (its ``params.yaml`` section picks variants, e.g.
+    USDRL's STTR encoder)."""
     from .methods import METHODS
 
-    if name not in PROFILES:
-        raise KeyError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}")
-    overrides = {f"{method}.{key}": value for method, info in METHODS.items()
-                 for key, value in info.paper_overrides().items()}
-    return copy.deepcopy({**overrides, **EVALUATION_PAPER})
+    if profile not in PROFILES:
+        raise ParamsError("profile", f"unknown profile {profile!r}; profiles: {', '.join(PROFILES)} "
+                          "(the committed params.yaml is the default)")
+    if method not in METHODS:
+        raise ParamsError("method", f"got {method!r}; allowed: {', '.join(METHODS)}")
+    return METHODS[method].paper_recipe(section or {})
 
 
-def format_set_args(overrides: dict[str, Any]) -> list[str]:
-    """``-S key=value`` arguments in DVC's (Hydra) override grammar."""
-    def fmt(v: Any) -> str:
-        return "[" + ",".join(map(str, v)) + "]" if isinstance(v, (list, tuple)) else str(v)
+def profile_assignments(profile: str, params: Mapping[str, Any], method: str | None = None,
+                        protocols: Iterable[str] | None = None) -> list[tuple[str, Any]]:
+    """The ``(dotted key, value)`` assignments of ``profile`` for ``method`` (default: the
+    params' method), in order: the method, its section and the other sections it sets, then per
+    protocol: its four entries emptied, then the recipe's values for that benchmark. A key
+    ending in a name absent from params.yaml is created (``++`` in ``-S``)."""
+    from .data.protocols import protocol_names
 
-    return [arg for k, v in overrides.items() for arg in ("-S", f"{k}={fmt(v)}")]
+    method = method or params.get("method")
+    recipe = recipe_for(profile, method, (params.get(method) if isinstance(method, str) else None))
+    out: list[tuple[str, Any]] = [("method", method)]
+    out += [(f"{method}.{k}", v) for k, v in flatten(recipe.method).items()]
+    out += [(k, v) for k, v in flatten(recipe.sections).items()]
+    for protocol in protocols if protocols is not None else protocol_names(params):
+        own = recipe.protocols.get(protocol, {})
+        for stage in STAGE_SECTIONS:
+            out.append((f"protocols.{protocol}.{stage}", {}))
+            out += [(f"protocols.{protocol}.{stage}.{k}", v) for k, v in flatten(own.get(stage, {})).items()]
+    return copy.deepcopy(out)
 
 
-def apply_overrides(params: dict, overrides: dict[str, Any]) -> dict:
-    """A copy of ``params`` with dotted-key overrides applied (keys must already exist)."""
-    out = copy.deepcopy(params)
-    for dotted, value in overrides.items():
+def apply_assignments(params: Mapping[str, Any], assignments: Iterable[tuple[str, Any]]) -> dict:
+    """A copy of ``params`` with the assignments made in order, as ``dvc exp run -S`` makes them."""
+    out = copy.deepcopy(dict(params))
+    for dotted, value in assignments:
         node = out
         *parents, leaf = dotted.split(".")
-        for p in parents:
-            node = node[p]
-        if leaf not in node:
-            raise KeyError(f"{dotted} is not a key of params.yaml")
-        node[leaf] = value
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[leaf] = copy.deepcopy(value)
     return out
+
+
+def set_arguments(params: Mapping[str, Any], assignments: Iterable[tuple[str, Any]]) -> list[str]:
+    """``-S`` arguments for ``dvc exp run`` in DVC's (Hydra) override grammar: ``key=value`` for
+    a key params.yaml has, ``++key=value`` (add or override) for one it gets."""
+    current = copy.deepcopy(dict(params))
+    args: list[str] = []
+    for dotted, value in assignments:
+        exists = _has(current, dotted)
+        args += ["-S", f"{'' if exists else '++'}{dotted}={_hydra(value)}"]
+        current = apply_assignments(current, [(dotted, value)])
+    return args
+
+
+def _has(params: Mapping[str, Any], dotted: str) -> bool:
+    node: Any = params
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _hydra(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{k}:{_hydra(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_hydra(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# ------------------------------------------------------------------------ resolved settings
+
+PARAMS_FILE = "params.yaml"
+
+
+def assigned_params(params: Mapping[str, Any], *, profile: str | None = None, method: str | None = None,
+                    sets: Iterable[tuple[str, Any]] = ()) -> tuple[dict, dict[str, str]]:
+    """params.yaml after ``-S method=...``, a profile's assignments and the user's ``sets``, as
+    ``dvc exp run`` would write it, and the source of every key they set."""
+    source: dict[str, str] = {}
+    current = copy.deepcopy(dict(params))
+    if method is not None:
+        current = apply_assignments(current, [("method", method)])
+        source["method"] = "-S"
+    method = current.get("method")
+    if profile is not None:
+        assignments = profile_assignments(profile, current, method)
+        current = apply_assignments(current, assignments)
+        for key, value in assignments:
+            if key == "method" or value == {}:
+                continue
+            where = key.split(".")[1] if key.startswith("protocols.") else None
+            source[key] = f"{profile} recipe ({method}{', ' + where if where else ''})"
+    for key, value in sets:
+        current = apply_assignments(current, [(key, value)])
+        source[key] = "-S"
+    return current, source
+
+
+def resolved_settings(params: Mapping[str, Any], protocol: str, *, profile: str | None = None,
+                      method: str | None = None, sets: Iterable[tuple[str, Any]] = ()
+                      ) -> dict[str, dict[str, tuple[Any, str]]]:
+    """What each stage of ``protocol`` runs, each leaf with where it came from.
+
+    ``params`` is params.yaml; ``method`` selects another method (as ``-S method=...``);
+    ``profile`` applies a profile's assignments (as ``dvc exp run $(skelrep profile ...)``);
+    ``sets`` are the user's own ``-S`` assignments, made last. Returns ``{stage: {dotted key:
+    (value, source)}}`` for the stages ``preprocess`` (with ``pku`` for PKU-MMD data),
+    ``pretrain`` (the method's section), ``features``, ``linear``, ``knn`` and, on PKU-MMD I,
+    ``detect``; sources: ``params.yaml``, ``params.yaml: protocols.<p>``, ``<profile> recipe
+    (<method>)``, ``<profile> recipe (<method>, <p>)``, ``-S``.
+    """
+    from .data.protocols import resolve_protocol
+
+    current, source = assigned_params(params, profile=profile, method=method, sets=sets)
+    method = current.get("method")
+    spec = resolve_protocol(current, protocol)
+    entry = protocol_entry(current, protocol)
+
+    def leaves(section: str, stage_key: str | None) -> dict[str, tuple[Any, str]]:
+        own = flatten(entry.get(stage_key) or {}) if stage_key else {}
+        merged = protocol_params(current, protocol)[section]
+        out = {}
+        for key, value in flatten(merged).items():
+            if key in own:
+                full = f"protocols.{protocol}.{stage_key}.{key}"
+                out[key] = (value, source.get(full, f"{PARAMS_FILE}: protocols.{protocol}"))
+            else:
+                out[key] = (value, source.get(f"{section}.{key}", PARAMS_FILE))
+        return out
+
+    stages = {"preprocess": leaves("preprocess", None)}
+    if spec.dataset in ("pku1", "pku2"):
+        stages["preprocess"].update({f"pku.{k}": v for k, v in leaves("pku", None).items()})
+    stages["pretrain"] = leaves(method, "pretrain")
+    for stage in ("features", "linear", "knn"):
+        stages[stage] = leaves(stage, stage)
+    if protocol == "pku1-xsub":
+        stages["detect"] = leaves("detection", None)
+    return stages
+
+
+def render_settings(stages: Mapping[str, Mapping[str, tuple[Any, str]]], header: str = "") -> str:
+    """``resolved_settings`` as YAML, one top-level section per stage, each value annotated with
+    its source."""
+    import yaml
+
+    lines = [f"# {line}" for line in header.splitlines()]
+    for stage, values in stages.items():
+        lines.append(f"{stage}:")
+        opened: list[str] = []
+        for dotted, (value, where) in values.items():
+            *parents, leaf = dotted.split(".")
+            common = 0
+            while common < min(len(opened), len(parents)) and opened[common] == parents[common]:
+                common += 1
+            for depth in range(common, len(parents)):
+                lines.append("  " * (depth + 1) + f"{parents[depth]}:")
+            opened = parents
+            text = yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
+            text = text[: -len("\n...")] if text.endswith("\n...") else text.removesuffix("...").strip()
+            lines.append("  " * (len(parents) + 1) + f"{leaf}: {text}  # {where}")
+    return "\n".join(lines) + "\n"

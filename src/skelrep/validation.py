@@ -140,6 +140,32 @@ def _problems(params: Mapping[str, Any]) -> Iterator[ParamsError]:
             METHODS[name].validate_section(params[name])  # the method's own schema (no torch)
         except ParamsError as err:
             yield err
+    yield from _protocol_settings(params)
+
+
+def _protocol_settings(params: Mapping[str, Any]) -> Iterator[ParamsError]:
+    """Each protocol's own settings (``protocols.<p>.pretrain/features/linear/knn``) merged over
+    the sections they change, validated like them; an error names the protocol's key."""
+    from .data.protocols import protocol_names
+    from .evaluation import sections
+    from .methods import METHODS
+    from .recipes import check_protocol_overrides
+
+    method = params.get("method")
+    validators = {name: (lambda section, name=name: validate(section, getattr(sections, f"{name.upper()}_SCHEMA"),
+                                                            name))
+                  for name in ("features", "linear", "knn")}
+    if isinstance(method, str) and method in METHODS:
+        validators[method] = METHODS[method].validate_section
+    try:
+        names = protocol_names(params)
+    except ParamsError:
+        return  # reported by the protocols section
+    for protocol in names:
+        try:
+            check_protocol_overrides(params, protocol, validators)
+        except ParamsError as err:
+            yield err
 
 
 def params_errors(params: Mapping[str, Any]) -> list[ParamsError]:

@@ -24,10 +24,13 @@ GENERIC = {"root": "data/import/mydata", "layout": "kinect_v1_20",
            "zero_frames": "interpolate", "min_frames": 16, "max_frames": 64, "extra_persons": "fail"}
 
 
+NO_SETTINGS = {"pretrain": {}, "features": {}, "linear": {}, "knn": {}}  # a protocol's own settings: none
+
+
 def with_user_protocol(**entry) -> dict:
     params = copy.deepcopy(PARAMS)
     params["data"]["mydata"] = {"source": "generic", "base": "mydata", "generic": copy.deepcopy(GENERIC)}
-    params["protocols"]["mydata-xsub"] = {"dataset": "mydata", "split": "xsub", **entry}
+    params["protocols"]["mydata-xsub"] = {"dataset": "mydata", "split": "xsub", **NO_SETTINGS, **entry}
     return params
 
 
@@ -43,7 +46,7 @@ def test_builtin_protocols_resolve_as_before():
 
 def test_builtin_protocol_entries_cannot_be_redirected():
     params = copy.deepcopy(PARAMS)
-    params["protocols"]["ntu60-xsub"] = {"dataset": "ntu120", "split": "xsub"}
+    params["protocols"]["ntu60-xsub"] = {"dataset": "ntu120", "split": "xsub", **NO_SETTINGS}
     with pytest.raises(ParamsError, match="built-in benchmark protocol") as e:
         resolve_protocol(params, "ntu60-xsub")
     assert e.value.key == "protocols.ntu60-xsub"
@@ -69,7 +72,7 @@ def test_user_protocol_on_a_generic_dataset():
     (lambda p: p["protocols"]["mydata-xsub"].pop("split"), "protocols.mydata-xsub.split", "missing"),
     (lambda p: p["protocols"]["mydata-xsub"].update(spilt={}), "protocols.mydata-xsub.spilt", "unknown key"),
     (lambda p: p["protocols"]["mydata-xsub"].update(base="mydata"), "protocols.mydata-xsub.base", "unknown key"),
-    (lambda p: p["protocols"].update({"my.xsub": {"dataset": "mydata", "split": "xsub"}}),
+    (lambda p: p["protocols"].update({"my.xsub": {"dataset": "mydata", "split": "xsub", **NO_SETTINGS}}),
      "protocols.my.xsub", "letters, digits"),
     (lambda p: p["data"].update({"my@data": p["data"]["mydata"]}), "data.my@data", "letters, digits"),
 ])

@@ -39,7 +39,7 @@ from skelrep.methods import METHODS, Method, MethodInfo, build_encoder, get_meth
 from skelrep.methods.base import resolve
 from skelrep.models.encoder_file import load_encoder_file, save_encoder
 from skelrep.params import load_params
-from skelrep.profiles import apply_overrides, format_set_args, profile_overrides
+from skelrep.profiles import apply_assignments, profile_assignments, set_arguments
 from skelrep.report.published import table_methods
 from skelrep.training.pretrain import build_model_for
 from skelrep.validation import allowed_sections, params_errors
@@ -117,10 +117,12 @@ def test_the_registry_declares_each_method_once():
 
 
 def test_looking_methods_up_loads_no_torch():
-    code = ("import sys; from skelrep.methods import METHODS; from skelrep.profiles import profile_overrides; "
-            "from skelrep.config import configuration; profile_overrides('paper'); "
+    code = ("import sys; from skelrep.methods import METHODS; from skelrep.profiles import profile_assignments; "
+            "from skelrep.params import load_params; from skelrep.config import configuration; "
+            "[profile_assignments('paper', load_params('params.yaml'), m) for m in METHODS]; "
             "print([m.label for m in METHODS.values()], 'torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=REPO_ROOT)
     assert out.stdout.strip() == "['USDRL', 'UmURL', 'ISC'] False"
 
 
@@ -148,7 +150,8 @@ def test_the_paper_values_live_once_in_defaults():
     from skelrep.methods.umurl.model import UmURLEncoderConfig, UmURLProjConfig
     from skelrep.methods.usdrl.model import EncoderConfig, ProjConfig
 
-    paper = profile_overrides("paper")
+    params = load_params(REPO_ROOT / "params.yaml")
+    paper = {k: v for m in ("usdrl", "umurl", "isc") for k, v in profile_assignments("paper", params, m)}
     assert (EncoderConfig().hidden, EncoderConfig().num_layers, EncoderConfig().frames, ProjConfig().cp) == (
         paper["usdrl.encoder.hidden"], paper["usdrl.encoder.num_layers"], paper["usdrl.encoder.frames"],
         paper["usdrl.proj.cp"])
@@ -185,11 +188,11 @@ def test_validation_names_and_profile_know_the_new_method(toy):
     assert set(comparison_keys(params, PROTOCOL)) == {"skelrep.config_key", "skelrep.stream_key"}
     assert table_methods() == ("USDRL", "UmURL", "ISC")  # no published rows
 
-    paper = profile_overrides("paper")
-    assert {k: v for k, v in paper.items() if k.startswith("toy.")} == {
+    paper = profile_assignments("paper", params, "toy")
+    assert {k: v for k, v in paper if k.startswith("toy.")} == {
         "toy.hidden": 256, "toy.frames": 64, "toy.train.epochs": 100}
-    assert "toy.hidden=256" in format_set_args(paper)
-    assert get_method("toy", apply_overrides(params, paper)).cfg["hidden"] == 256
+    assert "toy.hidden=256" in set_arguments(params, paper)
+    assert get_method("toy", apply_assignments(params, paper)).cfg["hidden"] == 256
 
 
 def test_model_building_and_the_encoder_file(toy, tmp_path):

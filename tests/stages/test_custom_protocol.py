@@ -24,6 +24,7 @@ from skelrep.models.encoder_file import load_encoder_file
 from skelrep.params import load_params
 
 from ..conftest import REPO_ROOT
+from ..data.test_protocols import NO_SETTINGS
 from ..dvc_stages import stage_args
 from ..methods.isc.test_method import TINY_ISC
 from ..methods.umurl.test_method import TINY_UMURL
@@ -50,8 +51,8 @@ def _params(layout) -> dict:
         "root": "data/import/mydata", "layout": layout,
         "splits": {"xsub": {"column": "subject", "train": "odd"}, "xsub2": {"column": "subject", "train": [1, 2]}},
         "zero_frames": "interpolate", "min_frames": 16, "max_frames": 32, "extra_persons": "fail"}}
-    params["protocols"][PROTOCOL] = {"dataset": "mydata", "split": "xsub"}
-    params["protocols"]["mydata-xsub2"] = {"dataset": "mydata", "split": "xsub2"}
+    params["protocols"][PROTOCOL] = {"dataset": "mydata", "split": "xsub", **NO_SETTINGS}
+    params["protocols"]["mydata-xsub2"] = {"dataset": "mydata", "split": "xsub2", **NO_SETTINGS}
     params["preprocess"]["workers"] = 1
     params["mlflow"]["enabled"] = False
     for name, tiny in (("usdrl", TINY_USDRL), ("umurl", TINY_UMURL), ("isc", TINY_ISC)):
@@ -141,7 +142,7 @@ def test_report_adds_a_table_of_the_users_protocols(tmp_path, monkeypatch):
                 shutil.copytree(reports / stage / "ntu60-xsub", reports / stage / PROTOCOL)
             params["data"]["mydata"] = _params("kinect_v1_20")["data"]["mydata"]
             params["protocols"] = {**load_params(REPO_ROOT / "params.yaml")["protocols"],
-                                   PROTOCOL: {"dataset": "mydata", "split": "xsub"}}
+                                   PROTOCOL: {"dataset": "mydata", "split": "xsub", **NO_SETTINGS}}
         (root / "params.yaml").write_text(yaml.safe_dump(params))
         monkeypatch.chdir(root)
         report.main(["--no-mlflow", "--reports", "reports"])
@@ -182,7 +183,7 @@ def test_an_unknown_protocol_fails_before_any_work(tmp_path, monkeypatch, stage)
 def test_a_protocol_selects_a_split_its_dataset_declares(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     params = _params("kinect_v1_20")
-    params["protocols"]["mydata-xset"] = {"dataset": "mydata", "split": "xset"}
+    params["protocols"]["mydata-xset"] = {"dataset": "mydata", "split": "xset", **NO_SETTINGS}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(ParamsError, match="protocols.mydata-xset.split: got 'xset'; data.mydata.generic.splits "
                        "names xsub, xsub2"):

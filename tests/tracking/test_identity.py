@@ -73,7 +73,8 @@ def test_a_user_protocol_keys_its_split():
     params = load_params(REPO_ROOT / "params.yaml")
     splits = {"xsub": {"column": "subject", "train": "odd"}}
     params["data"]["mydata"] = {"source": "generic", "base": "mydata", "generic": {"splits": splits}}
-    params["protocols"]["mydata-xsub"] = {"dataset": "mydata", "split": "xsub"}
+    params["protocols"]["mydata-xsub"] = {"dataset": "mydata", "split": "xsub", "pretrain": {}, "features": {},
+                                          "linear": {}, "knn": {}}
     key = old_run_key(params, "mydata-xsub")
     identity = run_identity(params, "mydata-xsub")
     assert identity.run_key == key and identity.tags["dataset"] == "mydata"

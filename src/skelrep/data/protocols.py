@@ -9,11 +9,15 @@ are two params.yaml entries and no code:
 
 - **built-in**: the datasets ``ntu60``, ``ntu120``, ``pku1``, ``pku2`` (``source: synthetic |
   official``) and their six protocols (:data:`skelrep.catalog.PROTOCOLS`), whose splits the
-  benchmark fixes (``{dataset: ntu60, split: xsub}``); their entries cannot be changed.
+  benchmark fixes (``{dataset: ntu60, split: xsub, ...}``): their dataset and split cannot be
+  changed.
+
+Every entry also holds the protocol's own settings, ``pretrain``, ``features``, ``linear`` and
+``knn`` (``{}``: none), over the sections of params.yaml (:mod:`skelrep.recipes`).
 - **user-defined**: any other key of ``data`` is a dataset with ``source: generic``
   (:mod:`skelrep.data.generic`), which names its splits (``data.<dataset>.generic.splits:
   {xsub: <rule>, xview: <rule>}``); any other key of ``protocols`` is ``{dataset: <that
-  dataset>, split: <one of its split names>}`` (several protocols on one dataset share its
+  dataset>, split: <one of its split names>, ...}`` (several protocols on one dataset share its
   single processed file).
 
 ``data.<dataset>.base`` is the raw folder a dataset builds on besides its own (NTU-120 = the
@@ -30,12 +34,25 @@ from typing import Any
 
 from ..catalog import DATASETS, PROTOCOLS
 from ..errors import ParamsError
+from ..recipes import STAGE_SECTIONS
 from ..schema import string, validate
 
 # Names become stage names (download@<name>), paths and dotted params keys: no '.', '@', '/'.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _NAME_RULE = "letters, digits, '_' and '-' (starting with a letter or digit)"
 USER_BENCHMARK = "custom"  # the benchmark of every user-defined protocol (MLflow tags)
+
+
+def _settings(value: Any, key: str) -> Any:
+    # the protocol's own settings; their keys and values are checked against the sections they
+    # change (skelrep.recipes.check_protocol_overrides, run by skelrep.validation)
+    if not isinstance(value, Mapping):
+        raise ParamsError(key, f"got {value!r}; expected a mapping of the settings to change ({{}}: none)")
+    return value
+
+
+# a protocol: a dataset, one of its named splits, and its own settings per stage (skelrep.recipes)
+ENTRY_SCHEMA = {"dataset": string, "split": string, **dict.fromkeys(STAGE_SECTIONS, _settings)}
 
 
 @dataclass(frozen=True)
@@ -91,9 +108,10 @@ def resolve_protocol(params: Mapping[str, Any], name: str) -> Protocol:
     if name in PROTOCOLS:
         protocol = _builtin(name)
         if entry is not None:
+            fields = validate(entry, ENTRY_SCHEMA, key)
             expected = {"dataset": protocol.dataset, "split": protocol.split}
-            if entry != expected:
-                raise ParamsError(key, f"got {entry!r}; {name} is a built-in benchmark protocol and must be "
+            if {k: fields[k] for k in expected} != expected:
+                raise ParamsError(key, f"got {entry!r}; {name} is a built-in benchmark protocol on "
                                   f"{expected} (define a protocol under another name for other data)")
         return protocol
     if entry is None:
@@ -102,8 +120,9 @@ def resolve_protocol(params: Mapping[str, Any], name: str) -> Protocol:
     if not _NAME.fullmatch(name):
         raise ParamsError(key, f"protocol name {name!r}: use {_NAME_RULE}")
     if not isinstance(entry, Mapping):
-        raise ParamsError(key, f"got {entry!r}; expected {{dataset: <name>, split: <split name>}}")
-    fields = validate(entry, {"dataset": string, "split": string}, key)
+        raise ParamsError(key, f"got {entry!r}; expected {{dataset: <name>, split: <split name>, pretrain: {{}}, "
+                          "features: {}, linear: {}, knn: {}}")
+    fields = validate(entry, ENTRY_SCHEMA, key)
     dataset = fields["dataset"]
     if dataset in DATASETS:
         raise ParamsError(f"{key}.dataset", f"{dataset!r} is a built-in benchmark dataset, whose protocols "

@@ -29,6 +29,8 @@ from collections.abc import Mapping, Sequence
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from ..recipes import Recipe
+
 if TYPE_CHECKING:  # annotations only: this module (the torch-free half) never loads torch
     import torch
     from torch import nn
@@ -91,6 +93,11 @@ class MethodInfo:
     # CPU section, nested like the section; ``skelrep profile paper`` and the benchmark read it
     paper: ClassVar[Mapping[str, Any]] = {}
     paper_source: ClassVar[str] = ""  # where the paper values come from (the benchmark prints it)
+    # the rest of the paper recipe (defaults.py too): other params sections it sets (its
+    # preprocessing variant, downstream evaluation, ...) and its values per benchmark protocol
+    # ({"pku2-xsub": {"pretrain": {...}, "linear": {...}}}); see skelrep.recipes
+    paper_sections: ClassVar[Mapping[str, Any]] = {}
+    paper_protocols: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     implementation: ClassVar[str]  # "package.module:Class" of its ``Method``
     # "package.module:function" validating its section, torch-free (the package's ``schema.py``)
     schema: ClassVar[str]
@@ -114,6 +121,14 @@ class MethodInfo:
     def paper_overrides(cls) -> dict[str, Any]:
         """The paper values as dotted keys of the section, e.g. ``{"encoder.hidden": 1024}``."""
         return flatten(copy.deepcopy(cls.paper))
+
+    @classmethod
+    def paper_recipe(cls, section: Mapping[str, Any]) -> Recipe:
+        """The official recipe (``skelrep profile paper``): the section's paper values, the other
+        sections and the per-benchmark values. ``section`` (the current params.yaml section)
+        lets a method pick a variant's recipe (USDRL's STTR encoder)."""
+        return Recipe(cls.paper_source, copy.deepcopy(cls.paper), copy.deepcopy(cls.paper_sections),
+                      copy.deepcopy(cls.paper_protocols))
 
     @classmethod
     def input_modality(cls, section: Mapping[str, Any] | None) -> str | None:

@@ -17,7 +17,7 @@ from skelrep.methods.isc.moco import InterSkeletonMoCo, IscFeatureEncoder
 from skelrep.models.encoder_file import load_encoder_file, save_encoder
 from skelrep.models.modalities import make_modality
 from skelrep.params import load_params
-from skelrep.profiles import apply_overrides, profile_overrides
+from skelrep.profiles import apply_assignments, profile_assignments
 from skelrep.skeleton import NTU_PARENTS
 from skelrep.training.distributed import DistInfo
 from skelrep.training.pretrain import run_pretraining
@@ -145,7 +145,8 @@ def test_committed_params_section_validates():
 
 
 def test_paper_profile_gives_the_official_configuration():
-    method = get_method("isc", apply_overrides(load_params(REPO_ROOT / "params.yaml"), profile_overrides("paper")))
+    params = load_params(REPO_ROOT / "params.yaml")
+    method = get_method("isc", apply_assignments(params, profile_assignments("paper", params, "isc")))
     c = method.model_cfg
     assert (c.pair, c.eval_encoder, method.frames) == ("seq_graph", "seq", 64)
     assert (c.gru.hidden, c.gru.layers, c.gru.mode) == (1024, 3, "causal_official")

@@ -15,7 +15,7 @@ from skelrep.methods import build_encoder, get_method
 from skelrep.methods.umurl.method import UmURL, UmURLEncoder
 from skelrep.models.encoder_file import load_encoder_file, save_encoder
 from skelrep.params import load_params
-from skelrep.profiles import apply_overrides, profile_overrides
+from skelrep.profiles import apply_assignments, profile_assignments
 from skelrep.training.distributed import DistInfo
 from skelrep.training.pretrain import run_pretraining
 
@@ -133,7 +133,8 @@ def test_committed_params_section_validates():
 
 
 def test_paper_profile_gives_the_official_configuration():
-    method = get_method("umurl", apply_overrides(load_params(REPO_ROOT / "params.yaml"), profile_overrides("paper")))
+    params = load_params(REPO_ROOT / "params.yaml")
+    method = get_method("umurl", apply_assignments(params, profile_assignments("paper", params, "umurl")))
     c = method.model_cfg
     e = c.encoder
     assert (e.hidden, e.ffn, e.heads, e.num_layers, e.t_pe_max_len, e.frames) == (1024, 1024, 1, 1, 200, 64)

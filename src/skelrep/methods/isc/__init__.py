@@ -23,6 +23,8 @@ class ISCInfo(MethodInfo):
     downstream_crop = ("center", 0.95)  # the centre 95 % of the valid sequence: the official test/KNN input
     paper = defaults.PAPER
     paper_source = defaults.PAPER_SOURCE
+    paper_sections = defaults.PAPER_SECTIONS
+    paper_protocols = defaults.PAPER_PROTOCOLS
     implementation = "skelrep.methods.isc.method:ISC"
     schema = "skelrep.methods.isc.schema:validate_section"
 

@@ -24,6 +24,8 @@ class UmURLInfo(MethodInfo):
     downstream_crop = ("whole", 1.0)  # the whole valid sequence: the official linear-eval and KNN input
     paper = defaults.PAPER
     paper_source = defaults.PAPER_SOURCE
+    paper_sections = defaults.PAPER_SECTIONS
+    paper_protocols = defaults.PAPER_PROTOCOLS
     implementation = "skelrep.methods.umurl.method:UmURL"
     schema = "skelrep.methods.umurl.schema:validate_section"
 

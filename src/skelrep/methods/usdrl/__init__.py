@@ -14,6 +14,7 @@ from typing import Any
 
 from skelrep.methods.base import MethodInfo
 from skelrep.methods.usdrl import defaults
+from skelrep.recipes import Recipe, deep_merge
 
 
 class USDRLInfo(MethodInfo):
@@ -23,8 +24,18 @@ class USDRLInfo(MethodInfo):
     downstream_crop = ("whole", 1.0)  # the whole valid sequence: the official linear-eval and KNN input
     paper = defaults.PAPER
     paper_source = defaults.PAPER_SOURCE
+    paper_sections = defaults.PAPER_SECTIONS
+    paper_protocols = defaults.PAPER_PROTOCOLS
     implementation = "skelrep.methods.usdrl.method:USDRL"
     schema = "skelrep.methods.usdrl.schema:validate_section"
+
+    @classmethod
+    def paper_recipe(cls, section: Mapping[str, Any]) -> Recipe:
+        recipe = super().paper_recipe(section)
+        if cls.encoder_arch(section) == "sttr":  # its own NTU-60 xsub linear lr
+            return Recipe(recipe.source, recipe.method, recipe.sections,
+                          deep_merge(recipe.protocols, defaults.STTR_PROTOCOLS))
+        return recipe
 
     @classmethod
     def encoder_arch(cls, section: Mapping[str, Any]) -> str | None:
