@@ -3,20 +3,34 @@
 For the pretrained encoder and for the random-init baseline (same architecture), written to
 <out>/{pretrained,random_init}.npz: the features, labels and sample names of both subsets, the
 class count and class names (skelrep.evaluation.features: linear and KNN need nothing else).
-Also <out>/handcrafted.npz, the hand-crafted baseline in the same format: the normalised joint
-coordinates resampled to features.handcrafted_frames frames and flattened
-(skelrep.evaluation.handcrafted; no encoder, so whatever the method).
+Both subsets are encoded with the test input (features.test_crop); when the linear probe's train
+input (features.train_crop) differs, the train subset again with it: K = features.random_crops
+seeded random crops per sample (or 1 deterministic crop), as train_x_crops. `auto` is the
+method's official input (MethodInfo.downstream_crop). Also <out>/handcrafted.npz, the
+hand-crafted baseline in the same format: the normalised joint coordinates (whole sequence)
+resampled to features.handcrafted_frames frames and flattened (skelrep.evaluation.handcrafted; no
+encoder, so whatever the method).
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
+
+import numpy as np
 
 from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.data.hdf5 import SUBSETS, class_names, read_attrs
 from skelrep.data.protocols import resolve_protocol
 from skelrep.evaluation.feature_file import save_feature_file
-from skelrep.evaluation.features import extract_features, load_frozen_encoder
+from skelrep.evaluation.features import (
+    crop_windows,
+    downstream_inputs,
+    extract_features,
+    extract_window_features,
+    load_frozen_encoder,
+)
 from skelrep.evaluation.handcrafted import VARIANT as HANDCRAFTED
 from skelrep.evaluation.handcrafted import extract_handcrafted
 from skelrep.evaluation.sections import FEATURES_SCHEMA
@@ -28,6 +42,7 @@ from skelrep.schema import validate
 from skelrep.validation import validate_all
 
 ENCODERS = {"pretrained": "encoder.pt", "random_init": "encoder_random.pt"}
+log = logging.getLogger("stages.features")
 
 
 def main(argv=None) -> None:
@@ -51,14 +66,30 @@ def main(argv=None) -> None:
     num_classes, names = int(read_attrs(args.data)["num_classes"]), class_names(args.data)
     for variant, filename in ENCODERS.items():
         encoder = load_frozen_encoder(Path(args.models) / filename, device)
-        # auto: the method's official downstream input (whole sequence; ISC: centre 95 %)
-        crop, ratio = (METHODS[encoder.method].downstream_crop if cfg["crop"] == "auto"
-                       else (cfg["crop"], cfg["ratio"]))
-        features = {subset: extract_features(encoder, ds, crop=crop, ratio=ratio, batch_size=cfg["batch_size"],
-                                             device=device, desc=f"{variant} {subset}")
+        inputs = downstream_inputs(cfg, METHODS[encoder.method].downstream_crop)  # auto: the method's own
+        test_in = inputs.test
+        t0 = time.perf_counter()
+        features = {subset: extract_features(encoder, ds, crop=test_in.crop, ratio=test_in.ratio,
+                                             batch_size=cfg["batch_size"], device=device, desc=f"{variant} {subset}")
                     for subset, ds in subsets.items()}
+        one_pass = time.perf_counter() - t0
+        crops = windows = None
+        if inputs.train != test_in:  # the probe trains on other inputs than it tests on
+            count = 1 if inputs.train.deterministic else cfg["random_crops"]
+            # the same windows for both encoders (the generator is re-seeded)
+            starts, lengths = crop_windows(inputs.train, subsets["train"].num_frame, count, cfg["seed"])
+            t0 = time.perf_counter()
+            crops = extract_window_features(encoder, subsets["train"], starts, lengths, batch_size=cfg["batch_size"],
+                                            device=device, desc=f"{variant} train crops")
+            windows = np.stack([starts, lengths], axis=-1)
+            log.info("%s: train input %s, K = %d crops of the %d train samples cached in %.2f s (%d encoder "
+                     "forwards of the train split; train + test on the test input %s: %.2f s)", variant,
+                     inputs.train.describe(), count, len(subsets["train"]), time.perf_counter() - t0, count,
+                     test_in.describe(), one_pass)
+        else:
+            log.info("%s: train and test input %s", variant, test_in.describe())
         save_feature_file(Path(args.out) / f"{variant}.npz", features=features, labels=labels, ids=ids,
-                          num_classes=num_classes, class_names=names)
+                          num_classes=num_classes, class_names=names, train_crops=crops, train_crop_windows=windows)
     # the hand-crafted baseline: no encoder, the same input resampling (whole sequence), on the CPU
     features = {subset: extract_handcrafted(ds, cfg["handcrafted_frames"], batch_size=cfg["batch_size"])
                 for subset, ds in subsets.items()}

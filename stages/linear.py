@@ -4,11 +4,14 @@ Primary number: top-1 after the last epoch. Secondary, labelled column: best tes
 the periodic evaluations (the official codes' convention). Same probe for the random-init
 baseline encoder and for the hand-crafted baseline (the joint coordinates of handcrafted.npz: a
 logistic regression on them): metrics under linear/random_init/ and linear/handcrafted/,
-history_<variant>.jsonl and curve_<variant>.csv.
+history_<variant>.jsonl and curve_<variant>.csv. The probe trains on the feature file's
+train_x_crops when present (K cached train crops, crop (epoch - 1) % K in each epoch; the
+standardisation statistics over all of them), else on train_x, and tests on test_x.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from skelrep.config import run_identity
@@ -25,6 +28,7 @@ from skelrep.tracking.mlflow_run import epoch_curves, stage_run
 from skelrep.validation import validate_all
 
 VARIANTS = {"pretrained": "linear", "random_init": "linear/random_init", "handcrafted": "linear/handcrafted"}
+log = logging.getLogger("stages.linear")
 CURVES = ("lr", "train_loss", "train_top1", "test_top1", "test_top5")  # MLflow: <prefix>/<column>_curve
 
 
@@ -48,8 +52,14 @@ def main(argv=None) -> None:
         for variant, prefix in VARIANTS.items():
             seed_everything(cfg["seed"])
             feats = load_feature_file(Path(args.features) / f"{variant}.npz")
-            train_x, test_x = feats["train_x"], feats["test_x"]
-            if cfg["standardize"]:
+            # the probe's train input: its cached train crops (K, N, D) when the features stage wrote
+            # them (train input != test input, e.g. ISC's random crops), else the test-style train_x
+            train_x, test_x = feats.get("train_x_crops", feats["train_x"]), feats["test_x"]
+            if train_x.ndim == 3:
+                log.info("%s: %d cached train crops, crop (epoch - 1) %% %d each epoch", variant, len(train_x),
+                         len(train_x))
+                run.log_params({"linear.train_crops": len(train_x)})  # K, the same for both encoders
+            if cfg["standardize"]:  # train statistics: over all cached crops
                 train_x, test_x = standardize_features(train_x, test_x)
             result = train_linear_probe(
                 train_x, feats["train_y"], test_x, feats["test_y"], num_classes=int(feats["num_classes"]),

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
 
 from skelrep.data.augment import (
     AugmentConfig,
+    center_crop_window,
     deterministic_crop_resize,
     joint_corruption,
     make_views,
     random_crop_resize,
+    random_crop_windows,
     random_spatial,
     resample_time,
     shear,
@@ -139,6 +139,29 @@ def test_random_crop_resize_rejects_bad_num_frames():
 # ------------------------------------------------------------------- deterministic crops
 
 
+# (ratio, n) -> (start, length), by hand from the official ``start = int((1 - r) * n / 2)``,
+# ``length = n - 2 * start`` (float64: 1 - 0.95 = 0.050000000000000044, so (1 - 0.95) * 20 / 2
+# = 0.5000000000000004 and (1 - 0.95) * 40 / 2 = 1.0000000000000009)
+OFFICIAL_CENTER = {
+    (0.95, 1): (0, 1), (0.95, 2): (0, 2), (0.95, 20): (0, 20), (0.95, 21): (0, 21),
+    (0.95, 40): (1, 38), (0.95, 41): (1, 39), (0.95, 64): (1, 62), (0.95, 103): (2, 99),
+    (0.95, 299): (7, 285), (0.95, 300): (7, 286),
+    (0.5, 1): (0, 1), (0.5, 2): (0, 2), (0.5, 3): (0, 3), (0.5, 4): (1, 2), (0.5, 7): (1, 5),
+    (0.5, 50): (12, 26), (0.5, 64): (16, 32), (0.5, 300): (75, 150), (0.5, 301): (75, 151),
+    (1.0, 1): (0, 1), (1.0, 37): (0, 37), (1.0, 300): (0, 300),
+}
+
+
+@pytest.mark.parametrize("ratio", sorted({r for r, _ in OFFICIAL_CENTER}))
+def test_center_crop_window_is_the_official_arithmetic(ratio):
+    ns = [n for r, n in OFFICIAL_CENTER if r == ratio]
+    starts, lengths = center_crop_window(torch.tensor(ns), ratio)
+    assert list(zip(starts.tolist(), lengths.tolist(), strict=True)) == [OFFICIAL_CENTER[ratio, n] for n in ns]
+    # the formula as the official feeder evaluates it, on Python floats
+    assert [(int((1 - ratio) * n / 2), n - 2 * int((1 - ratio) * n / 2)) for n in ns] == [
+        OFFICIAL_CENTER[ratio, n] for n in ns]
+
+
 def test_deterministic_crop_whole_and_center_on_ramp():
     num_frames = torch.tensor([300, 100, 37, 1])
     x = _ramp(4)
@@ -148,15 +171,39 @@ def test_deterministic_crop_whole_and_center_on_ramp():
 
     center = deterministic_crop_resize(x, num_frames, 64, mode="center", ratio=0.95)
     for k, nf in enumerate(num_frames.tolist()):
-        length = max(1, math.floor(nf * 0.95))          # no 64-frame minimum
-        start = (nf - length) // 2
-        torch.testing.assert_close(center[k], _official_crop_resize(x[k], start, length, 64),
+        start = int((1 - 0.95) * nf / 2)              # the official arithmetic; no 64-frame minimum
+        torch.testing.assert_close(center[k], _official_crop_resize(x[k], start, nf - 2 * start, 64),
                                    **_ULP)
-    # 300 frames at 95 %: 285 frames starting at 7, so the ramp covers [7, 291]
-    assert center[0].min() >= 7 and center[0].max() <= 291
+    # 300 frames at 95 %: 286 frames starting at 7, so the ramp covers [7, 292]
+    assert center[0].min() >= 7 and center[0].max() <= 292
+    assert _window_from_ramp(center[:1]) == (torch.tensor([7]), torch.tensor([286]))
 
     half = deterministic_crop_resize(x, num_frames, 64, mode="center", ratio=0.5)
     torch.testing.assert_close(half[1], _official_crop_resize(x[1], 25, 50, 64), **_ULP)
+
+
+def test_random_crop_windows_are_the_official_crop_and_seeded():
+    num_frames = torch.tensor([300, 100, 37, 64, 65])
+    starts, lengths = random_crop_windows(num_frames, 50, (0.5, 1.0), 64, _gen(0))
+    assert starts.shape == lengths.shape == (50, 5)
+    # L = clamp(floor(n * s), 64, n) with s in [0.5, 1); start in [0, n - L]
+    assert bool((lengths <= num_frames).all() and (starts >= 0).all() and (starts + lengths <= num_frames).all())
+    assert bool((lengths >= torch.clamp(num_frames, max=64)).all())
+    assert lengths[:, 2].eq(37).all() and lengths[:, 3].eq(64).all()  # n <= 64: the whole sequence
+    assert bool((lengths[:, 0] >= 150).all() and (lengths[:, 0] < 300).all())
+    assert len(set(zip(starts[:, 0].tolist(), lengths[:, 0].tolist(), strict=True))) > 40  # independent crops
+    again = random_crop_windows(num_frames, 50, (0.5, 1.0), 64, _gen(0))
+    assert torch.equal(again[0], starts) and torch.equal(again[1], lengths)
+    # the draws are laid out crop-major: crop k does not depend on how many crops follow it
+    few = random_crop_windows(num_frames, 3, (0.5, 1.0), 64, _gen(0))
+    assert torch.equal(few[0][0], starts[0]) and torch.equal(few[1][0], lengths[0])
+    # the same arithmetic as random_crop_resize for one crop of the same draws
+    ramp = _ramp(5)
+    clips = random_crop_resize(ramp, num_frames, 16, (0.5, 1.0), 64, _gen(0))
+    expected = resample_time(ramp, few[0][0], few[1][0], 16)
+    torch.testing.assert_close(clips, expected)
+    with pytest.raises(ValueError, match="count"):
+        random_crop_windows(num_frames, 0)
 
 
 def test_deterministic_crop_rejects_bad_mode_and_ratio():

@@ -31,12 +31,12 @@ from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.data.layout import load_layout
 from skelrep.errors import ParamsError
 from skelrep.evaluation.feature_file import load_feature_file
-from skelrep.evaluation.features import extract_features, load_frozen_encoder
+from skelrep.evaluation.features import crop_windows, extract_features, extract_window_features, load_frozen_encoder
 from skelrep.evaluation.handcrafted import extract_handcrafted
 from skelrep.evaluation.knn import knn_top1
 from skelrep.evaluation.linear import standardize_features, train_linear_probe
 from skelrep.methods import METHODS, Method, MethodInfo, build_encoder, get_method
-from skelrep.methods.base import resolve
+from skelrep.methods.base import DownstreamCrops, DownstreamInput, resolve
 from skelrep.models.encoder_file import load_encoder_file, save_encoder
 from skelrep.params import load_params
 from skelrep.profiles import apply_assignments, profile_assignments, set_arguments
@@ -112,8 +112,13 @@ def test_the_registry_declares_each_method_once():
         assert issubclass(impl, info) and issubclass(impl, Method) and impl.name == name
         assert impl.label == info.label and impl.downstream_crop == info.downstream_crop
     assert [m.label for m in METHODS.values()] == ["USDRL", "UmURL", "ISC"]
-    assert {n: m.downstream_crop for n, m in METHODS.items()} == {
-        "usdrl": ("whole", 1.0), "umurl": ("whole", 1.0), "isc": ("center", 0.95)}
+    # the official downstream inputs (evaluation.md section 2): train / test (test = KNN's too)
+    assert {n: (m.downstream_crop.train.describe(), m.downstream_crop.test.describe())
+            for n, m in METHODS.items()} == {
+        "usdrl": ("whole", "whole"), "umurl": ("whole", "whole"),
+        "isc": ("random U(0.5, 1.0), min 64 frames", "centre 95 %")}
+    assert METHODS["isc"].downstream_crop == DownstreamCrops(
+        train=DownstreamInput("random", scale=(0.5, 1.0), min_frames=64), test=DownstreamInput("center", 0.95))
 
 
 def test_looking_methods_up_loads_no_torch():
@@ -234,12 +239,24 @@ def test_the_stages_run_the_new_method(toy, tmp_path, monkeypatch):
     assert len(stats) == toy.section["train"]["epochs"] and all(np.isfinite(s["loss"]) for s in stats)
     assert load_encoder_file(f"models/{PROTOCOL}/encoder.pt")["method"] == "toy"
 
-    _stage("features").main(args("features"))  # features.crop: auto -> the toy's own downstream crop
+    _stage("features").main(args("features"))  # features.*_crop: auto -> the toy's own downstream inputs
     encoder = load_frozen_encoder(Path(f"models/{PROTOCOL}/encoder.pt"), torch.device("cpu"))
-    expected = extract_features(encoder, SkeletonH5Dataset(data, TINY_SPLIT, "train"), crop="center", ratio=0.9)
+    train_set = SkeletonH5Dataset(data, TINY_SPLIT, "train")
+    expected = extract_features(encoder, train_set, crop="center", ratio=0.9)  # the test input, KNN's gallery
     features = load_feature_file(f"data/features/{PROTOCOL}/pretrained.npz")
     np.testing.assert_array_equal(features["train_x"], expected)
     assert features["train_x"].shape == (16, toy.section["hidden"])
+    # the probe's train input: K random crops U(0.5, 1), at least 16 frames, seeded (features.seed)
+    k = toy_params(toy.section)["features"]["random_crops"]
+    starts, lengths = crop_windows(METHODS["toy"].downstream_crop.train, train_set.num_frame, k, seed=0)
+    np.testing.assert_array_equal(features["train_crop_windows"], np.stack([starts, lengths], -1))
+    n = train_set.num_frame
+    assert ((lengths >= np.minimum(n, 16)) & (starts + lengths <= n)).all() and (lengths < n).any()
+    np.testing.assert_array_equal(features["train_x_crops"], extract_window_features(encoder, train_set, starts,
+                                                                                     lengths))
+    assert features["train_x_crops"].shape == (k, 16, toy.section["hidden"])
+    random_init = load_feature_file(f"data/features/{PROTOCOL}/random_init.npz")  # the same crops
+    np.testing.assert_array_equal(random_init["train_crop_windows"], features["train_crop_windows"])
 
     # the hand-crafted baseline: the joint coordinates, whatever the method, in the same format
     frames = toy_params(toy.section)["features"]["handcrafted_frames"]
@@ -249,6 +266,7 @@ def test_the_stages_run_the_new_method(toy, tmp_path, monkeypatch):
     assert handcrafted["test_x"].shape == (8, 3 * frames * 25 * 2)
     for key in ("train_y", "test_y", "train_ids", "test_ids", "num_classes", "class_names"):
         np.testing.assert_array_equal(handcrafted[key], features[key])
+    assert "train_x_crops" not in handcrafted  # the whole sequence for train and test
 
     _stage("knn").main(args("knn"))
     _stage("linear").main(args("linear"))

@@ -38,10 +38,12 @@ from skelrep.schema import validate
 
 __all__ = [
     "AugmentConfig",
+    "center_crop_window",
     "deterministic_crop_resize",
     "joint_corruption",
     "make_views",
     "random_crop_resize",
+    "random_crop_windows",
     "random_spatial",
     "resample_time",
     "shear",
@@ -153,6 +155,43 @@ def resample_time(x: torch.Tensor, starts: torch.Tensor, lengths: torch.Tensor,
     return frames(i0) * w0.view(shape).to(x.dtype) + frames(i1) * w1.view(shape).to(x.dtype)
 
 
+def _random_windows(num_frames: torch.Tensor, draws: torch.Tensor, scale: tuple[float, float],
+                    min_crop: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(starts, lengths) of the official random crop from two U[0, 1) float64 draws per window
+    (``draws[0]`` the scale, ``draws[1]`` the start), broadcast against ``num_frames``."""
+    low, high = scale
+    if not 0.0 < low <= high:
+        raise ValueError(f"scale must satisfy 0 < low <= high, got {scale}")
+    if min_crop < 1:
+        raise ValueError(f"min_crop must be >= 1, got {min_crop}")
+    s = low + (high - low) * draws[0]
+    lengths = torch.floor(num_frames * s).to(torch.int64).clamp_min(min_crop).minimum(num_frames)
+    slack = num_frames - lengths
+    # floor(u * (slack + 1)) is uniform on {0..slack}; the minimum guards float rounding.
+    starts = torch.floor(draws[1] * (slack + 1)).to(torch.int64).minimum(slack)
+    return starts, lengths
+
+
+def random_crop_windows(num_frames: torch.Tensor, count: int, scale: tuple[float, float] = (0.5, 1.0),
+                        min_crop: int = 64, generator: torch.Generator | None = None,
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` independent official random crops of each sequence: (starts, lengths), each
+    ``(count, N)`` int64 on the CPU, the arithmetic of :func:`random_crop_resize`.
+
+    All ``count * 2 * N`` float64 draws are made at once, in this order (crop, scale|start,
+    sample), so the windows depend only on the generator's state and ``num_frames``, never on
+    how the samples are later batched. The features stage caches the linear probe's random
+    train crops with it.
+    """
+    num_frames = torch.as_tensor(num_frames, dtype=torch.int64).cpu()
+    if num_frames.dim() != 1 or bool((num_frames < 1).any()):
+        raise ValueError(f"num_frames must be a 1-D tensor of positive counts, got {num_frames.tolist()}")
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}")
+    draws = _rand((count, 2, num_frames.shape[0]), generator, torch.device("cpu"), dtype=torch.float64)
+    return _random_windows(num_frames, draws.transpose(0, 1), scale, min_crop)
+
+
 def random_crop_resize(x: torch.Tensor, num_frames: torch.Tensor, out_frames: int,
                        scale: tuple[float, float] = (0.1, 1.0), min_crop: int = 64,
                        generator: torch.Generator | None = None) -> torch.Tensor:
@@ -163,19 +202,30 @@ def random_crop_resize(x: torch.Tensor, num_frames: torch.Tensor, out_frames: in
     like numpy's scalar arithmetic in the official code).
     """
     num_frames = _check_num_frames(x, num_frames)
-    low, high = scale
-    if not 0.0 < low <= high:
-        raise ValueError(f"scale must satisfy 0 < low <= high, got {scale}")
-    if min_crop < 1:
-        raise ValueError(f"min_crop must be >= 1, got {min_crop}")
-    n = x.shape[0]
-    draws = _rand((2, n), generator, x.device, dtype=torch.float64)
-    s = low + (high - low) * draws[0]
-    lengths = torch.floor(num_frames * s).to(torch.int64).clamp_min(min_crop).minimum(num_frames)
-    slack = num_frames - lengths
-    # floor(u * (slack + 1)) is uniform on {0..slack}; the minimum guards float rounding.
-    starts = torch.floor(draws[1] * (slack + 1)).to(torch.int64).minimum(slack)
+    draws = _rand((2, x.shape[0]), generator, x.device, dtype=torch.float64)
+    starts, lengths = _random_windows(num_frames, draws, scale, min_crop)
     return resample_time(x, starts, lengths, out_frames)
+
+
+def center_crop_window(num_frames: torch.Tensor, ratio: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(starts, lengths) of the official centre crop keeping the centre ``ratio`` of each sequence.
+
+    The official feeders' arithmetic (``crop_subsequence``, test branch)::
+
+        start = int((1 - ratio) * n / 2)      # truncation, float64 as Python/numpy scalars
+        data = input[:, start:n - start]      # so length = n - 2 * start
+
+    e.g. n = 300, ratio 0.95: start 7, length 286 (not floor(300 * 0.95) = 285). The window is
+    symmetric and never empty (length >= ratio * n > 0); no 64-frame minimum applies in this
+    deterministic branch.
+    """
+    if not 0.0 < ratio <= 1.0:
+        raise ValueError(f"center ratio must lie in (0, 1], got {ratio}")
+    num_frames = torch.as_tensor(num_frames, dtype=torch.int64)
+    # float64, evaluated left to right as the official ``(1 - r) * n / 2``: the rounding of
+    # 1 - r matters (e.g. (1 - 0.95) * 20 / 2 = 0.50000000000000044 -> start 0)
+    starts = torch.floor((1.0 - ratio) * num_frames.to(torch.float64) / 2).to(torch.int64)
+    return starts, num_frames - 2 * starts
 
 
 def deterministic_crop_resize(x: torch.Tensor, num_frames: torch.Tensor, out_frames: int,
@@ -183,10 +233,9 @@ def deterministic_crop_resize(x: torch.Tensor, num_frames: torch.Tensor, out_fra
                               ratio: float = 1.0) -> torch.Tensor:
     """The deterministic evaluation crops, resampled to ``out_frames``.
 
-    ``whole``: frames 0..n-1 (``ratio`` must stay 1.0). ``center``: the centred window of
-    max(1, floor(n * ratio)) frames starting at (n - L) // 2. No 64-frame minimum applies in
-    this deterministic branch: the reference material does not record one, and skelrep's
-    documented choice is none.
+    ``whole``: frames 0..n-1 (``ratio`` must stay 1.0). ``center``: the official centre crop
+    of :func:`center_crop_window` (start int((1 - ratio) * n / 2), length n - 2 * start). No
+    64-frame minimum applies in this deterministic branch (none in the official code).
     """
     num_frames = _check_num_frames(x, num_frames)
     if mode == "whole":
@@ -194,11 +243,8 @@ def deterministic_crop_resize(x: torch.Tensor, num_frames: torch.Tensor, out_fra
             raise ValueError(f"mode='whole' takes no ratio (got {ratio}); use mode='center'")
         return resample_time(x, torch.zeros_like(num_frames), num_frames, out_frames)
     if mode == "center":
-        if not 0.0 < ratio <= 1.0:
-            raise ValueError(f"center ratio must lie in (0, 1], got {ratio}")
-        # float64 so floor(n * 0.95) etc. match Python/numpy scalar arithmetic.
-        lengths = torch.floor(num_frames.to(torch.float64) * ratio).to(torch.int64).clamp_min(1)
-        return resample_time(x, (num_frames - lengths) // 2, lengths, out_frames)
+        starts, lengths = center_crop_window(num_frames, ratio)
+        return resample_time(x, starts, lengths, out_frames)
     raise ValueError(f"mode must be 'whole' or 'center', got {mode!r}")
 
 

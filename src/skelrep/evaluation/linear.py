@@ -110,6 +110,10 @@ def train_linear_probe(
 ) -> LinearProbeResult:
     """Train fc on frozen features with SGD + MultiStep(×0.1) and cross-entropy.
 
+    ``train_x`` is (N, D), or (K, N, D): K cached train crops of the same N samples (the
+    features stage's ``train_x_crops``), of which epoch e (1-based) trains on crop (e - 1) % K,
+    so the K crops take turns like the official per-epoch random crop.
+
     The test split is evaluated every ``eval_every`` epochs (1-based: 5, 10, ...) and always
     after the last epoch, which gives the primary ``top1_last``. ``test_top5`` uses
     k = min(5, num_classes). The lr logged for an epoch is the one it trained with; a milestone
@@ -122,11 +126,13 @@ def train_linear_probe(
     ytr = _as_tensor(train_y, torch.long, device)
     xte = _as_tensor(test_x, torch.float32, device)
     yte = _as_tensor(test_y, torch.long, device)
-    if xtr.ndim != 2 or xte.ndim != 2 or xtr.shape[1] != xte.shape[1]:
-        raise ValueError(f"features must be (N, D) with equal D; got {tuple(xtr.shape)}, {tuple(xte.shape)}")
+    if xtr.ndim not in (2, 3) or xte.ndim != 2 or xtr.shape[-1] != xte.shape[1] or xtr.shape[-2] != ytr.shape[0]:
+        raise ValueError(f"features must be (N, D) or, train, (K, N, D) with equal D and N train labels; got "
+                         f"{tuple(xtr.shape)}, {tuple(xte.shape)} and {ytr.shape[0]} labels")
+    crops = xtr if xtr.ndim == 3 else xtr[None]
 
     gen = torch.Generator().manual_seed(seed)
-    fc = make_linear_head(xtr.shape[1], num_classes, gen).to(device)
+    fc = make_linear_head(xtr.shape[-1], num_classes, gen).to(device)
     opt = torch.optim.SGD(fc.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=0.1)
     top_k = min(5, num_classes)
@@ -136,7 +142,7 @@ def train_linear_probe(
     scores = np.zeros((0, num_classes), dtype=np.float32)
     for epoch in tqdm(range(1, epochs + 1), desc="linear probe", disable=not progress):
         epoch_lr = opt.param_groups[0]["lr"]
-        loss, acc = sgd_epoch(fc, opt, xtr, ytr, batch_size, gen)
+        loss, acc = sgd_epoch(fc, opt, crops[(epoch - 1) % crops.shape[0]], ytr, batch_size, gen)
         sched.step()
         row = {"epoch": epoch, "lr": epoch_lr, "train_loss": loss, "train_top1": acc}
         if epoch % eval_every == 0 or epoch == epochs:
@@ -166,7 +172,10 @@ def standardize_features(train_x: np.ndarray, *others: np.ndarray) -> list[np.nd
     It makes the probe's optimisation insensitive to the feature scale, which differs by
     orders of magnitude between a random-init and a pretrained encoder: without it, a short
     probe can favour one encoder for reasons unrelated to representation quality.
+    ``train_x`` may be (K, N, D), K cached train crops: the statistics are then those of all
+    K * N rows (every crop the probe trains on), and the result keeps the (K, N, D) shape.
     """
-    mean = train_x.mean(0, keepdims=True)
-    std = train_x.std(0, keepdims=True) + 1e-6
+    rows = train_x.reshape(-1, train_x.shape[-1]) if train_x.ndim == 3 else train_x
+    mean = rows.mean(0, keepdims=True)
+    std = rows.std(0, keepdims=True) + 1e-6
     return [((x - mean) / std).astype(np.float32) for x in (train_x, *others)]

@@ -5,8 +5,9 @@ A method is one package under ``skelrep/methods/`` registered by one line in
 
 - :class:`MethodInfo`, declared in the package's ``__init__`` and importable without torch:
   what the method *is*. Its display label (benchmark tables, MLflow tags, ``skelrep compare``),
-  its name in the published-results CSV, its official downstream input (the crop that
-  ``features.crop: auto`` takes), its paper values (the ``paper`` profile and the benchmark's
+  its name in the published-results CSV, its official downstream inputs (the linear probe's
+  train input and the test/KNN input that ``features.train_crop: auto`` and ``features.test_crop:
+  auto`` take, :class:`DownstreamCrops`), its paper values (the ``paper`` profile and the benchmark's
   paper size, from the package's ``defaults.py``), and how its ``params.yaml`` section names
   a variant, an input stream and the identifying MLflow params; and its section's schema
   (``schema``, the package's ``schema.py``: ``validate_section``). The report, ``skelrep
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -61,6 +63,67 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+CROPS = ("whole", "center", "random")
+
+
+@dataclass(frozen=True)
+class DownstreamInput:
+    """One input of the frozen encoder downstream: a crop of the valid sequence (``num_frame``
+    frames), resampled to the clip length by linear interpolation (``skelrep.data.augment``).
+
+    - ``whole``: frames 0..n-1 (``ratio`` 1).
+    - ``center``: the centre ``ratio`` of the sequence, with the official arithmetic: start
+      int((1 - ratio) * n / 2), length n - 2 * start (``augment.center_crop_window``).
+    - ``random``: the official random crop, s ~ U(``scale``), length clamp(floor(n * s),
+      ``min_frames``, n), uniform start (``augment.random_crop_windows``); a train input only.
+    """
+
+    crop: str = "whole"
+    ratio: float = 1.0
+    scale: tuple[float, float] | None = None  # random only
+    min_frames: int | None = None  # random only
+
+    def __post_init__(self) -> None:
+        if self.crop not in CROPS:
+            raise ValueError(f"crop must be one of {', '.join(CROPS)}, got {self.crop!r}")
+        if not 0.0 < self.ratio <= 1.0 or (self.crop != "center" and self.ratio != 1.0):
+            raise ValueError(f"ratio {self.ratio} must lie in (0, 1] and be 1.0 unless crop is 'center'")
+        if (self.crop == "random") != (self.scale is not None and self.min_frames is not None):
+            raise ValueError("scale and min_frames are given for, and only for, crop 'random'")
+        if self.scale is not None and not 0.0 < self.scale[0] <= self.scale[1] <= 1.0:
+            raise ValueError(f"scale must satisfy 0 < lo <= hi <= 1, got {self.scale}")
+        if self.min_frames is not None and self.min_frames < 1:
+            raise ValueError(f"min_frames must be >= 1, got {self.min_frames}")
+
+    @property
+    def deterministic(self) -> bool:
+        return self.crop != "random"
+
+    def describe(self) -> str:
+        """E.g. ``whole``, ``centre 95 %``, ``random U(0.5, 1.0), min 64 frames``."""
+        if self.crop == "center":
+            return f"centre {100 * self.ratio:g} %"
+        if self.crop == "random":
+            return f"random U({self.scale[0]}, {self.scale[1]}), min {self.min_frames} frames"
+        return "whole"
+
+
+WHOLE = DownstreamInput("whole")
+
+
+@dataclass(frozen=True)
+class DownstreamCrops:
+    """A method's official downstream inputs: ``train``, the linear probe's train input; ``test``,
+    its test input, which KNN also uses for both gallery (train split) and queries (test split)."""
+
+    train: DownstreamInput = WHOLE
+    test: DownstreamInput = WHOLE
+
+    def __post_init__(self) -> None:
+        if not self.test.deterministic:
+            raise ValueError("the test input must be deterministic (whole or center)")
+
+
 class FeatureEncoder(Protocol):
     """A frozen encoder as the evaluation stages use it (built from an encoder file)."""
 
@@ -86,9 +149,9 @@ class MethodInfo:
     name: ClassVar[str]  # the registry key and the params.yaml section
     label: ClassVar[str]  # display name: benchmark tables, MLflow ``variant`` rows, compare
     published_as: ClassVar[str | None] = None  # its ``method`` in published_results.csv (None: no rows)
-    # the official downstream input: (crop, ratio) of the valid sequence, resampled to the clip
-    # length, as the official linear-evaluation test and KNN inputs; what ``features.crop: auto`` uses
-    downstream_crop: ClassVar[tuple[str, float]] = ("whole", 1.0)
+    # the official downstream inputs (the linear probe's train input; its test input, also KNN's):
+    # what ``features.train_crop: auto`` and ``features.test_crop: auto`` use
+    downstream_crop: ClassVar[DownstreamCrops] = DownstreamCrops(train=WHOLE, test=WHOLE)
     # the paper recipe (the method's defaults.py): the values a GPU run sets over the committed
     # CPU section, nested like the section; ``skelrep profile paper`` and the benchmark read it
     paper: ClassVar[Mapping[str, Any]] = {}

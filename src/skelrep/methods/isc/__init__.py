@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from skelrep.methods.base import MethodInfo
+from skelrep.methods.base import DownstreamCrops, DownstreamInput, MethodInfo
 from skelrep.methods.isc import defaults
 
 
@@ -20,7 +20,10 @@ class ISCInfo(MethodInfo):
     name = "isc"
     label = "ISC"
     published_as = "ISC"
-    downstream_crop = ("center", 0.95)  # the centre 95 % of the valid sequence: the official test/KNN input
+    # linear probe: train on random crops U(0.5, 1) of at least 64 frames, test on the centre 95 %;
+    # KNN: the centre 95 % for gallery and queries (isc.md section 7, I13)
+    downstream_crop = DownstreamCrops(train=DownstreamInput("random", scale=(0.5, 1.0), min_frames=64),
+                                      test=DownstreamInput("center", 0.95))
     paper = defaults.PAPER
     paper_source = defaults.PAPER_SOURCE
     paper_sections = defaults.PAPER_SECTIONS

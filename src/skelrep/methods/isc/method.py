@@ -15,10 +15,13 @@ is resampled to (official 64), ``agcn.base_channels`` and ``hcn.width`` the enco
 ``isc.train.batch_size`` (the global batch), so the enqueue never wraps mid-batch.
 
 Downstream: the encoder file holds the query encoder (no head) of ``isc.eval_encoder``
-(headline: the GRU ``encoder_q`` of seq_graph). The official ISC downstream input is the
-**centre 95 %** crop resampled to the clip length (linear-eval test and KNN): ``ISCInfo.downstream_crop``, which
-the features stage uses with ``features.crop: auto`` (the committed value; ``center`` with
-``ratio`` or ``whole`` choose explicitly). Dense per-frame features exist only for the
+(headline: the GRU ``encoder_q`` of seq_graph). The official ISC downstream inputs
+(``ISCInfo.downstream_crop``), each resampled to the clip length: the linear probe trains on a
+**random crop** U(0.5, 1) of at least 64 frames and tests on the **centre 95 %** (start
+int(0.05 * n / 2), length n - 2 * start), which KNN uses for gallery and queries. The features
+stage takes them with ``features.train_crop: auto`` and ``features.test_crop: auto`` (the
+committed values; explicit crops choose otherwise), caching ``features.random_crops`` random train
+crops. Dense per-frame features exist only for the
 GRU (its per-frame top-layer outputs, a labelled extension); the graph and image encoders have
 none, and ``ISCEncoder.dense_features`` says so.
 """
@@ -47,7 +50,7 @@ class ISCEncoder(IscFeatureEncoder):
     """A frozen ISC query encoder (no head) as the evaluation stages use it.
 
     ``features``: GRU (N, 2*hidden), AGCN (N, 4*base_channels), HCN (N, 4*width*(frames/16)^2).
-    The official downstream input is the centre 95 % crop (``ISCInfo.downstream_crop``).
+    The official downstream inputs: ``ISCInfo.downstream_crop`` (random train crops, centre 95 % test).
     ``dense_features``: GRU only. Both take joint clips
     and derive the encoder's input stream (``isc.train.modality``) first.
     """

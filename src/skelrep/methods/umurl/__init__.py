@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from skelrep.methods.base import MethodInfo
+from skelrep.methods.base import WHOLE, DownstreamCrops, MethodInfo
 from skelrep.methods.umurl import defaults
 
 
@@ -21,7 +21,7 @@ class UmURLInfo(MethodInfo):
     name = "umurl"
     label = "UmURL"
     published_as = "UmURL"
-    downstream_crop = ("whole", 1.0)  # the whole valid sequence: the official linear-eval and KNN input
+    downstream_crop = DownstreamCrops(train=WHOLE, test=WHOLE)  # the whole valid sequence: linear eval and KNN
     paper = defaults.PAPER
     paper_source = defaults.PAPER_SOURCE
     paper_sections = defaults.PAPER_SECTIONS

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from skelrep.methods.base import MethodInfo
+from skelrep.methods.base import WHOLE, DownstreamCrops, MethodInfo
 from skelrep.methods.usdrl import defaults
 from skelrep.recipes import Recipe, deep_merge
 
@@ -21,7 +21,9 @@ class USDRLInfo(MethodInfo):
     name = "usdrl"
     label = "USDRL"
     published_as = "USDRL"
-    downstream_crop = ("whole", 1.0)  # the whole valid sequence: the official linear-eval and KNN input
+    # the whole valid sequence for the linear probe (train and test) and KNN (PKU-MMD II's
+    # official centre-50 % train crop, usdrl.md Q11, is a per-benchmark features.train_crop setting)
+    downstream_crop = DownstreamCrops(train=WHOLE, test=WHOLE)
     paper = defaults.PAPER
     paper_source = defaults.PAPER_SOURCE
     paper_sections = defaults.PAPER_SECTIONS
