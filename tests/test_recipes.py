@@ -80,6 +80,22 @@ def test_each_method_gets_its_data_variant(method, normalisation):
         assert paper(method, protocol)["preprocess"]["normalisation"] == normalisation
 
 
+def test_usdrl_pku2_linear_trains_on_the_centre_half():
+    features = paper("usdrl", "pku2-xsub")["features"]
+    assert (features["train_crop"], features["train_ratio"], features["test_crop"]) == ("center", 0.5, "auto")
+    assert paper("usdrl", "ntu60-xsub")["features"]["train_crop"] == "auto"  # the whole sequence
+
+
+def test_isc_downstream_inputs_are_its_official_crops():
+    """train: a random crop U(0.5, 1) (cached crops, one per epoch in turn), test: the centre 95 %."""
+    from skelrep.methods import METHODS
+
+    crops = METHODS["isc"].downstream_crop
+    assert (crops.train.crop, tuple(crops.train.scale), crops.test.crop, crops.test.ratio) == (
+        "random", (0.5, 1.0), "center", 0.95)
+    assert paper("isc", "ntu60-xsub")["features"]["train_crop"] == "auto"
+
+
 def test_usdrl_pku2_pretraining_schedule():
     train = paper("usdrl", "pku2-xsub")["pretrain"]
     assert (train["train.batch_size"], train["train.epochs"], train["train.milestones"]) == (512, 1201, [801])
