@@ -2,8 +2,10 @@
 
 Writes models/<protocol>/encoder.pt (backbone only: what downstream stages depend on),
 models/<protocol>/encoder_random.pt (same architecture, random init: the baseline) and
-per-epoch stats for DVC plots. While it trains, the resume checkpoint lives in
-models/.resume/<protocol>/ (not a DVC output); it is deleted once the outputs are written, so
+per-epoch stats for DVC plots. It trains train.epochs epochs, or more on a small train split
+(at least train.min_steps optimiser steps: skelrep.training.schema.train_schedule), decided
+before training and recorded as pretrain/epochs and pretrain/steps. While it trains, the resume
+checkpoint lives in models/.resume/<protocol>/ (not a DVC output); it is deleted once the outputs are written, so
 only an interrupted run of the same configuration resumes, and `dvc repro -f` starts from scratch.
 Multi-GPU / multi-node: torchrun --nproc_per_node=K stages/pretrain.py --protocol ...
 """
@@ -36,6 +38,7 @@ from skelrep.training.pretrain import (
     run_pretraining,
     write_stats,
 )
+from skelrep.training.schema import train_schedule
 from skelrep.validation import validate_all
 
 log = logging.getLogger("stages.pretrain")
@@ -71,13 +74,18 @@ def main(argv=None) -> None:
                                       "data": read_attrs(data_path), "split": protocol.split, "n": len(dataset),
                                       "world_size": dist.world_size})
 
+    schedule = train_schedule(train_cfg, len(dataset)) if len(dataset) >= train_cfg["batch_size"] else None
     with stage_run(run_identity(params, args.protocol) if dist.is_main else None, "pretrain") as run:
         run.log_params({**identifying_params(params, args.protocol),
                         **{f"{method.name}.{k}": v for k, v in method.log_params.items()},
                         **flatten(train_cfg, "pretrain."), "world_size": dist.world_size,
                         # what `precision: auto` became on this device (fp16 also runs a GradScaler)
                         "pretrain.precision_resolved": _precision_name(resolve_precision(train_cfg["precision"],
-                                                                                         device))})
+                                                                                         device)),
+                        # what train.min_steps made of train.epochs on this split
+                        **({"pretrain.epochs_resolved": schedule.epochs,
+                            "pretrain.milestones_resolved": schedule.milestones,
+                            "pretrain.steps_per_epoch": schedule.steps_per_epoch} if schedule else {})})
         if dist.is_main:
             # The baseline: the same architecture, seeded random initialisation, no training.
             random_model = build_model_for(method, dataset, train_cfg["seed"])
@@ -93,7 +101,8 @@ def main(argv=None) -> None:
             metrics = {
                 "pretrain/loss_last": final["loss"],
                 **{f"pretrain/{k.split('/', 1)[1]}_last": v for k, v in final.items() if k.startswith("loss/")},
-                "pretrain/epochs": len(result.history)}
+                "pretrain/epochs": len(result.history),
+                "pretrain/steps": len(result.history) * result.schedule.steps_per_epoch}
             write_json_atomic(reports / "metrics.json", metrics)
             run.log_curves(epoch_curves(result.history, "pretrain"))  # the epochs before a resume, if missing
             run.log_metrics({**metrics, "pretrain_samples_per_s": result.samples_per_s,  # None: no epoch ran

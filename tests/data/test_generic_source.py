@@ -15,10 +15,10 @@ import pytest
 
 from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.data.download import read_manifest
-from skelrep.data.generic import LAYOUT_FILE, read_generic_index, write_example_dataset
+from skelrep.data.generic import DATASET_DIR, LAYOUT_FILE, read_generic_index, write_example_dataset
 from skelrep.data.hdf5 import read_attrs, read_layout, read_samples
 from skelrep.data.layout import load_layout
-from skelrep.data.preprocess import PreprocessConfig, preprocess_generic
+from skelrep.data.preprocess import PreprocessConfig, _generic_task, _GenericSample, preprocess_generic
 from skelrep.data.sources import download_dataset, validate_data_section
 from skelrep.errors import DataError, ParamsError
 
@@ -129,7 +129,9 @@ def test_preprocess_writes_the_standard_file_with_the_layout(tmp_path, raw, exam
     with h5py.File(out, "r") as h5:
         assert sorted(h5["samples"]) == ["joint", "label", "meta", "num_frame", "sample_name"]
         assert sorted(h5["samples/meta"]) == ["camera", "subject"]
-        assert h5["samples/joint"].shape == (8, 3, 40, 20, 1)
+        longest = max(np.load(f, mmap_mode="r").shape[0] for f in (example / "sequences").glob("*.npy"))
+        assert longest < 40  # T_max: the longest sequence, not max_frames
+        assert h5["samples/joint"].shape == (8, 3, longest, 20, 1)
         assert sorted(h5["splits/xsub"]) == ["test", "train"]
     attrs = read_attrs(out)
     assert attrs["num_classes"] == 2 and json.loads(attrs["class_names"]) == ["clap", "wave"]
@@ -150,6 +152,49 @@ def test_preprocess_writes_the_standard_file_with_the_layout(tmp_path, raw, exam
     again = tmp_path / "again.h5"
     _preprocess(raw, again, _section(example))
     assert _sha(again) == _sha(out)  # deterministic bytes
+
+
+def _written(root: Path, lengths: list[int]) -> Path:
+    """A generic dataset whose sequences have the given lengths (two classes, alternating)."""
+    write_example_dataset(root, "kinect_v1_20", n_per_class=len(lengths) // 2, classes=["clap", "wave"],
+                          frames=(30, 30), seed=0)
+    for path, length in zip(sorted((root / "sequences").glob("*.npy")), lengths, strict=True):
+        x = np.load(path)
+        reps = -(-length // len(x))
+        np.save(path, np.concatenate([x] * reps)[:length])
+    return root
+
+
+@pytest.mark.parametrize("lengths,generic,t_max", [
+    ([12, 30, 45, 18], {"min_frames": 10, "max_frames": 300}, 45),   # the longest sequence
+    ([12, 30, 45, 18], {"min_frames": 10, "max_frames": 40}, 40),    # at most max_frames
+    ([12, 14, 9, 13], {"min_frames": 20, "max_frames": 300}, 20),    # short ones stretched to min_frames
+])
+def test_t_max_is_the_longest_sequence_at_most_max_frames(tmp_path, lengths, generic, t_max):
+    """Short sequences are not stored padded to max_frames; every frame stored is the one a file
+    padded to max_frames holds (later stages take T from the file and read num_frame frames)."""
+    root = _written(tmp_path / "src", lengths)
+    raw = _download(tmp_path / "a", root, **generic)
+    out = tmp_path / "p.h5"
+    _preprocess(raw, out, _section(root, **generic))
+    attrs = read_attrs(out)
+    assert (attrs["t_max"], attrs["max_frames"]) == (t_max, generic["max_frames"])
+    ds = SkeletonH5Dataset(out, "xsub", "train")
+    assert ds.sample_shape[1] == t_max
+    with h5py.File(out, "r") as h5:
+        assert h5["samples/joint"].shape[2] == t_max
+        frames = h5["samples/num_frame"][:]
+        joint = h5["samples/joint"][:]
+        names = h5["samples/sample_name"].asstr()[:].tolist()
+    stretched = [min(max(n, generic["min_frames"]), generic["max_frames"]) for n in lengths]
+    assert sorted(frames.tolist()) == sorted(stretched)
+    # the same samples padded to 300 frames: the same frames up to T_max (the valid ones, then
+    # the 2s-AGCN loop fill of the normalisation)
+    padded = _GenericSample(load_layout("kinect_v1_20"), "interpolate", generic["min_frames"], 300,
+                            "fail", False, True, "fail")
+    for pos, sid in enumerate(names):
+        _, reference, n, _ = _generic_task((str(raw / DATASET_DIR), sid, padded))
+        assert min(n, t_max) == frames[pos] and np.array_equal(reference[:, :t_max], joint[pos])
 
 
 def test_a_dataset_holds_several_named_splits_of_one_set_of_samples(tmp_path, raw, example):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import importlib.util
+import json
 import math
 import os
 import shutil
@@ -177,6 +178,18 @@ def test_a_run_killed_after_its_last_epoch_finishes_without_nan(workspace, monke
     assert all(v is None or math.isfinite(v) for v in logged)
     final = next(m for m in recorder.metrics if "pretrain_samples_per_s" in m)
     assert final["pretrain_samples_per_s"] is None
+
+
+def test_min_steps_epochs_are_recorded_in_the_metrics(workspace, monkeypatch):
+    """16 training samples at batch 8: 2 steps per epoch; min_steps 7 makes the 2 epochs 4."""
+    (workspace / "params.yaml").write_text(yaml.safe_dump(_params(min_steps=7)))
+    stage = _stage()
+    recorder = _recording(stage, monkeypatch)
+    stage.main(ARGS)
+    metrics = json.loads((Path("reports/pretrain") / PROTOCOL / "metrics.json").read_text())
+    assert (metrics["pretrain/epochs"], metrics["pretrain/steps"]) == (4, 8)
+    assert len(STATS.read_text().splitlines()) == 4 and not RESUME.exists()
+    assert any(m.get("pretrain/epochs") == 4 for m in recorder.metrics)
 
 
 def test_run_logger_drops_metrics_without_a_value():

@@ -24,7 +24,7 @@ TINY_USDRL = {
     "aug": {"crop_scale": [0.1, 1.0], "corrupt_joints": 15, "p_zero": 0.5, "shear_range": 1.0, "p_corrupt": 0.5,
             "min_crop": 16, "views": 4},
     "train": {"modality": "joint", "optimizer": "adam", "lr": 1e-3, "weight_decay": 1e-5, "momentum": 0.9,
-              "batch_size": 8, "epochs": 4, "milestones": [3], "lr_gamma": 0.1, "precision": "fp32",
+              "batch_size": 8, "epochs": 4, "min_steps": 0, "milestones": [3], "lr_gamma": 0.1, "precision": "fp32",
               "device": "cpu", "ckpt_every": 1, "workers": 0, "seed": 0},
 }
 
@@ -134,3 +134,27 @@ def test_loss_decreases_and_stats_have_every_term(dataset, tmp_path):
     csv_rows = (tmp_path / "stats.csv").read_text().splitlines()
     assert len(lines) == len(csv_rows) - 1 == 4  # JSON lines + the CSV that DVC plots
     assert csv_rows[0].split(",")[:2] == ["epoch", "lr"] and "loss/sim" in csv_rows[0]
+
+
+def test_min_steps_extends_the_run_and_a_killed_one_resumes_to_identical_weights(dataset, tmp_path):
+    """The epochs train.min_steps adds are decided from the split size before training: a resumed
+    run decides the same ones and ends with the same weights as an uninterrupted one."""
+    per_epoch = len(dataset) // 8
+    method = tiny_usdrl(epochs=1, milestones=[1], min_steps=2 * per_epoch + 1)  # -> 3 epochs, milestone 3
+    straight = _run(method, dataset, tmp_path / "a")
+    assert (straight.schedule.epochs, straight.schedule.milestones, straight.schedule.extended) == (3, [3], True)
+    assert [h["epoch"] for h in straight.history] == [0, 1, 2]
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_epoch_1(stats):
+        if stats["epoch"] == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        _run(method, dataset, tmp_path / "b", on_epoch_end=kill_after_epoch_1)
+    resumed = _run(method, dataset, tmp_path / "b")
+    assert resumed.resumed_from_epoch == 2 and resumed.schedule == straight.schedule
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
+    _assert_same_weights(straight, resumed)

@@ -42,7 +42,7 @@ import numpy as np
 from .. import portable
 from ..errors import DataError, ParamsError
 from ..schema import choice, integer, string, validate
-from .archive import Archive, open_archive
+from .archive import Archive, DirectoryArchive, open_archive
 from .layout import SkeletonLayout, layout_roles, layout_spec, load_layout
 from .normalize import select_bodies_by_energy
 
@@ -513,6 +513,32 @@ def load_sequence(archive: Archive, sample_id: str, layout: SkeletonLayout, *,
     array = decode_npy(archive.read(member), source)  # a missing member: DataError from read()
     return sequence_from_array(array, source, layout, zero_frames=zero_frames,
                                min_frames=min_frames, extra_persons=extra_persons)
+
+
+def npy_frames(archive: Archive, sample_id: str, prefix: str = "") -> int | None:
+    """The frame count T of ``sequences/<sample_id>.npy`` (the first axis of (T, V, C) or
+    (T, M, V, C)), or None when the file is not a 3-D or 4-D array (:func:`load_sequence` then
+    reports it). A folder's file is memory-mapped: only its header is read; an archive member
+    is read whole."""
+    member = f"{prefix}{SEQUENCES_DIR}/{sample_id}.npy"
+    try:
+        if isinstance(archive, DirectoryArchive):
+            shape = np.load(archive.path / member, mmap_mode="r", allow_pickle=False).shape
+        else:
+            shape = np.load(io.BytesIO(archive.read(member)), allow_pickle=False).shape
+    except (OSError, ValueError, EOFError, DataError):
+        return None
+    return int(shape[0]) if len(shape) in (3, 4) else None
+
+
+def stored_frames(archive: Archive, sample_ids: Sequence[str], *, min_frames: int, max_frames: int,
+                  prefix: str = "") -> int:
+    """T_max of a generic dataset's processed file: ``min(max_frames, longest sequence)``, the
+    longest read from the ``.npy`` headers (before ``zero_frames``; at least ``min_frames``,
+    the length a short sequence is stretched to). Short sequences are then not stored padded
+    to ``max_frames``."""
+    longest = max((t for sid in sample_ids if (t := npy_frames(archive, sid, prefix)) is not None), default=0)
+    return min(max_frames, max(longest, min_frames))
 
 
 # find_prefix lists every member: remember it per open archive for load_sequence(prefix=None)

@@ -35,7 +35,15 @@ from ..workers import worker_pool
 from . import ntu, pku
 from .archive import open_archive
 from .download import read_manifest
-from .generic import DATASET_DIR, LAYOUT_FILE, GenericConfig, assign_splits, load_sequence, read_generic_index
+from .generic import (
+    DATASET_DIR,
+    LAYOUT_FILE,
+    GenericConfig,
+    assign_splits,
+    load_sequence,
+    read_generic_index,
+    stored_frames,
+)
 from .hdf5 import LAYOUT_ATTR, SUBSETS, SampleWriter, write_detection_split, write_detection_video, write_split
 from .layout import SkeletonLayout, load_layout, pre_normalize_layout
 from .normalize import NORMALISATIONS, denoise_bodies_sgn, pre_normalize, select_bodies_by_energy
@@ -207,7 +215,7 @@ class _GenericSample:
     layout: SkeletonLayout
     zero_frames: str
     min_frames: int
-    max_frames: int
+    max_frames: int  # T_max of the file: min(generic.max_frames, the longest sequence)
     extra_persons: str
     z_align: bool
     x_align: bool
@@ -419,15 +427,19 @@ def preprocess_generic(dataset: str, raw_dir: Path, out_path: Path, cfg: Preproc
     if index.num_classes > np.iinfo(np.int16).max:
         raise DataError(index.labels_source, f"{index.num_classes} classes; at most {np.iinfo(np.int16).max}")
     codes, code_names = index.meta_codes()
-    how = _GenericSample(layout, generic.zero_frames, generic.min_frames, generic.max_frames,
+    order = [sid for sid in index.sample_ids if any(sid in split for split in subset_of.values())]
+    # T_max: the longest sequence, at most max_frames (short sequences are not padded to 300)
+    t_max = stored_frames(_archive(str(data_dir)), order, min_frames=generic.min_frames,
+                          max_frames=generic.max_frames)
+    how = _GenericSample(layout, generic.zero_frames, generic.min_frames, t_max,
                          generic.extra_persons, norm["z_align"],
                          # a layout without align_x joints is not x-aligned (docs/custom_data.md)
                          norm["x_align"] and layout.align_x_pair is not None, cfg.on_error)
-    order = [sid for sid in index.sample_ids if any(sid in split for split in subset_of.values())]
     attrs = {"dataset": dataset, "splits": _json_list(subset_of),
              "split_rules": json.dumps(generic.splits, sort_keys=True),
              "normalisation": cfg.normalisation, "z_align": how.z_align, "x_align": how.x_align,
-             "max_frames": how.max_frames, "min_frames": how.min_frames, "zero_frames": how.zero_frames,
+             "max_frames": generic.max_frames, "t_max": t_max, "min_frames": how.min_frames,
+             "zero_frames": how.zero_frames,
              "extra_persons": how.extra_persons, "bodies_out": layout.persons,
              "num_classes": index.num_classes, "class_names": json.dumps(index.class_names),
              "meta_codes": json.dumps(code_names, sort_keys=True),

@@ -1,5 +1,7 @@
 """The generic pretraining loop: tiny and flat (after the VICReg / Barlow Twins scripts).
 
+It trains ``train_schedule(train_cfg, len(dataset))`` epochs: ``train.epochs``, or more on a
+small train split when ``train.min_steps`` asks for more optimiser steps (milestones scaled).
 Per epoch it appends one line to a JSON-lines ``stats`` history, every ``ckpt_every`` epochs
 (and after the last) it writes a full checkpoint (model, optimizer, scaler, scheduler, RNG
 states, history) for resume into ``ckpt_dir``, and at the end it returns the backbone-only
@@ -28,6 +30,7 @@ from ..io import write_csv_atomic, write_jsonl_atomic
 from ..models.init import portable_init
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .distributed import DistInfo, all_reduce_mean
+from .schema import TrainSchedule, train_schedule
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ class PretrainResult:
     history: list[dict]
     encoder_payload: dict
     resumed_from_epoch: int | None
+    schedule: TrainSchedule | None = None  # the epochs and milestones the run trained
     samples_per_s: float | None = None  # None when no epoch was left to train (resumed after the last)
     peak_memory_mb: float = 0.0
 
@@ -92,6 +96,11 @@ def run_pretraining(method, train_cfg: dict, dataset, *, device: torch.device, c
     if len(dataset) < train_cfg["batch_size"]:
         raise SkelrepError(f"the training split has {len(dataset)} samples, fewer than one batch "
                            f"({train_cfg['batch_size']})")
+    schedule = train_schedule(train_cfg, len(dataset))  # decided before training; the same on resume
+    if schedule.extended:
+        log.info("train.min_steps %d: %d epochs of %d steps instead of %d (milestones %s)",
+                 train_cfg["min_steps"], schedule.epochs, schedule.steps_per_epoch, train_cfg["epochs"],
+                 schedule.milestones)
     torch.manual_seed(seed)
     model = build_model_for(method, dataset, seed)
     if dist.enabled and getattr(method, "sync_bn", False):
@@ -107,7 +116,7 @@ def run_pretraining(method, train_cfg: dict, dataset, *, device: torch.device, c
     else:
         optimizer = torch.optim.SGD(params, lr=train_cfg["lr"], momentum=train_cfg["momentum"],
                                     weight_decay=train_cfg["weight_decay"])
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, train_cfg["milestones"], train_cfg["lr_gamma"])
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, schedule.milestones, train_cfg["lr_gamma"])
     amp_dtype = resolve_precision(train_cfg["precision"], device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
 
@@ -124,11 +133,11 @@ def run_pretraining(method, train_cfg: dict, dataset, *, device: torch.device, c
         start_epoch = resumed = state["epoch"] + 1
         log.info("resuming from the checkpoint of epoch %d in %s", state["epoch"], ckpt_dir)
 
-    steps_per_epoch = len(dataset) // train_cfg["batch_size"]
+    steps_per_epoch = schedule.steps_per_epoch
     samples_seen, train_time = 0, 0.0
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    for epoch in range(start_epoch, train_cfg["epochs"]):
+    for epoch in range(start_epoch, schedule.epochs):
         train_model.train()
         aug_gen = torch.Generator(device=device).manual_seed(seed * 7_919 + epoch * 104_729 + dist.rank)
         torch.manual_seed(seed * 31 + epoch)  # DropPath etc.: epoch-seeded so resume is exact
@@ -168,7 +177,7 @@ def run_pretraining(method, train_cfg: dict, dataset, *, device: torch.device, c
         history.append(stats)
         if dist.is_main:
             log.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.5g}" for k, v in stats.items() if k != "epoch"))
-        last_epoch = epoch == train_cfg["epochs"] - 1
+        last_epoch = epoch == schedule.epochs - 1
         if dist.is_main and ((epoch + 1) % train_cfg["ckpt_every"] == 0 or last_epoch):
             save_checkpoint(ckpt_dir, {
                 "fingerprint": fingerprint, "epoch": epoch, "model": model.state_dict(),
@@ -178,7 +187,7 @@ def run_pretraining(method, train_cfg: dict, dataset, *, device: torch.device, c
             on_epoch_end({**stats, "samples_per_s": _rate(epoch_samples, epoch_time)})
     peak = (torch.cuda.max_memory_allocated(device) / 2**20) if device.type == "cuda" else _peak_rss_mb()
     return PretrainResult(history=history, encoder_payload=method.encoder_payload(model),
-                          resumed_from_epoch=resumed,
+                          resumed_from_epoch=resumed, schedule=schedule,
                           samples_per_s=_rate(samples_seen, train_time),
                           peak_memory_mb=peak)
 

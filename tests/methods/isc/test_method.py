@@ -35,8 +35,8 @@ TINY_ISC = {
     "aug": {"crop_scale": [0.1, 1.0], "corrupt_joints": 15, "p_zero": 0.5, "shear_range": 1.0, "p_corrupt": 0.5,
             "min_crop": 16, "views": 2},
     "train": {"modality": "joint", "optimizer": "sgd", "lr": 0.05, "weight_decay": 1e-4, "momentum": 0.9,
-              "batch_size": 8, "epochs": 2, "milestones": [1], "lr_gamma": 0.1, "precision": "fp32", "device": "cpu",
-              "ckpt_every": 1, "workers": 0, "seed": 0},
+              "batch_size": 8, "epochs": 2, "min_steps": 0, "milestones": [1], "lr_gamma": 0.1, "precision": "fp32",
+              "device": "cpu", "ckpt_every": 1, "workers": 0, "seed": 0},
 }
 
 

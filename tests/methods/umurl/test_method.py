@@ -31,7 +31,7 @@ TINY_UMURL = {
     "eval_input": "fused",
     "init": "torch_default",
     "train": {"optimizer": "adam", "lr": 2e-3, "weight_decay": 1e-5, "momentum": 0.9, "batch_size": 8,
-              "epochs": 2, "milestones": [1], "lr_gamma": 0.1, "precision": "fp32", "device": "cpu",
+              "epochs": 2, "min_steps": 0, "milestones": [1], "lr_gamma": 0.1, "precision": "fp32", "device": "cpu",
               "ckpt_every": 1, "workers": 0, "seed": 0},
 }
 

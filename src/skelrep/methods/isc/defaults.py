@@ -17,7 +17,7 @@ PAPER = {
     "moco": {"k": 16384, "m": 0.999},
     "aug": {"min_crop": 64},
     # the NTU-60 schedule (NTU-120: PAPER_PROTOCOLS); plain fp32, as the official loop
-    "train": {"lr": 0.01, "batch_size": 64, "epochs": 451, "milestones": [351], "ckpt_every": 10,
+    "train": {"lr": 0.01, "batch_size": 64, "epochs": 451, "min_steps": 0, "milestones": [351], "ckpt_every": 10,
               "workers": 8, "precision": "fp32"},
 }
 

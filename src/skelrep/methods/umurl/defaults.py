@@ -16,7 +16,7 @@ PAPER = {
     "aug": {"min_crop": 64},
     # batch: the active NTU-60 xsub command (512); NTU-60 xview and NTU-120: PAPER_PROTOCOLS.
     # fp16 autocast + GradScaler, as the official training loop
-    "train": {"lr": 0.0005, "batch_size": 512, "epochs": 451, "milestones": [351], "ckpt_every": 50,
+    "train": {"lr": 0.0005, "batch_size": 512, "epochs": 451, "min_steps": 0, "milestones": [351], "ckpt_every": 50,
               "workers": 4, "precision": "fp16"},
 }
 

@@ -15,7 +15,7 @@ PAPER = {
     "proj": {"cp": 2048},
     "aug": {"crop_scale": [0.1, 1.0], "min_crop": 64},
     # fp16 autocast + GradScaler, as the official training loop
-    "train": {"lr": 0.0005, "batch_size": 356, "epochs": 451, "milestones": [351], "ckpt_every": 50,
+    "train": {"lr": 0.0005, "batch_size": 356, "epochs": 451, "min_steps": 0, "milestones": [351], "ckpt_every": 50,
               "workers": 8, "precision": "fp16"},
 }
 
