@@ -61,7 +61,7 @@ def _recipe(args: argparse.Namespace) -> int:
     import yaml
 
     from skelrep.params import load_params
-    from skelrep.profiles import assigned_params, render_settings, resolved_settings
+    from skelrep.profiles import assigned_params, render_settings, stage_settings
     from skelrep.validation import validate_all
 
     sets = []
@@ -71,11 +71,9 @@ def _recipe(args: argparse.Namespace) -> int:
             raise SkelrepError(f"-S {item!r}: expected KEY=VALUE")
         sets.append((key, yaml.safe_load(value)))
     profile = None if args.profile == "default" else args.profile
-    choice = {"profile": profile, "method": args.method, "sets": sets}
-    params = load_params(args.params)
-    final, _ = assigned_params(params, **choice)
+    final, source = assigned_params(load_params(args.params), profile=profile, method=args.method, sets=sets)
     validate_all(final)  # what would run must be valid
-    stages = resolved_settings(params, args.protocol, **choice)
+    stages = stage_settings(final, source, args.protocol)
     header = f"{final['method']} on {args.protocol}, profile {args.profile}: what each stage runs"
     print(render_settings(stages, header), end="")
     return 0

@@ -136,24 +136,32 @@ def resolved_settings(params: Mapping[str, Any], protocol: str, *, profile: str 
 
     ``params`` is params.yaml; ``method`` selects another method (as ``-S method=...``);
     ``profile`` applies a profile's assignments (as ``dvc exp run $(skelrep profile ...)``);
-    ``sets`` are the user's own ``-S`` assignments, made last. Returns ``{stage: {dotted key:
-    (value, source)}}`` for the stages ``preprocess`` (with ``pku`` for PKU-MMD data),
-    ``pretrain`` (the method's section), ``features``, ``linear``, ``knn`` and, on PKU-MMD I,
-    ``detect``; sources: ``params.yaml``, ``params.yaml: protocols.<p>``, ``<profile> recipe
-    (<method>)``, ``<profile> recipe (<method>, <p>)``, ``-S``.
+    ``sets`` are the user's own ``-S`` assignments, made last (:func:`assigned_params`, then
+    :func:`stage_settings`).
     """
+    current, source = assigned_params(params, profile=profile, method=method, sets=sets)
+    return stage_settings(current, source, protocol)
+
+
+def stage_settings(params: Mapping[str, Any], source: Mapping[str, str], protocol: str
+                   ) -> dict[str, dict[str, tuple[Any, str]]]:
+    """``{stage: {dotted key: (value, source)}}`` of ``protocol`` in already assigned ``params``
+    (``source``: who set which key, from :func:`assigned_params`), for the stages ``preprocess``
+    (with ``pku`` for PKU-MMD data), ``pretrain`` (the method's section), ``features``, ``linear``,
+    ``knn`` and, on a dataset with detection videos, ``detect``; sources: ``params.yaml``,
+    ``params.yaml: protocols.<p>``, ``<profile> recipe (<method>)``, ``<profile> recipe (<method>,
+    <p>)``, ``-S``."""
+    from .catalog import DATASETS
     from .data.protocols import resolve_protocol
 
-    current, source = assigned_params(params, profile=profile, method=method, sets=sets)
-    method = current.get("method")
-    spec = resolve_protocol(current, protocol)
-    entry = protocol_entry(current, protocol)
+    spec = resolve_protocol(params, protocol)
+    entry = protocol_entry(params, protocol)
+    resolved = protocol_params(params, protocol)
 
     def leaves(section: str, stage_key: str | None) -> dict[str, tuple[Any, str]]:
         own = flatten(entry.get(stage_key) or {}) if stage_key else {}
-        merged = protocol_params(current, protocol)[section]
         out = {}
-        for key, value in flatten(merged).items():
+        for key, value in flatten(resolved[section]).items():
             if key in own:
                 full = f"protocols.{protocol}.{stage_key}.{key}"
                 out[key] = (value, source.get(full, f"{PARAMS_FILE}: protocols.{protocol}"))
@@ -161,13 +169,14 @@ def resolved_settings(params: Mapping[str, Any], protocol: str, *, profile: str 
                 out[key] = (value, source.get(f"{section}.{key}", PARAMS_FILE))
         return out
 
+    builtin = DATASETS.get(spec.dataset)
     stages = {"preprocess": leaves("preprocess", None)}
-    if spec.dataset in ("pku1", "pku2"):
+    if builtin is not None and builtin.format == "pku":
         stages["preprocess"].update({f"pku.{k}": v for k, v in leaves("pku", None).items()})
-    stages["pretrain"] = leaves(method, "pretrain")
+    stages["pretrain"] = leaves(params["method"], "pretrain")
     for stage in ("features", "linear", "knn"):
         stages[stage] = leaves(stage, stage)
-    if protocol == "pku1-xsub":
+    if builtin is not None and builtin.detection:
         stages["detect"] = leaves("detection", None)
     return stages
 
@@ -189,7 +198,6 @@ def render_settings(stages: Mapping[str, Mapping[str, tuple[Any, str]]], header:
             for depth in range(common, len(parents)):
                 lines.append("  " * (depth + 1) + f"{parents[depth]}:")
             opened = parents
-            text = yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
-            text = text[: -len("\n...")] if text.endswith("\n...") else text.removesuffix("...").strip()
+            text = yaml.safe_dump([value], default_flow_style=True, width=1000).strip()[1:-1]  # one line
             lines.append("  " * (len(parents) + 1) + f"{leaf}: {text}  # {where}")
     return "\n".join(lines) + "\n"
