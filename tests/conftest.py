@@ -105,3 +105,14 @@ def without(section: dict, dotted: str) -> dict:
         node = node[part]
     del node[leaf]
     return section
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory):
+    """A migrated, empty MLflow database, created once per session (migrations take seconds):
+    tests copy it into their own folder."""
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path

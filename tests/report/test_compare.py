@@ -71,15 +71,6 @@ def mlflow_db(tmp_path, template_db, monkeypatch):
     return tmp_path
 
 
-@pytest.fixture(scope="module")
-def template_db(tmp_path_factory):
-    from mlflow import MlflowClient
-
-    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
-    return path
-
-
 def _table(out: Path, name: str = "ntu60") -> str:
     return (out / f"{name}.md").read_text()
 

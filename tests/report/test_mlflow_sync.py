@@ -32,16 +32,6 @@ check_mlflow = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(check_mlflow)
 
 
-@pytest.fixture(scope="module")
-def template_db(tmp_path_factory):
-    """A migrated, empty MLflow database, created once (migrations take seconds)."""
-    from mlflow import MlflowClient
-
-    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
-    return path
-
-
 @pytest.fixture
 def repo(tmp_path, template_db, monkeypatch):
     """A fake repository root with stage outputs, params, an encoder and its own MLflow DB."""

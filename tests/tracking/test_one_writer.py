@@ -20,15 +20,6 @@ from skelrep.report.tables import build_tables
 from ..stages.test_pretrain_stage import ARGS, PROTOCOL, STATS, _params, _stage, workspace  # noqa: F401
 
 
-@pytest.fixture(scope="module")
-def template_db(tmp_path_factory):
-    from mlflow import MlflowClient
-
-    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
-    return path
-
-
 @pytest.fixture
 def tracked(workspace, template_db, monkeypatch):  # noqa: F811
     shutil.copy(template_db, workspace / "mlflow.db")

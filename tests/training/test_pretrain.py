@@ -49,15 +49,7 @@ def test_killed_run_resumes_to_identical_weights(dataset, tmp_path):
     method = tiny_usdrl()
     straight = _run(method, dataset, tmp_path / "a")
 
-    class Killed(Exception):
-        pass
-
-    def kill_after_epoch_1(stats):
-        if stats["epoch"] == 1:
-            raise Killed
-
-    with pytest.raises(Killed):
-        _run(method, dataset, tmp_path / "b", on_epoch_end=kill_after_epoch_1)
+    _kill_after_epoch_1(method, dataset, tmp_path / "b")
     assert load_checkpoint(tmp_path / "b")["epoch"] == 1
     # tensors and plain values only (RNG states, history): the safe loader reads it
     assert torch.load(checkpoint_path(tmp_path / "b"), weights_only=True)["fingerprint"] == "test"
@@ -66,6 +58,20 @@ def test_killed_run_resumes_to_identical_weights(dataset, tmp_path):
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
     _assert_same_weights(straight, resumed)
     assert math.isfinite(resumed.samples_per_s) and resumed.samples_per_s > 0
+
+
+class _Killed(Exception):
+    pass
+
+
+def _kill_after_epoch_1(method, dataset, root):
+    """A run interrupted at the end of epoch 1 (its checkpoint is left in ``root``)."""
+    def kill(stats):
+        if stats["epoch"] == 1:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        _run(method, dataset, root, on_epoch_end=kill)
 
 
 def _assert_same_weights(a, b):
@@ -145,15 +151,7 @@ def test_min_steps_extends_the_run_and_a_killed_one_resumes_to_identical_weights
     assert (straight.schedule.epochs, straight.schedule.milestones, straight.schedule.extended) == (3, [3], True)
     assert [h["epoch"] for h in straight.history] == [0, 1, 2]
 
-    class Killed(Exception):
-        pass
-
-    def kill_after_epoch_1(stats):
-        if stats["epoch"] == 1:
-            raise Killed
-
-    with pytest.raises(Killed):
-        _run(method, dataset, tmp_path / "b", on_epoch_end=kill_after_epoch_1)
+    _kill_after_epoch_1(method, dataset, tmp_path / "b")
     resumed = _run(method, dataset, tmp_path / "b")
     assert resumed.resumed_from_epoch == 2 and resumed.schedule == straight.schedule
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
