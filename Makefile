@@ -23,7 +23,7 @@ run: $(STAMP)  ## the main job: the whole DVC pipeline on the default (synthetic
 	$(BIN)/dvc repro
 
 test: $(STAMP)  ## lint (ruff, configured in pyproject.toml), then the test suite
-	$(BIN)/ruff check src stages tests benchmarks .ci
+	$(BIN)/ruff check src stages tests benchmarks tools .ci
 	$(BIN)/python -m pytest -q
 
 env: $(STAMP)
