@@ -17,7 +17,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: run test env lock bench compare sweep clean-env
+.PHONY: run test env lock bench compare sweep exps shell clean-env
 
 run: $(STAMP)  ## the main job: the whole DVC pipeline on the default (synthetic) data
 	$(BIN)/dvc repro
@@ -63,6 +63,14 @@ SWEEP := method=umurl method=isc usdrl.train.modality=bone usdrl.train.modality=
 sweep: $(STAMP)  ## every method and USDRL's bone/motion streams as DVC experiments, then `make compare`
 	for override in $(SWEEP); do $(BIN)/dvc exp run --temp -S $$override $(TARGETS) || exit 1; done
 	$(MAKE) compare
+
+# `dvc exp show` has a column for every key of params.yaml and every stage dep (about 300); this
+# keeps the method, each method's variant and main training keys, and the headline metrics of
+# reports/metrics.json (README: "Using dvc, mlflow and skelrep directly"). ARGS adds options:
+# make exps ARGS=--md, ARGS="--sort-by ntu60-xsub/linear_top1", ARGS="-A" (every commit).
+EXPS_KEEP := ^(Experiment|Created|method|usdrl\.encoder\.arch|isc\.pair|(usdrl|umurl|isc)\.train\.(modality|lr|epochs|batch_size)|[^/]+/(linear_top1|knn_top1|detect_mAP))$$
+exps: $(STAMP)  ## the experiments table, headline columns only
+	$(BIN)/dvc exp show --keep '$(EXPS_KEEP)' --drop '.*' $(ARGS)
 
 clean-env:
 	rm -rf $(VENV)
