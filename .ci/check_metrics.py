@@ -14,7 +14,8 @@ with it:
   best-on-test epoch indices are not compared.
 
 ``python .ci/check_metrics.py --record`` rewrites the reference from the current reports (do
-it together with committing dvc.lock). A metric the reference lacks (a stage that reports a new
+it together with committing dvc.lock and reports/metrics.json, the headline numbers of the same
+run: tests/test_dvc_views.py checks that the three agree). A metric the reference lacks (a stage that reports a new
 metric, e.g. the hand-crafted baseline's ``linear/handcrafted/*``) fails the gate with that
 advice, listed apart from the comparisons, until the reference is recorded again.
 """

@@ -1,11 +1,12 @@
-"""DVC stage `report`: measured vs published benchmark tables, results CSV, summary metric, figures.
+"""DVC stage `report`: measured vs published benchmark tables, results CSV, summary, headline metric, figures.
 
 Reads whatever the earlier stages wrote under --reports (any subset of the protocols) and
 writes reports/benchmarks/{ntu60,ntu120,pkummd1,pkummd2}.md (and custom.md for the user's own
-protocols of params.yaml), reports/results.csv,
-reports/summary.json and reports/figures/*.png; then logs into each protocol's MLflow run what
-no other stage logs: the benchmark table, the confusion figure and the summary (unless
-mlflow.enabled is false or --no-mlflow is given).
+protocols of params.yaml), reports/results.csv, reports/summary.json (every benchmark row's
+numbers), reports/metrics.json (the headline numbers per protocol: the pipeline's one DVC metric)
+and reports/figures/*.png; then logs into each protocol's MLflow run what no other stage logs:
+the benchmark table, the confusion figure and the summary (unless mlflow.enabled is false or
+--no-mlflow is given).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from skelrep.report.collect import load_reports
 from skelrep.report.figures import write_figures
 from skelrep.report.mlflow_sync import sync
 from skelrep.report.published import load_published, table_entries
-from skelrep.report.tables import build_tables, render_markdown, results_long, summary
+from skelrep.report.tables import build_tables, headline, render_markdown, results_long, summary
 from skelrep.runtime import run_stage, setup_logging, stage_parser
 from skelrep.validation import validate_all
 
@@ -45,6 +46,7 @@ def main(argv=None) -> None:
                           render_markdown(bench, rows, params, present=tuple(reports)))
     write_text_atomic(reports_dir / "results.csv", results_long(tables).to_csv(index=False, lineterminator="\n"))
     write_json_atomic(reports_dir / "summary.json", summary(reports))
+    write_json_atomic(reports_dir / "metrics.json", headline(reports))
     write_figures(reports, reports_dir / "figures")
     sync(params, reports, tables, reports_dir, enabled=False if args.no_mlflow else None)
 

@@ -269,7 +269,8 @@ SUMMARY_KEYS = {
 
 
 def summary(reports: Mapping[str, ProtocolReports]) -> dict[str, float]:
-    """The top-level DVC metric: headline numbers per protocol present."""
+    """reports/summary.json: the numbers of every benchmark row per protocol present (pretrained
+    encoder and both baselines)."""
     out = {}
     for protocol, rep in reports.items():
         evaluated = {of: rep.evaluation(of) for of in (PRETRAINED, BASELINE, HANDCRAFTED)}
@@ -277,3 +278,19 @@ def summary(reports: Mapping[str, ProtocolReports]) -> dict[str, float]:
             if evaluated[of].get(key) is not None:
                 out[f"{protocol}/{name}"] = float(evaluated[of][key])
     return out
+
+
+# reports/metrics.json name -> summary.json name: the pretrained encoder's primary numbers, linear
+# top-1 at the last epoch, KNN-1 and PKU-MMD I detection mAP_action at theta 0.5. Short names:
+# they are column headers of `dvc exp show` and `dvc metrics show`.
+HEADLINE_KEYS = {"linear_top1": "linear_top1_last", "knn_top1": "knn_top1",
+                 "detect_mAP": "detect_mAP_action_theta0.5"}
+
+
+def headline(reports: Mapping[str, ProtocolReports]) -> dict[str, float]:
+    """reports/metrics.json, the pipeline's one declared DVC metric: :data:`HEADLINE_KEYS` per
+    protocol present (``<protocol>/<name>``), at most three numbers each. Every other number stays
+    in summary.json and the stages' own metrics.json files."""
+    full = summary(reports)
+    return {f"{protocol}/{name}": full[f"{protocol}/{key}"] for protocol in reports
+            for name, key in HEADLINE_KEYS.items() if f"{protocol}/{key}" in full}
