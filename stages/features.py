@@ -14,6 +14,7 @@ encoder, so whatever the method).
 
 from __future__ import annotations
 
+import argparse
 import logging
 import time
 from pathlib import Path
@@ -45,14 +46,18 @@ ENCODERS = {"pretrained": "encoder.pt", "random_init": "encoder_random.pt"}
 log = logging.getLogger("stages.features")
 
 
-def main(argv=None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser(__doc__)
     parser.add_argument("--protocol", required=True, help="a key of params.yaml protocols")
     parser.add_argument("--data", required=True, help="the protocol's dataset file (data/processed/<dataset>.h5)")
     parser.add_argument("--models", required=True,
                         help="folder of encoder.pt and encoder_random.pt (models/<protocol>)")
     parser.add_argument("--out", required=True, help="feature folder to write (data/features/<protocol>)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
     setup_logging()
     params = load_params(args.params)
     validate_all(params)  # every section, before any work

@@ -6,6 +6,7 @@ coordinates): knn/top1, knn/random_init/top1, knn/handcrafted/top1.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from skelrep.config import run_identity
@@ -24,12 +25,17 @@ from skelrep.validation import validate_all
 VARIANTS = {"pretrained": "knn", "random_init": "knn/random_init", "handcrafted": "knn/handcrafted"}
 
 
-def main(argv=None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser(__doc__)
     parser.add_argument("--protocol", required=True, help="a key of params.yaml protocols")
     parser.add_argument("--features", required=True, help="feature folder (data/features/<protocol>)")
-    parser.add_argument("--out", required=True, help="metrics file to write (reports/knn/<protocol>/metrics.json)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--reports", required=True,
+                        help="reports folder to write (reports/knn/<protocol>): metrics.json")
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
     setup_logging()
     params = load_params(args.params)
     validate_all(params)  # every section, before any work
@@ -42,7 +48,7 @@ def main(argv=None) -> None:
         f = load_feature_file(Path(args.features) / f"{variant}.npz")
         metrics[f"{prefix}/top1"] = knn_top1(f["train_x"], f["train_y"], f["test_x"], f["test_y"], k=cfg["k"],
                                              batch_size=cfg["batch_size"], device=str(device))
-    write_json_atomic(Path(args.out), metrics)
+    write_json_atomic(Path(args.reports) / "metrics.json", metrics)
     with stage_run(run_identity(params, args.protocol), "knn") as run:
         run.log_params({f"knn.{k}": v for k, v in cfg.items()})
         run.log_metrics(metrics)

@@ -11,6 +11,7 @@ standardisation statistics over all of them), else on train_x, and tests on test
 
 from __future__ import annotations
 
+import argparse
 import logging
 from pathlib import Path
 
@@ -32,12 +33,16 @@ log = logging.getLogger("stages.linear")
 CURVES = ("lr", "train_loss", "train_top1", "test_top1", "test_top5")  # MLflow: <prefix>/<column>_curve
 
 
-def main(argv=None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser(__doc__)
     parser.add_argument("--protocol", required=True, help="a key of params.yaml protocols")
     parser.add_argument("--features", required=True, help="feature folder (data/features/<protocol>)")
-    parser.add_argument("--out", required=True, help="reports folder to write (reports/linear/<protocol>)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--reports", required=True, help="reports folder to write (reports/linear/<protocol>)")
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
     setup_logging()
     params = load_params(args.params)
     validate_all(params)  # every section, before any work
@@ -45,7 +50,7 @@ def main(argv=None) -> None:
     params = protocol_params(params, args.protocol)  # the protocol's own settings applied
     cfg = validate(get_section(params, "linear"), LINEAR_SCHEMA, "linear")
     device = resolve_device(cfg["device"])
-    out = Path(args.out)
+    out = Path(args.reports)
     metrics: dict[str, float] = {}
     with stage_run(run_identity(params, args.protocol), "linear") as run:
         run.log_params({f"linear.{k}": v for k, v in cfg.items()})

@@ -12,6 +12,7 @@ Multi-GPU / multi-node: torchrun --nproc_per_node=K stages/pretrain.py --protoco
 
 from __future__ import annotations
 
+import argparse
 import logging
 import socket
 from pathlib import Path
@@ -44,15 +45,19 @@ from skelrep.validation import validate_all
 log = logging.getLogger("stages.pretrain")
 
 
-def main(argv=None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser(__doc__)
     parser.add_argument("--protocol", required=True, help="a key of params.yaml protocols")
     parser.add_argument("--data", required=True, help="the protocol's dataset file (data/processed/<dataset>.h5)")
     parser.add_argument("--out", required=True, help="model folder (models/<protocol>)")
     parser.add_argument("--reports", required=True, help="stats/metrics folder (reports/pretrain/<protocol>)")
     parser.add_argument("--resume-dir", default=None,
-                        help="resume checkpoint of an interrupted run (default models/.resume/<protocol>)")
-    args = parser.parse_args(argv)
+                        help="resume checkpoint of an interrupted run (default: models/.resume/<protocol>)")
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
     setup_logging()
     params = load_params(args.params)
     validate_all(params)  # every section, before any work

@@ -10,6 +10,7 @@ mlflow.enabled is false or --no-mlflow is given).
 
 from __future__ import annotations
 
+import argparse
 import logging
 from pathlib import Path
 
@@ -27,11 +28,15 @@ from skelrep.validation import validate_all
 log = logging.getLogger("stages.report")
 
 
-def main(argv=None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser(__doc__)
     parser.add_argument("--reports", required=True, help="reports folder (inputs and outputs): reports")
     parser.add_argument("--no-mlflow", action="store_true", help="skip the MLflow sync")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
     setup_logging()
     params = load_params(args.params)
     validate_all(params)  # every section, before any work
