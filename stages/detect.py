@@ -2,7 +2,8 @@
 
 Frozen encoder -> per-frame dense features -> frame-wise linear classifier with a background
 class -> proposals (P-THR or P-SSD) -> VOC-style mAP@tIoU and the official PKU-MMD
-mAP_action / mAP_video. Also run for the random-init baseline encoder.
+mAP_action / mAP_video. Also run for the random-init baseline encoder. Ends by printing one
+line: mAP_action of both encoders.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from skelrep.evaluation.detection import (
 )
 from skelrep.evaluation.detection.dense import plot_timeline, video_frame_features
 from skelrep.evaluation.features import load_frozen_encoder
+from skelrep.evaluation.metrics import summary_line
 from skelrep.evaluation.sections import DETECTION_SCHEMA
 from skelrep.io import write_json_atomic
 from skelrep.params import get_section, load_params
@@ -93,6 +95,7 @@ def main(argv=None) -> None:
     with stage_run(run_identity(params, PROTOCOL), "detect") as run:
         run.log_params({f"detection.{k}": v for k, v in cfg.items()})
         run.log_metrics(metrics)
+    print(summary_line("detect", PROTOCOL, metrics), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """DVC stage `knn@<protocol>`: k-NN retrieval (cosine on L2-normalised cached features).
 
 For the pretrained encoder, the random-init baseline and the hand-crafted baseline (joint
-coordinates): knn/top1, knn/random_init/top1, knn/handcrafted/top1.
+coordinates): knn/top1, knn/random_init/top1, knn/handcrafted/top1, printed as one line at the end.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from skelrep.config import run_identity
 from skelrep.data.protocols import resolve_protocol
 from skelrep.evaluation.feature_file import load_feature_file
 from skelrep.evaluation.knn import knn_top1
+from skelrep.evaluation.metrics import summary_line
 from skelrep.evaluation.sections import KNN_SCHEMA
 from skelrep.io import write_json_atomic
 from skelrep.params import get_section, load_params
@@ -52,6 +53,7 @@ def main(argv=None) -> None:
     with stage_run(run_identity(params, args.protocol), "knn") as run:
         run.log_params({f"knn.{k}": v for k, v in cfg.items()})
         run.log_metrics(metrics)
+    print(summary_line("knn", args.protocol, metrics), flush=True)
 
 
 if __name__ == "__main__":

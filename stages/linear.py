@@ -6,7 +6,8 @@ baseline encoder and for the hand-crafted baseline (the joint coordinates of han
 logistic regression on them): metrics under linear/random_init/ and linear/handcrafted/,
 history_<variant>.jsonl and curve_<variant>.csv. The probe trains on the feature file's
 train_x_crops when present (K cached train crops, crop (epoch - 1) % K in each epoch; the
-standardisation statistics over all of them), else on train_x, and tests on test_x.
+standardisation statistics over all of them), else on train_x, and tests on test_x. Ends by
+printing one line: top-1 of the pretrained encoder and of both baselines.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from skelrep.config import run_identity
 from skelrep.data.protocols import resolve_protocol
 from skelrep.evaluation.feature_file import load_feature_file
 from skelrep.evaluation.linear import standardize_features, train_linear_probe
+from skelrep.evaluation.metrics import summary_line
 from skelrep.evaluation.sections import LINEAR_SCHEMA
 from skelrep.io import write_csv_atomic, write_json_atomic, write_jsonl_atomic, write_npz_atomic, write_text_atomic
 from skelrep.params import get_section, load_params
@@ -93,6 +95,7 @@ def main(argv=None) -> None:
                 run.log_artifact(out / "test_scores.npz", "linear")
         write_json_atomic(out / "metrics.json", metrics)
         run.log_metrics(metrics)
+    print(summary_line("linear", args.protocol, metrics), flush=True)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def main(argv=None) -> None:
     if args.dataset in DATASETS:
         summary = preprocess_dataset(args.dataset, raw, out, cfg,
                                      expect_published_sizes=data_cfg["source"] == "official",
-                                     figure=figure)
+                                     figure=figure, synthetic=data_cfg["source"] == "synthetic")
     else:
         summary = preprocess_generic(args.dataset, raw[args.dataset], out, cfg, data_cfg["generic"],
                                      figure=figure)

@@ -5,7 +5,7 @@ writes reports/benchmarks/{ntu60,ntu120,pkummd1,pkummd2}.md (and custom.md for t
 protocols of params.yaml), reports/results.csv,
 reports/summary.json and reports/figures/*.png; then logs into each protocol's MLflow run what
 no other stage logs: the benchmark table, the confusion figure and the summary (unless
-mlflow.enabled is false or --no-mlflow is given).
+mlflow.enabled is false or --no-mlflow is given). Ends by printing the tables' headline columns.
 """
 
 from __future__ import annotations
@@ -21,7 +21,14 @@ from skelrep.report.collect import load_reports
 from skelrep.report.figures import write_figures
 from skelrep.report.mlflow_sync import sync
 from skelrep.report.published import load_published, table_entries
-from skelrep.report.tables import build_tables, render_markdown, results_long, summary
+from skelrep.report.tables import (
+    TERMINAL_NOTE,
+    build_tables,
+    render_markdown,
+    render_terminal,
+    results_long,
+    summary,
+)
 from skelrep.runtime import run_stage, setup_logging, stage_parser
 from skelrep.validation import validate_all
 
@@ -52,6 +59,9 @@ def main(argv=None) -> None:
     write_json_atomic(reports_dir / "summary.json", summary(reports))
     write_figures(reports, reports_dir / "figures")
     sync(params, reports, tables, reports_dir, enabled=False if args.no_mlflow else None)
+    # the results, where `make run` ends: the headline columns of every table
+    print("\n".join(render_terminal(bench, rows, params) for bench, rows in tables), flush=True)
+    print(f"{TERMINAL_NOTE}\nAll columns: {reports_dir / 'benchmarks'}/*.md", flush=True)
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ def test_one_file_holds_every_protocol_of_the_dataset(workspace):
 
 
 @pytest.mark.parametrize("method", ["usdrl", "umurl", "isc"])
-def test_every_stage_runs_on_the_users_data(workspace, method, monkeypatch):
+def test_every_stage_runs_on_the_users_data(workspace, method, monkeypatch, capsys):
     monkeypatch.chdir(workspace)
     params = yaml.safe_load((workspace / "params.yaml").read_text())
     params["method"] = method
@@ -111,15 +111,23 @@ def test_every_stage_runs_on_the_users_data(workspace, method, monkeypatch):
     payload = load_encoder_file(f"models/{PROTOCOL}/encoder.pt")
     assert payload["method"] == method
     _stage("features").main(args("features"))
+    capsys.readouterr()
     _stage("knn").main(args("knn"))
     knn = json.loads(Path(f"reports/knn/{PROTOCOL}/metrics.json").read_text())
     assert 0 <= knn["knn/top1"] <= 100
+    # the stage ends with its result, as computed: one line on stdout
+    assert capsys.readouterr().out == (
+        f"knn {PROTOCOL}: KNN-1 {knn['knn/top1']:.1f} (random init {knn['knn/random_init/top1']:.1f}, "
+        f"hand-crafted {knn['knn/handcrafted/top1']:.1f})\n")
 
     features = load_feature_file(f"data/features/{PROTOCOL}/pretrained.npz")
     assert len(features["train_x"]) == len(features["train_y"]) == len(features["train_ids"]) == 4
     assert features["num_classes"] == 2 and list(features["class_names"]) == ["clap", "kick"]
     _stage("linear").main(args("linear"))
     linear = json.loads(Path(f"reports/linear/{PROTOCOL}/metrics.json").read_text())
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"linear {PROTOCOL}: top-1 {linear['linear/top1_last']:.1f} (random init "
+        f"{linear['linear/random_init/top1_last']:.1f}, hand-crafted {linear['linear/handcrafted/top1_last']:.1f})")
     assert 0 <= linear["linear/top1_last"] <= 100 and 0 <= linear["linear/random_init/top1_last"] <= 100
     assert 0 <= linear["linear/handcrafted/top1_last"] <= 100 and 0 <= knn["knn/handcrafted/top1"] <= 100
     handcrafted = load_feature_file(f"data/features/{PROTOCOL}/handcrafted.npz")
