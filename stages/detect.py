@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from skelrep.config import run_identity
+from skelrep.data.class_names import dataset_class_names
 from skelrep.data.hdf5 import read_detection
 from skelrep.evaluation.detection import (
     evaluate_detection,
@@ -63,6 +64,7 @@ def main(argv=None) -> None:
     convention = get_section(params, "pku.boundary_convention")
     device = resolve_device(cfg["device"])
     train, test = read_detection(args.data, "train"), read_detection(args.data, "test")
+    names = dataset_class_names(args.data, get_section(params, "data.pku1").get("source"))  # timeline legends
     metrics: dict[str, float] = {}
     for variant, (filename, prefix) in VARIANTS.items():
         seed_everything(cfg["seed"])
@@ -86,7 +88,8 @@ def main(argv=None) -> None:
                 write_proposals(Path(args.out) / f"{v['id']}.txt",
                                 proposals[v["id"]], convention)
                 plot_timeline(Path(args.reports) / "timelines" / f"{v['id']}.png",
-                              v["frame_label"], probs.argmax(1), f"{v['id']}: ground truth vs predicted frames")
+                              v["frame_label"], probs.argmax(1), f"{v['id']}: ground truth vs predicted frames",
+                              names)
         result = evaluate_detection(proposals, gts, convention, voc_tious=cfg["voc_tious"],
                                     official_theta=cfg["official_theta"], num_classes=cfg["num_classes"])
         metrics.update({k.replace("detect/", f"{prefix}/", 1): v for k, v in result.items()})

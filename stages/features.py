@@ -2,7 +2,8 @@
 
 For the pretrained encoder and for the random-init baseline (same architecture), written to
 <out>/{pretrained,random_init}.npz: the features, labels and sample names of both subsets, the
-class count and class names (skelrep.evaluation.features: linear and KNN need nothing else).
+class count and class names (skelrep.data.class_names; skelrep.evaluation.features: linear and
+KNN need nothing else).
 Both subsets are encoded with the test input (features.test_crop); when the linear probe's train
 input (features.train_crop) differs, the train subset again with it: K = features.random_crops
 seeded random crops per sample (or 1 deterministic crop), as train_x_crops. `auto` is the
@@ -21,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from skelrep.data.class_names import dataset_class_names
 from skelrep.data.dataset import SkeletonH5Dataset
-from skelrep.data.hdf5 import SUBSETS, class_names, read_attrs
+from skelrep.data.hdf5 import SUBSETS, read_attrs
 from skelrep.data.protocols import resolve_protocol
 from skelrep.evaluation.feature_file import save_feature_file
 from skelrep.evaluation.features import (
@@ -68,7 +70,8 @@ def main(argv=None) -> None:
     seed_everything(0)
     subsets = {s: SkeletonH5Dataset(args.data, protocol.split, s) for s in SUBSETS}
     labels, ids = {s: ds.label for s, ds in subsets.items()}, {s: ds.sample_name for s, ds in subsets.items()}
-    num_classes, names = int(read_attrs(args.data)["num_classes"]), class_names(args.data)
+    source = get_section(params, f"data.{protocol.dataset}").get("source")
+    num_classes, names = int(read_attrs(args.data)["num_classes"]), dataset_class_names(args.data, source)
     for variant, filename in ENCODERS.items():
         encoder = load_frozen_encoder(Path(args.models) / filename, device)
         inputs = downstream_inputs(cfg, METHODS[encoder.method].downstream_crop)  # auto: the method's own

@@ -6,8 +6,10 @@ baseline encoder and for the hand-crafted baseline (the joint coordinates of han
 logistic regression on them): metrics under linear/random_init/ and linear/handcrafted/,
 history_<variant>.jsonl and curve_<variant>.csv. The probe trains on the feature file's
 train_x_crops when present (K cached train crops, crop (epoch - 1) % K in each epoch; the
-standardisation statistics over all of them), else on train_x, and tests on test_x. Ends by
-printing one line: top-1 of the pretrained encoder and of both baselines.
+standardisation statistics over all of them), else on train_x, and tests on test_x.
+predictions.csv holds the pretrained encoder's last-epoch test predictions: class ids and, when
+the feature file names the classes, their names. Ends by printing one line: top-1 of the
+pretrained encoder and of both baselines.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from pathlib import Path
 
 from skelrep.config import run_identity
 from skelrep.data.protocols import resolve_protocol
-from skelrep.evaluation.feature_file import load_feature_file
+from skelrep.evaluation.feature_file import label_names, load_feature_file
 from skelrep.evaluation.linear import standardize_features, train_linear_probe
 from skelrep.evaluation.metrics import summary_line
 from skelrep.evaluation.sections import LINEAR_SCHEMA
-from skelrep.io import write_csv_atomic, write_json_atomic, write_jsonl_atomic, write_npz_atomic, write_text_atomic
+from skelrep.io import write_csv_atomic, write_json_atomic, write_jsonl_atomic, write_npz_atomic
 from skelrep.params import get_section, load_params
 from skelrep.recipes import protocol_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
@@ -86,8 +88,16 @@ def main(argv=None) -> None:
             if variant == "pretrained":
                 names = feats["test_ids"]
                 pred = result.test_scores_last.argmax(1)
-                write_text_atomic(out / "predictions.csv", "sample,actual,predicted\n" + "".join(
-                    f"{n},{a},{p}\n" for n, a, p in zip(names, feats["test_y"], pred, strict=True)))
+                # class ids (the DVC confusion plot) and, when the features know them, class names
+                # (the report's confusion figure)
+                classes = list(feats["class_names"]) or None
+                rows = [{"sample": n, "actual": int(a), "predicted": int(p)}
+                        for n, a, p in zip(names, feats["test_y"], pred, strict=True)]
+                if classes:
+                    for row, a, p in zip(rows, label_names(feats["test_y"], classes), label_names(pred, classes),
+                                         strict=True):
+                        row.update(actual_name=a, predicted_name=p)
+                write_csv_atomic(out / "predictions.csv", rows)
                 # class probabilities of the last epoch: what score-level (late) fusion of
                 # streams sums, e.g. 3s-USDRL in `skelrep compare`
                 write_npz_atomic(out / "test_scores.npz", probs=result.test_scores_last.astype("float32"),

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -132,6 +133,9 @@ def test_every_stage_runs_on_the_users_data(workspace, method, monkeypatch, caps
     assert 0 <= linear["linear/handcrafted/top1_last"] <= 100 and 0 <= knn["knn/handcrafted/top1"] <= 100
     handcrafted = load_feature_file(f"data/features/{PROTOCOL}/handcrafted.npz")
     assert list(handcrafted["test_ids"]) == list(features["test_ids"])
+    predictions = pd.read_csv(f"reports/linear/{PROTOCOL}/predictions.csv")  # ids and the dataset's names
+    assert list(predictions.columns) == ["sample", "actual", "predicted", "actual_name", "predicted_name"]
+    assert (predictions.actual_name == predictions.actual.map({0: "clap", 1: "kick"})).all()
     scores = dict(np.load(f"reports/linear/{PROTOCOL}/test_scores.npz"))
     assert scores["probs"].shape == (len(features["test_y"]), 2)
     assert np.allclose(scores["probs"].sum(1), 1.0, atol=1e-5)
