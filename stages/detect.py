@@ -30,7 +30,7 @@ from skelrep.evaluation.features import load_frozen_encoder
 from skelrep.evaluation.metrics import summary_line
 from skelrep.evaluation.sections import DETECTION_SCHEMA
 from skelrep.io import write_json_atomic
-from skelrep.params import get_section, load_params
+from skelrep.params import committed_params, get_section, load_params
 from skelrep.recipes import protocol_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
 from skelrep.schema import validate
@@ -95,7 +95,7 @@ def main(argv=None) -> None:
         metrics.update({k.replace("detect/", f"{prefix}/", 1): v for k, v in result.items()})
         log.info("%s: %s", variant, ", ".join(f"{k}={v:.1f}" for k, v in result.items()))
     write_json_atomic(Path(args.reports) / "metrics.json", metrics)
-    with stage_run(run_identity(params, PROTOCOL), "detect") as run:
+    with stage_run(run_identity(params, PROTOCOL, committed_params(args.params)), "detect") as run:
         run.log_params({f"detection.{k}": v for k, v in cfg.items()})
         run.log_metrics(metrics)
     print(summary_line("detect", PROTOCOL, metrics), flush=True)

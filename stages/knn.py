@@ -16,7 +16,7 @@ from skelrep.evaluation.knn import knn_top1
 from skelrep.evaluation.metrics import summary_line
 from skelrep.evaluation.sections import KNN_SCHEMA
 from skelrep.io import write_json_atomic
-from skelrep.params import get_section, load_params
+from skelrep.params import committed_params, get_section, load_params
 from skelrep.recipes import protocol_params
 from skelrep.runtime import resolve_device, run_stage, setup_logging, stage_parser
 from skelrep.schema import validate
@@ -50,7 +50,7 @@ def main(argv=None) -> None:
         metrics[f"{prefix}/top1"] = knn_top1(f["train_x"], f["train_y"], f["test_x"], f["test_y"], k=cfg["k"],
                                              batch_size=cfg["batch_size"], device=str(device))
     write_json_atomic(Path(args.reports) / "metrics.json", metrics)
-    with stage_run(run_identity(params, args.protocol), "knn") as run:
+    with stage_run(run_identity(params, args.protocol, committed_params(args.params)), "knn") as run:
         run.log_params({f"knn.{k}": v for k, v in cfg.items()})
         run.log_metrics(metrics)
     print(summary_line("knn", args.protocol, metrics), flush=True)

@@ -25,7 +25,7 @@ from skelrep.evaluation.linear import standardize_features, train_linear_probe
 from skelrep.evaluation.metrics import summary_line
 from skelrep.evaluation.sections import LINEAR_SCHEMA
 from skelrep.io import write_csv_atomic, write_json_atomic, write_jsonl_atomic, write_npz_atomic
-from skelrep.params import get_section, load_params
+from skelrep.params import committed_params, get_section, load_params
 from skelrep.recipes import protocol_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
 from skelrep.schema import validate
@@ -56,7 +56,7 @@ def main(argv=None) -> None:
     device = resolve_device(cfg["device"])
     out = Path(args.reports)
     metrics: dict[str, float] = {}
-    with stage_run(run_identity(params, args.protocol), "linear") as run:
+    with stage_run(run_identity(params, args.protocol, committed_params(args.params)), "linear") as run:
         run.log_params({f"linear.{k}": v for k, v in cfg.items()})
         for variant, prefix in VARIANTS.items():
             seed_everything(cfg["seed"])

@@ -26,7 +26,7 @@ from skelrep.data.protocols import resolve_protocol
 from skelrep.io import write_json_atomic
 from skelrep.methods import get_method
 from skelrep.models.encoder_file import save_encoder
-from skelrep.params import get_section, load_params
+from skelrep.params import committed_params, get_section, load_params
 from skelrep.recipes import protocol_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
 from skelrep.tracking.mlflow_run import epoch_curves, flatten, stage_run
@@ -80,7 +80,8 @@ def main(argv=None) -> None:
                                       "world_size": dist.world_size})
 
     schedule = train_schedule(train_cfg, len(dataset)) if len(dataset) >= train_cfg["batch_size"] else None
-    with stage_run(run_identity(params, args.protocol) if dist.is_main else None, "pretrain") as run:
+    identity = run_identity(params, args.protocol, committed_params(args.params)) if dist.is_main else None
+    with stage_run(identity, "pretrain") as run:
         run.log_params({**identifying_params(params, args.protocol),
                         **{f"{method.name}.{k}": v for k, v in method.log_params.items()},
                         **flatten(train_cfg, "pretrain."), "world_size": dist.world_size,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from skelrep.data.protocols import protocol_names
 from skelrep.io import write_json_atomic, write_text_atomic
-from skelrep.params import load_params
+from skelrep.params import committed_params, load_params
 from skelrep.report.collect import load_reports
 from skelrep.report.figures import write_figures
 from skelrep.report.mlflow_sync import sync
@@ -30,6 +30,7 @@ from skelrep.report.tables import (
     summary,
 )
 from skelrep.runtime import run_stage, setup_logging, stage_parser
+from skelrep.tracking.mlflow_run import UI_COMMAND
 from skelrep.validation import validate_all
 
 log = logging.getLogger("stages.report")
@@ -58,10 +59,14 @@ def main(argv=None) -> None:
     write_text_atomic(reports_dir / "results.csv", results_long(tables).to_csv(index=False, lineterminator="\n"))
     write_json_atomic(reports_dir / "summary.json", summary(reports))
     write_figures(reports, reports_dir / "figures")
-    sync(params, reports, tables, reports_dir, enabled=False if args.no_mlflow else None)
+    urls = sync(params, reports, tables, reports_dir, enabled=False if args.no_mlflow else None,
+                baseline=committed_params(args.params))
     # the results, where `make run` ends: the headline columns of every table
     print("\n".join(render_terminal(bench, rows, params) for bench, rows in tables), flush=True)
     print(f"{TERMINAL_NOTE}\nAll columns: {reports_dir / 'benchmarks'}/*.md", flush=True)
+    if urls:
+        print(f"MLflow: {UI_COMMAND}, then each protocol's runs and key columns:", flush=True)
+        print("".join(f"  {protocol}: {url}\n" for protocol, url in urls.items()), end="", flush=True)
 
 
 if __name__ == "__main__":
