@@ -10,6 +10,7 @@ never makes a downstream stage re-run by itself. `skelrep check` runs the same v
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from skelrep.io import write_text_atomic
@@ -20,11 +21,15 @@ from skelrep.validation import validate_all
 VALID = "params.yaml: every section valid\n"  # constant: the dependency hash of every stage
 
 
-def main(argv=None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser(__doc__)
     parser.add_argument("--out", required=True,
                         help="the marker file every other stage depends on (reports/params_check.txt)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
     setup_logging()
     validate_all(load_params(args.params))
     write_text_atomic(Path(args.out), VALID)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 
 from skelrep.data.sources import download_dataset, validate_data_section
@@ -12,11 +13,15 @@ from skelrep.validation import validate_all
 log = logging.getLogger("stages.download")
 
 
-def main(argv=None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser(__doc__)
     parser.add_argument("--dataset", required=True, help="a key of params.yaml data")
     parser.add_argument("--out", required=True, help="output folder (data/raw/<dataset>)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
     setup_logging()
     params = load_params(args.params)
     validate_all(params)  # every section, before any work

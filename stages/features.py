@@ -2,7 +2,8 @@
 
 For the pretrained encoder and for the random-init baseline (same architecture), written to
 <out>/{pretrained,random_init}.npz: the features, labels and sample names of both subsets, the
-class count and class names (skelrep.evaluation.features: linear and KNN need nothing else).
+class count and class names (skelrep.data.class_names; skelrep.evaluation.features: linear and
+KNN need nothing else).
 Both subsets are encoded with the test input (features.test_crop); when the linear probe's train
 input (features.train_crop) differs, the train subset again with it: K = features.random_crops
 seeded random crops per sample (or 1 deterministic crop), as train_x_crops. `auto` is the
@@ -14,14 +15,16 @@ encoder, so whatever the method).
 
 from __future__ import annotations
 
+import argparse
 import logging
 import time
 from pathlib import Path
 
 import numpy as np
 
+from skelrep.data.class_names import dataset_class_names
 from skelrep.data.dataset import SkeletonH5Dataset
-from skelrep.data.hdf5 import SUBSETS, class_names, read_attrs
+from skelrep.data.hdf5 import SUBSETS, read_attrs
 from skelrep.data.protocols import resolve_protocol
 from skelrep.evaluation.feature_file import save_feature_file
 from skelrep.evaluation.features import (
@@ -45,14 +48,18 @@ ENCODERS = {"pretrained": "encoder.pt", "random_init": "encoder_random.pt"}
 log = logging.getLogger("stages.features")
 
 
-def main(argv=None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser(__doc__)
     parser.add_argument("--protocol", required=True, help="a key of params.yaml protocols")
     parser.add_argument("--data", required=True, help="the protocol's dataset file (data/processed/<dataset>.h5)")
     parser.add_argument("--models", required=True,
                         help="folder of encoder.pt and encoder_random.pt (models/<protocol>)")
     parser.add_argument("--out", required=True, help="feature folder to write (data/features/<protocol>)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
     setup_logging()
     params = load_params(args.params)
     validate_all(params)  # every section, before any work
@@ -63,7 +70,8 @@ def main(argv=None) -> None:
     seed_everything(0)
     subsets = {s: SkeletonH5Dataset(args.data, protocol.split, s) for s in SUBSETS}
     labels, ids = {s: ds.label for s, ds in subsets.items()}, {s: ds.sample_name for s, ds in subsets.items()}
-    num_classes, names = int(read_attrs(args.data)["num_classes"]), class_names(args.data)
+    source = get_section(params, f"data.{protocol.dataset}").get("source")
+    num_classes, names = int(read_attrs(args.data)["num_classes"]), dataset_class_names(args.data, source)
     for variant, filename in ENCODERS.items():
         encoder = load_frozen_encoder(Path(args.models) / filename, device)
         inputs = downstream_inputs(cfg, METHODS[encoder.method].downstream_crop)  # auto: the method's own

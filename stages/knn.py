@@ -1,20 +1,22 @@
 """DVC stage `knn@<protocol>`: k-NN retrieval (cosine on L2-normalised cached features).
 
 For the pretrained encoder, the random-init baseline and the hand-crafted baseline (joint
-coordinates): knn/top1, knn/random_init/top1, knn/handcrafted/top1.
+coordinates): knn/top1, knn/random_init/top1, knn/handcrafted/top1, printed as one line at the end.
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from skelrep.config import run_identity
 from skelrep.data.protocols import resolve_protocol
 from skelrep.evaluation.feature_file import load_feature_file
 from skelrep.evaluation.knn import knn_top1
+from skelrep.evaluation.metrics import summary_line
 from skelrep.evaluation.sections import KNN_SCHEMA
 from skelrep.io import write_json_atomic
-from skelrep.params import get_section, load_params
+from skelrep.params import committed_params, get_section, load_params
 from skelrep.recipes import protocol_params
 from skelrep.runtime import resolve_device, run_stage, setup_logging, stage_parser
 from skelrep.schema import validate
@@ -24,12 +26,17 @@ from skelrep.validation import validate_all
 VARIANTS = {"pretrained": "knn", "random_init": "knn/random_init", "handcrafted": "knn/handcrafted"}
 
 
-def main(argv=None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser(__doc__)
     parser.add_argument("--protocol", required=True, help="a key of params.yaml protocols")
     parser.add_argument("--features", required=True, help="feature folder (data/features/<protocol>)")
-    parser.add_argument("--out", required=True, help="metrics file to write (reports/knn/<protocol>/metrics.json)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--reports", required=True,
+                        help="reports folder to write (reports/knn/<protocol>): metrics.json")
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
     setup_logging()
     params = load_params(args.params)
     validate_all(params)  # every section, before any work
@@ -42,10 +49,11 @@ def main(argv=None) -> None:
         f = load_feature_file(Path(args.features) / f"{variant}.npz")
         metrics[f"{prefix}/top1"] = knn_top1(f["train_x"], f["train_y"], f["test_x"], f["test_y"], k=cfg["k"],
                                              batch_size=cfg["batch_size"], device=str(device))
-    write_json_atomic(Path(args.out), metrics)
-    with stage_run(run_identity(params, args.protocol), "knn") as run:
+    write_json_atomic(Path(args.reports) / "metrics.json", metrics)
+    with stage_run(run_identity(params, args.protocol, committed_params(args.params)), "knn") as run:
         run.log_params({f"knn.{k}": v for k, v in cfg.items()})
         run.log_metrics(metrics)
+    print(summary_line("knn", args.protocol, metrics), flush=True)
 
 
 if __name__ == "__main__":

@@ -7,20 +7,25 @@ logistic regression on them): metrics under linear/random_init/ and linear/handc
 history_<variant>.jsonl and curve_<variant>.csv. The probe trains on the feature file's
 train_x_crops when present (K cached train crops, crop (epoch - 1) % K in each epoch; the
 standardisation statistics over all of them), else on train_x, and tests on test_x.
+predictions.csv holds the pretrained encoder's last-epoch test predictions: class ids and, when
+the feature file names the classes, their names. Ends by printing one line: top-1 of the
+pretrained encoder and of both baselines.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 from pathlib import Path
 
 from skelrep.config import run_identity
 from skelrep.data.protocols import resolve_protocol
-from skelrep.evaluation.feature_file import load_feature_file
+from skelrep.evaluation.feature_file import label_names, load_feature_file
 from skelrep.evaluation.linear import standardize_features, train_linear_probe
+from skelrep.evaluation.metrics import summary_line
 from skelrep.evaluation.sections import LINEAR_SCHEMA
-from skelrep.io import write_csv_atomic, write_json_atomic, write_jsonl_atomic, write_npz_atomic, write_text_atomic
-from skelrep.params import get_section, load_params
+from skelrep.io import write_csv_atomic, write_json_atomic, write_jsonl_atomic, write_npz_atomic
+from skelrep.params import committed_params, get_section, load_params
 from skelrep.recipes import protocol_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
 from skelrep.schema import validate
@@ -32,12 +37,16 @@ log = logging.getLogger("stages.linear")
 CURVES = ("lr", "train_loss", "train_top1", "test_top1", "test_top5")  # MLflow: <prefix>/<column>_curve
 
 
-def main(argv=None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser(__doc__)
     parser.add_argument("--protocol", required=True, help="a key of params.yaml protocols")
     parser.add_argument("--features", required=True, help="feature folder (data/features/<protocol>)")
-    parser.add_argument("--out", required=True, help="reports folder to write (reports/linear/<protocol>)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--reports", required=True, help="reports folder to write (reports/linear/<protocol>)")
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
     setup_logging()
     params = load_params(args.params)
     validate_all(params)  # every section, before any work
@@ -45,9 +54,9 @@ def main(argv=None) -> None:
     params = protocol_params(params, args.protocol)  # the protocol's own settings applied
     cfg = validate(get_section(params, "linear"), LINEAR_SCHEMA, "linear")
     device = resolve_device(cfg["device"])
-    out = Path(args.out)
+    out = Path(args.reports)
     metrics: dict[str, float] = {}
-    with stage_run(run_identity(params, args.protocol), "linear") as run:
+    with stage_run(run_identity(params, args.protocol, committed_params(args.params)), "linear") as run:
         run.log_params({f"linear.{k}": v for k, v in cfg.items()})
         for variant, prefix in VARIANTS.items():
             seed_everything(cfg["seed"])
@@ -79,8 +88,16 @@ def main(argv=None) -> None:
             if variant == "pretrained":
                 names = feats["test_ids"]
                 pred = result.test_scores_last.argmax(1)
-                write_text_atomic(out / "predictions.csv", "sample,actual,predicted\n" + "".join(
-                    f"{n},{a},{p}\n" for n, a, p in zip(names, feats["test_y"], pred, strict=True)))
+                # class ids (the DVC confusion plot) and, when the features know them, class names
+                # (the report's confusion figure)
+                classes = list(feats["class_names"]) or None
+                rows = [{"sample": n, "actual": int(a), "predicted": int(p)}
+                        for n, a, p in zip(names, feats["test_y"], pred, strict=True)]
+                if classes:
+                    for row, a, p in zip(rows, label_names(feats["test_y"], classes), label_names(pred, classes),
+                                         strict=True):
+                        row.update(actual_name=a, predicted_name=p)
+                write_csv_atomic(out / "predictions.csv", rows)
                 # class probabilities of the last epoch: what score-level (late) fusion of
                 # streams sums, e.g. 3s-USDRL in `skelrep compare`
                 write_npz_atomic(out / "test_scores.npz", probs=result.test_scores_last.astype("float32"),
@@ -88,6 +105,7 @@ def main(argv=None) -> None:
                 run.log_artifact(out / "test_scores.npz", "linear")
         write_json_atomic(out / "metrics.json", metrics)
         run.log_metrics(metrics)
+    print(summary_line("linear", args.protocol, metrics), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """DVC stage `preprocess@<dataset>`: the raw folders of a dataset -> one HDF5 file with every
-sample once and one index set per named split (its protocols)."""
+sample once and one index set per named split (its protocols), plus its summary and skeleton
+figure under reports/preprocess/."""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from skelrep.catalog import DATASETS
@@ -14,16 +16,21 @@ from skelrep.runtime import run_stage, setup_logging, stage_parser
 from skelrep.validation import validate_all
 
 
-def main(argv=None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser(__doc__)
     parser.add_argument("--dataset", required=True, help="a key of params.yaml data")
     parser.add_argument("--raw", required=True, action="append", metavar="DIR",
                         help="a raw folder the dataset reads, data/raw/<name> (repeat: NTU-120 reads ntu60 and ntu120)")
     parser.add_argument("--out", required=True, help="the HDF5 file to write (data/processed/<dataset>.h5)")
-    parser.add_argument("--summary", required=True, help="JSON summary: skipped samples, the layout check")
-    parser.add_argument("--figure", required=True,
-                        help="PNG of one skeleton frame and its joint names")
-    args = parser.parse_args(argv)
+    parser.add_argument("--reports", required=True,
+                        help="reports folder to write (reports/preprocess): <dataset>.json, the summary (skipped "
+                        "samples, the layout check), and <dataset>_skeleton.png, one skeleton frame with its "
+                        "joint names")
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
     setup_logging()
     params = load_params(args.params)
     validate_all(params)  # every section, before any work
@@ -35,15 +42,16 @@ def main(argv=None) -> None:
     if absent:
         raise ParamsError("--raw", f"{args.dataset} reads the raw folders of {', '.join(needed)}; "
                           f"missing: {', '.join(absent)}")
-    out = Path(args.out)
+    out, reports = Path(args.out), Path(args.reports)
+    figure = reports / f"{args.dataset}_skeleton.png"
     if args.dataset in DATASETS:
         summary = preprocess_dataset(args.dataset, raw, out, cfg,
                                      expect_published_sizes=data_cfg["source"] == "official",
-                                     figure=Path(args.figure))
+                                     figure=figure, synthetic=data_cfg["source"] == "synthetic")
     else:
         summary = preprocess_generic(args.dataset, raw[args.dataset], out, cfg, data_cfg["generic"],
-                                     figure=Path(args.figure))
-    write_summary(Path(args.summary), summary)
+                                     figure=figure)
+    write_summary(reports / f"{args.dataset}.json", summary)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ Multi-GPU / multi-node: torchrun --nproc_per_node=K stages/pretrain.py --protoco
 
 from __future__ import annotations
 
+import argparse
 import logging
 import socket
 from pathlib import Path
@@ -25,7 +26,7 @@ from skelrep.data.protocols import resolve_protocol
 from skelrep.io import write_json_atomic
 from skelrep.methods import get_method
 from skelrep.models.encoder_file import save_encoder
-from skelrep.params import get_section, load_params
+from skelrep.params import committed_params, get_section, load_params
 from skelrep.recipes import protocol_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
 from skelrep.tracking.mlflow_run import epoch_curves, flatten, stage_run
@@ -44,15 +45,19 @@ from skelrep.validation import validate_all
 log = logging.getLogger("stages.pretrain")
 
 
-def main(argv=None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser(__doc__)
     parser.add_argument("--protocol", required=True, help="a key of params.yaml protocols")
     parser.add_argument("--data", required=True, help="the protocol's dataset file (data/processed/<dataset>.h5)")
     parser.add_argument("--out", required=True, help="model folder (models/<protocol>)")
     parser.add_argument("--reports", required=True, help="stats/metrics folder (reports/pretrain/<protocol>)")
     parser.add_argument("--resume-dir", default=None,
-                        help="resume checkpoint of an interrupted run (default models/.resume/<protocol>)")
-    args = parser.parse_args(argv)
+                        help="resume checkpoint of an interrupted run (default: models/.resume/<protocol>)")
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
     setup_logging()
     params = load_params(args.params)
     validate_all(params)  # every section, before any work
@@ -75,7 +80,8 @@ def main(argv=None) -> None:
                                       "world_size": dist.world_size})
 
     schedule = train_schedule(train_cfg, len(dataset)) if len(dataset) >= train_cfg["batch_size"] else None
-    with stage_run(run_identity(params, args.protocol) if dist.is_main else None, "pretrain") as run:
+    identity = run_identity(params, args.protocol, committed_params(args.params)) if dist.is_main else None
+    with stage_run(identity, "pretrain") as run:
         run.log_params({**identifying_params(params, args.protocol),
                         **{f"{method.name}.{k}": v for k, v in method.log_params.items()},
                         **flatten(train_cfg, "pretrain."), "world_size": dist.world_size,

@@ -6,33 +6,47 @@ protocols of params.yaml), reports/results.csv, reports/summary.json (every benc
 numbers), reports/metrics.json (the headline numbers per protocol: the pipeline's one DVC metric)
 and reports/figures/*.png; then logs into each protocol's MLflow run what no other stage logs:
 the benchmark table, the confusion figure and the summary (unless mlflow.enabled is false or
---no-mlflow is given).
+--no-mlflow is given). Ends by printing the tables' headline columns.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 from pathlib import Path
 
 from skelrep.data.protocols import protocol_names
 from skelrep.io import write_json_atomic, write_text_atomic
-from skelrep.params import load_params
+from skelrep.params import committed_params, load_params
 from skelrep.report.collect import load_reports
 from skelrep.report.figures import write_figures
 from skelrep.report.mlflow_sync import sync
 from skelrep.report.published import load_published, table_entries
-from skelrep.report.tables import build_tables, headline, render_markdown, results_long, summary
+from skelrep.report.tables import (
+    TERMINAL_NOTE,
+    build_tables,
+    headline,
+    render_markdown,
+    render_terminal,
+    results_long,
+    summary,
+)
 from skelrep.runtime import run_stage, setup_logging, stage_parser
+from skelrep.tracking.mlflow_run import UI_COMMAND
 from skelrep.validation import validate_all
 
 log = logging.getLogger("stages.report")
 
 
-def main(argv=None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser(__doc__)
     parser.add_argument("--reports", required=True, help="reports folder (inputs and outputs): reports")
     parser.add_argument("--no-mlflow", action="store_true", help="skip the MLflow sync")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
     setup_logging()
     params = load_params(args.params)
     validate_all(params)  # every section, before any work
@@ -48,7 +62,14 @@ def main(argv=None) -> None:
     write_json_atomic(reports_dir / "summary.json", summary(reports))
     write_json_atomic(reports_dir / "metrics.json", headline(reports))
     write_figures(reports, reports_dir / "figures")
-    sync(params, reports, tables, reports_dir, enabled=False if args.no_mlflow else None)
+    urls = sync(params, reports, tables, reports_dir, enabled=False if args.no_mlflow else None,
+                baseline=committed_params(args.params))
+    # the results, where `make run` ends: the headline columns of every table
+    print("\n".join(render_terminal(bench, rows, params) for bench, rows in tables), flush=True)
+    print(f"{TERMINAL_NOTE}\nAll columns: {reports_dir / 'benchmarks'}/*.md", flush=True)
+    if urls:
+        print(f"MLflow: {UI_COMMAND}, then each protocol's runs and key columns:", flush=True)
+        print("".join(f"  {protocol}: {url}\n" for protocol, url in urls.items()), end="", flush=True)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,13 @@ from skelrep.errors import SkelrepError
 AddArguments = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]
 
+DESCRIPTION = """\
+skelrep: reproducible self-supervised skeleton action representation learning (USDRL, UmURL, ISC).
+
+The pipeline itself runs with DVC (make run, or dvc repro / dvc exp run -S key=value); these
+commands help around it. Each command's --help says more.
+"""
+
 
 def _import_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("src", metavar="SRC", help="official USDRL checkpoint (.pth.tar)")
@@ -51,7 +58,7 @@ def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol", required=True, help="a protocol of params.yaml, e.g. ntu60-xview")
     parser.add_argument("--method", default=None, help="the method (default: params.yaml's)")
     parser.add_argument("--profile", default="default",
-                        help="default (params.yaml as it is) or paper (its official recipe applied)")
+                        help="default: params.yaml as it is (the default); paper: its official recipe applied")
     parser.add_argument("-S", "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                         help="an assignment as `dvc exp run -S` makes it (YAML value), applied last")
     parser.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
@@ -151,10 +158,14 @@ SUBCOMMANDS: dict[str, tuple[str, AddArguments, Run]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="skelrep", description=__doc__.splitlines()[0])
+    from skelrep import __version__
+    from skelrep.runtime import HelpFormatter
+
+    parser = argparse.ArgumentParser(prog="skelrep", description=DESCRIPTION, formatter_class=HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, add_arguments, run) in SUBCOMMANDS.items():
-        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter)
         add_arguments(sub_parser)
         sub_parser.set_defaults(run=run)
     return parser

@@ -48,3 +48,22 @@ def get_section(params: Mapping, dotted: str) -> Any:
             raise ParamsError(dotted, "missing")
         node = node[part]
     return node
+
+
+def committed_params(path: str | os.PathLike = "params.yaml") -> dict | None:
+    """``path`` as committed at the commit the current run started from: the experiment's
+    baseline (``DVC_EXP_BASELINE_REV``, set inside ``dvc exp run``) or ``HEAD``, read with git
+    from the file's own folder (which inside a ``--temp`` experiment is DVC's copy of the
+    repository at that commit). None when there is no git, no commit or no such file: what a
+    run changes against the committed profile is then unknown (``skelrep.config``)."""
+    import subprocess
+
+    file = Path(path).resolve()
+    rev = os.environ.get("DVC_EXP_BASELINE_REV") or "HEAD"
+    try:
+        out = subprocess.run(["git", "show", f"{rev}:./{file.name}"], cwd=file.parent, capture_output=True,
+                             timeout=30, check=True)
+        params = yaml.safe_load(out.stdout)
+    except (OSError, subprocess.SubprocessError, yaml.YAMLError):
+        return None
+    return params if isinstance(params, dict) else None

@@ -6,6 +6,8 @@ import argparse
 import logging
 import os
 import random
+import re
+import textwrap
 
 import numpy as np
 
@@ -20,9 +22,49 @@ def setup_logging(level: int = logging.INFO) -> None:
                         datefmt="%H:%M:%S")
 
 
+_RST_ROLE = re.compile(r":[a-z]+:`([^`]+)`")  # :func:`x`, :mod:`x` ...
+_RST_LITERAL = re.compile(r"``([^`]+)``")
+
+
+def plain_text(doc: str) -> str:
+    """A docstring as terminal text: RST roles and literals (``:func:`x```, ````x````) as plain
+    ``x``, the common indentation removed, surrounding blank lines dropped."""
+    text = _RST_LITERAL.sub(r"\1", _RST_ROLE.sub(r"\1", doc or ""))
+    return textwrap.dedent(text).strip("\n")
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``--help`` of the stages and CLI tools: the description re-filled to the terminal width
+    paragraph by paragraph (a paragraph of ``- `` items keeps one item per line), RST markup
+    removed (:func:`plain_text`); an option's default shown only when it has one (not for
+    required options, flags, ``None`` or an empty list) and its help does not already name it."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        blocks = []
+        for paragraph in re.split(r"\n\s*\n", plain_text(text)):
+            items = re.split(r"\n(?=\s*- )", paragraph)  # one block per list item
+            for item in items:
+                lead = re.match(r"\s*(- )?", item).group(0)
+                body = " ".join(line.strip() for line in item.splitlines())
+                body = body[len(lead.strip()):].strip() if lead.strip() else body
+                blocks.append(textwrap.fill(body, width, initial_indent=indent + lead,
+                                            subsequent_indent=indent + " " * len(lead)))
+            blocks.append("")
+        return "\n".join(blocks).rstrip("\n")
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        unset = default is None or default is False or default is argparse.SUPPRESS or default == []
+        if not action.option_strings or action.required or unset or "default" in text:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def stage_parser(description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    """The parser every stage entry point starts from: its docstring as the description and the
+    ``--params`` option."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
     parser.add_argument("--params", default="params.yaml", help="parameters file")
     return parser
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import textwrap
 import zipfile
@@ -223,3 +224,22 @@ def test_kill9_mid_run_leaves_no_litter_after_the_next_run_and_workers_exit_quie
         members = sum(m.endswith(".skeleton") for m in z.namelist())
     assert summary.num_samples == _total(summary) == members
     assert sum(len(read_samples(out, "xsub", subset)["label"]) for subset in ("train", "test")) == members
+
+
+@pytest.mark.parametrize("synthetic", [True, False])
+def test_swapped_label_rows_are_counted_once(tmp_path, caplog, synthetic):
+    """Label rows with start > end: one message with their count, INFO for the synthetic suite
+    (it writes them on purpose), a WARNING for real data; never one message per row."""
+    cfg = SyntheticPKUConfig(train_recordings=1, test_recordings=4, actions_per_video=13, reversed_label_fraction=0.2)
+    (tmp_path / "pku1").mkdir()
+    raw = _raw(tmp_path, "pku1", write_pku_archives(tmp_path / "pku1", 1, cfg, seed=0))
+    with zipfile.ZipFile(raw / "Label_PKUMMD.zip") as z:
+        rows = [line.split(",") for m in z.namelist() for line in z.read(m).decode().splitlines() if line]
+    reversed_rows = sum(int(r[1]) > int(r[2]) for r in rows)
+    assert reversed_rows > 1
+    with caplog.at_level(logging.DEBUG, logger="skelrep"):
+        preprocess_dataset("pku1", {"pku1": raw}, tmp_path / "pku1.h5", CFG, synthetic=synthetic)
+    messages = [r for r in caplog.records if "swapped" in r.getMessage()]
+    assert len(messages) == 1
+    assert messages[0].levelno == (logging.INFO if synthetic else logging.WARNING)
+    assert f"pku1: {reversed_rows} label rows had start > end and were swapped" in messages[0].getMessage()

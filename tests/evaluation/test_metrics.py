@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from skelrep.evaluation.metrics import topk_accuracy
+from skelrep.evaluation.metrics import summary_line, topk_accuracy
 
 # Row 3 ties classes 0 and 1; the stable sort ranks class 0 first.
 SCORES = np.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2], [0.2, 0.3, 0.5], [0.4, 0.4, 0.2]])
@@ -24,3 +24,15 @@ def test_topk_accepts_tensors():
 def test_topk_rejects_bad_k():
     with pytest.raises(ValueError):
         topk_accuracy(SCORES, LABELS, 4)
+
+
+def test_summary_lines_name_the_metric_and_the_baselines():
+    linear = {"linear/top1_last": 33.46, "linear/top5_last": 70.0, "linear/top1_best_on_test": 34.0,
+              "linear/random_init/top1_last": 21.04, "linear/handcrafted/top1_last": 26.35}
+    assert summary_line("linear", "ntu60-xsub", linear) == \
+        "linear ntu60-xsub: top-1 33.5 (random init 21.0, hand-crafted 26.4)"
+    assert summary_line("knn", "p", {"knn/top1": 19.94, "knn/k": 1}) == "knn p: KNN-1 19.9"
+    detect = {"detect/mAP_a_tiou0.5": 9.0, "detect/mAP_action_theta0.5": 12.34,
+              "detect/random_init/mAP_action_theta0.5": 3.21}
+    assert summary_line("detect", "pku1-xsub", detect) == "detect pku1-xsub: mAP_action 12.3 at θ=0.5 (random init 3.2)"
+    assert summary_line("knn", "p", {}) == "knn p: no KNN-1 measured"

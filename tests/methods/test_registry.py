@@ -187,7 +187,7 @@ def test_validation_names_and_profile_know_the_new_method(toy):
     params = toy_params(toy.section)
     assert configuration(params) == ("Toy", "") and method_label("toy") == "Toy"
     identity = run_identity(params, PROTOCOL)
-    assert identity.tags["method"] == "toy" and identity.run_name == f"toy-{PROTOCOL}"
+    assert identity.tags["method"] == "toy" and identity.run_name == "toy"  # no stream, no changes
     assert "modality" not in identity.tags
     assert identifying_params(params, PROTOCOL) == {"method": "toy", "data.ntu60.source": "synthetic"}
     assert set(comparison_keys(params, PROTOCOL)) == {"skelrep.config_key", "skelrep.stream_key"}

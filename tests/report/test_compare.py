@@ -50,9 +50,9 @@ def _params(method: str = "usdrl", modality: str | None = "joint", hidden: int =
 
 
 def _log_run(tmp: Path, params: dict, top1: float, probs: np.ndarray | None = None,
-             protocol: str = PROTOCOL) -> None:
+             protocol: str = PROTOCOL, baseline: dict | None = None) -> None:
     """What the linear and knn stages log for one configuration."""
-    with stage_run(run_identity(params, protocol), "linear") as run:
+    with stage_run(run_identity(params, protocol, baseline), "linear") as run:
         run.log_metrics(linear_metrics(top1))
         run.log_metrics({"knn/top1": top1 - 5, "knn/random_init/top1": 3.0, "knn/handcrafted/top1": top1 / 8,
                          "linear/test_top1_curve": 1.0})
@@ -171,3 +171,27 @@ def test_a_rerun_of_the_same_configuration_is_one_row(mlflow_db):
     out = mlflow_db / "compare"
     compare(out, table_entries(load_published()))
     assert _table(out).count("USDRL (DSTE, joint) — measured") == 1
+
+
+def test_rows_show_what_a_configuration_changes(mlflow_db):
+    profile = _params(hidden=64)
+    _log_run(mlflow_db, profile, 40.0, baseline=profile)
+    _log_run(mlflow_db, _params(hidden=128), 45.0, baseline=profile)
+    out = mlflow_db / "compare"
+    compare(out, table_entries(load_published()))
+    text = _table(out)
+    assert "| USDRL (DSTE, joint) — measured |" in text
+    assert "| USDRL (DSTE, joint) · hidden=128 — measured | 45.0 |" in text
+    assert "Random-init baseline, USDRL (DSTE, joint) · hidden=128 architecture — measured" in text
+
+
+def test_a_rerun_of_one_stage_updates_its_cells_and_keeps_the_others(mlflow_db):
+    params = _params()
+    _log_run(mlflow_db, params, 40.0)  # linear and knn: knn/top1 = 35.0
+    with stage_run(run_identity(params, PROTOCOL), "linear") as run:  # linear again: a new run
+        run.log_metrics({"linear/top1_last": 42.0})
+    out = mlflow_db / "compare"
+    compare(out, table_entries(load_published()))
+    measured = _rows(out)
+    usdrl = measured[measured.method == "USDRL"].set_index(["variant", "metric"]).value["DSTE, joint"]
+    assert usdrl["linear/top1_last"] == 42.0 and usdrl["knn/top1"] == 35.0

@@ -20,7 +20,7 @@ from skelrep.report.collect import load_reports, read_jsonl
 from skelrep.report.mlflow_sync import sync
 from skelrep.report.published import load_published, table_entries
 from skelrep.report.tables import build_tables, render_markdown
-from skelrep.tracking.mlflow_run import RUN_KEY_TAG, epoch_curves, stage_run
+from skelrep.tracking.mlflow_run import RERUN_OF_TAG, RUN_KEY_TAG, epoch_curves, stage_run
 from tests.report import fake_params, write_fake_reports
 
 REPO = Path(__file__).resolve().parents[2]
@@ -159,10 +159,20 @@ def test_each_fact_has_one_writer(repo):
     assert len(table["data"]) > 2
     assert "detect/mAP_action_theta0.5" in _runs("pku1-xsub")[0].data.metrics
 
-    _stages(repo, ("pretrain", "linear"))  # a forced re-run of a stage with the same outputs: no new points
-    run = _runs("ntu60-xsub")[0]
-    assert len(_client().get_metric_history(run.info.run_id, "pretrain/loss/sim")) == 4
-    assert len(_client().get_metric_history(run.info.run_id, "linear/test_top1_curve")) == 2
+    first = _runs("ntu60-xsub")[0]
+    _stages(repo, ("pretrain", "linear"))  # `dvc repro -f`: a new run of this execution, the first one kept
+    runs = _runs("ntu60-xsub")  # newest first
+    assert len(runs) == 2 and runs[1].info.run_id == first.info.run_id
+    rerun = runs[0]
+    assert rerun.data.tags[RERUN_OF_TAG] == first.info.run_id
+    assert {k: _points(first.info.run_id, k) for k in first.data.metrics} == before["ntu60-xsub"]
+    assert len(_client().get_metric_history(rerun.info.run_id, "pretrain/loss/sim")) == 4
+    assert len(_client().get_metric_history(rerun.info.run_id, "linear/test_top1_curve")) == 2
+    assert "knn/top1" not in rerun.data.metrics  # knn did not run again: its facts stay in the first run
+    _report(repo)  # the report adds to the latest run: no third run
+    assert [r.info.run_id for r in _runs("ntu60-xsub")] == [rerun.info.run_id, first.info.run_id]
+    assert _artifacts(rerun.info.run_id, "tables") == ["tables/ntu60.json", "tables/ntu60.md"]
+    assert check_mlflow.main([]) == 0  # each stage's latest run holds what reports/ says
 
 
 def test_check_mlflow_passes_on_synced_db_and_fails_on_a_difference(repo, capsys):
@@ -194,3 +204,32 @@ def test_check_mlflow_names_the_stage_to_force(repo, capsys, caplog):
     out = capsys.readouterr().out
     assert "pretrain/loss_last" in out and "`dvc repro -f pretrain@pku1-xsub`" in out
     assert "linear" not in out.split("FAIL", 1)[1]
+
+
+def test_a_rerun_with_other_values_is_what_the_gate_checks(repo, capsys):
+    """A stage re-run with new outputs (a code change) logs into a new run; the gate compares each
+    stage's metrics with its latest run, so the old run's values no longer count."""
+    _stages(repo)
+    _report(repo)
+    path = repo / "reports" / "linear" / "ntu60-xsub" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    metrics["linear/top1_last"] += 1.0
+    path.write_text(json.dumps(metrics))
+    assert check_mlflow.main([]) == 1  # MLflow still holds the old value
+    _stages(repo, ("linear",))
+    assert check_mlflow.main([]) == 0
+    assert "MLflow matches the reports" in capsys.readouterr().out
+
+
+def test_experiments_open_on_the_runs_table_with_key_columns(repo):
+    params = {**fake_params(), "detection": {"official_theta": 0.5}}  # PKU-MMD I: its mAP_action column
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    _stages(repo, ("linear",))
+    client = _client()
+    tags = client.get_experiment_by_name("pku1-xsub").tags
+    assert tags["mlflow.experimentKind"] == "custom_model_development"  # not the GenAI view
+    view = json.loads(tags["mlflow.sharedViewState.skelrep"])
+    assert {"metrics.`linear/top1_last`", "metrics.`knn/top1`", "metrics.`detect/mAP_action_theta0.5`",
+            "tags.`changes`"} <= set(view["selectedColumns"])
+    assert "metrics.`detect/mAP_action_theta0.5`" not in json.loads(
+        client.get_experiment_by_name("ntu60-xsub").tags["mlflow.sharedViewState.skelrep"])["selectedColumns"]

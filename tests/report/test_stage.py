@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ def _outputs(reports: Path) -> dict[str, bytes]:
             if p.is_file() and p.relative_to(reports).parts[0] not in inputs}
 
 
-def test_stage_writes_all_outputs_without_mlflow(tmp_path, monkeypatch):
+def test_stage_writes_all_outputs_without_mlflow(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     reports = write_fake_reports(tmp_path / "in", protocols=("pku1-xsub",))
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(stage_params(mlflow=True)))
@@ -43,3 +44,14 @@ def test_stage_writes_all_outputs_without_mlflow(tmp_path, monkeypatch):
     assert not (tmp_path / "mlflow.db").exists()
     # no absolute paths in any output (determinism across checkouts)
     assert str(tmp_path).encode() not in b"".join(outputs.values())
+    # the four tables in the terminal: pku1-xsub's measured row with its linear, KNN and detection values
+    printed = capsys.readouterr().out
+    for title in ("NTU RGB+D 60", "NTU RGB+D 120", "PKU-MMD I (synthetic", "PKU-MMD II"):
+        assert f"\n{title}" in "\n" + printed, title
+    metrics = {**json.loads((reports / "linear/pku1-xsub/metrics.json").read_text()),
+               **json.loads((reports / "knn/pku1-xsub/metrics.json").read_text()),
+               **json.loads((reports / "detect/pku1-xsub/metrics.json").read_text())}
+    block = next(b for b in printed.split("\n\n") if b.startswith("PKU-MMD I ("))
+    row = next(line for line in block.splitlines() if line.startswith("USDRL (DSTE, joint)"))
+    assert row.split()[-4:] == [f"{metrics[k]:.1f}" for k in ("linear/top1_last", "linear/top1_best_on_test",
+                                                               "knn/top1", "detect/mAP_action_theta0.5")]

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -95,7 +96,7 @@ def test_one_file_holds_every_protocol_of_the_dataset(workspace):
 
 
 @pytest.mark.parametrize("method", ["usdrl", "umurl", "isc"])
-def test_every_stage_runs_on_the_users_data(workspace, method, monkeypatch):
+def test_every_stage_runs_on_the_users_data(workspace, method, monkeypatch, capsys):
     monkeypatch.chdir(workspace)
     params = yaml.safe_load((workspace / "params.yaml").read_text())
     params["method"] = method
@@ -111,19 +112,30 @@ def test_every_stage_runs_on_the_users_data(workspace, method, monkeypatch):
     payload = load_encoder_file(f"models/{PROTOCOL}/encoder.pt")
     assert payload["method"] == method
     _stage("features").main(args("features"))
+    capsys.readouterr()
     _stage("knn").main(args("knn"))
     knn = json.loads(Path(f"reports/knn/{PROTOCOL}/metrics.json").read_text())
     assert 0 <= knn["knn/top1"] <= 100
+    # the stage ends with its result, as computed: one line on stdout
+    assert capsys.readouterr().out == (
+        f"knn {PROTOCOL}: KNN-1 {knn['knn/top1']:.1f} (random init {knn['knn/random_init/top1']:.1f}, "
+        f"hand-crafted {knn['knn/handcrafted/top1']:.1f})\n")
 
     features = load_feature_file(f"data/features/{PROTOCOL}/pretrained.npz")
     assert len(features["train_x"]) == len(features["train_y"]) == len(features["train_ids"]) == 4
     assert features["num_classes"] == 2 and list(features["class_names"]) == ["clap", "kick"]
     _stage("linear").main(args("linear"))
     linear = json.loads(Path(f"reports/linear/{PROTOCOL}/metrics.json").read_text())
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"linear {PROTOCOL}: top-1 {linear['linear/top1_last']:.1f} (random init "
+        f"{linear['linear/random_init/top1_last']:.1f}, hand-crafted {linear['linear/handcrafted/top1_last']:.1f})")
     assert 0 <= linear["linear/top1_last"] <= 100 and 0 <= linear["linear/random_init/top1_last"] <= 100
     assert 0 <= linear["linear/handcrafted/top1_last"] <= 100 and 0 <= knn["knn/handcrafted/top1"] <= 100
     handcrafted = load_feature_file(f"data/features/{PROTOCOL}/handcrafted.npz")
     assert list(handcrafted["test_ids"]) == list(features["test_ids"])
+    predictions = pd.read_csv(f"reports/linear/{PROTOCOL}/predictions.csv")  # ids and the dataset's names
+    assert list(predictions.columns) == ["sample", "actual", "predicted", "actual_name", "predicted_name"]
+    assert (predictions.actual_name == predictions.actual.map({0: "clap", 1: "kick"})).all()
     scores = dict(np.load(f"reports/linear/{PROTOCOL}/test_scores.npz"))
     assert scores["probs"].shape == (len(features["test_y"]), 2)
     assert np.allclose(scores["probs"].sum(1), 1.0, atol=1e-5)

@@ -1,11 +1,14 @@
 """One writer per fact, with the real pretrain stage on a local sqlite MLflow: the stage logs its
-curve, metrics, params and encoder; a report afterwards adds no point, metric or param of it,
-and a forced re-run of the stage (same outputs) adds no duplicate point."""
+curve, metrics, params and encoder (once); a report afterwards adds no point, metric or param of
+it; a forced re-run of the stage is a new run of the same configuration, linked to the first,
+which it leaves unchanged. In a git workspace the run's name and tags say what an ablation changes."""
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -32,17 +35,31 @@ def tracked(workspace, template_db, monkeypatch):  # noqa: F811
     return params
 
 
-def _run(params):
+def _runs(params, count: int = 1):
+    """The ``count`` runs of the configuration, oldest first, each with its curves."""
     from mlflow import MlflowClient
 
     client = MlflowClient()
     exp = client.get_experiment_by_name(PROTOCOL)
-    runs = client.search_runs([exp.experiment_id])
-    assert len(runs) == 1 and runs[0].data.tags["skelrep.run_key"] == run_identity(params, PROTOCOL).run_key
-    run = runs[0]
-    curves = {k: sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, k))
-              for k in run.data.metrics}
-    return client, run, curves
+    runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
+    assert len(runs) == count
+    assert {r.data.tags["skelrep.run_key"] for r in runs} == {run_identity(params, PROTOCOL).run_key}
+    curves = [{k: sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, k))
+               for k in run.data.metrics} for run in runs]
+    return client, runs, curves
+
+
+def _run(params):
+    client, runs, curves = _runs(params)
+    return client, runs[0], curves[0]
+
+
+def _artifacts(client, run_id: str, folder: str | None = None) -> list[str]:
+    """Every artifact file of a run, recursively."""
+    out = []
+    for item in client.list_artifacts(run_id, folder):
+        out += _artifacts(client, run_id, item.path) if item.is_dir else [item.path]
+    return sorted(out)
 
 
 def test_the_pretrain_stage_is_the_one_writer_of_its_facts(tracked):
@@ -57,7 +74,8 @@ def test_the_pretrain_stage_is_the_one_writer_of_its_facts(tracked):
     assert {k: run.data.metrics[k] for k in metrics} == pytest.approx(metrics, abs=1e-12)
     assert {"method", "usdrl.arch", "data.ntu60.source", "pretrain.epochs"} <= set(run.data.params)
     assert run.data.tags["stage.pretrain"] == "done"
-    assert [a.path for a in client.list_artifacts(run.info.run_id, "encoder")] == ["encoder/encoder.pt"]
+    # the encoder once: one artifact path, whatever folder
+    assert [a for a in _artifacts(client, run.info.run_id) if a.endswith(".pt")] == ["encoder/encoder.pt"]
 
     reports = load_reports(root / "reports", [PROTOCOL])
     tables = build_tables(tracked, reports, table_entries(load_published()))
@@ -69,6 +87,28 @@ def test_the_pretrain_stage_is_the_one_writer_of_its_facts(tracked):
     assert after_curves == curves and after.data.params == run.data.params
     assert after.data.tags["stage.report"] == "done"
 
-    stage.main(ARGS)  # `dvc repro -f pretrain@<protocol>`: the same run, the same (deterministic) points
-    _, _, again = _run(tracked)
-    assert again["pretrain/loss"] == curves["pretrain/loss"]
+    stage.main(ARGS)  # `dvc repro -f pretrain@<protocol>`: a new run of the configuration, linked to the first
+    _, (first, second), (first_curves, again) = _runs(tracked, count=2)
+    assert second.data.tags["skelrep.rerun_of"] == first.info.run_id and "skelrep.rerun_of" not in first.data.tags
+    assert first_curves == curves and first.data.params == run.data.params  # the first run as it was
+    assert again["pretrain/loss"] == curves["pretrain/loss"]  # deterministic: the same points, once each
+    assert second.info.start_time >= first.info.end_time  # each run's duration is its own execution's
+    assert second.data.tags["mlflow.runName"] == first.data.tags["mlflow.runName"] == "usdrl · joint"
+
+
+def test_an_ablation_run_says_what_it_changes(tracked):
+    """In a git repository with params.yaml committed, the stage compares with the committed file:
+    the run name and tags carry the changed key, as after `dvc exp run -S usdrl.loss.w_xcorr=0`."""
+    root = Path.cwd()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "params.yaml"], check=True)
+    subprocess.run([*git, "commit", "-qm", "profile"], check=True)
+    params = copy.deepcopy(tracked)
+    params["usdrl"]["loss"]["w_xcorr"] = 0
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    _stage().main(ARGS)
+    _, run, _ = _run(params)
+    assert run.info.run_name == "usdrl · joint · w_xcorr=0"
+    assert run.data.tags["changes"] == "w_xcorr=0"
+    assert run.data.tags["skelrep.changed_params"] == "usdrl.loss.w_xcorr=0"

@@ -62,11 +62,12 @@ def parse_pku_skeleton(data: bytes | str, source: str) -> np.ndarray:
     return values.reshape(len(rows), NUM_BODIES, NUM_JOINTS, 3)
 
 
-def parse_pku_labels(data: bytes | str, source: str) -> np.ndarray:
+def parse_pku_labels(data: bytes | str, source: str, swapped: list[int] | None = None) -> np.ndarray:
     """Parse a label file into (n, 4) int64 rows `label, start, end, confidence`.
 
-    Blank lines are ignored. A row with start > end is swapped (logged), as every
-    third-party loader does. Labels must lie in 1..51.
+    Blank lines are ignored. A row with start > end is swapped, as every third-party loader
+    does: its 1-based line number is appended to ``swapped`` when given (the caller reports
+    the count once), else logged as a warning. Labels must lie in 1..51.
     """
     rows: list[list[int]] = []
     for i, line in enumerate(_lines(data, source)):
@@ -85,7 +86,10 @@ def parse_pku_labels(data: bytes | str, source: str) -> np.ndarray:
         if start < 0 or end < 0 or confidence < 0:
             raise DataError(source, f"negative value in {line.strip()!r}", line=i + 1)
         if start > end:
-            logger.warning("%s:%d: start %d > end %d, swapped", source, i + 1, start, end)
+            if swapped is None:
+                logger.warning("%s:%d: start %d > end %d, swapped", source, i + 1, start, end)
+            else:
+                swapped.append(i + 1)
             start, end = end, start
         rows.append([label, start, end, confidence])
     return np.array(rows, dtype=np.int64).reshape(-1, 4)

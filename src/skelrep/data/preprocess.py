@@ -180,9 +180,11 @@ def _pku_task(task: tuple[str, str, str, str, PreprocessConfig, bool]):
     """Parse one untrimmed PKU video; cut its trimmed clips (and keep the video for detection)."""
     skel_archive, skel_member, label_archive, label_member, cfg, keep_video = task
     vid = Path(skel_member).stem
+    swapped: list[int] = []  # label lines with start > end (counted by the caller)
     try:
         video = pku.parse_pku_skeleton(_archive(skel_archive).read(skel_member), _source(skel_archive, skel_member))
-        rows = pku.parse_pku_labels(_archive(label_archive).read(label_member), _source(label_archive, label_member))
+        rows = pku.parse_pku_labels(_archive(label_archive).read(label_member), _source(label_archive, label_member),
+                                    swapped=swapped)
         conv, policy, max_frames = (cfg.pku["boundary_convention"], cfg.pku["long_clip_policy"],
                                     cfg.pku["max_frames"])
         norm = NORMALISATIONS[cfg.normalisation]
@@ -201,11 +203,11 @@ def _pku_task(task: tuple[str, str, str, str, PreprocessConfig, bool]):
             # untrimmed video: no loop padding; rotation from the first non-empty frame
             joint = pre_normalize(bodies, **norm, pad_null=False)
             detection = (joint, pku.frame_labels(len(video), rows, conv), rows)
-        return vid, clips, detection, None
+        return vid, clips, detection, None, [f"{_source(label_archive, label_member)}:{line}" for line in swapped]
     except DataError as exc:
         if cfg.on_error == "fail":
             raise
-        return vid, [], None, str(exc)
+        return vid, [], None, str(exc), []
 
 
 @dataclass(frozen=True)
@@ -278,11 +280,13 @@ def _finish_check(check: LayoutCheck, summary: PreprocessSummary, figure: Path |
 
 
 def preprocess_dataset(dataset: str, raw_dirs: dict[str, Path], out_path: Path, cfg: PreprocessConfig,
-                       *, expect_published_sizes: bool = False, figure: Path | None = None) -> PreprocessSummary:
+                       *, expect_published_sizes: bool = False, figure: Path | None = None,
+                       synthetic: bool = False) -> PreprocessSummary:
     """Build ``out_path`` for the built-in ``dataset`` from the raw folders it reads: every sample
     once, and the index sets of each of its benchmark splits. The layout check
     (:mod:`skelrep.data.plausibility`) goes into the summary; ``figure`` is the PNG of one
-    skeleton frame (:mod:`skelrep.data.skeleton_figure`)."""
+    skeleton frame (:mod:`skelrep.data.skeleton_figure`). ``synthetic``: the raw data is the
+    built-in synthetic suite, whose deliberate label quirks are reported at INFO."""
     info = DATASETS[dataset]
     attrs = {"dataset": dataset, "splits": _json_list(info.splits), "num_classes": info.num_classes,
              "normalisation": cfg.normalisation, "z_align": NORMALISATIONS[cfg.normalisation]["z_align"],
@@ -297,7 +301,7 @@ def preprocess_dataset(dataset: str, raw_dirs: dict[str, Path], out_path: Path, 
             if info.format == "ntu":
                 _ntu_dataset(h5, info, raw_dirs, cfg, summary, check)
             else:
-                _pku_dataset(h5, dataset, raw_dirs[dataset], cfg, summary, check)
+                _pku_dataset(h5, dataset, raw_dirs[dataset], cfg, summary, check, synthetic)
             for key, value in sorted(attrs.items()):
                 h5.attrs[key] = value
         if expect_published_sizes and info.format == "ntu":
@@ -353,7 +357,7 @@ def _ntu_dataset(h5, info, raw_dirs, cfg, summary, check: LayoutCheck) -> None:
     summary.num_samples = writer.count
 
 
-def _pku_dataset(h5, dataset, raw_dir, cfg, summary, check: LayoutCheck) -> None:
+def _pku_dataset(h5, dataset, raw_dir, cfg, summary, check: LayoutCheck, synthetic: bool = False) -> None:
     roles = _archives_by_role(raw_dir)
     for role in ("skeleton", "label", "split"):
         if not roles.get(role):
@@ -380,7 +384,9 @@ def _pku_dataset(h5, dataset, raw_dir, cfg, summary, check: LayoutCheck) -> None
     splits = _Splits((split_name,))
     det_ids = {"train": [], "test": []}
     results = _parallel(_pku_task, tasks, resolve_workers(cfg.workers), f"preprocess {dataset}")
-    for (vid, clips, detection, error), subset in zip(results, video_splits, strict=True):
+    swapped: list[str] = []
+    for (vid, clips, detection, error, swapped_lines), subset in zip(results, video_splits, strict=True):
+        swapped += swapped_lines
         if error is not None:
             summary.skipped.append({"sample": vid, "error": error})
             log.warning("skipped %s", error)
@@ -400,6 +406,20 @@ def _pku_dataset(h5, dataset, raw_dir, cfg, summary, check: LayoutCheck) -> None
     summary.num_samples = writer.count
     seen = set().union(*splits.labels[split_name].values())
     log.info("%s: %d distinct labels observed (51-way head)", dataset, len(seen))
+    report_swapped_labels(dataset, swapped, synthetic)
+
+
+def report_swapped_labels(dataset: str, lines: list[str], synthetic: bool) -> None:
+    """One message for every label row read with start > end (and swapped): INFO for the
+    synthetic suite, which writes a fraction of them on purpose (``reversed_label_fraction``),
+    a WARNING for real data, whose label files deserve a look."""
+    if not lines:
+        return
+    message = "%s: %d label rows had start > end and were swapped (e.g. %s)"
+    if synthetic:
+        log.info(message + "; the synthetic suite writes them on purpose", dataset, len(lines), lines[0])
+    else:
+        log.warning(message, dataset, len(lines), ", ".join(lines[:3]))
 
 
 def preprocess_generic(dataset: str, raw_dir: Path, out_path: Path, cfg: PreprocessConfig,

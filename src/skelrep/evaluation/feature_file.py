@@ -72,3 +72,9 @@ def load_feature_file(path: str | Path) -> dict[str, np.ndarray]:
         raise DataError(str(path), f"holds one of {' and '.join(CROP_KEYS)} without the other")
     out["num_classes"] = int(out["num_classes"])
     return out
+
+
+def label_names(labels: Sequence[int], names: Sequence[str] | None) -> list[str]:
+    """Display names of 0-based ``labels`` (a feature file's ``class_names``): the name when
+    known, else the label id."""
+    return [str(names[k]) if names is not None and 0 <= k < len(names) else str(k) for k in map(int, labels)]

@@ -31,3 +31,32 @@ def topk_accuracy(scores: ArrayLike, labels: ArrayLike, k: int = 1) -> float:
     top = np.argsort(-s, axis=1, kind="stable")[:, :k]
     hits = (top == y[:, None]).any(axis=1)
     return float(100.0 * hits.mean())
+
+
+
+# what each evaluation stage's one-line summary reports: (name, metric key or, for detection,
+# the start of one: the key ends in the official θ)
+_SUMMARY = {"linear": ("top-1", "top1_last"), "knn": ("KNN-1", "top1"), "detect": ("mAP_action", "mAP_action_theta")}
+_BASELINES = (("random_init", "random init"), ("handcrafted", "hand-crafted"))
+
+
+def summary_line(stage: str, protocol: str, metrics: dict[str, float]) -> str:
+    """The line an evaluation stage ends with: its headline metric for the pretrained encoder and
+    the same metric for the baselines it evaluated, e.g. ``linear ntu60-xsub: top-1 33.5 (random
+    init 21.0, hand-crafted 26.4)``; ``detect`` names the θ of its mAP_action."""
+    name, key = _SUMMARY[stage]
+
+    def find(prefix: str) -> tuple[str, float] | None:
+        """(the key's rest after ``prefix``, value) of the first matching key with a value."""
+        hits = sorted(k for k, v in metrics.items() if v is not None and (k == prefix or (
+            stage == "detect" and k.startswith(prefix) and "/" not in k[len(prefix):])))
+        return (hits[0][len(prefix):], float(metrics[hits[0]])) if hits else None
+
+    main = find(f"{stage}/{key}")
+    if main is None:
+        return f"{stage} {protocol}: no {name} measured"
+    rest, value = main
+    baselines = [f"{text} {found[1]:.1f}" for variant, text in _BASELINES
+                 if (found := find(f"{stage}/{variant}/{key}")) is not None]
+    return (f"{stage} {protocol}: {name} {value:.1f}" + (f" at θ={rest}" if rest else "")
+            + (f" ({', '.join(baselines)})" if baselines else ""))

@@ -6,7 +6,9 @@ a queued sweep over methods or input streams, an ablation — logs into its own 
 ``mlflow.db``. ``skelrep compare`` reads them back and writes, per benchmark:
 
 - one measured row per configuration (runs grouped across protocols by the
-  ``skelrep.config_key`` tag), plus its random-init baseline row;
+  ``skelrep.config_key`` tag), plus its random-init baseline row; a row is labelled with the
+  method, its variant and the parameters the configuration changes against the committed
+  profile (the ``changes`` tag, ``skelrep.config``), e.g. ``USDRL (DSTE, joint) · w_xcorr=0``;
 - one hand-crafted baseline row (joint coordinates, logistic regression) per data source: it
   depends on no method, so every configuration measures the same thing; each protocol's cells
   come from the latest run that has them (runs that changed ``linear``, ``knn`` or
@@ -18,9 +20,11 @@ a queued sweep over methods or input streams, an ablation — logs into its own 
   ``linear/test_scores.npz`` artifacts, never taken from anywhere else;
 - the published rows.
 
-Runs without a protocol's linear metrics (interrupted, or from before a stage existed) are
-left out of that protocol's cells. When several runs share a configuration and protocol (a
-forced re-run in another clone), the latest wins.
+A configuration has one run per execution (``skelrep.tracking``): its metrics on a protocol are
+the union over the runs of its run key, a later run's value winning (a re-run of ``linear``
+alone updates the linear cells). Configurations without a protocol's linear metrics
+(interrupted, or from before a stage existed) are left out of that protocol's cells. When
+several run keys share a configuration and protocol (another data source), the latest wins.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import os
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +80,8 @@ class RunRecord:
     exp_name: str
     start_time: int
     metrics: dict[str, float] = field(default_factory=dict)
+    run_key: str = ""
+    changes: str = ""  # what the configuration changes against the committed profile ("" if nothing/unknown)
 
     def evaluation(self, variant: str = PRETRAINED) -> dict[str, float]:
         return evaluation_metrics(self.metrics, variant)
@@ -94,7 +100,8 @@ def record_from_run(run) -> RunRecord | None:
         config_key=tags.get(CONFIG_KEY_TAG, tags[RUN_KEY_TAG]),
         stream_key=tags.get(STREAM_KEY_TAG, tags[RUN_KEY_TAG]),
         data_source=tags.get("data_source", ""), exp_name=tags.get("dvc.exp_name", ""),
-        start_time=int(run.info.start_time or 0), metrics=dict(run.data.metrics))
+        start_time=int(run.info.start_time or 0), metrics=dict(run.data.metrics), run_key=tags[RUN_KEY_TAG],
+        changes=tags.get("changes", ""))
 
 
 def load_records(client, protocols: Iterable[str] = tuple(PROTOCOLS)) -> list[RunRecord]:
@@ -110,10 +117,27 @@ def load_records(client, protocols: Iterable[str] = tuple(PROTOCOLS)) -> list[Ru
     return records
 
 
-def latest_runs(records: Iterable[RunRecord]) -> list[RunRecord]:
-    """The latest run with linear metrics per (config_key, protocol), oldest first."""
-    latest: dict[tuple[str, str], RunRecord] = {}
+def merge_executions(records: Iterable[RunRecord]) -> list[RunRecord]:
+    """One record per run key (a configuration with its data, on one protocol): the metrics of
+    its runs (one per execution) merged in start-time order, a later run's value winning; the
+    run id is that of the latest run with linear metrics (its ``test_scores.npz``), the tags and
+    start time those of the latest run. Oldest first."""
+    merged: dict[tuple[str, str], RunRecord] = {}
     for rec in sorted(records, key=lambda r: r.start_time):
+        key = (rec.run_key or rec.run_id, rec.protocol)
+        before = merged.pop(key, None)  # re-inserted: keeps start-time order
+        if before is not None:
+            run_id = rec.run_id if "linear/top1_last" in rec.metrics else before.run_id
+            rec = replace(rec, run_id=run_id, metrics={**before.metrics, **rec.metrics})
+        merged[key] = rec
+    return list(merged.values())
+
+
+def latest_runs(records: Iterable[RunRecord]) -> list[RunRecord]:
+    """Per (config_key, protocol), the latest configuration with linear metrics (runs of one
+    run key merged first: :func:`merge_executions`), oldest first."""
+    latest: dict[tuple[str, str], RunRecord] = {}
+    for rec in merge_executions(records):
         if "linear/top1_last" in rec.metrics:
             latest.pop((rec.config_key, rec.protocol), None)  # re-inserted: keeps start-time order
             latest[(rec.config_key, rec.protocol)] = rec
@@ -123,9 +147,11 @@ def latest_runs(records: Iterable[RunRecord]) -> list[RunRecord]:
 def _label(rec: RunRecord, duplicates: set[str]) -> str:
     base = method_label(rec.method)
     label = f"{base} ({rec.variant})" if rec.variant else base
+    if rec.changes:  # what the configuration changes against the committed profile
+        label += f" · {rec.changes}"
     if rec.data_source and rec.data_source != "synthetic":
         label += f" [{rec.data_source} data]"
-    if label in duplicates:  # two configurations with the same name: an ablation
+    if label in duplicates:  # two configurations with the same name (changes unknown, or another baseline)
         label += f" [{rec.exp_name or 'config ' + rec.config_key[:7]}]"
     return label
 
@@ -135,11 +161,11 @@ def measured_rows(latest: list[RunRecord]) -> list[Row]:
     by_config: dict[str, list[RunRecord]] = defaultdict(list)
     for rec in latest:
         by_config[rec.config_key].append(rec)
-    names = [_label(recs[0], set()) for recs in by_config.values()]
+    names = [_label(recs[-1], set()) for recs in by_config.values()]
     duplicates = {n for n in names if names.count(n) > 1}
     rows = []
     for recs in by_config.values():
-        label = _label(recs[0], duplicates)
+        label = _label(recs[-1], duplicates)  # the latest run's tags name it
         trained = Row(f"{label} — measured", method_label(recs[0].method), recs[0].variant)
         baseline = Row(f"Random-init baseline, {label} architecture — measured", trained.method,
                        f"random-init baseline ({recs[0].variant})" if recs[0].variant else "random-init baseline")

@@ -20,7 +20,8 @@ from matplotlib.ticker import MaxNLocator
 from ..png import DPI, PNG_METADATA, save_png  # noqa: F401 (re-exported)
 from .collect import ProtocolReports
 
-MAX_TICK_LABELS = 20  # beyond this many classes the confusion axes carry no per-class labels
+MAX_TICK_LABELS = 120  # confusion axes label every class up to this many (NTU-120), every k-th beyond
+MAX_LABEL_CHARS = 28  # longer class names are shortened on the axes
 
 
 def _grid(n: int, ncols: int = 3) -> tuple[int, int]:
@@ -108,21 +109,53 @@ def confusion_matrix(predictions: pd.DataFrame) -> tuple[np.ndarray, list]:
     return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0), classes
 
 
-def confusion_figure(protocol: str, predictions: pd.DataFrame, path: Path) -> None:
+def class_labels(predictions: pd.DataFrame, classes: list) -> list[str]:
+    """Axis labels of ``classes``: their names from the ``actual_name`` / ``predicted_name``
+    columns the linear stage writes when the dataset names its classes (shortened to
+    :data:`MAX_LABEL_CHARS`), else the class ids."""
+    names: dict = {}
+    for ids, labels in (("actual", "actual_name"), ("predicted", "predicted_name")):
+        if labels in predictions:
+            names.update(zip(predictions[ids], predictions[labels].astype(str), strict=True))
+    out = []
+    for c in classes:
+        name = names.get(c, str(c))
+        out.append(name if len(name) <= MAX_LABEL_CHARS else name[:MAX_LABEL_CHARS - 1] + "…")
+    return out
+
+
+def confusion_layout(n: int) -> tuple[float, float, int]:
+    """``(figure side in inches, tick font size in points, label every k-th class)`` for ``n``
+    classes: the figure grows with the class count so that up to :data:`MAX_TICK_LABELS` classes
+    (NTU-120) each get a readable label."""
+    side = min(16.0, max(6.4, 4.0 + 0.1 * n))
+    font = 8.0 if n <= 20 else (6.0 if n <= 60 else 5.0)
+    return side, font, max(1, math.ceil(n / MAX_TICK_LABELS))
+
+
+def draw_confusion(protocol: str, predictions: pd.DataFrame) -> Figure:
+    """The row-normalised confusion matrix of the linear probe's test predictions, its axes
+    labelled with the class names (:func:`class_labels`)."""
     matrix, classes = confusion_matrix(predictions)
+    labels = class_labels(predictions, classes)
+    side, font, every = confusion_layout(len(classes))
     with style.context("default"):
-        fig = Figure(figsize=(6.4, 5.6), dpi=DPI, layout="constrained")
+        fig = Figure(figsize=(side + 0.8, side), dpi=DPI, layout="constrained")
         ax = fig.add_subplot()
         image = ax.imshow(matrix, vmin=0.0, vmax=1.0, cmap="viridis", interpolation="nearest")
-        fig.colorbar(image, ax=ax, label="fraction of the actual class")
-        if len(classes) <= MAX_TICK_LABELS:
-            ticks = range(len(classes))
-            ax.set_xticks(ticks, [str(c) for c in classes], rotation=90, fontsize="small")
-            ax.set_yticks(ticks, [str(c) for c in classes], fontsize="small")
+        fig.colorbar(image, ax=ax, label="fraction of the actual class (rows sum to 1)", shrink=0.8)
+        ticks = list(range(0, len(classes), every))
+        ax.set_xticks(ticks, [labels[i] for i in ticks], rotation=90, fontsize=font)
+        ax.set_yticks(ticks, [labels[i] for i in ticks], fontsize=font)
         ax.set_xlabel("predicted class")
         ax.set_ylabel("actual class")
         ax.set_title(f"{protocol}: linear probe, test split, last epoch")
-        save_png(fig, path)
+    return fig
+
+
+def confusion_figure(protocol: str, predictions: pd.DataFrame, path: Path) -> None:
+    with style.context("default"):
+        save_png(draw_confusion(protocol, predictions), path)
 
 
 def write_figures(reports: Mapping[str, ProtocolReports], out: Path) -> list[Path]:

@@ -1,13 +1,14 @@
-"""Log what only the report knows into each protocol's MLflow run (the run of this configuration).
+"""Log what only the report knows into each protocol's MLflow run (the latest run of this configuration).
 
 One writer per fact (see ``skelrep.tracking.mlflow_run``): the stages log their own params,
 curves, metrics and artifacts; the report logs only what no stage owns: the benchmark table of
 the protocol (``tables/<benchmark>.json`` and ``.md``), the protocol's confusion-matrix figure
-(``figures/``) and ``summary.json``. Re-running adds no run (``stage_run`` finds it by its
-run-key tag) and no duplicate table rows.
+(``figures/``) and ``summary.json``, into the configuration's latest run (``stage_run(...,
+annotate=True)``: the run of this execution, or the last one when DVC ran no stage of it).
+Re-running adds no run and no duplicate table rows.
 
-A run the report opens without a stage's facts (that stage skipped by DVC while MLflow was
-empty, e.g. after ``mlflow.db`` was deleted) gets a warning naming the stage to force.
+A configuration none of whose runs holds a stage's facts (that stage skipped by DVC while MLflow
+was empty, e.g. after ``mlflow.db`` was deleted) gets a warning naming the stage to force.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from ..config import run_identity
-from ..tracking.mlflow_run import RunLogger, stage_run
+from ..tracking.mlflow_run import RUN_KEY_TAG, RunLogger, configuration_metrics, runs_table_url, stage_run
 from .collect import STAGES, ProtocolReports
 from .tables import Benchmark, Row, table_frame
 
@@ -46,17 +47,20 @@ def missing_stages(logged: Mapping[str, float], rep: ProtocolReports) -> list[st
 
 
 def sync(params: Mapping[str, Any], reports: Mapping[str, ProtocolReports],
-         tables: list[tuple[Benchmark, list[Row]]], reports_dir: Path, enabled: bool | None = None) -> None:
+         tables: list[tuple[Benchmark, list[Row]]], reports_dir: Path, enabled: bool | None = None,
+         baseline: Mapping[str, Any] | None = None) -> dict[str, str]:
     """Log the report's own artifacts of every protocol in ``reports`` into its run (from
     ``reports_dir``: ``benchmarks/``, ``figures/``, ``summary.json``); ``enabled`` defaults to
-    ``mlflow.enabled``."""
+    ``mlflow.enabled``; ``baseline`` is the committed params.yaml (``run_identity``). Returns each
+    protocol's runs-table address in ``mlflow ui``."""
     if not (params["mlflow"]["enabled"] if enabled is None else enabled):
-        return
+        return {}
     table_of = {protocol: (bench, rows) for bench, rows in tables for protocol in bench.protocols}
+    urls = {}
     for protocol, rep in reports.items():
         bench, rows = table_of[protocol]
-        identity = replace(run_identity(params, protocol), enabled=True)  # `enabled` decided above
-        with stage_run(identity, "report") as run:
+        identity = replace(run_identity(params, protocol, baseline), enabled=True)  # `enabled` decided above
+        with stage_run(identity, "report", annotate=True) as run:
             from mlflow import MlflowClient  # imported after stage_run has configured MLflow
 
             client = MlflowClient()
@@ -68,7 +72,12 @@ def sync(params: Mapping[str, Any], reports: Mapping[str, ProtocolReports],
             summary = reports_dir / "summary.json"
             if summary.exists():
                 run.log_artifact(summary)
-            for stage in missing_stages(client.get_run(run.run_id).data.metrics, rep):
+            experiment = client.get_run(run.run_id).info.experiment_id
+            urls[protocol] = runs_table_url(experiment)
+            runs = client.search_runs([experiment], filter_string=f"tags.`{RUN_KEY_TAG}` = '{identity.run_key}'")
+            for stage in missing_stages(configuration_metrics(runs), rep):
                 target = "detect" if stage == "detect" else f"{stage}@{protocol}"
-                log.warning("MLflow run %s of %s lacks the %s stage's metrics (its outputs came from the DVC "
-                            "cache): `dvc repro -f %s` logs them", identity.run_key, protocol, stage, target)
+                log.warning("no MLflow run of configuration %s on %s holds the %s stage's metrics (its outputs "
+                            "came from the DVC cache): `dvc repro -f %s` logs them", identity.run_key, protocol,
+                            stage, target)
+    return urls

@@ -294,3 +294,40 @@ def headline(reports: Mapping[str, ProtocolReports]) -> dict[str, float]:
     full = summary(reports)
     return {f"{protocol}/{name}": full[f"{protocol}/{key}"] for protocol in reports
             for name, key in HEADLINE_KEYS.items() if f"{protocol}/{key}" in full}
+
+
+# the terminal tables: the headline columns per protocol (the Markdown tables hold them all)
+TERMINAL_COLUMNS = (("linear/top1_last", "top-1"), ("linear/top1_best_on_test", "best"), ("knn/top1", "KNN-1"))
+TERMINAL_DETECTION = (("detect/mAP_action_theta0.5", "mAP_a"),)
+TERMINAL_LABEL_WIDTH = 48
+
+
+def _terminal_label(row: Row) -> str:
+    label = row.label.removesuffix(" — measured")
+    return label if len(label) <= TERMINAL_LABEL_WIDTH else label[:TERMINAL_LABEL_WIDTH - 1] + "…"
+
+
+def render_terminal(bench: Benchmark, rows: list[Row], params: Mapping[str, Any]) -> str:
+    """One benchmark table for the terminal: every row, per protocol linear top-1 (last epoch),
+    best-on-test (the published numbers' column) and KNN-1 (and mAP_action for detection)."""
+    specs = TERMINAL_COLUMNS + (TERMINAL_DETECTION if bench.detection else ())
+    title = bench.title
+    if synthetic_datasets(params, bench.protocols):
+        title += " (synthetic data: not comparable with the paper figures)"
+    names = [PROTOCOLS[p][1] if p in PROTOCOLS else p for p in bench.protocols]
+    cell = max(len(h) for _, h in specs) + 1
+    group = len(specs) * (cell + 1) - 1  # one protocol's columns
+
+    def line(label: str, cells: list[list[str]]) -> str:
+        return (f"{label:<{width}}" + "".join("  " + " ".join(f"{c:>{cell}}" for c in g) for g in cells)).rstrip()
+
+    width = max([len("Method")] + [len(_terminal_label(r)) for r in rows])
+    lines = [title, (" " * width + "".join(f"  {n[:group]:^{group}}" for n in names)).rstrip(),
+             line("Method", [[h for _, h in specs] for _ in names])]
+    lines += [line(_terminal_label(row), [[_fmt(row.value(p, k)) for k, _ in specs] for p in bench.protocols])
+              for row in rows]
+    return "\n".join(lines) + "\n"
+
+TERMINAL_NOTE = ("top-1: linear top-1 after the last epoch (primary); best: best-on-test, the official "
+                 "convention and the only column published numbers fill; KNN-1: 1-NN retrieval; mAP_a: "
+                 "PKU-MMD mAP_action at θ=0.5. In %.")

@@ -2,13 +2,25 @@
 
 - Tracking URI: ``sqlite:///<repo root>/mlflow.db`` with the root from ``DVC_ROOT`` (set by
   DVC, also inside ``dvc exp run --temp/--queue`` copies), so every run lands in one database.
-- Each benchmark protocol is an MLflow experiment; each pipeline *configuration* is one run in
-  it, found by a deterministic ``skelrep.run_key`` tag. What a run is (experiment, run key,
-  tags, name) is a :class:`RunIdentity`, built by ``skelrep.config.run_identity``, the one
-  place that knows the domain; this package knows no method, dataset or protocol (it imports
-  nothing from ``skelrep.data``, ``skelrep.methods`` or ``skelrep.config``).
-- ``stage_run(identity, stage)`` opens (or re-opens) that run, so every stage's columns land
-  side by side and a forced re-run logs into the same run instead of creating a duplicate.
+- Each benchmark protocol is an MLflow experiment; a pipeline *configuration* is identified by a
+  deterministic ``skelrep.run_key`` tag. What a run is (experiment, run key, tags, name, the
+  columns its runs table shows) is a :class:`RunIdentity`, built by ``skelrep.config.run_identity``,
+  the one place that knows the domain; this package knows no method, dataset or protocol (it
+  imports nothing from ``skelrep.data``, ``skelrep.methods`` or ``skelrep.config``).
+- **One run per execution.** ``stage_run(identity, stage)`` opens the run that the current
+  execution of the configuration (one ``dvc repro`` / ``dvc exp run``) logs into: the latest run
+  of the run key (in the same DVC experiment, if any) unless that run already holds this stage,
+  in which case the stage runs again and gets a new run, tagged ``skelrep.rerun_of`` with the
+  previous run's id. So the stages of one execution share a run, a run's duration is that
+  execution's, and ``dvc repro -f`` (or a code change) leaves the earlier run as it was. A stage
+  records ``stage.<stage>: done`` when it finishes, so an interrupted stage resumes into its run.
+  The report (``annotate=True``) adds to the latest run of the configuration, whatever it holds.
+  The configuration's current facts are the union over its runs, later runs winning
+  (:func:`configuration_metrics`; ``skelrep compare`` and ``.ci/check_mlflow.py`` read them so).
+- **The runs table.** Experiments are created as ``custom_model_development`` (MLflow's
+  ``mlflow.experimentKind``: the classic ML view, not GenAI) with a saved view of the runs table
+  whose columns are the identity's key metrics and tags; :func:`runs_table_url` opens it
+  (``viewStateShareKey``, ``workflowType=machine_learning``).
 - **One writer per fact.** Each fact is logged by the stage that produces it, and by no other:
 
   ============  ==============================================================================
@@ -17,6 +29,7 @@
   pretrain      identifying params (``method``, ``<method>.<key>``, ``data.<dataset>.source``),
                 ``pretrain.*`` params, per-epoch curves ``pretrain/<stat>`` (step = epoch),
                 ``reports/pretrain/<P>/metrics.json``, throughput/memory, the encoder artifact
+                (``encoder/encoder.pt``, once)
   linear        ``linear.*`` params, curves ``linear[/random_init|/handcrafted]/<column>_curve``,
                 ``reports/linear/<P>/metrics.json``, the ``test_scores.npz`` artifact
   knn           ``knn.*`` params, ``reports/knn/<P>/metrics.json``
@@ -25,9 +38,9 @@
                 figures (``figures/confusion_<P>.png``) and ``summary.json``
   ============  ==============================================================================
 
-  So a run whose stage was skipped (its outputs cached by DVC, say after ``mlflow.db`` was
-  deleted) lacks that stage's facts: ``dvc repro -f <stage>@<protocol>`` logs them again.
-  ``.ci/check_mlflow.py`` names the stage to force.
+  So an execution whose stage was skipped (its outputs cached by DVC) has no run holding that
+  stage's facts unless an earlier one does; after ``mlflow.db`` was deleted,
+  ``dvc repro -f <stage>@<protocol>`` logs them again. ``.ci/check_mlflow.py`` names the stage.
 - Nothing from MLflow (run ids, times) is ever written into a DVC output.
 """
 
@@ -52,6 +65,12 @@ log = logging.getLogger(__name__)
 RUN_KEY_TAG = "skelrep.run_key"
 CONFIG_KEY_TAG = "skelrep.config_key"  # the configuration across protocols (one comparison row)
 STREAM_KEY_TAG = "skelrep.stream_key"  # the same with the input modality left out (late fusion)
+RERUN_OF_TAG = "skelrep.rerun_of"      # on a run of a configuration that had run before: that run's id
+STAGE_DONE = "stage.{stage}"           # set to "done" when a stage finishes in a run
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}  # MLflow's classic ML view
+VIEW_KEY = "skelrep"                   # the saved runs-table view: tag mlflow.sharedViewState.<key>
+UI_URL = "http://127.0.0.1:5000"       # `mlflow ui`'s default address
+UI_COMMAND = "mlflow ui --backend-store-uri sqlite:///mlflow.db  (from the repository root)"
 
 MLFLOW_SCHEMA = {"enabled": boolean}  # the params.yaml `mlflow` section
 
@@ -59,14 +78,17 @@ MLFLOW_SCHEMA = {"enabled": boolean}  # the params.yaml `mlflow` section
 @dataclass(frozen=True)
 class RunIdentity:
     """Which MLflow run a stage logs into: ``experiment`` (the protocol), ``run_key`` (the
-    ``skelrep.run_key`` tag that finds the run), the ``tags`` every stage sets on it, the
-    ``run_name`` given when the run is created, and whether tracking is ``enabled`` at all."""
+    ``skelrep.run_key`` tag that finds the configuration's runs), the ``tags`` every stage sets
+    on it, the ``run_name`` given when a run is created, whether tracking is ``enabled`` at all,
+    and the key ``metric_columns`` and ``tag_columns`` the experiment's runs table shows."""
 
     experiment: str
     run_key: str
     tags: Mapping[str, Any]
     run_name: str
     enabled: bool = True
+    metric_columns: tuple[str, ...] = ()
+    tag_columns: tuple[str, ...] = ()
 
 
 def tracking_uri(root: Path | None = None) -> str:
@@ -106,12 +128,80 @@ def _experiment_id(mlflow, name: str, root: Path) -> str:
     exp = mlflow.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
-    # artifact root under the repository, created once per experiment
+    # artifact root under the repository, created once per experiment, in the classic ML view
     location = (root / "mlruns" / name).resolve().as_uri()
     try:
-        return mlflow.create_experiment(name, artifact_location=location)
+        return mlflow.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
     except Exception:  # created concurrently by another process
         return mlflow.get_experiment_by_name(name).experiment_id
+
+
+def column_key(kind: str, key: str) -> str:
+    """A runs-table column as the MLflow UI names it: ``metrics.`linear/top1_last```."""
+    return f"{kind}.`{key}`"
+
+
+def runs_table_view(identity: RunIdentity) -> dict:
+    """The saved view of the runs table (an experiment's ``mlflow.sharedViewState.<key>`` tag,
+    read by the MLflow 3 UI): the run name, the identity's tag and metric columns, newest first."""
+    columns = ([column_key("tags", t) for t in identity.tag_columns]
+               + [column_key("metrics", m) for m in identity.metric_columns])
+    return {"selectedColumns": columns, "orderByKey": "attributes.start_time", "orderByAsc": False}
+
+
+def _set_view(client, exp_id: str, identity: RunIdentity) -> None:
+    """The experiment's kind and runs-table view, set when they differ from the identity's."""
+    tags = client.get_experiment(exp_id).tags
+    wanted = {**EXPERIMENT_KIND, f"mlflow.sharedViewState.{VIEW_KEY}": json.dumps(runs_table_view(identity))}
+    for key, value in wanted.items():
+        if tags.get(key) != value:
+            client.set_experiment_tag(exp_id, key, value)
+
+
+def runs_table_url(experiment_id: str) -> str:
+    """The experiment's runs table in ``mlflow ui``, in the ML view, with its saved columns."""
+    return f"{UI_URL}/#/experiments/{experiment_id}/runs?viewStateShareKey={VIEW_KEY}&workflowType=machine_learning"
+
+
+@dataclass(frozen=True)
+class RunChoice:
+    """Where a stage logs: into ``run_id`` (None: a new run), the new run tagged ``rerun_of``."""
+
+    run_id: str | None
+    rerun_of: str | None = None
+
+
+def choose_run(runs: list[tuple[str, Mapping[str, str]]], stage: str, exp_name: str = "",
+               annotate: bool = False) -> RunChoice:
+    """The run of this execution among ``runs`` (``(run id, tags)`` of the run key, newest first).
+
+    Candidates are the runs of the same DVC experiment (``dvc.exp_name``, "" in the workspace).
+    The newest candidate is joined unless it already holds ``stage`` (``stage.<stage>: done``):
+    then the stage runs again, in a new run that names the newest run of the key as its
+    ``rerun_of``. ``annotate`` (the report) joins the newest candidate, else the newest run,
+    whatever they hold.
+    """
+    candidates = [(run_id, tags) for run_id, tags in runs if tags.get("dvc.exp_name", "") == exp_name]
+    if annotate:
+        chosen = candidates[0] if candidates else (runs[0] if runs else None)
+        return RunChoice(chosen[0] if chosen else None)
+    if candidates and candidates[0][1].get(STAGE_DONE.format(stage=stage)) != "done":
+        return RunChoice(candidates[0][0])
+    return RunChoice(None, runs[0][0] if runs else None)
+
+
+def _search(mlflow, exp_id: str, key: str) -> list:
+    return mlflow.MlflowClient().search_runs([exp_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{key}'",
+                                             order_by=["attributes.start_time DESC"], max_results=1000)
+
+
+def configuration_metrics(runs: Iterable) -> dict[str, float]:
+    """The latest value of every metric over the MLflow ``runs`` of one configuration: each run's
+    metrics in start-time order, a later run's value winning."""
+    out: dict[str, float] = {}
+    for run in sorted(runs, key=lambda r: r.info.start_time or 0):
+        out.update(run.data.metrics)
+    return out
 
 
 class RunLogger:
@@ -171,9 +261,10 @@ for _name in ("log_params", "log_metrics", "log_curves", "set_tags", "log_artifa
 
 
 @contextlib.contextmanager
-def stage_run(identity: RunIdentity | None, stage: str) -> Iterator[RunLogger]:
-    """Open (or re-open) the run of ``identity`` and yield a logger for ``stage``; with no
-    identity, or tracking disabled, a logger that does nothing."""
+def stage_run(identity: RunIdentity | None, stage: str, annotate: bool = False) -> Iterator[RunLogger]:
+    """Open the run of this execution of ``identity`` (:func:`choose_run`) and yield a logger for
+    ``stage``; on success the run records ``stage.<stage>: done``. With no identity, or tracking
+    disabled, a logger that does nothing."""
     if identity is None or not identity.enabled:
         yield _NullLogger()
         return
@@ -183,14 +274,15 @@ def stage_run(identity: RunIdentity | None, stage: str) -> Iterator[RunLogger]:
     root = repo_root()
     mlflow.set_tracking_uri(tracking_uri(root))
     exp_id = _experiment_id(mlflow, identity.experiment, root)
-    found = mlflow.search_runs([exp_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{identity.run_key}'",
-                               max_results=1, output_format="list")
-    run_id = found[0].info.run_id if found else None
-    with mlflow.start_run(run_id=run_id, experiment_id=exp_id,
-                          run_name=None if run_id else identity.run_name) as run:
+    _set_view(mlflow.MlflowClient(), exp_id, identity)
+    runs = [(r.info.run_id, r.data.tags) for r in _search(mlflow, exp_id, identity.run_key)]
+    exp_name = os.environ.get("DVC_EXP_NAME", "")
+    choice = choose_run(runs, stage, exp_name, annotate)
+    with mlflow.start_run(run_id=choice.run_id, experiment_id=exp_id,
+                          run_name=None if choice.run_id else identity.run_name) as run:
         logger = RunLogger(mlflow, run.info.run_id)
-        logger.set_tags({RUN_KEY_TAG: identity.run_key, f"stage.{stage}": "done",
-                         "dvc.exp_name": os.environ.get("DVC_EXP_NAME", ""),
+        logger.set_tags({RUN_KEY_TAG: identity.run_key, "dvc.exp_name": exp_name,
                          "dvc.baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", ""),
-                         **identity.tags})
+                         **({RERUN_OF_TAG: choice.rerun_of} if choice.rerun_of else {}), **identity.tags})
         yield logger
+        logger.set_tags({STAGE_DONE.format(stage=stage): "done"})

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from skelrep import portable
 from skelrep.data.synthetic import actions as act
@@ -341,6 +342,8 @@ def write_ntu_archives(out_dir: Path, dataset: str, config: SyntheticNTUConfig,
             members = pool.map(_render_member, jobs, chunksize=16)
         else:
             members = map(_render_member, jobs)
-        for name, data in members:
+        # a progress bar (stderr): the default NTU-60 suite takes tens of seconds
+        for name, data in tqdm(members, total=len(jobs), desc=f"synthetic {dataset}", unit="sample",
+                               mininterval=1.0):
             out.add(name, data)
     return [(archive, "skeleton")]

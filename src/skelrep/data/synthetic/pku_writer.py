@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from skelrep import portable
 from skelrep.data.synthetic import actions as act
@@ -261,7 +262,7 @@ def write_pku_archives(out_dir: Path, phase: int, config: SyntheticPKUConfig,
     videos_of: dict[str, list[str]] = {"train": [], "test": []}
     with deterministic_zip(out_dir / skel_zip) as skel_out, \
             deterministic_zip(out_dir / label_zip) as label_out:
-        for name in sorted(labels):
+        for name in tqdm(sorted(labels), desc=f"synthetic pku{phase}", unit="recording", mininterval=1.0):
             recording = render_recording(seed, phase, name, index[name], labels[name], config)
             label_bytes = format_labels(recording.segments)
             for view, joints in recording.videos.items():

@@ -47,24 +47,52 @@ def video_frame_features(encoder, joint: np.ndarray, *, stride: int | None = Non
     return np.concatenate(feats), np.concatenate(frames)
 
 
-def plot_timeline(path, frame_label: np.ndarray, predicted: np.ndarray, title: str) -> None:
-    """Ground truth against predicted per-frame classes of one video, as a PNG."""
-    import matplotlib
+def timeline_classes(frame_label: np.ndarray, predicted: np.ndarray,
+                     names: list[str] | None = None) -> list[tuple[int, str]]:
+    """The legend of a timeline: ``(frame class, text)`` of every class in the ground truth or
+    the prediction (0, background, left out), in class order. Frame class ``k`` is the dataset's
+    label ``k - 1`` (its name ``names[k - 1]``)."""
+    present = sorted(int(k) for k in np.union1d(np.unique(frame_label), np.unique(predicted)) if k > 0)
+    return [(k, f"{k}: {names[k - 1]}" if names is not None and k <= len(names) else str(k)) for k in present]
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    from ...io import atomic_path
+def draw_timeline(frame_label: np.ndarray, predicted: np.ndarray, title: str, names: list[str] | None = None):
+    """Ground truth against predicted per-frame classes of one video, with a legend naming every
+    class that occurs (:func:`timeline_classes`; background is blank). Colours are given in
+    class order among the classes of this video (tab20: distinct up to 20 classes)."""
+    from matplotlib import colormaps, style
+    from matplotlib.colors import ListedColormap
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
-    fig, axes = plt.subplots(2, 1, figsize=(10, 2.2), sharex=True, dpi=100)
-    cmap = plt.get_cmap("tab20", 52)
-    for ax, row, name in zip(axes, (frame_label, predicted), ("ground truth", "predicted"), strict=True):
-        masked = np.ma.masked_where(row[None, :] == 0, row[None, :])
-        ax.imshow(masked, aspect="auto", cmap=cmap, vmin=0, vmax=51, interpolation="nearest")
-        ax.set_yticks([0], [name])
-    axes[-1].set_xlabel("frame")
-    axes[0].set_title(title)
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", metadata={"Software": None})
-    plt.close(fig)
+    legend = timeline_classes(frame_label, predicted, names)
+    slot = {k: i for i, (k, _) in enumerate(legend)}
+    tab = colormaps["tab20"]
+    colours = [tab(i % 20) for i in range(max(len(legend), 1))]
+    cmap = ListedColormap(colours)
+    rows = -(-len(legend) // 4)  # legend rows, four entries each
+    with style.context("default"):
+        fig = Figure(figsize=(10, 1.9 + 0.16 * rows), dpi=100, layout="constrained")
+        axes = fig.subplots(2, 1, sharex=True)
+        for ax, row, name in zip(axes, (frame_label, predicted), ("ground truth", "predicted"), strict=True):
+            index = np.array([slot.get(int(k), -1) for k in row])[None, :]
+            ax.imshow(np.ma.masked_less(index, 0), aspect="auto", cmap=cmap, vmin=-0.5,
+                      vmax=len(colours) - 0.5, interpolation="nearest")
+            ax.set_yticks([0], [name])
+        axes[-1].set_xlabel("frame (blank: background)")
+        axes[0].set_title(title)
+        if legend:
+            fig.legend([Patch(color=colours[i]) for i in range(len(legend))], [text for _, text in legend],
+                       loc="outside lower center", ncol=4, fontsize=6, frameon=False)
+    return fig
+
+
+def plot_timeline(path, frame_label: np.ndarray, predicted: np.ndarray, title: str,
+                  names: list[str] | None = None) -> None:
+    """:func:`draw_timeline` as a byte-deterministic PNG (:mod:`skelrep.png`)."""
+    from matplotlib import style
+
+    from ...png import save_png
+
+    with style.context("default"):
+        save_png(draw_timeline(frame_label, predicted, title, names), path)
