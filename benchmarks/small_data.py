@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
                              lin["linear/top1_last"], lin["linear/random_init/top1_last"],
                              lin["linear/handcrafted/top1_last"], knn["knn/top1"],
                              knn["knn/random_init/top1"], knn["knn/handcrafted/top1"]))
-                print(f"done: {method} min_steps={budget}", file=sys.stderr, flush=True)
+                print("row: " + json.dumps(rows[-1]), file=sys.stderr, flush=True)
     finally:
         os.chdir(old)
         if not args.workdir:
