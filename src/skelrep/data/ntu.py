@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from skelrep.data import textnum
 from skelrep.errors import DataError, SkelrepError
 
 MAX_BODIES = 4
@@ -115,12 +116,83 @@ def _check_finite(values: np.ndarray, line_idx: np.ndarray, source: str, what: s
 
 
 def parse_skeleton(data: bytes | str, source: str) -> NTUSkeleton:
-    """Parse one NTU `.skeleton` file (LF or CRLF) with every field, validating as it goes.
+    """Parse one NTU `.skeleton` file (LF or CRLF) with every field, validating it.
 
     ``source`` names the file in error messages. Raises DataError (with the 1-based line)
     for truncation, bad counts, bad field counts, non-numeric or non-finite values, more
     than 4 bodies in a frame, non-whitespace after the last frame, and samples with no body.
+
+    A well-formed file is read in one vectorised pass (:func:`skelrep.data.textnum.tokenize`,
+    then the structure checked from the counts with index arithmetic). Anything that pass does
+    not accept goes through the line-by-line reader, which gives the same result for every file
+    it accepts and names the line of the first problem otherwise.
     """
+    tokens = textnum.tokenize(data)
+    skel = _from_tokens(tokens) if tokens is not None else None
+    return skel if skel is not None else _parse_lines(data, source)
+
+
+def _from_tokens(tokens: textnum.Tokens) -> NTUSkeleton | None:
+    """The skeleton of a file whose tokens are all plain decimals, or None when anything is
+    off (the line-by-line reader then finds and names the problem)."""
+    per_line = tokens.per_line
+    first = np.cumsum(per_line) - per_line  # index of the first token of each line
+    num_frames = int(tokens.integer[0]) if per_line[0] == 1 else 0
+    if num_frames <= 0:
+        return None
+    # Frame lines (bodyCount) hold one token and do not follow a body line, whose next line
+    # (jointCount) also holds one; every line is then checked against what the counts imply.
+    frame_lines = np.flatnonzero((per_line[1:] == 1) & (per_line[:-1] != BODY_FIELDS)) + 1
+    if frame_lines.size != num_frames:
+        return None
+    body_count = tokens.integer[first[frame_lines]]
+    if ((body_count < 0) | (body_count > MAX_BODIES)).any():
+        return None
+    span = 1 + _BODY_LINES * body_count  # lines of each frame
+    if not np.array_equal(frame_lines, np.cumsum(span) - span + 1):
+        return None
+    end = int(frame_lines[-1] + span[-1])
+    if end > per_line.size or per_line[end:].any():
+        return None
+    num_bodies = int(body_count.sum())
+    if num_bodies == 0:
+        return None
+    frame_of_body = np.repeat(np.arange(num_frames), body_count)
+    slot = np.arange(num_bodies) - np.repeat(np.cumsum(body_count) - body_count, body_count)
+    body_lines = frame_lines[frame_of_body] + 1 + _BODY_LINES * slot
+    joint_lines = body_lines[:, None] + 2 + np.arange(NUM_JOINTS)
+    body_tokens = first[body_lines]
+    if not ((per_line[body_lines] == BODY_FIELDS).all() and (per_line[body_lines + 1] == 1).all()
+            and (tokens.integer[first[body_lines + 1]] == NUM_JOINTS).all()
+            and (per_line[joint_lines] == JOINT_FIELDS).all() and tokens.plain[body_tokens].all()):
+        return None
+
+    info = tokens.floats(body_tokens[:, None] + np.arange(1, BODY_FIELDS))
+    # the 25 joint lines of a body are 300 consecutive tokens
+    joint_values = tokens.floats(first[body_lines + 2][:, None] + np.arange(NUM_JOINTS * JOINT_FIELDS))
+    joint_values = joint_values.astype(np.float32)
+    if not (np.isfinite(info).all() and np.isfinite(joint_values).all()):
+        return None
+
+    slots = frame_of_body * MAX_BODIES + slot
+    body_id = np.full(num_frames * MAX_BODIES, "", dtype=object)
+    data, start, stop = tokens.data, tokens.start[body_tokens].tolist(), tokens.end[body_tokens].tolist()
+    body_id[slots] = [data[a:b].decode("ascii") for a, b in zip(start, stop, strict=True)]
+    body_info = np.zeros((num_frames * MAX_BODIES, len(BODY_INFO_NAMES)), dtype=np.float64)
+    body_info[slots] = info
+    joints = np.zeros((num_frames * MAX_BODIES, NUM_JOINTS * JOINT_FIELDS), dtype=np.float32)
+    joints[slots] = joint_values
+    return NTUSkeleton(
+        num_frames=num_frames,
+        body_count=body_count.astype(np.int64),
+        body_id=body_id.reshape(num_frames, MAX_BODIES),
+        body_info=body_info.reshape(num_frames, MAX_BODIES, -1),
+        joints=joints.reshape(num_frames, MAX_BODIES, NUM_JOINTS, JOINT_FIELDS),
+    )
+
+
+def _parse_lines(data: bytes | str, source: str) -> NTUSkeleton:
+    """The line-by-line reader: validates as it goes and names the line of the first problem."""
     rows = _split_lines(decode_text(data, source))
     if not rows:
         raise DataError(source, "empty file", line=1)
