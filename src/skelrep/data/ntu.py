@@ -30,6 +30,8 @@ BODY_INFO_NAMES = (
 )
 # lines per body: the body-info line, the jointCount line and the joint lines
 _BODY_LINES = 2 + NUM_JOINTS
+# token offsets of x y z in a body's 25 joint lines (300 consecutive tokens)
+_XYZ = (np.arange(NUM_JOINTS)[:, None] * JOINT_FIELDS + np.arange(3)).ravel()
 
 
 class InvalidNameError(SkelrepError, ValueError):
@@ -44,7 +46,8 @@ class NTUSkeleton:
     body_count: np.ndarray  # (T,) int64: bodies in each frame (0 for an empty frame)
     body_id: np.ndarray  # (T, 4) object: bodyID as a decimal string, "" for an empty slot
     body_info: np.ndarray  # (T, 4, 9) float64: BODY_INFO_NAMES
-    joints: np.ndarray  # (T, 4, 25, 12) float32: all joint fields
+    joints: np.ndarray  # (T, 4, 25, 12) float32: all joint fields; (T, 4, 25, 3) x y z when
+    # parsed with xyz_only
 
 
 def decode_text(data: bytes | str, source: str) -> str:
@@ -115,12 +118,14 @@ def _check_finite(values: np.ndarray, line_idx: np.ndarray, source: str, what: s
         raise DataError(source, f"{what}: NaN or infinite value", line=int(line_idx[i]) + 1)
 
 
-def parse_skeleton(data: bytes | str, source: str) -> NTUSkeleton:
+def parse_skeleton(data: bytes | str, source: str, *, xyz_only: bool = False) -> NTUSkeleton:
     """Parse one NTU `.skeleton` file (LF or CRLF) with every field, validating it.
 
     ``source`` names the file in error messages. Raises DataError (with the 1-based line)
     for truncation, bad counts, bad field counts, non-numeric or non-finite values, more
     than 4 bodies in a frame, non-whitespace after the last frame, and samples with no body.
+    ``xyz_only`` keeps only the first three joint fields (x y z, what preprocessing uses) in
+    ``joints``; every field is validated either way, and the same files raise the same errors.
 
     A well-formed file is read in one vectorised pass (:func:`skelrep.data.textnum.tokenize`,
     then the structure checked from the counts with index arithmetic). Anything that pass does
@@ -128,16 +133,20 @@ def parse_skeleton(data: bytes | str, source: str) -> NTUSkeleton:
     it accepts and names the line of the first problem otherwise.
     """
     tokens = textnum.tokenize(data)
-    skel = _from_tokens(tokens) if tokens is not None else None
-    return skel if skel is not None else _parse_lines(data, source)
+    skel = _from_tokens(tokens, xyz_only) if tokens is not None else None
+    if skel is None:
+        skel = _parse_lines(data, source)
+        if xyz_only:
+            skel.joints = skel.joints[..., :3].copy()
+    return skel
 
 
-def _from_tokens(tokens: textnum.Tokens) -> NTUSkeleton | None:
+def _from_tokens(tokens: textnum.Tokens, xyz_only: bool) -> NTUSkeleton | None:
     """The skeleton of a file whose tokens are all plain decimals, or None when anything is
     off (the line-by-line reader then finds and names the problem)."""
     per_line = tokens.per_line
     first = np.cumsum(per_line) - per_line  # index of the first token of each line
-    num_frames = int(tokens.integer[0]) if per_line[0] == 1 else 0
+    num_frames = int(tokens.integers(first[:1])[0]) if per_line[0] == 1 else 0
     if num_frames <= 0:
         return None
     # Frame lines (bodyCount) hold one token and do not follow a body line, whose next line
@@ -145,7 +154,7 @@ def _from_tokens(tokens: textnum.Tokens) -> NTUSkeleton | None:
     frame_lines = np.flatnonzero((per_line[1:] == 1) & (per_line[:-1] != BODY_FIELDS)) + 1
     if frame_lines.size != num_frames:
         return None
-    body_count = tokens.integer[first[frame_lines]]
+    body_count = tokens.integers(first[frame_lines])
     if ((body_count < 0) | (body_count > MAX_BODIES)).any():
         return None
     span = 1 + _BODY_LINES * body_count  # lines of each frame
@@ -163,31 +172,38 @@ def _from_tokens(tokens: textnum.Tokens) -> NTUSkeleton | None:
     joint_lines = body_lines[:, None] + 2 + np.arange(NUM_JOINTS)
     body_tokens = first[body_lines]
     if not ((per_line[body_lines] == BODY_FIELDS).all() and (per_line[body_lines + 1] == 1).all()
-            and (tokens.integer[first[body_lines + 1]] == NUM_JOINTS).all()
-            and (per_line[joint_lines] == JOINT_FIELDS).all() and tokens.plain[body_tokens].all()):
+            and (per_line[joint_lines] == JOINT_FIELDS).all()
+            and (tokens.integers(first[body_lines + 1]) == NUM_JOINTS).all()
+            and tokens.plain(body_tokens).all()):
         return None
 
     info = tokens.floats(body_tokens[:, None] + np.arange(1, BODY_FIELDS))
     # the 25 joint lines of a body are 300 consecutive tokens
-    joint_values = tokens.floats(first[body_lines + 2][:, None] + np.arange(NUM_JOINTS * JOINT_FIELDS))
-    joint_values = joint_values.astype(np.float32)
+    fields = _XYZ if xyz_only else np.arange(NUM_JOINTS * JOINT_FIELDS)
+    joint_tokens = first[body_lines + 2][:, None] + fields
+    joint_values = tokens.floats(joint_tokens).astype(np.float32)
     if not (np.isfinite(info).all() and np.isfinite(joint_values).all()):
         return None
+    if xyz_only:  # the joint fields left unread must be finite float32s too
+        risky = tokens.unbounded()  # the only tokens that may not be
+        line = np.searchsorted(first, risky, side="right") - 1
+        risky = risky[(per_line[line] == JOINT_FIELDS) & (risky - first[line] >= 3)]
+        if not np.isfinite(tokens.floats(risky).astype(np.float32)).all():
+            return None
 
     slots = frame_of_body * MAX_BODIES + slot
     body_id = np.full(num_frames * MAX_BODIES, "", dtype=object)
-    data, start, stop = tokens.data, tokens.start[body_tokens].tolist(), tokens.end[body_tokens].tolist()
-    body_id[slots] = [data[a:b].decode("ascii") for a, b in zip(start, stop, strict=True)]
+    body_id[slots] = tokens.text(body_tokens)
     body_info = np.zeros((num_frames * MAX_BODIES, len(BODY_INFO_NAMES)), dtype=np.float64)
     body_info[slots] = info
-    joints = np.zeros((num_frames * MAX_BODIES, NUM_JOINTS * JOINT_FIELDS), dtype=np.float32)
+    joints = np.zeros((num_frames * MAX_BODIES, fields.size), dtype=np.float32)
     joints[slots] = joint_values
     return NTUSkeleton(
         num_frames=num_frames,
         body_count=body_count.astype(np.int64),
         body_id=body_id.reshape(num_frames, MAX_BODIES),
         body_info=body_info.reshape(num_frames, MAX_BODIES, -1),
-        joints=joints.reshape(num_frames, MAX_BODIES, NUM_JOINTS, JOINT_FIELDS),
+        joints=joints.reshape(num_frames, MAX_BODIES, NUM_JOINTS, -1),
     )
 
 

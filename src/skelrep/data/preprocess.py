@@ -161,7 +161,8 @@ def _ntu_task(task: tuple[str, str, PreprocessConfig]):
     archive_path, member, cfg = task
     source = _source(archive_path, member)
     try:
-        skel = ntu.parse_skeleton(_archive(archive_path).read(member), source)
+        # x y z is all either path reads; every field is still validated
+        skel = ntu.parse_skeleton(_archive(archive_path).read(member), source, xyz_only=True)
         if cfg.denoise:
             bodies = denoise_bodies_sgn(skel)  # (C, T', V, 2)
         else:

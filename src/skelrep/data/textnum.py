@@ -1,20 +1,22 @@
 """Whitespace-separated decimal text -> numbers, in one vectorised pass over the bytes.
 
-The NTU ``.skeleton`` and PKU-MMD skeleton readers spend almost all their time turning tens of
-thousands of decimal strings into floats one Python object at a time. :func:`tokenize` does the
-whole file at once with numpy: it finds the runs of digits, checks the characters between them
-(so every token has the shape ``[+-]digits[.digits][(e|E)[+-]digits]``), reads each run of up to
-16 digits with 8-byte SWAR arithmetic, and rebuilds each number as ``mantissa * 10**p`` or
-``mantissa / 10**-p``. When the mantissa is below 2**53 and ``|p| <= 22`` both operands are exact
-doubles, so the one IEEE multiplication or division is correctly rounded: the result is the
-nearest double to the decimal, the same double Python's ``float()`` (and numpy's string
-conversion) returns. Tokens outside that fast case (more than 19 significant digits, far
-exponents) are converted with ``float()`` one by one, so the values are always identical.
+The NTU ``.skeleton`` and PKU-MMD skeleton readers used to spend almost all their time turning
+tens of thousands of decimal strings into floats one Python object at a time. :func:`tokenize`
+reads a whole file with numpy instead: it finds the runs of digits, checks the bytes between
+them so that every token has the shape ``[+-]digits[.digits][(e|E)[+-]digits]``, and counts the
+tokens of each line. :meth:`Tokens.floats` then reads the digit runs of the requested tokens 8
+bytes at a time (SWAR arithmetic on uint64 words) and builds each value as
+``mantissa * 10**p`` or ``mantissa / 10**-p``. With the mantissa at most 2**53 and ``|p| <= 22``
+both operands are exact doubles, so that one IEEE operation is correctly rounded: the result is
+the double nearest to the decimal, the same double Python's ``float()`` (and numpy's string
+conversion) returns. Other tokens (more than 19 significant digits, far exponents: rare) go
+through ``float()`` one by one, so the values are always the same.
 
-This is the fast path only. It declines (returns None) for anything it does not recognise:
-non-ASCII bytes, characters other than digits, ``+-.eE``, space, tab, CR and LF, and tokens of
-any other shape (``nan``, ``.5``, ``1.``, ``1e``). The callers then run their line-by-line reader,
-which accepts exactly what it always accepted and names the file and line of the first bad value.
+This is a fast path only. :func:`tokenize` declines (returns None) whatever it does not
+recognise: non-ASCII bytes, bytes other than digits, ``+-.eE``, space, tab, CR and LF, and
+tokens of any other shape (``nan``, ``.5``, ``1.``, ``1e``, ``1.2.3``). The callers then run
+their line-by-line reader, which accepts what it always accepted and names the file and the
+line of the first bad value.
 """
 
 from __future__ import annotations
@@ -26,44 +28,16 @@ import numpy as np
 _ALLOWED = b"0123456789+-.eE \t\r\n"  # the only bytes the fast path reads
 _PAD = 16  # leading spaces: the 8 bytes before any digit run lie inside the buffer
 _EXACT_MANTISSA = 2**53  # integers up to this are exact doubles
-_MAX_POW10 = 22  # 10**22 is the largest exact power of ten in float64
+_MAX_POW10 = 22  # 10**22 is the largest power of ten that is an exact double
 _POW10_F = np.array([10.0**k for k in range(_MAX_POW10 + 1)])
 _POW10_U = np.array([10**k for k in range(20)], dtype=np.uint64)
 _ZEROS = np.uint64(0x3030303030303030)  # eight ASCII '0'
-_SPACE, _NL, _DOT, _MINUS, _PLUS = (ord(c) for c in " \n.-+")
-
-
-@dataclass(frozen=True)
-class Tokens:
-    """The numbers of a text, in order, and how many of them each line holds.
-
-    ``values`` holds every token as float64, except where ``exact`` is False (rare: more than
-    19 significant digits, a far exponent): :meth:`floats` converts those with ``float()``.
-    ``per_line`` counts the tokens of each ``\\n``-separated line (one entry more than there
-    are newlines: the text after the last one). ``plain`` marks the tokens made of digits only
-    and ``integer`` holds their value when they have at most 16 digits (-1 otherwise).
-    """
-
-    data: bytes
-    values: np.ndarray  # (n,) float64
-    exact: np.ndarray  # (n,) bool
-    plain: np.ndarray  # (n,) bool
-    integer: np.ndarray  # (n,) int64
-    per_line: np.ndarray  # (lines,) int64
-    start: np.ndarray  # (n,) byte offset of each token in ``data``
-    end: np.ndarray  # (n,) byte offset just past each token
-
-    def floats(self, index: np.ndarray) -> np.ndarray:
-        """float64 values of the tokens at ``index`` (an integer array of any shape)."""
-        out = self.values[index]
-        slow = ~self.exact[index]
-        if slow.any():
-            for pos in zip(*np.nonzero(slow), strict=True):
-                out[pos] = float(self.text(int(index[pos])))
-        return out
-
-    def text(self, token: int) -> str:
-        return self.data[self.start[token]:self.end[token]].decode("ascii")
+# _KEEP[k] keeps the top k bytes of a word; _FILL[k] puts ASCII '0' in the bytes below them
+_KEEP = np.array([0] + [(0xFFFFFFFFFFFFFFFF << (8 * (8 - k))) & 0xFFFFFFFFFFFFFFFF for k in range(1, 9)],
+                 dtype=np.uint64)
+_FILL = _ZEROS & ~_KEEP
+_SPACE, _NL, _DOT, _MINUS, _PLUS, _LOWER_E = (ord(c) for c in " \n.-+e")
+_INTEGER, _FRACTION, _EXPONENT = 0, 1, 2  # the role of a digit run in its token
 
 
 def _eight_digits(words: np.ndarray) -> np.ndarray:
@@ -73,41 +47,140 @@ def _eight_digits(words: np.ndarray) -> np.ndarray:
     return (v & np.uint64(0x0000FFFF0000FFFF)) * np.uint64(42949672960001) >> np.uint64(32)
 
 
-# _KEEP[k]: the top k bytes of a word; the bytes below them are replaced by ASCII '0'
-_KEEP = np.array([0] + [(0xFFFFFFFFFFFFFFFF << (8 * (8 - k))) & 0xFFFFFFFFFFFFFFFF for k in range(1, 9)],
-                 dtype=np.uint64)
-
-
 def _digits(words: np.ndarray, end: np.ndarray, count: np.ndarray) -> np.ndarray:
     """Value of the ``count`` (0..8) ASCII digits before byte ``end`` of the buffer whose
     aligned little-endian words are ``words``."""
-    start = end - 8  # the 8-byte window [start, end) straddles two aligned words
-    i = start >> 3
-    shift = (start & 7).astype(np.uint64) << np.uint64(3)
+    i = (end >> 3) - 1  # the 8 bytes before ``end`` straddle words i and i + 1
+    shift = (end & 7).astype(np.uint64) << np.uint64(3)
     window = (words.take(i) >> shift) | (words.take(i + 1) << (np.uint64(64) - shift))
-    keep = _KEEP.take(count)
-    return _eight_digits((window & keep) | (_ZEROS & ~keep))
+    return _eight_digits((window & _KEEP.take(count)) | _FILL.take(count))
+
+
+def _run_value(words: np.ndarray, end: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Value of digit runs of 0..16 digits ending before byte ``end``."""
+    value = _digits(words, end, np.minimum(length, 8))
+    long = np.flatnonzero(length > 8)
+    if long.size:
+        value[long] += _digits(words, end[long] - 8, length[long] - 8) * np.uint64(10**8)
+    return value
+
+
+@dataclass(frozen=True, eq=False)
+class Tokens:
+    """The numeric tokens of a text, each a validated decimal; values are read on request.
+
+    ``per_line`` counts the tokens of each ``\\n``-separated line (one entry more than there
+    are newlines: the text after the last one).
+    """
+
+    data: bytes
+    per_line: np.ndarray  # (lines,) int64
+    _buf: bytes  # data with _PAD spaces before and spaces after, to whole 8-byte words
+    _run_start: np.ndarray  # (runs,) byte offset in _buf of each digit run
+    _run_end: np.ndarray
+    _role: np.ndarray  # (runs + 1,) int8: _INTEGER, _FRACTION or _EXPONENT; a sentinel 0 last
+    _first_run: np.ndarray  # (n,) the first digit run of each token
+    _next_run: np.ndarray  # (n,) the first digit run of the next token
+    _unbounded: bool  # whether any token has an exponent or a run of more than 38 digits
+
+    def __len__(self) -> int:
+        return self._first_run.size
+
+    def _signs(self, first: np.ndarray) -> np.ndarray:
+        """The byte before each token's first digit run: '+', '-' or whitespace."""
+        return np.frombuffer(self._buf, dtype=np.uint8).take(self._run_start.take(first) - 1)
+
+    def unbounded(self) -> np.ndarray:
+        """Indices of the tokens whose value may be beyond float32's range (an exponent, or a
+        run of more than 38 digits); every other token is below 1e38 in magnitude."""
+        if not self._unbounded:
+            return np.zeros(0, dtype=np.int64)
+        run = np.flatnonzero((self._role[:-1] == _EXPONENT) | (self._run_end - self._run_start > 38))
+        return np.unique(np.searchsorted(self._first_run, run, side="right") - 1)
+
+    def integers(self, index: np.ndarray) -> np.ndarray:
+        """int64 value of the tokens at ``index`` that are digits only (at most 16 of them);
+        -1 for any other token."""
+        first = self._first_run.take(index)
+        length = self._run_end.take(first) - self._run_start.take(first)
+        ok = (self._next_run.take(index) - first == 1) & (self._signs(first) <= _SPACE) & (length <= 16)
+        words = np.frombuffer(self._buf, dtype="<u8")
+        value = _run_value(words, self._run_end.take(first), np.minimum(length, 16)).view(np.int64)
+        return np.where(ok, value, -1)
+
+    def plain(self, index: np.ndarray) -> np.ndarray:
+        """Whether each token at ``index`` is made of digits only (``str.isdigit``)."""
+        first = self._first_run.take(index)
+        return (self._next_run.take(index) - first == 1) & (self._signs(first) <= _SPACE)
+
+    def text(self, index: np.ndarray) -> list[str]:
+        """The tokens at ``index`` (a 1-d integer array) as they are written."""
+        first = self._first_run.take(index)
+        start = self._run_start.take(first) - (self._signs(first) > _SPACE)
+        end = self._run_end.take(self._next_run.take(index) - 1)
+        buf = self._buf
+        return [buf[a:b].decode("ascii") for a, b in zip(start.tolist(), end.tolist(), strict=True)]
+
+    def floats(self, index: np.ndarray) -> np.ndarray:
+        """float64 value of the tokens at ``index`` (an integer array of any shape): the double
+        nearest to each decimal, as ``float()`` gives it."""
+        index = np.asarray(index)
+        flat = index.ravel()
+        words = np.frombuffer(self._buf, dtype="<u8")
+        start, end, role = self._run_start, self._run_end, self._role
+        first = self._first_run.take(flat)
+        int_len = end.take(first) - start.take(first)
+        mantissa = _run_value(words, end.take(first), np.minimum(int_len, 16))
+        # the fraction is the token's second run when a dot comes before it
+        has_frac = role.take(first + 1) == _FRACTION
+        frac_run = np.where(has_frac, first + 1, first)
+        frac_end = end.take(frac_run)
+        frac_len = np.where(has_frac, frac_end - start.take(frac_run), 0)
+        fraction = _run_value(words, frac_end, np.minimum(frac_len, 16))
+        slow = (int_len > 16) | (frac_len > 16) | (int_len + frac_len > 19)  # uint64 overflow
+        mantissa = mantissa * _POW10_U.take(np.minimum(frac_len, 19)) + fraction
+        power = -frac_len
+        # the exponent is the token's last run when an 'e' comes before it
+        last = self._next_run.take(flat) - 1
+        exp = np.flatnonzero(role.take(last) == _EXPONENT)
+        if exp.size:
+            e_run = last[exp]
+            e_len = end.take(e_run) - start.take(e_run)
+            e_val = _run_value(words, end.take(e_run), np.minimum(e_len, 4)).astype(np.int64)
+            negative = np.frombuffer(self._buf, dtype=np.uint8).take(start.take(e_run) - 1) == _MINUS
+            power[exp] += np.where(negative, -e_val, e_val)
+            slow[exp] |= e_len > 4
+        exact = ~slow & (mantissa <= np.uint64(_EXACT_MANTISSA)) & (power >= -_MAX_POW10) & (power <= _MAX_POW10)
+        m = mantissa.astype(np.float64)
+        values = m / _POW10_F.take(np.clip(-power, 0, _MAX_POW10))
+        up = np.flatnonzero(power > 0)
+        if up.size:
+            values[up] = m[up] * _POW10_F.take(np.minimum(power[up], _MAX_POW10))
+        np.negative(values, out=values, where=self._signs(first) == _MINUS)
+        inexact = np.flatnonzero(~exact)
+        if inexact.size:
+            values[inexact] = [float(t) for t in self.text(flat[inexact])]
+        return values.reshape(index.shape)
 
 
 def tokenize(data: bytes | str) -> Tokens | None:
-    """Every whitespace-separated number of ``data``, or None when the fast path declines."""
+    """Check that ``data`` is whitespace-separated decimals and find its tokens and lines; None
+    when the fast path declines (see the module docstring)."""
     if isinstance(data, str):
         if not data.isascii():
             return None
         data = data.encode("ascii")
     if data.translate(None, _ALLOWED):
-        return None  # another character: nan, inf, a word, a control or non-ASCII byte
-    # padded with spaces to whole 8-byte words, plus one more word for the windows that straddle
+        return None  # another byte: nan, inf, a word, a control or non-ASCII character
+    # spaces before, and after up to whole 8-byte words plus one (windows straddle two words)
     buf = b" " * _PAD + data + b" " * (16 - len(data) % 8)
     arr = np.frombuffer(buf, dtype=np.uint8)
-    words = np.frombuffer(buf, dtype="<u8")
 
     digit = (arr - np.uint8(48)) < 10
     edges = np.flatnonzero(digit[1:] != digit[:-1]) + 1
     if edges.size == 0:
         return None
     run_start, run_end = edges[0::2], edges[1::2]  # the buffer starts and ends with a space
-    length = run_end - run_start
 
     # The bytes between a run and the one before: inside a token '.', 'e', 'E', 'e+', 'e-',
     # 'E+' or 'E-'; between tokens whitespace, then the next token's sign if it has one.
@@ -119,70 +192,26 @@ def tokenize(data: bytes | str) -> Tokens | None:
     last = arr.take(run_start - 1)
     last_sign = (last == _MINUS) | (last == _PLUS)
     dot = (gap == 1) & (first == _DOT)
-    expo = ((first | 0x20) == ord("e")) & ((gap == 1) | ((gap == 2) & last_sign))
+    expo = ((first | 0x20) == _LOWER_E) & ((gap == 1) | ((gap == 2) & last_sign))
     between = (first <= _SPACE) & ((last <= _SPACE) | (last_sign & (arr.take(run_start - 2) <= _SPACE)))
     if not (between[0] and (dot | expo | between).all()):
         return None
-    # no sign, dot or e anywhere else (inside a run of whitespace, after the last number)
-    n_expo = int(np.count_nonzero(expo))
-    specials = int(np.count_nonzero(dot)) + n_expo + int(np.count_nonzero(last_sign))
+    # ... and no sign, dot or e anywhere else (inside whitespace, after the last number)
+    exponents = int(np.count_nonzero(expo))
+    specials = int(np.count_nonzero(dot)) + exponents + int(np.count_nonzero(last_sign))
     if specials != arr.size - int(np.count_nonzero(digit)) - int(np.count_nonzero(arr <= _SPACE)):
         return None
-    # each token: integer part, then an optional fraction, then an optional exponent
-    role = dot.view(np.int8) + 2 * expo.view(np.int8)
-    if (~between[1:] & (role[1:] <= role[:-1])).any():
+    # the runs of a token: an integer part, then an optional fraction, then an optional exponent
+    role = np.zeros(run_start.size + 1, dtype=np.int8)
+    role[:-1] = dot.view(np.int8) + _EXPONENT * expo.view(np.int8)
+    if (~between[1:] & (role[1:-1] <= role[:-2])).any():
         return None  # '1.2.3', '1e2.3', '1e2e3'
 
     first_run = np.flatnonzero(between)
-    n = first_run.size
-    next_run = np.empty_like(first_run)  # first run of the next token
+    next_run = np.empty_like(first_run)
     next_run[:-1] = first_run[1:]
     next_run[-1] = run_start.size
-    runs = next_run - first_run
-    int_len = length.take(first_run)
-    int_val = _digits(words, run_end.take(first_run), np.minimum(int_len, 8))
-    slow = int_len > 8
-    if slow.any():  # 9-16 digits: the 8 before the last 8
-        big = np.flatnonzero(slow & (int_len <= 16))
-        int_val[big] += _digits(words, run_end[first_run[big]] - 8, int_len[big] - 8) * np.uint64(10**8)
-        slow[big] = False
-    # fraction: the token's second run when the gap before it is the dot
-    has_frac = np.zeros(n, dtype=bool)
-    multi = runs > 1
-    has_frac[multi] = role.take(first_run[multi] + 1) == 1
-    frac_run = np.where(has_frac, first_run + 1, 0)
-    frac_len = np.where(has_frac, length.take(frac_run), 0)
-    frac_end = run_end.take(frac_run)
-    frac_val = _digits(words, frac_end, np.minimum(frac_len, 8))
-    long_frac = frac_len > 8
-    if long_frac.any():
-        big = np.flatnonzero(long_frac & (frac_len <= 16))
-        frac_val[big] = frac_val[big] + _digits(words, frac_end[big] - 8, frac_len[big] - 8) * np.uint64(10**8)
-        slow |= frac_len > 16
-    slow |= (int_len + frac_len) > 19
-    power = -frac_len
-    if n_expo:  # the exponent run: the token's last run, after an 'e'
-        e_run = np.flatnonzero(role == 2)
-        e_tok = np.cumsum(between)[e_run] - 1
-        e_len = length[e_run]
-        e_val = _digits(words, run_end[e_run], np.minimum(e_len, 8)).astype(np.int64)
-        slow[e_tok] |= e_len > 4
-        power[e_tok] += np.where(arr[run_start[e_run] - 1] == _MINUS, -e_val, e_val)
-    mantissa = int_val * _POW10_U.take(np.minimum(frac_len, 19)) + frac_val
-    exact = ~slow & (mantissa <= np.uint64(_EXACT_MANTISSA)) & (power >= -_MAX_POW10) & (power <= _MAX_POW10)
-    m = mantissa.astype(np.float64)
-    values = m / _POW10_F.take(np.clip(-power, 0, _MAX_POW10))
-    up = np.flatnonzero(power > 0)
-    if up.size:
-        values[up] = m[up] * _POW10_F.take(np.minimum(power[up], _MAX_POW10))
-    signed = last_sign.take(first_run)
-    np.negative(values, out=values, where=last.take(first_run) == _MINUS)
-
-    plain = (runs == 1) & ~signed
-    integer = np.where(plain & (int_len <= 16), int_val.view(np.int64), -1)
-    start = run_start.take(first_run)
     newlines = np.flatnonzero(arr == _NL)
-    per_line = np.diff(np.searchsorted(start, newlines), prepend=0, append=n)
-    start -= signed + _PAD
-    end = run_end.take(next_run - 1) - _PAD
-    return Tokens(data, values, exact, plain, integer, per_line, start, end)
+    per_line = np.diff(np.searchsorted(run_start.take(first_run), newlines), prepend=0, append=first_run.size)
+    unbounded = exponents > 0 or int((run_end - run_start).max()) > 38
+    return Tokens(data, per_line, buf, run_start, run_end, role, first_run, next_run, unbounded)
