@@ -146,46 +146,55 @@ def _from_tokens(tokens: textnum.Tokens, xyz_only: bool) -> NTUSkeleton | None:
     off (the line-by-line reader then finds and names the problem)."""
     per_line = tokens.per_line
     first = np.cumsum(per_line) - per_line  # index of the first token of each line
-    num_frames = int(tokens.integers(first[:1])[0]) if per_line[0] == 1 else 0
-    if num_frames <= 0:
+    # The lines holding one token: frameCount (line 1), then bodyCount, and jointCount right
+    # after each body line (10 tokens). A few hundred: read with int(), as the old reader did.
+    ones = np.flatnonzero(per_line == 1)
+    if ones.size < 2 or ones[0] != 0:
         return None
-    # Frame lines (bodyCount) hold one token and do not follow a body line, whose next line
-    # (jointCount) also holds one; every line is then checked against what the counts imply.
-    frame_lines = np.flatnonzero((per_line[1:] == 1) & (per_line[:-1] != BODY_FIELDS)) + 1
-    if frame_lines.size != num_frames:
+    counts = [int(t) if t.isdigit() and len(t) < 18 else -1 for t in tokens.raw(first[ones])]
+    num_frames = counts[0]
+    joint_count = per_line[ones[1:] - 1] == BODY_FIELDS
+    counts = np.array(counts[1:])
+    frame_lines = ones[1:][~joint_count]
+    body_count = counts[~joint_count]
+    if (num_frames <= 0 or num_frames != frame_lines.size or (body_count < 0).any()
+            or (body_count > MAX_BODIES).any()
+            or (counts[joint_count] != NUM_JOINTS).any()):
         return None
-    body_count = tokens.integers(first[frame_lines])
-    if ((body_count < 0) | (body_count > MAX_BODIES)).any():
-        return None
+    # Every line is then checked against what the counts imply.
     span = 1 + _BODY_LINES * body_count  # lines of each frame
     if not np.array_equal(frame_lines, np.cumsum(span) - span + 1):
         return None
     end = int(frame_lines[-1] + span[-1])
-    if end > per_line.size or per_line[end:].any():
-        return None
     num_bodies = int(body_count.sum())
-    if num_bodies == 0:
+    if num_bodies == 0 or end > per_line.size or per_line[end:].any():
         return None
     frame_of_body = np.repeat(np.arange(num_frames), body_count)
     slot = np.arange(num_bodies) - np.repeat(np.cumsum(body_count) - body_count, body_count)
     body_lines = frame_lines[frame_of_body] + 1 + _BODY_LINES * slot
-    joint_lines = body_lines[:, None] + 2 + np.arange(NUM_JOINTS)
+    expected = np.full(end, JOINT_FIELDS)
+    expected[0] = 1
+    expected[frame_lines] = 1
+    expected[body_lines] = BODY_FIELDS
+    expected[body_lines + 1] = 1
+    if not np.array_equal(per_line[:end], expected):
+        return None
     body_tokens = first[body_lines]
-    if not ((per_line[body_lines] == BODY_FIELDS).all() and (per_line[body_lines + 1] == 1).all()
-            and (per_line[joint_lines] == JOINT_FIELDS).all()
-            and (tokens.integers(first[body_lines + 1]) == NUM_JOINTS).all()
-            and tokens.plain(body_tokens).all()):
+    ids = tokens.text(body_tokens)
+    if not all(map(str.isdigit, ids)):
         return None
 
-    info = tokens.floats(body_tokens[:, None] + np.arange(1, BODY_FIELDS))
     # the 25 joint lines of a body are 300 consecutive tokens
     fields = _XYZ if xyz_only else np.arange(NUM_JOINTS * JOINT_FIELDS)
+    info_tokens = body_tokens[:, None] + np.arange(1, BODY_FIELDS)
     joint_tokens = first[body_lines + 2][:, None] + fields
-    joint_values = tokens.floats(joint_tokens).astype(np.float32)
+    values = tokens.floats(np.concatenate((info_tokens.ravel(), joint_tokens.ravel())))
+    info = values[: info_tokens.size].reshape(num_bodies, -1)
+    joint_values = values[info_tokens.size:].astype(np.float32)
     if not (np.isfinite(info).all() and np.isfinite(joint_values).all()):
         return None
-    if xyz_only:  # the joint fields left unread must be finite float32s too
-        risky = tokens.unbounded()  # the only tokens that may not be
+    risky = tokens.unbounded() if xyz_only else ()  # the only tokens that may not be finite
+    if len(risky):  # the joint fields left unread must be finite float32s too
         line = np.searchsorted(first, risky, side="right") - 1
         risky = risky[(per_line[line] == JOINT_FIELDS) & (risky - first[line] >= 3)]
         if not np.isfinite(tokens.floats(risky).astype(np.float32)).all():
@@ -193,11 +202,11 @@ def _from_tokens(tokens: textnum.Tokens, xyz_only: bool) -> NTUSkeleton | None:
 
     slots = frame_of_body * MAX_BODIES + slot
     body_id = np.full(num_frames * MAX_BODIES, "", dtype=object)
-    body_id[slots] = tokens.text(body_tokens)
+    body_id[slots] = ids
     body_info = np.zeros((num_frames * MAX_BODIES, len(BODY_INFO_NAMES)), dtype=np.float64)
     body_info[slots] = info
     joints = np.zeros((num_frames * MAX_BODIES, fields.size), dtype=np.float32)
-    joints[slots] = joint_values
+    joints[slots] = joint_values.reshape(num_bodies, -1)
     return NTUSkeleton(
         num_frames=num_frames,
         body_count=body_count.astype(np.int64),
