@@ -190,15 +190,16 @@ def _from_tokens(tokens: textnum.Tokens, xyz_only: bool) -> NTUSkeleton | None:
     joint_tokens = first[body_lines + 2][:, None] + fields
     values = tokens.floats(np.concatenate((info_tokens.ravel(), joint_tokens.ravel())))
     info = values[: info_tokens.size].reshape(num_bodies, -1)
-    joint_values = values[info_tokens.size:].astype(np.float32)
-    if not (np.isfinite(info).all() and np.isfinite(joint_values).all()):
-        return None
-    risky = tokens.unbounded() if xyz_only else ()  # the only tokens that may not be finite
-    if len(risky):  # the joint fields left unread must be finite float32s too
-        line = np.searchsorted(first, risky, side="right") - 1
-        risky = risky[(per_line[line] == JOINT_FIELDS) & (risky - first[line] >= 3)]
-        if not np.isfinite(tokens.floats(risky).astype(np.float32)).all():
+    with np.errstate(over="ignore"):  # beyond float32: inf, rejected below by the line reader
+        joint_values = values[info_tokens.size:].astype(np.float32)
+        if not (np.isfinite(info).all() and np.isfinite(joint_values).all()):
             return None
+        risky = tokens.unbounded() if xyz_only else ()  # the only tokens that may not be finite
+        if len(risky):  # the joint fields left unread must be finite float32s too
+            line = np.searchsorted(first, risky, side="right") - 1
+            risky = risky[(per_line[line] == JOINT_FIELDS) & (risky - first[line] >= 3)]
+            if not np.isfinite(tokens.floats(risky).astype(np.float32)).all():
+                return None
 
     slots = frame_of_body * MAX_BODIES + slot
     body_id = np.full(num_frames * MAX_BODIES, "", dtype=object)

@@ -46,7 +46,8 @@ def parse_pku_skeleton(data: bytes | str, source: str) -> np.ndarray:
         filled = np.flatnonzero(per_line)
         frames = int(filled[-1]) + 1 if filled.size else 0
         if frames and (per_line[:frames] == VALUES_PER_FRAME).all():
-            values = tokens.floats(np.arange(frames * VALUES_PER_FRAME)).astype(np.float32)
+            with np.errstate(over="ignore"):  # beyond float32: inf, rejected by the line reader
+                values = tokens.floats(np.arange(frames * VALUES_PER_FRAME)).astype(np.float32)
             if np.isfinite(values).all():
                 return values.reshape(frames, NUM_BODIES, NUM_JOINTS, 3)
     return _parse_lines(data, source)

@@ -82,6 +82,7 @@ class Tokens:
     _first_run: np.ndarray  # (n,) the first digit run of each token
     _next_run: np.ndarray  # (n,) the first digit run of the next token
     _exponents: int  # how many tokens have an exponent
+    _growing: int  # how many of those exponents have no '-'
     _longest: int  # the most digits in one run
 
     @property
@@ -96,11 +97,13 @@ class Tokens:
         return np.frombuffer(self._buf, dtype=np.uint8).take(self._run_start.take(first) - 1)
 
     def unbounded(self) -> np.ndarray:
-        """Indices of the tokens whose value may be beyond float32's range (an exponent, or a
-        run of more than 38 digits); every other token is below 1e38 in magnitude."""
-        if not self._exponents and self._longest <= 38:
+        """Indices of the tokens whose value may be beyond float32's range: an exponent without
+        '-', or a run of more than 38 digits. Every other token is below 1e38 in magnitude."""
+        if not self._growing and self._longest <= 38:
             return np.zeros(0, dtype=np.int64)
-        run = np.flatnonzero((self._role[:-1] == _EXPONENT) | (self._run_end - self._run_start > 38))
+        buf = np.frombuffer(self._buf, dtype=np.uint8)
+        growing = (self._role[:-1] == _EXPONENT) & (buf.take(self._run_start - 1) != _MINUS)
+        run = np.flatnonzero(growing | (self._run_end - self._run_start > 38))
         return np.unique(np.searchsorted(self._first_run, run, side="right") - 1)
 
     def integers(self, index: np.ndarray) -> np.ndarray:
@@ -238,5 +241,7 @@ def tokenize(data: bytes | str) -> Tokens | None:
     next_run[-1] = run_start.size
     newlines = np.flatnonzero(arr == _NL)
     per_line = np.diff(np.searchsorted(run_start.take(first_run), newlines), prepend=0, append=first_run.size)
+    growing = int(np.count_nonzero(expo & (last != _MINUS))) if exponents else 0
     longest = int((run_end - run_start).max())
-    return Tokens(data, per_line, buf, run_start, run_end, role, first_run, next_run, exponents, longest)
+    return Tokens(data, per_line, buf, run_start, run_end, role, first_run, next_run, exponents, growing,
+                  longest)
