@@ -81,7 +81,8 @@ def _write_part(job: tuple[int, int, int, str]) -> str:
                              replications=(1, 2), classes=classes)
     part_dir = Path(raw_dir) / f".part{k:02d}"
     part_dir.mkdir()
-    [(path, _role)] = write_ntu_archives(part_dir, "ntu60", cfg, seed=seed)
+    # one process per part: this runs in a pool worker, which may not start a pool of its own
+    [(path, _role)] = write_ntu_archives(part_dir, "ntu60", cfg, seed=seed, workers=1)
     name = f"part{k:02d}-{NTU60_ARCHIVE}"
     os.replace(path, Path(raw_dir) / name)
     shutil.rmtree(part_dir)
