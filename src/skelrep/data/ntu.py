@@ -300,9 +300,10 @@ def _parse_lines(data: bytes | str, source: str) -> NTUSkeleton:
     )
 
 
-def slot_xyz(skel: NTUSkeleton) -> np.ndarray:
-    """Camera-space xyz per body slot, shape (4, T, 25, 3) float32 (zeros for empty slots)."""
-    return np.ascontiguousarray(skel.joints[..., :3].transpose(1, 0, 2, 3))
+def slot_xyz(skel: NTUSkeleton, slots: int = MAX_BODIES) -> np.ndarray:
+    """Camera-space xyz of the first ``slots`` body slots, shape (slots, T, 25, 3) float32 (zeros
+    for empty slots)."""
+    return np.ascontiguousarray(skel.joints[:, :slots, :, :3].transpose(1, 0, 2, 3))
 
 
 # ---------------------------------------------------------------------------------- names

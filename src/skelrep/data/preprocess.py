@@ -168,7 +168,9 @@ def _ntu_task(task: tuple[str, str, PreprocessConfig]):
         if cfg.denoise:
             bodies = denoise_bodies_sgn(skel)  # (C, T', V, 2)
         else:
-            slots = ntu.slot_xyz(skel)[: cfg.max_bodies_read]
+            # slots past the most bodies of any frame are all zero: they cannot change the choice
+            used = max(int(skel.body_count.max()), cfg.bodies_out)
+            slots = ntu.slot_xyz(skel, min(cfg.max_bodies_read, used))
             bodies = select_bodies_by_energy(slots, keep=cfg.bodies_out)
         num_frame = min(bodies.shape[1], cfg.max_frames)
         joint = pre_normalize(_pad_time(bodies, cfg.max_frames), **NORMALISATIONS[cfg.normalisation])
