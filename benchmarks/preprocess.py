@@ -14,8 +14,18 @@ The extrapolation to NTU-120 (114,480 files) on 16 cores is printed twice:
   faster than (parent CPU seconds per file) x files, whatever the worker count.
 Targets: peak RSS < 2 GB at any N (RSS and PSS sums of the tree shown); 114,480 files in < 15 min on 16 cores.
 
+With ``--official PATH`` (a checkout of the UmURL repository, github.com/HuiGuanLab/UmURL, holding
+``data_gen/ntu_gendata.py``), the official data generation runs on the same files, in a fresh process
+with the same interpreter and the same memory sampling, before the skelrep runs at each N: its
+``gendata(benchmark='xsub', part='train')`` then ``part='val'`` (what it takes to produce ntu60-xsub;
+its ``__main__`` would also do a second benchmark), with the official missing-skeleton list as its
+ignored samples. It reads a folder of extracted ``.skeleton`` files, so the zips are extracted first
+(not timed). The table then gives each skelrep row's files/s as a multiple of the official one at the
+same N. ``--repeat R`` runs every configuration R times (interleaved) and reports the median run.
+
     python benchmarks/preprocess.py                  # 5,000 files (and 1,000)
     python benchmarks/preprocess.py --files 1000 --small-files 200
+    python benchmarks/preprocess.py --files 2000 --official ../UmURL --repeat 3
 """
 
 from __future__ import annotations
@@ -71,7 +81,8 @@ def _write_part(job: tuple[int, int, int, str]) -> str:
                              replications=(1, 2), classes=classes)
     part_dir = Path(raw_dir) / f".part{k:02d}"
     part_dir.mkdir()
-    [(path, _role)] = write_ntu_archives(part_dir, "ntu60", cfg, seed=seed)
+    # one process per part: this runs in a pool worker, which may not start a pool of its own
+    [(path, _role)] = write_ntu_archives(part_dir, "ntu60", cfg, seed=seed, workers=1)
     name = f"part{k:02d}-{NTU60_ARCHIVE}"
     os.replace(path, Path(raw_dir) / name)
     shutil.rmtree(part_dir)
@@ -120,6 +131,48 @@ def run_child(job: dict) -> dict:
             "samples": summary.num_samples, "dropped": summary.dropped_missing,
             "skipped": len(summary.skipped), "cpu_parent": cpu(self0, self1), "cpu_workers": cpu(kids0, kids1),
             "out_mb": Path(job["out"]).stat().st_size / 2**20}
+
+
+def run_official_child(job: dict) -> dict:
+    """The official ``gendata`` for xsub train and val in this (fresh) process; wall time and CPU."""
+    import resource
+
+    sys.path.insert(0, job["repo"])
+    from data_gen.ntu_gendata import gendata  # the official module, unchanged
+
+    out = Path(job["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    self0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    for part in ("train", "val"):
+        gendata(job["data"], str(out), job["ignored"], benchmark="xsub", part=part)
+    seconds = time.perf_counter() - t0
+    self1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (self1.ru_utime - self0.ru_utime) + (self1.ru_stime - self0.ru_stime)
+    out_mb = sum(p.stat().st_size for p in out.iterdir()) / 2**20
+    return {"seconds": seconds, "workers": 1, "cpu_parent": cpu, "cpu_workers": 0.0, "out_mb": out_mb}
+
+
+def extract_skeletons(raw_dir: Path, dest: Path) -> int:
+    """Every ``.skeleton`` member of the raw folder's zips, flat in ``dest`` (the official input)."""
+    import zipfile
+
+    dest.mkdir(parents=True)
+    count = 0
+    for archive in sorted(raw_dir.glob("*.zip")):
+        with zipfile.ZipFile(archive) as z:
+            for name in z.namelist():
+                if name.endswith(".skeleton"):
+                    (dest / Path(name).name).write_bytes(z.read(name))
+                    count += 1
+    return count
+
+
+def official_repo(path: Path) -> Path:
+    if not (path / "data_gen" / "ntu_gendata.py").is_file():
+        raise SystemExit(f"--official {path}: no data_gen/ntu_gendata.py there (expected a checkout of "
+                         "github.com/HuiGuanLab/UmURL)")
+    return path.resolve()
 
 
 # --------------------------------------------------------------------------- driver (parent)
@@ -180,8 +233,24 @@ class TreeSampler(threading.Thread):
 
 def measure(raw_dir: Path, out: Path, workers: int, log_path: Path) -> dict:
     job = json.dumps({"raw": str(raw_dir), "out": str(out), "workers": workers})
+    result = _sampled(["--_run", job], log_path)
+    out.unlink(missing_ok=True)
+    result["program"] = "skelrep"
+    return result
+
+
+def measure_official(repo: Path, data: Path, ignored: Path, out: Path, log_path: Path) -> dict:
+    job = json.dumps({"repo": str(repo), "data": str(data), "ignored": str(ignored), "out": str(out)})
+    result = _sampled(["--_official", job], log_path)
+    shutil.rmtree(out, ignore_errors=True)
+    result["program"] = "official"
+    return result
+
+
+def _sampled(args: list[str], log_path: Path) -> dict:
+    """Run this script with ``args`` in a fresh process, sampling its tree's memory."""
     with open(log_path, "w") as log:  # tqdm's progress bars and warnings go here, not to the table
-        proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--_run", job],
+        proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), *args],
                                 stdout=subprocess.PIPE, stderr=log, text=True)
         sampler = TreeSampler(proc.pid)
         sampler.start()
@@ -192,7 +261,6 @@ def measure(raw_dir: Path, out: Path, workers: int, log_path: Path) -> dict:
         sys.stderr.write(Path(log_path).read_text()[-4000:])
         raise SystemExit(f"preprocessing failed (exit status {proc.returncode})")
     result = json.loads(stdout.strip().splitlines()[-1])
-    out.unlink(missing_ok=True)
     mb = 2**20
     result.update(peak_tree_mb=sampler.peak_tree / mb, peak_parent_mb=sampler.peak_parent / mb,
                   peak_worker_mb=sampler.peak_child / mb, peak_pss_mb=sampler.peak_pss / mb,
@@ -213,11 +281,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     ap.add_argument("--tmpdir", type=Path, default=None,
                     help="where the temporary raw folders and HDF5 files go (default: the system's)")
+    ap.add_argument("--official", type=Path, default=None, metavar="PATH",
+                    help="also time the official UmURL data_gen/ntu_gendata.py of this checkout on the same files")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs of every configuration, interleaved; the median run is reported (default 1)")
     ap.add_argument("--_run", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--_official", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args._run is not None:
         print(json.dumps(run_child(json.loads(args._run))))
         return 0
+    if args._official is not None:
+        print(json.dumps(run_official_child(json.loads(args._official))))
+        return 0
+    repo = official_repo(args.official) if args.official is not None else None
+    if args.repeat < 1:
+        ap.error("--repeat must be at least 1")
 
     cores = os.cpu_count() or 1
     workers = ([int(w) for w in args.workers.split(",")] if args.workers else sorted({1, cores}))
@@ -240,34 +319,84 @@ def main(argv: list[str] | None = None) -> int:
             raw_mb = sum(p.stat().st_size for p in raw.glob("*.zip")) / 2**20
             print(f"  generated {files:,} files ({raw_mb:.0f} MB of zips) in {time.perf_counter() - t0:.0f} s",
                   file=sys.stderr, flush=True)
-            for w in workers:
-                r = measure(raw, tmp / "out.h5", w, tmp / f"log-{n}-{w}.txt")
-                r.update(files=files, raw_mb=raw_mb)
-                rows.append(r)
-                print(f"  {files:,} files, {w} worker(s): {r['seconds']:.0f} s", file=sys.stderr, flush=True)
+            if repo is not None:
+                skeletons = tmp / f"skeletons-{n}"
+                extract_skeletons(raw, skeletons)
+                ignored = tmp / "missing.txt"  # the official list, in its own format
+                ignored.write_text(_missing_list(), encoding="utf-8")
+            runs: dict[str, list[dict]] = {}
+            for rep in range(args.repeat):
+                configs = (["official"] if repo is not None else []) + [str(w) for w in workers]
+                for config in configs:
+                    log = tmp / f"log-{n}-{config}-{rep}.txt"
+                    if config == "official":
+                        r = measure_official(repo, skeletons, ignored, tmp / "official-out", log)
+                    else:
+                        r = measure(raw, tmp / "out.h5", int(config), log)
+                    r.update(files=files, raw_mb=raw_mb, repeat=args.repeat)
+                    runs.setdefault(config, []).append(r)
+                    print(f"  {files:,} files, {config if config == 'official' else config + ' worker(s)'}: "
+                          f"{r['seconds']:.1f} s", file=sys.stderr, flush=True)
+            rows += [sorted(rs, key=lambda r: r["seconds"])[len(rs) // 2] for rs in runs.values()]
             shutil.rmtree(raw)
+            if repo is not None:
+                shutil.rmtree(skeletons)
     report(rows, cores)
     return 0
 
 
+def _missing_list() -> str:
+    import importlib.resources
+
+    return importlib.resources.files("skelrep.data").joinpath(
+        f"missing/{DATASET}_missing_skeletons.txt").read_text(encoding="utf-8")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
 def report(rows: list[dict], cores: int) -> None:
+    official = {r["files"]: r for r in rows if r["program"] == "official"}
     print(f"## Preprocessing ({DATASET}: every sample once, splits xsub and xview; synthetic archives)\n")
-    print(f"{cores} CPU cores. Peak RSS: summed over the process tree (parent + pool workers), sampled "
-          f"every 50 ms; parent and largest single worker also shown apart. Peak PSS (shared pages "
-          f"split between the processes that share them, sampled every 250 ms): the tree's real footprint."
-          f"\n")
-    head = ("files", "workers", "seconds", "files/s", "peak RSS tree (MB)", "peak PSS tree (MB)",
-            "parent RSS (MB)", "largest worker RSS (MB)", "parent CPU/file", "worker CPU/file", "HDF5 out (MB)")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"{cores} CPU cores ({_cpu_model()}), load average {load:.1f} at the end. Peak RSS: summed over the "
+          f"process tree (parent + pool workers), sampled every 50 ms; parent and largest single worker also "
+          f"shown apart. Peak PSS (shared pages split between the processes that share them, sampled every "
+          f"250 ms): the tree's real footprint."
+          + (f" Median of {rows[0]['repeat']} interleaved runs per row." if rows[0].get("repeat", 1) > 1 else "")
+          + (" official: UmURL's data_gen/ntu_gendata.py, gendata xsub train + val, on the extracted files "
+             "(one process); its output is the .npy files it writes. × official: files/s over the official "
+             "files/s at the same N; × official, CPU: the official run's CPU seconds over this run's (parent + "
+             "workers), which other jobs on the machine disturb less." if official else "") + "\n")
+    head = ("program", "files", "workers", "seconds", "files/s", "× official", "× official, CPU",
+            "peak RSS tree (MB)", "peak PSS tree (MB)", "parent RSS (MB)", "largest worker RSS (MB)", "parent CPU/file",
+            "worker CPU/file", "output (MB)")
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---" for _ in head) + "|")
     for r in rows:
         pool = r["workers"] > 1  # with 1 worker everything runs in the parent process
-        cells = [f"{r['files']:,}", str(r["workers"]), f"{r['seconds']:.1f}", f"{r['files'] / r['seconds']:.1f}",
-                 f"{r['peak_tree_mb']:.0f}", f"{r['peak_pss_mb']:.0f}", f"{r['peak_parent_mb']:.0f}",
+        rate = r["files"] / r["seconds"]
+        ref = official.get(r["files"])
+        compare = ref is not None and ref is not r
+        ratio = f"{rate / (ref['files'] / ref['seconds']):.1f}" if compare else "–"
+        # CPU seconds of the official run / of this run (parent + workers): less sensitive to other load
+        cpu_ratio = f"{ref['cpu_parent'] / (r['cpu_parent'] + r['cpu_workers']):.1f}" if compare else "–"
+        cells = [r["program"], f"{r['files']:,}", str(r["workers"]), f"{r['seconds']:.1f}", f"{rate:.1f}", ratio,
+                 cpu_ratio, f"{r['peak_tree_mb']:.0f}", f"{r['peak_pss_mb']:.0f}", f"{r['peak_parent_mb']:.0f}",
                  f"{r['peak_worker_mb']:.0f}" if pool else "–",
                  f"{r['cpu_parent'] / r['files'] * 1000:.1f} ms",
                  f"{r['cpu_workers'] / r['files'] * 1000:.1f} ms" if pool else "–", f"{r['out_mb']:.0f}"]
         print("| " + " | ".join(cells) + " |")
+    rows = [r for r in rows if r["program"] == "skelrep"]
     odd = {r["files"]: r for r in rows if r["dropped"] or r["skipped"] or r["samples"] + r["dropped"] != r["files"]}
     for r in odd.values():
         print(f"\n({r['files']:,} files: {r['samples']:,} samples written, {r['dropped']} dropped as listed "

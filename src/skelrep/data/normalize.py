@@ -116,23 +116,40 @@ def pre_normalize(data: np.ndarray, *, z_align: bool, x_align: bool = True,
     Rotations are measured at frame 0, or, with ``pad_null=False`` (untrimmed videos),
     at person 0's first non-empty frame. An all-zero person 0 leaves the data unrotated.
     """
-    x = np.asarray(data, dtype=np.float64).transpose(3, 1, 2, 0).copy()  # (M, T, V, C)
+    # (C, M, T, V): each coordinate a contiguous plane, so the rotations below are three
+    # scalar-times-plane sums (the same operations, in the same order, as portable.apply)
+    x = np.asarray(data).transpose(0, 3, 1, 2).astype(np.float64, order="C")
     if pad_null:
-        _pad_null_frames(x)
+        _pad_null_frames(x.transpose(1, 2, 3, 0))  # in place, on (M, T, V, C) views
 
-    joint_present = np.any(x != 0, axis=-1, keepdims=True)  # (M, T, V, 1)
-    center = x[0, :, center_joint : center_joint + 1, :]  # (T, 1, C), per frame
+    joint_present = x[0] != 0  # (M, T, V): any coordinate non-zero
+    for plane in x[1:]:
+        joint_present |= plane != 0
+    center = x[:, 0:1, :, center_joint : center_joint + 1]  # (C, 1, T, 1): person 0, per frame
     x = (x - center) * joint_present
 
-    main_frames = np.flatnonzero(_nonempty_frames(x[0]))
-    ref = 0 if pad_null or main_frames.size == 0 else int(main_frames[0])
+    ref = 0
+    if not pad_null:
+        main_frames = np.flatnonzero(np.any(x[:, 0] != 0, axis=(0, 2)))
+        ref = int(main_frames[0]) if main_frames.size else 0
     if z_align:
-        spine = x[0, ref, z_pair[1]] - x[0, ref, z_pair[0]]
-        x = portable.apply(_rotation_onto(spine, np.array([0.0, 0.0, 1.0])), x)
+        spine = x[:, 0, ref, z_pair[1]] - x[:, 0, ref, z_pair[0]]
+        x = _rotate(_rotation_onto(spine, np.array([0.0, 0.0, 1.0])), x)
     if x_align:
-        shoulders = x[0, ref, x_pair[0]] - x[0, ref, x_pair[1]]
-        x = portable.apply(_rotation_onto(shoulders, np.array([1.0, 0.0, 0.0])), x)
-    return x.transpose(3, 1, 2, 0).astype(np.float32)
+        shoulders = x[:, 0, ref, x_pair[0]] - x[:, 0, ref, x_pair[1]]
+        x = _rotate(_rotation_onto(shoulders, np.array([1.0, 0.0, 0.0])), x)
+    return x.transpose(0, 2, 3, 1).astype(np.float32)
+
+
+def _rotate(matrix: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``portable.apply(matrix, points)`` for points stored as coordinate planes (3, ...): each
+    output plane is ``(m[c, 0] * x[0] + m[c, 1] * x[1]) + m[c, 2] * x[2]``."""
+    out = np.empty_like(x)
+    for c in range(3):
+        plane = matrix[c, 0] * x[0]
+        plane += matrix[c, 1] * x[1]
+        np.add(plane, matrix[c, 2] * x[2], out=out[c])
+    return out
 
 
 # ------------------------------------------------------------- Family A: SGN denoising

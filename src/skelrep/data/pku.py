@@ -12,6 +12,7 @@ import re
 
 import numpy as np
 
+from skelrep.data import textnum
 from skelrep.data.ntu import InvalidNameError, decode_text
 from skelrep.errors import DataError, SkelrepError
 
@@ -34,7 +35,26 @@ def _lines(data: bytes | str, source: str) -> list[str]:
 
 
 def parse_pku_skeleton(data: bytes | str, source: str) -> np.ndarray:
-    """Parse a skeleton file into (T, 2, 25, 3) float32; trailing blank lines are allowed."""
+    """Parse a skeleton file into (T, 2, 25, 3) float32; trailing blank lines are allowed.
+
+    A file of plain decimals is read in one vectorised pass (:mod:`skelrep.data.textnum`);
+    any other goes through the line-by-line reader, which names the line of a bad value.
+    """
+    tokens = textnum.tokenize(data)
+    if tokens is not None:
+        per_line = tokens.per_line
+        filled = np.flatnonzero(per_line)
+        frames = int(filled[-1]) + 1 if filled.size else 0
+        if frames and (per_line[:frames] == VALUES_PER_FRAME).all():
+            with np.errstate(over="ignore"):  # beyond float32: inf, rejected by the line reader
+                values = tokens.floats(np.arange(frames * VALUES_PER_FRAME)).astype(np.float32)
+            if np.isfinite(values).all():
+                return values.reshape(frames, NUM_BODIES, NUM_JOINTS, 3)
+    return _parse_lines(data, source)
+
+
+def _parse_lines(data: bytes | str, source: str) -> np.ndarray:
+    """The line-by-line reader: names the line of the first bad value."""
     lines = _lines(data, source)
     while lines and not lines[-1].strip():
         lines.pop()
