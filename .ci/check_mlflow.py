@@ -2,10 +2,11 @@
 
 For every protocol P with reports/linear/P/metrics.json, experiment P must contain exactly ONE
 run tagged skelrep.run_key = run_identity(params, P).run_key, and that run's latest metrics must
-equal the values in reports/{pretrain,linear,knn,detect}/P/metrics.json within 1e-9. Each of
+equal the values in reports/{pretrain,linear,knn,finetune,detect}/P/metrics.json and in
+reports/finetune/transfer/<name>/metrics.json of every transfer from P within 1e-9. Each of
 those files is logged by its own stage only (one writer per fact, skelrep.tracking), so a
-missing metric names the stage to force: `dvc repro -f <stage>@P` (`detect` for detection).
-Prints a short table; exits 1 on any mismatch.
+missing metric names the stage to force: `dvc repro -f <stage>@P` (`detect` for detection,
+`transfer@<name>` for a transfer). Prints a short table; exits 1 on any mismatch.
 """
 
 from __future__ import annotations
@@ -18,18 +19,20 @@ import sys
 from skelrep.catalog import PROTOCOLS
 from skelrep.config import run_identity
 from skelrep.params import load_params, repo_root
-from skelrep.report.collect import STAGES, read_json
+from skelrep.report.collect import STAGES, read_json, transfer_metrics_path
 from skelrep.tracking.mlflow_run import RUN_KEY_TAG, tracking_uri
 
 TOLERANCE = 1e-9
 
 
-def expected_metrics(reports, protocol: str) -> dict[str, tuple[str, float]]:
+def expected_metrics(reports, protocol: str, transfers: dict[str, str] | None = None) -> dict[str, tuple[str, float]]:
     """The metrics JSON values of ``protocol`` under their MLflow keys (no '@'), each with the
-    stage that writes (and logs) it."""
+    stage that writes (and logs) it; ``transfers`` (name -> source): those from ``protocol`` too."""
     out = {}
-    for stage in STAGES:
-        path = reports / stage / protocol / "metrics.json"
+    files = [(stage, reports / stage / protocol / "metrics.json") for stage in STAGES if stage != "transfer"]
+    files += [(f"transfer@{name}", transfer_metrics_path(reports, name))
+              for name, source in (transfers or {}).items() if source == protocol]
+    for stage, path in files:
         if path.exists():
             out.update({k.replace("@", "_"): (stage, float(v)) for k, v in read_json(path).items() if v is not None})
     return out
@@ -37,7 +40,7 @@ def expected_metrics(reports, protocol: str) -> dict[str, tuple[str, float]]:
 
 def dvc_stage(stage: str, protocol: str) -> str:
     """The dvc.yaml stage that logs ``stage``'s metrics of ``protocol``."""
-    return stage if stage == "detect" else f"{stage}@{protocol}"
+    return stage if stage == "detect" or "@" in stage else f"{stage}@{protocol}"
 
 
 def same(a: float, b: float) -> bool:
@@ -50,7 +53,8 @@ def check_protocol(client, params, reports, protocol: str) -> tuple[int, int, li
     key = run_identity(params, protocol).run_key
     runs = [] if experiment is None else client.search_runs(
         [experiment.experiment_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{key}'")
-    expected = expected_metrics(reports, protocol)
+    transfers = {name: entry.get("source") for name, entry in (params.get("transfer") or {}).items()}
+    expected = expected_metrics(reports, protocol, transfers)
     if len(runs) != 1:
         return len(runs), len(expected), [(f"{protocol}: expected exactly one run with {RUN_KEY_TAG}={key}, "
                                            f"found {len(runs)}")]
