@@ -296,7 +296,9 @@ def finetune(
         order = positions[torch.randperm(len(positions), generator=gen).numpy()]
         epoch_lr = opt.param_groups[0]["lr"]
         loss_sum, correct = 0.0, 0
-        for lo in range(0, len(order), settings.batch_size):
+        batches = range(0, len(order), settings.batch_size)
+        for lo in tqdm(batches, desc=f"{desc} epoch {epoch}", unit="batch", leave=False, mininterval=2.0,
+                       disable=not progress or len(batches) < 50):  # paper-size epochs take minutes
             x, nf, y = train.batch(order[lo: lo + settings.batch_size])
             clip = _train_clips(x.to(device), nf, settings.train_input, model.frames, gen)
             logits = model(clip)
