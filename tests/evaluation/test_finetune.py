@@ -155,3 +155,20 @@ def test_mean_and_std_over_subset_seeds(tiny):
     assert summary["semi/10pct/top1_last_std"] == pytest.approx(abs(a.top1_last - b.top1_last) / 2)
     assert summary["semi/10pct/runs"] == 2 and summary["semi/10pct/labelled"] == 8
     assert np.isfinite(list(summary.values())).all()
+
+
+@pytest.mark.parametrize("method", ["umurl", "isc"])
+def test_every_method_s_encoder_is_fine_tuned(method, tmp_path):
+    from ..methods.isc.test_method import tiny_isc
+    from ..methods.umurl.test_method import tiny_umurl
+
+    data = write_tiny_h5(tmp_path / "tiny.h5", n_train=16, n_test=8, frames=24)
+    train, test = (SkeletonH5Dataset(data, TINY_SPLIT, s) for s in ("train", "test"))
+    built = {"umurl": tiny_umurl, "isc": tiny_isc}[method]()
+    save_encoder(tmp_path / "encoder.pt", **built.encoder_payload(build_model_for(built, train, seed=0)))
+    encoder = load_trainable_encoder(tmp_path / "encoder.pt")
+    before = _state(encoder)
+    finetune(encoder, Sequences.load(train), range(16), evaluation_clips(test, WHOLE, encoder.frames), test.label,
+             num_classes=4, settings=_settings(epochs=2), progress=False)
+    after = _state(encoder)
+    assert not [n for n, _ in encoder.named_parameters() if torch.equal(before[n], after[n])]
