@@ -182,3 +182,33 @@ def test_the_stages_log_their_metrics_into_the_configuration_runs(workspace, mon
         files.update(json.loads((workspace / out / "metrics.json").read_text()))
     assert set(logged) == {SOURCE}  # both stages' metrics in the one run of the source protocol
     assert logged[SOURCE] == files
+
+
+def test_both_stages_log_into_the_source_configuration_run_in_mlflow(workspace, template_db, monkeypatch):
+    """On a real MLflow DB: one run (the configuration's run key), the metrics of both files, the
+    stages' own params and curves, the subsets as an artifact."""
+    from mlflow import MlflowClient
+
+    from skelrep.config import run_identity
+
+    shutil.copy(template_db, workspace / "mlflow.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workspace / 'mlflow.db'}")
+    monkeypatch.setenv("DVC_ROOT", str(workspace))
+    params = _params()
+    params["mlflow"]["enabled"] = True
+    params["finetune"]["subset_seeds"] = [0]
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    _stage("finetune").main(stage_args(f"finetune@{SOURCE}"))
+    _stage("transfer").main(stage_args(f"transfer@{TRANSFER}"))
+    client = MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name(SOURCE).experiment_id])
+    assert len(runs) == 1 and runs[0].data.tags["skelrep.run_key"] == run_identity(params, SOURCE).run_key
+    run = runs[0]
+    files = {**json.loads((FINETUNE_OUT / "metrics.json").read_text()),
+             **json.loads((TRANSFER_OUT / "metrics.json").read_text())}
+    assert {k: run.data.metrics[k] for k in files} == pytest.approx(files, abs=1e-12)
+    assert run.data.params["finetune.lr"] == "0.05" and run.data.params[f"transfer.{TARGET}.source"] == SOURCE
+    curve = client.get_metric_history(run.info.run_id, "semi/random_init/10pct/seed0/test_top1_curve")
+    assert [m.step for m in curve] == [1, 2]
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "finetune")] == ["finetune/subsets.json"]
+    assert {"stage.finetune", "stage.transfer"} <= set(run.data.tags)
