@@ -31,7 +31,8 @@ from pathlib import Path
 
 REFERENCE = Path(__file__).with_name("reference_metrics.json")
 REPORTS = Path("reports")
-STAGES = ("pretrain", "linear", "knn", "detect")
+STAGES = ("pretrain", "linear", "knn", "finetune", "detect")
+TRANSFERS = Path("finetune") / "transfer"  # transfer@<name>: reports/finetune/transfer/<name>/metrics.json
 # Measured spread (docs/reproducibility.md): benchmarks/cross_cpu.py (native AVX-512 kernels vs
 # the numpy/OpenBLAS/MKL/oneDNN/ATen baseline kernels; pku2-xsub, ntu60-xsub) moved metrics by at
 # most 3.8 points (PKU-MMD II KNN-1: 6 of 156 test clips) and loss terms by 0.44 %; a 1e-5
@@ -65,10 +66,12 @@ def cpu_fingerprint() -> dict:
 
 
 def read_metrics(reports: Path = REPORTS) -> dict[str, float]:
-    """``{"<stage>/<protocol>/<key>": value}`` of every metrics.json, timings left out."""
+    """``{"<stage>/<protocol>/<key>": value}`` of every metrics.json (transfers:
+    ``transfer/<name>/<key>``), timings left out."""
     out = {}
-    for stage in STAGES:
-        for path in sorted((reports / stage).glob("*/metrics.json")):
+    folders = [(stage, reports / stage) for stage in STAGES] + [("transfer", reports / TRANSFERS)]
+    for stage, folder in folders:
+        for path in sorted(folder.glob("*/metrics.json")):
             for key, value in json.loads(path.read_text()).items():
                 if isinstance(value, (int, float)) and not any(t in key for t in _TIMING):
                     out[f"{stage}/{path.parent.name}/{key}"] = float(value)

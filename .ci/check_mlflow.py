@@ -2,11 +2,12 @@
 
 For every protocol P with reports/linear/P/metrics.json, experiment P must hold runs tagged
 skelrep.run_key = run_identity(params, P).run_key (one per execution of that configuration,
-skelrep.tracking), and for each stage S with reports/S/P/metrics.json, the latest of them in
-which S finished (tag stage.S = done) must hold every value of that file within 1e-9. Each of
-those files is logged by its own stage only (one writer per fact), so a missing metric names the
-stage to force: `dvc repro -f <stage>@P` (`detect` for detection). Prints a short table (runs:
-the configuration's runs); exits 1 on any mismatch.
+skelrep.tracking), and for each stage S with reports/S/P/metrics.json (pretrain, linear, knn,
+finetune, detect) or reports/finetune/transfer/<name>/metrics.json of a transfer from P, the latest
+of them in which S finished (tag stage.S = done) must hold every value of that file within 1e-9.
+Each of those files is logged by its own stage only (one writer per fact), so a missing metric names
+the stage to force: `dvc repro -f <stage>@P` (`detect` for detection, `transfer@<name>` for a
+transfer). Prints a short table (runs: the configuration's runs); exits 1 on any mismatch.
 """
 
 from __future__ import annotations
@@ -19,18 +20,20 @@ import sys
 from skelrep.catalog import PROTOCOLS
 from skelrep.config import run_identity
 from skelrep.params import load_params, repo_root
-from skelrep.report.collect import STAGES, read_json
+from skelrep.report.collect import STAGES, read_json, transfer_metrics_path
 from skelrep.tracking.mlflow_run import RUN_KEY_TAG, STAGE_DONE, tracking_uri
 
 TOLERANCE = 1e-9
 
 
-def expected_metrics(reports, protocol: str) -> dict[str, tuple[str, float]]:
+def expected_metrics(reports, protocol: str, transfers: dict[str, str] | None = None) -> dict[str, tuple[str, float]]:
     """The metrics JSON values of ``protocol`` under their MLflow keys (no '@'), each with the
-    stage that writes (and logs) it."""
+    stage that writes (and logs) it; ``transfers`` (name -> source): those from ``protocol`` too."""
     out = {}
-    for stage in STAGES:
-        path = reports / stage / protocol / "metrics.json"
+    files = [(stage, reports / stage / protocol / "metrics.json") for stage in STAGES if stage != "transfer"]
+    files += [(f"transfer@{name}", transfer_metrics_path(reports, name))
+              for name, source in (transfers or {}).items() if source == protocol]
+    for stage, path in files:
         if path.exists():
             out.update({k.replace("@", "_"): (stage, float(v)) for k, v in read_json(path).items() if v is not None})
     return out
@@ -38,7 +41,7 @@ def expected_metrics(reports, protocol: str) -> dict[str, tuple[str, float]]:
 
 def dvc_stage(stage: str, protocol: str) -> str:
     """The dvc.yaml stage that logs ``stage``'s metrics of ``protocol``."""
-    return stage if stage == "detect" else f"{stage}@{protocol}"
+    return stage if stage == "detect" or "@" in stage else f"{stage}@{protocol}"
 
 
 def same(a: float, b: float) -> bool:
@@ -52,7 +55,8 @@ def check_protocol(client, params, reports, protocol: str) -> tuple[int, int, li
     runs = [] if experiment is None else client.search_runs(
         [experiment.experiment_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{key}'",
         order_by=["attributes.start_time DESC"])
-    expected = expected_metrics(reports, protocol)
+    transfers = {name: entry.get("source") for name, entry in (params.get("transfer") or {}).items()}
+    expected = expected_metrics(reports, protocol, transfers)
     if not runs:
         return 0, len(expected), [f"{protocol}: expected runs with {RUN_KEY_TAG}={key}, found 0"]
 

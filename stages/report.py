@@ -2,11 +2,14 @@
 
 Reads whatever the earlier stages wrote under --reports (any subset of the protocols) and
 writes reports/benchmarks/{ntu60,ntu120,pkummd1,pkummd2}.md (and custom.md for the user's own
-protocols of params.yaml), reports/results.csv, reports/summary.json (every benchmark row's
-numbers), reports/metrics.json (the headline numbers per protocol: the pipeline's one DVC metric)
-and reports/figures/*.png; then logs into each protocol's MLflow run what no other stage logs:
-the benchmark table, the confusion figure and the summary (unless mlflow.enabled is false or
---no-mlflow is given). Ends by printing the tables' headline columns.
+protocols of params.yaml) with the linear, KNN, semi-supervised and fine-tune columns (and
+detection, and the transfers into a protocol), reports/benchmarks/transfer.md (every transfer),
+reports/results.csv, reports/summary.json (every benchmark row's numbers), reports/metrics.json
+(the headline numbers per protocol: the pipeline's one DVC metric) and reports/figures/*.png;
+then logs into each protocol's MLflow run what no other stage logs: the benchmark table (and the
+transfer table, into the runs of the transfers' sources), the confusion figure and the summary
+(unless mlflow.enabled is false or --no-mlflow is given). Ends by printing the tables' headline
+columns.
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ def main(argv=None) -> None:
     validate_all(params)  # every section, before any work
     reports_dir = Path(args.reports)
 
-    reports = load_reports(reports_dir, protocol_names(params))
+    transfers = {name: entry["source"] for name, entry in params["transfer"].items()}  # validated above
+    reports = load_reports(reports_dir, protocol_names(params), transfers)
     log.info("measured results for: %s", ", ".join(reports) or "no protocol")
     tables = build_tables(params, reports, table_entries(load_published()))
     for bench, rows in tables:

@@ -27,6 +27,7 @@ from skelrep.recipes import deep_merge, flatten, protocol_params
 from skelrep.validation import validate_all
 
 from .conftest import REPO_ROOT
+from .dvc_stages import expand_stages
 
 PARAMS = load_params(REPO_ROOT / "params.yaml")
 PROTOCOLS = ("ntu60-xsub", "ntu60-xview", "ntu120-xsub", "ntu120-xset", "pku1-xsub", "pku2-xsub")
@@ -129,6 +130,35 @@ def test_the_paper_profile_is_valid_params_on_every_protocol(method):
     assert params["method"] == method
 
 
+@pytest.mark.parametrize("method", ["usdrl", "umurl", "isc"])
+def test_the_paper_profile_fine_tunes_every_protocol_with_the_cmd_recipe(method):
+    """No paper of the three states a fine-tuning recipe: CMD's released one, for every method."""
+    params, _ = assigned_params(PARAMS, profile="paper", method=method)
+    ft = params["finetune"]
+    assert {p: e["dataset"] for p, e in ft["protocols"].items()} == {p: p.split("-")[0] for p in PROTOCOLS}
+    assert {k: ft[k] for k in ("lr", "momentum", "weight_decay", "batch_size", "epochs", "milestones", "min_steps",
+                               "eval_every", "train_crop", "random_scale", "random_min_frames", "test_crop")} == {
+        "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0, "batch_size": 64, "epochs": 80, "milestones": [50, 70],
+        "min_steps": 0, "eval_every": 5, "train_crop": "random", "random_scale": [0.5, 1.0], "random_min_frames": 64,
+        "test_crop": "auto"}
+    assert ft["fractions"] == [0.01, 0.05, 0.1, 0.2] and ft["subset_seeds"] == [0, 1, 2, 3, 4] and ft["full"]
+    assert {name: (e["source"], e["target"]) for name, e in params["transfer"].items()} == {
+        "ntu60-xsub-to-pku2-xsub": ("ntu60-xsub", "pku2-xsub"),
+        "ntu120-xsub-to-pku2-xsub": ("ntu120-xsub", "pku2-xsub")}
+    stages = {name for _, name, _ in expand_stages(params)}
+    assert {s for s in stages if s.startswith(("finetune@", "transfer@"))} == {
+        *(f"finetune@{p}" for p in PROTOCOLS), "transfer@ntu60-xsub-to-pku2-xsub", "transfer@ntu120-xsub-to-pku2-xsub"}
+    shown = resolved_settings(PARAMS, "ntu120-xsub", profile="paper", method=method)
+    assert shown["finetune"]["lr"] == (0.01, "paper recipe (CMD fine-tuning, every method)")
+    assert shown["transfer@ntu120-xsub-to-pku2-xsub"]["target"][0] == "pku2-xsub"
+
+
+def test_the_default_fine_tunes_a_subset():
+    assert "finetune" in resolved_settings(PARAMS, "ntu60-xsub") and "finetune" not in resolved_settings(
+        PARAMS, "ntu60-xview")
+    assert "transfer@ntu60-xsub-to-pku2-xsub" in resolved_settings(PARAMS, "ntu60-xsub")
+
+
 # --------------------------------------------------------------------------- the mechanics
 
 
@@ -167,7 +197,7 @@ def test_the_users_assignment_wins_and_is_visible():
     assert stages["linear"]["batch_size"] == (512, "paper recipe (usdrl)")
     assert stages["knn"]["batch_size"] == (PARAMS["knn"]["batch_size"], "params.yaml")
     text = render_settings(stages, "usdrl on ntu60-xview")
-    assert set(yaml.safe_load(text)) == {"preprocess", "pretrain", "features", "linear", "knn"}
+    assert set(yaml.safe_load(text)) == {"preprocess", "pretrain", "features", "linear", "knn", "finetune"}
     assert "  lr: 0.05  # -S\n" in text and "    hidden: 1024  # paper recipe (usdrl)\n" in text
 
 

@@ -41,7 +41,7 @@ def test_the_committed_params_and_the_paper_profile_are_valid(params):
 
 def test_the_method_names_are_the_registry(params, monkeypatch):
     assert allowed_sections() == ("method", "data", "protocols", "preprocess", "pku", *METHODS, "features",
-                                  "linear", "knn", "detection", "mlflow")
+                                  "linear", "knn", "detection", "finetune", "transfer", "mlflow")
     assert set(allowed_sections()) == set(params)  # params.yaml holds every section
     monkeypatch.setitem(METHODS, "toy", METHODS["usdrl"])  # a newly registered method is a section too
     assert "toy" in allowed_sections()
@@ -50,7 +50,8 @@ def test_the_method_names_are_the_registry(params, monkeypatch):
 def test_an_unknown_top_level_section_names_the_allowed_ones(params):
     params["linaer"] = {"epochs": 1}
     assert _error(params) == ("params.yaml: linaer: unknown section; allowed sections: method, data, protocols, "
-                              "preprocess, pku, usdrl, umurl, isc, features, linear, knn, detection, mlflow")
+                              "preprocess, pku, usdrl, umurl, isc, features, linear, knn, detection, finetune, "
+                              "transfer, mlflow")
 
 
 def test_a_typo_in_linear(params):

@@ -20,6 +20,22 @@ from .recipes import STAGE_SECTIONS, Recipe, flatten, protocol_entry, protocol_p
 
 PROFILES = ("paper",)  # the named profiles besides the committed params.yaml (the default)
 
+# The fine-tuning protocols of the paper profile, the same for every method: none of USDRL, UmURL
+# and ISC states a recipe (evaluation.md §4-5), so the released reference, CMD's semi-supervised
+# and transfer scripts (derived from ISC): SGD lr 0.01, momentum 0.9, no weight decay, batch 64,
+# 80 epochs, x0.1 at 50 and 70, test every 5 epochs, train on a random crop U(0.5, 1) of at least
+# 64 frames; label fractions 1, 5, 10 and 20 %, five subsets each; the transfer to PKU-MMD II from
+# NTU-60 and NTU-120 (their cross-subject encoders). The test input stays the method's own
+# (`auto`, as its linear probe; CMD's is ISC's centre 95 %). A method whose paper states its own
+# overrides these in its defaults.py (PAPER_SECTIONS["finetune"]).
+PAPER_FINETUNE = {
+    "fractions": [0.01, 0.05, 0.1, 0.2], "full": True, "subset_seeds": [0, 1, 2, 3, 4], "random_init": True,
+    "freeze_encoder": False, "epochs": 80, "min_steps": 0, "lr": 0.01, "milestones": [50, 70], "batch_size": 64,
+    "momentum": 0.9, "weight_decay": 0.0, "train_crop": "random", "random_scale": [0.5, 1.0],
+    "random_min_frames": 64, "test_crop": "auto", "eval_every": 5,
+}
+PAPER_TRANSFERS = (("ntu60-xsub", "pku2-xsub"), ("ntu120-xsub", "pku2-xsub"))  # (source, target)
+
 
 def recipe_for(profile: str, method: str, section: Mapping[str, Any] | None) -> Recipe:
     """The ``profile`` recipe of ``method`` (its ``params.yaml`` section picks variants, e.g.
@@ -34,20 +50,42 @@ def recipe_for(profile: str, method: str, section: Mapping[str, Any] | None) -> 
     return METHODS[method].paper_recipe(section or {})
 
 
+def fine_tuning_assignments(params: Mapping[str, Any], protocols: Iterable[str]) -> list[tuple[str, Any]]:
+    """The paper profile's fine-tuning protocols: :data:`PAPER_FINETUNE`, ``finetune@`` on every
+    protocol of ``protocols`` and the :data:`PAPER_TRANSFERS` whose protocols params.yaml has."""
+    from .data.protocols import resolve_protocol
+
+    out: list[tuple[str, Any]] = [(f"finetune.{k}", v) for k, v in PAPER_FINETUNE.items()]
+    out.append(("finetune.protocols", {}))
+    out += [(f"finetune.protocols.{p}.dataset", resolve_protocol(params, p).dataset) for p in protocols]
+    out.append(("transfer", {}))
+    for source, target in PAPER_TRANSFERS:
+        if source in protocols and target in protocols:
+            name = f"{source}-to-{target}"
+            out += [(f"transfer.{name}.source", source),
+                    (f"transfer.{name}.source_dataset", resolve_protocol(params, source).dataset),
+                    (f"transfer.{name}.target", target),
+                    (f"transfer.{name}.target_dataset", resolve_protocol(params, target).dataset)]
+    return out
+
+
 def profile_assignments(profile: str, params: Mapping[str, Any], method: str | None = None,
                         protocols: Iterable[str] | None = None) -> list[tuple[str, Any]]:
     """The ``(dotted key, value)`` assignments of ``profile`` for ``method`` (default: the
-    params' method), in order: the method, its section and the other sections it sets, then per
+    params' method), in order: the method, its section, the fine-tuning protocols on every
+    protocol (:func:`fine_tuning_assignments`) and the other sections the recipe sets, then per
     protocol: its four entries emptied, then the recipe's values for that benchmark. A key
     ending in a name absent from params.yaml is created (``++`` in ``-S``)."""
     from .data.protocols import protocol_names
 
     method = method or params.get("method")
     recipe = recipe_for(profile, method, (params.get(method) if isinstance(method, str) else None))
+    protocols = tuple(protocols if protocols is not None else protocol_names(params))
     out: list[tuple[str, Any]] = [("method", method)]
     out += [(f"{method}.{k}", v) for k, v in flatten(recipe.method).items()]
+    out += fine_tuning_assignments(params, protocols)
     out += [(k, v) for k, v in flatten(recipe.sections).items()]
-    for protocol in protocols if protocols is not None else protocol_names(params):
+    for protocol in protocols:
         own = recipe.protocols.get(protocol, {})
         for stage in STAGE_SECTIONS:
             out.append((f"protocols.{protocol}.{stage}", {}))
@@ -109,6 +147,8 @@ def assigned_params(params: Mapping[str, Any], *, profile: str | None = None, me
                     sets: Iterable[tuple[str, Any]] = ()) -> tuple[dict, dict[str, str]]:
     """params.yaml after ``-S method=...``, a profile's assignments and the user's ``sets``, as
     ``dvc exp run`` would write it, and the source of every key they set."""
+    from .data.protocols import protocol_names
+
     source: dict[str, str] = {}
     current = copy.deepcopy(dict(params))
     if method is not None:
@@ -117,12 +157,14 @@ def assigned_params(params: Mapping[str, Any], *, profile: str | None = None, me
     method = current.get("method")
     if profile is not None:
         assignments = profile_assignments(profile, current, method)
+        common = fine_tuning_assignments(current, protocol_names(current))  # every method's
         current = apply_assignments(current, assignments)
         for key, value in assignments:
             if key == "method" or value == {}:
                 continue
             where = key.split(".")[1] if key.startswith("protocols.") else None
-            source[key] = f"{profile} recipe ({method}{', ' + where if where else ''})"
+            owner = "CMD fine-tuning, every method" if (key, value) in common else method
+            source[key] = f"{profile} recipe ({owner}{', ' + where if where else ''})"
     for key, value in sets:
         current = apply_assignments(current, [(key, value)])
         source[key] = "-S"
@@ -148,7 +190,8 @@ def stage_settings(params: Mapping[str, Any], source: Mapping[str, str], protoco
     """``{stage: {dotted key: (value, source)}}`` of ``protocol`` in already assigned ``params``
     (``source``: who set which key, from :func:`assigned_params`), for the stages ``preprocess``
     (with ``pku`` for PKU-MMD data), ``pretrain`` (the method's section), ``features``, ``linear``,
-    ``knn`` and, on a dataset with detection videos, ``detect``; sources: ``params.yaml``,
+    ``knn``, on a dataset with detection videos ``detect``, ``finetune`` when ``finetune.protocols``
+    lists it, and ``transfer@<name>`` for each transfer from it (recipe: ``finetune``); sources: ``params.yaml``,
     ``params.yaml: protocols.<p>``, ``<profile> recipe (<method>)``, ``<profile> recipe (<method>,
     <p>)``, ``-S``."""
     from .catalog import DATASETS
@@ -178,6 +221,12 @@ def stage_settings(params: Mapping[str, Any], source: Mapping[str, str], protoco
         stages[stage] = leaves(stage, stage)
     if builtin is not None and builtin.detection:
         stages["detect"] = leaves("detection", None)
+    if protocol in ((resolved.get("finetune") or {}).get("protocols") or {}):  # finetune@<protocol>
+        stages["finetune"] = {k: v for k, v in leaves("finetune", None).items() if not k.startswith("protocols.")}
+    for name, entry in (resolved.get("transfer") or {}).items():  # transfer@<name> of this protocol's encoder
+        if isinstance(entry, Mapping) and entry.get("source") == protocol:
+            stages[f"transfer@{name}"] = {k: (v, source.get(f"transfer.{name}.{k}", PARAMS_FILE))
+                                          for k, v in entry.items()}
     return stages
 
 

@@ -86,6 +86,52 @@ def _evaluation(name: str) -> Callable[[Mapping[str, Any]], None]:
     return check
 
 
+def _protocol_dataset(params: Mapping[str, Any], protocol: Any, key: str) -> str:
+    """The dataset of ``protocol`` (a protocol of params.yaml), or ParamsError naming ``key``."""
+    from .data.protocols import protocol_names, resolve_protocol
+
+    names = protocol_names(params)
+    if protocol not in names:
+        raise ParamsError(key, f"got {protocol!r}; not a protocol of params.yaml protocols ({', '.join(names)})")
+    return resolve_protocol(params, protocol).dataset
+
+
+def _finetune(params: Mapping[str, Any]) -> None:
+    from .evaluation.sections import validate_finetune
+
+    section = validate_finetune(params["finetune"])
+    for protocol, entry in section["protocols"].items():
+        key = f"finetune.protocols.{protocol}"
+        dataset = _protocol_dataset(params, protocol, key)
+        if entry["dataset"] != dataset:
+            raise ParamsError(f"{key}.dataset", f"got {entry['dataset']!r}; protocol {protocol} is on dataset "
+                              f"{dataset!r} (dvc.yaml reads data/processed/<dataset>.h5)")
+
+
+def _transfer(params: Mapping[str, Any]) -> None:
+    from .data.protocols import _NAME, _NAME_RULE  # names become stage names and paths
+    from .evaluation.sections import validate_transfer
+
+    pairs: dict[tuple[str, str], str] = {}
+    for name, entry in validate_transfer(params["transfer"]).items():
+        key = f"transfer.{name}"
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ParamsError(key, f"transfer name {name!r}: use {_NAME_RULE}")
+        for end in ("source", "target"):
+            dataset = _protocol_dataset(params, entry[end], f"{key}.{end}")
+            if entry[f"{end}_dataset"] != dataset:
+                raise ParamsError(f"{key}.{end}_dataset", f"got {entry[f'{end}_dataset']!r}; the {end} protocol "
+                                  f"{entry[end]} is on dataset {dataset!r} (dvc.yaml reads "
+                                  "data/processed/<dataset>.h5)")
+        if entry["source"] == entry["target"]:
+            raise ParamsError(f"{key}.target", f"got {entry['target']!r}, the source itself: that is the "
+                              "protocol's own linear@ and finetune@")
+        pair = (entry["source"], entry["target"])
+        if pair in pairs:
+            raise ParamsError(key, f"{pair[0]} -> {pair[1]} is transfer.{pairs[pair]} already")
+        pairs[pair] = name
+
+
 def _mlflow(params: Mapping[str, Any]) -> None:
     from .tracking.mlflow_run import MLFLOW_SCHEMA
 
@@ -103,6 +149,8 @@ SECTIONS: dict[str, Callable[[Mapping[str, Any]], None]] = {
     "linear": _evaluation("linear"),
     "knn": _evaluation("knn"),
     "detection": _evaluation("detection"),
+    "finetune": _finetune,
+    "transfer": _transfer,
     "mlflow": _mlflow,
 }
 OPTIONAL = ("protocols",)  # absent: the six built-in protocols (older params files)

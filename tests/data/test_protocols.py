@@ -104,7 +104,8 @@ def test_dvc_stages_come_from_params_yaml(tmp_path):
     """The built-in stage names are unchanged; a generic dataset and a protocol add their own."""
     builtin = {f"{stage}@{d}" for stage in ("download", "preprocess") for d in ("ntu60", "ntu120", "pku1", "pku2")} | {
         f"{stage}@{p}" for stage in ("pretrain", "features", "linear", "knn") for p in PROTOCOLS
-    } | {"check", "detect", "report"}
+    } | {"check", "detect", "report", "finetune@ntu60-xsub", "finetune@pku2-xsub",
+         "transfer@ntu60-xsub-to-pku2-xsub"}  # the fine-tuning protocols' CPU default: finetune, transfer
     user = {"download@mydata", "preprocess@mydata"} | {
         f"{s}@mydata-xsub" for s in ("pretrain", "features", "linear", "knn")}
     for name, params, expected in (("committed", PARAMS, builtin), ("custom", with_user_protocol(), builtin | user)):

@@ -50,8 +50,41 @@ def linear_metrics(base: float) -> dict:
             "linear/handcrafted/top1_best_on_test": base / 2 + 0.75, "linear/handcrafted/best_epoch": 15}
 
 
-def write_fake_reports(root: Path, protocols=("ntu60-xsub", "pku1-xsub"), epochs: int = 4) -> Path:
-    """Fake outputs of pretrain/linear/knn (and detect for pku1-xsub) under ``root/reports``."""
+def finetune_metrics(base: float, runs: int = 1) -> dict:
+    """A finetune@ stage's metrics.json: semi 1 % and 10 % (``runs`` subset seeds) and the full
+    fine-tune, for the pretrained encoder and the random-init baseline."""
+    out = {}
+    for variant, scale in (("", 1.0), ("random_init/", 0.5)):
+        for j, fraction in enumerate(("1pct", "10pct")):
+            semi = f"semi/{variant}{fraction}"
+            value = scale * (base / 2 + 10.0 * j)
+            out.update({f"{semi}/top1_last_mean": value, f"{semi}/top1_last_std": 1.5 * (runs > 1),
+                        f"{semi}/top1_best_on_test_mean": value + 1.0,
+                        f"{semi}/top1_best_on_test_std": 0.5 * (runs > 1),
+                        f"{semi}/top5_last_mean": value + 20.0, f"{semi}/labelled": 60.0 + 12.0 * j,
+                        f"{semi}/runs": float(runs)})
+        full = f"finetune/{variant}".rstrip("/")
+        out.update({f"{full}/top1_last": scale * (base + 5.0), f"{full}/top5_last": scale * (base + 25.0),
+                    f"{full}/top1_best_on_test": scale * (base + 6.0), f"{full}/best_epoch": 20})
+    return out
+
+
+def transfer_metrics(target: str, base: float) -> dict:
+    """A transfer@ stage's metrics.json (linear probe and fine-tune on ``target``, both encoders)."""
+    out = {}
+    for prefix, scale in ((f"transfer/{target}", 1.0), (f"transfer/random_init/{target}", 0.5)):
+        for kind, offset in (("linear", 0.0), ("finetune", 4.0)):
+            out.update({f"{prefix}/{kind}/top1_last": scale * (base + offset),
+                        f"{prefix}/{kind}/top5_last": scale * (base + offset + 20.0),
+                        f"{prefix}/{kind}/top1_best_on_test": scale * (base + offset + 1.0),
+                        f"{prefix}/{kind}/best_epoch": 15})
+    return out
+
+
+def write_fake_reports(root: Path, protocols=("ntu60-xsub", "pku1-xsub"), epochs: int = 4,
+                       finetune: tuple[str, ...] = (), transfers: dict | None = None, runs: int = 1) -> Path:
+    """Fake outputs of pretrain/linear/knn (and detect for pku1-xsub) under ``root/reports``; with
+    ``finetune`` (protocols) and ``transfers`` ({name: (source, target)}), those stages' too."""
     reports = root / "reports"
     for i, protocol in enumerate(protocols):
         base = 40.0 + 7.123456789 * i
@@ -81,4 +114,8 @@ def write_fake_reports(root: Path, protocols=("ntu60-xsub", "pku1-xsub"), epochs
             detect = {f"detect/{k}": 30.0 + j for j, k in enumerate(DETECT_KEYS)}
             detect.update({f"detect/random_init/{k}": 3.0 + j for j, k in enumerate(DETECT_KEYS)})
             _write_json(reports / "detect" / protocol / "metrics.json", detect)
+        if protocol in finetune:
+            _write_json(reports / "finetune" / protocol / "metrics.json", finetune_metrics(base, runs))
+    for i, (name, (_, target)) in enumerate((transfers or {}).items()):
+        _write_json(reports / "finetune" / "transfer" / name / "metrics.json", transfer_metrics(target, 30.0 + i))
     return reports

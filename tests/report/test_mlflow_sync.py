@@ -233,3 +233,36 @@ def test_experiments_open_on_the_runs_table_with_key_columns(repo):
             "tags.`changes`"} <= set(view["selectedColumns"])
     assert "metrics.`detect/mAP_action_theta0.5`" not in json.loads(
         client.get_experiment_by_name("ntu60-xsub").tags["mlflow.sharedViewState.skelrep"])["selectedColumns"]
+
+
+def test_fine_tuning_and_transfer_metrics_in_the_runs_and_the_gate(repo, capsys, caplog):
+    """finetune@ logs into its protocol's run, transfer@ into its source's; the report adds the transfer
+    table there; the gate checks both files and names transfer@<name> when its metrics are missing."""
+    transfers = {"ntu60-xsub-to-pku2-xsub": ("ntu60-xsub", "pku2-xsub")}
+    write_fake_reports(repo, protocols=PROTOCOLS, finetune=("ntu60-xsub",), transfers=transfers)
+    params = {**fake_params(), "transfer": {name: {"source": s, "source_dataset": "ntu60", "target": t,
+                                                   "target_dataset": "pku2"} for name, (s, t) in transfers.items()}}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    _stages(repo, ("pretrain", "linear", "knn", "finetune", "detect"))  # transfer@ not logged (cached)
+    reports = load_reports(repo / "reports", PROTOCOLS, {k: v[0] for k, v in transfers.items()})
+    tables = build_tables(params, reports, table_entries(load_published()))
+    for bench, rows in tables:
+        write_text_atomic(repo / "reports" / "benchmarks" / f"{bench.name}.md",
+                          render_markdown(bench, rows, params, tuple(reports)))
+    (repo / "reports" / "summary.json").write_text("{}\n")
+    with caplog.at_level("WARNING"):
+        sync(params, reports, tables, repo / "reports")
+    assert "`dvc repro -f transfer@ntu60-xsub-to-pku2-xsub`" in caplog.text
+    run = _runs("ntu60-xsub")[0]
+    assert run.data.metrics["semi/1pct/top1_last_mean"] == 20.0
+    assert _artifacts(run.info.run_id, "tables") == ["tables/ntu60.json", "tables/ntu60.md", "tables/transfer.json",
+                                                     "tables/transfer.md"]
+    assert _artifacts(_runs("pku1-xsub")[0].info.run_id, "tables") == ["tables/pkummd1.json", "tables/pkummd1.md"]
+    assert check_mlflow.main([]) == 1
+    out = capsys.readouterr().out
+    assert "transfer/pku2-xsub/finetune/top1_last" in out and "`dvc repro -f transfer@ntu60-xsub-to-pku2-xsub`" in out
+
+    with stage_run(run_identity(params, "ntu60-xsub"), "transfer") as mlrun:  # what transfer@ logs
+        mlrun.log_metrics(json.loads((repo / "reports/finetune/transfer/ntu60-xsub-to-pku2-xsub/metrics.json")
+                                     .read_text()))
+    assert check_mlflow.main([]) == 0

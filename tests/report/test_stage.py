@@ -17,8 +17,8 @@ report_stage = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(report_stage)
 
 OUTPUTS = ["benchmarks/ntu120.md", "benchmarks/ntu60.md", "benchmarks/pkummd1.md", "benchmarks/pkummd2.md",
-           "figures/confusion_pku1-xsub.png", "figures/linear_accuracy.png", "figures/pretrain_loss.png",
-           "metrics.json", "results.csv", "summary.json"]
+           "benchmarks/transfer.md", "figures/confusion_pku1-xsub.png", "figures/linear_accuracy.png",
+           "figures/pretrain_loss.png", "metrics.json", "results.csv", "summary.json"]
 
 
 def test_help_exits_cleanly(capsys):
@@ -29,7 +29,7 @@ def test_help_exits_cleanly(capsys):
 
 
 def _outputs(reports: Path) -> dict[str, bytes]:
-    inputs = ("pretrain", "linear", "knn", "detect")
+    inputs = ("pretrain", "linear", "knn", "finetune", "detect")
     return {str(p.relative_to(reports)): p.read_bytes() for p in sorted(reports.rglob("*"))
             if p.is_file() and p.relative_to(reports).parts[0] not in inputs}
 

@@ -51,10 +51,10 @@ def test_loads_only_the_protocols_present(reports):
 
 def test_tables_hold_measured_and_published_rows(reports, entries):
     md = _markdown(fake_params(), reports, entries)
-    assert sorted(md) == sorted(b.name for b in BENCHMARKS)
+    assert sorted(md) == sorted([*(b.name for b in BENCHMARKS), "transfer"])
     rows = _table_lines(md["ntu60"])
     header, body = rows[0], rows[1:]
-    assert header.count(BEST) == 2  # xsub and xview
+    assert header.count(f"linear top-1, {BEST}") == 2  # xsub and xview
     assert body[0].startswith("| USDRL (DSTE, joint) — measured | 40.0 | 41.2 (ep 10) | 60.0 | 34.5 | – |")
     assert body[1].startswith("| Random-init baseline (same architecture) — measured | 10.0 | 10.5 (ep 5) |")
     assert body[2].startswith("| Hand-crafted baseline (joint coordinates, logistic regression) — measured "
@@ -80,8 +80,10 @@ def test_detection_columns_only_for_pku_mmd_one(reports, entries):
     # a benchmark with no measured protocol still has its measured rows, all missing
     for empty in _table_lines(md["pkummd2"])[1:4]:
         assert set(empty.split(" | ")[1:-1]) == {"–"}
-    # every table has both baseline rows
-    for text in md.values():
+    # every benchmark table has both baseline rows (the transfer table: the random-init one)
+    for name, text in md.items():
+        if name == "transfer":
+            continue
         labels = [line.split(" | ")[0][2:] for line in _table_lines(text)[1:4]]
         assert labels[1:] == ["Random-init baseline (same architecture) — measured",
                               "Hand-crafted baseline (joint coordinates, logistic regression) — measured"]
@@ -141,3 +143,75 @@ def test_missing_stage_files_are_tolerated(tmp_path, entries):
     md = _markdown(fake_params(), reports, entries)
     measured = _table_lines(md["pkummd2"])[1]
     assert measured.split(" | ")[1] == "40.0" and measured.split(" | ")[4] == "–"
+
+
+TRANSFERS = {"ntu60-xsub-to-pku2-xsub": ("ntu60-xsub", "pku2-xsub")}
+
+
+def _fine_tuned(tmp_path, runs: int = 1):
+    root = write_fake_reports(tmp_path, protocols=("ntu60-xsub", "pku2-xsub"), finetune=("ntu60-xsub",),
+                              transfers=TRANSFERS, runs=runs)
+    return load_reports(root, ("ntu60-xsub", "pku2-xsub"), {k: v[0] for k, v in TRANSFERS.items()})
+
+
+def _columns(line: str) -> list[str]:
+    return [c.strip() for c in line.strip("| ").split(" | ")]
+
+
+def test_semi_supervised_and_fine_tune_columns_with_published_numbers(tmp_path, entries):
+    md = _markdown(fake_params(), _fine_tuned(tmp_path, runs=3), entries)
+    header, *body = (_columns(line) for line in _table_lines(md["ntu60"]) if not line.startswith("|---"))
+    cells = {row[0]: dict(zip(header, row, strict=True)) for row in body}
+    measured = cells["USDRL (DSTE, joint) — measured"]
+    baseline = cells["Random-init baseline (same architecture) — measured"]
+    semi1 = "xsub: semi-supervised (1 % labels) top-1"
+    # mean ± std over the three subset seeds; the random-init rows are the supervised-from-scratch baseline
+    assert measured[f"{semi1}, last epoch"] == "20.0 ± 1.5" and baseline[f"{semi1}, last epoch"] == "10.0 ± 1.5"
+    assert measured[f"{semi1}, {BEST}"] == "21.0 ± 0.5"
+    assert measured["xsub: fine-tune (100 % labels) top-1, last epoch"] == "45.0"
+    assert measured[f"xsub: fine-tune (100 % labels) top-1, {BEST}"] == "46.0 (ep 20)"
+    # ISC's published 20 % (best-on-test) gets its own column, beside 1 % and 10 % that are always there
+    isc = cells["ISC seq+graph pretraining [J] (paper)"]
+    assert isc["xsub: semi-supervised (20 % labels) top-1, last epoch"] == "–"
+    assert isc[f"xsub: semi-supervised (20 % labels) top-1, {BEST}"] == "70.8"
+    assert cells["ISC third-party reproduction [J] (published, third-party)"][
+        f"xsub: semi-supervised (20 % labels) top-1, {BEST}"] == "63.4"
+    assert "20 % labels" not in md["pkummd2"] and "1 % labels" in md["pkummd2"]
+    assert "Semi-supervised: encoder and a linear head fine-tuned end to end" in md["ntu60"]
+
+
+def test_transfer_columns_and_the_transfer_table(tmp_path, entries):
+    md = _markdown(fake_params(), _fine_tuned(tmp_path), entries)
+    for name, prefix in (("pkummd2", "xsub, transfer from ntu60-xsub: "), ("transfer", "ntu60-xsub → pku2-xsub: ")):
+        header, *body = (_columns(line) for line in _table_lines(md[name]) if not line.startswith("|---"))
+        cells = {row[0]: dict(zip(header, row, strict=True)) for row in body}
+        assert cells["USDRL (DSTE, joint) — measured"][f"{prefix}linear top-1, last epoch"] == "30.0"
+        assert cells["USDRL (DSTE, joint) — measured"][f"{prefix}fine-tune top-1, last epoch"] == "34.0"
+        assert cells["Random-init baseline (same architecture) — measured"][
+            f"{prefix}fine-tune top-1, {BEST}"] == "17.5 (ep 15)"
+        # UmURL's published NTU-60 -> PKU-MMD II number is a fine-tune, best-on-test
+        umurl = cells["UmURL as cited [unstated] (published, third-party)"]
+        assert umurl[f"{prefix}fine-tune top-1, {BEST}"] == "59.7" and umurl[f"{prefix}linear top-1, {BEST}"] == "–"
+    assert "Hand-crafted" not in md["transfer"]  # no encoder to transfer
+    assert "transfer" not in md["ntu60"].split("\n\n- ")[0]  # no transfer into NTU-60
+
+
+def test_results_csv_has_each_value_once_and_the_summary_the_primary_numbers(tmp_path, entries):
+    reports = _fine_tuned(tmp_path)
+    frame = results_long(build_tables(fake_params(), reports, entries))
+    keys = list(zip(frame["protocol"], frame["method"], frame["variant"], frame["metric"], frame["source"],
+                    strict=True))
+    assert len(keys) == len(set(keys))  # one row per (protocol, method, metric) and source
+    transfer = frame[frame["metric"].str.startswith("transfer/")]
+    assert set(transfer["benchmark"]) == {"transfer"} and set(transfer["protocol"]) == {"ntu60-xsub"}
+    assert len(transfer[transfer["source"] == "measured"]) == 16  # 2 encoders x 2 evaluations x 4 metrics
+    semi = frame[(frame["metric"] == "semi/1pct/top1_last_mean") & (frame["source"] == "measured")]
+    assert dict(zip(semi["variant"], semi["value"], strict=True)) == {
+        "DSTE, joint": 20.0, "random-init baseline (DSTE, joint)": 10.0}
+    s = summary(reports)
+    assert s["ntu60-xsub/semi_1pct_top1_last_mean"] == 20.0
+    assert s["ntu60-xsub/baseline_semi_10pct_top1_last_mean"] == 15.0
+    assert s["ntu60-xsub/finetune_top1_last"] == 45.0 and s["ntu60-xsub/baseline_finetune_top1_last"] == 22.5
+    assert s["ntu60-xsub/transfer_pku2-xsub_finetune_top1_last"] == 34.0
+    assert s["ntu60-xsub/baseline_transfer_pku2-xsub_linear_top1_last"] == 15.0
+    assert not any(k.startswith("pku2-xsub/semi") for k in s)

@@ -165,7 +165,8 @@ def test_report_adds_a_table_of_the_users_protocols(tmp_path, monkeypatch):
         assert outputs["builtin"][path] == outputs["with_user_protocol"][path]
     assert "benchmarks/custom.md" not in outputs["builtin"]
     custom = outputs["with_user_protocol"]["benchmarks/custom.md"].decode()
-    assert custom.startswith("# Your own data: linear evaluation and KNN-1 retrieval")
+    assert custom.startswith("# Your own data: linear evaluation, KNN-1 retrieval, semi-supervised and full "
+                             "fine-tuning")
     assert f"{PROTOCOL}: linear top-1, last epoch (primary)" in custom
     measured = next(line for line in custom.splitlines() if line.startswith("| USDRL"))
     assert "| 40.0 |" in measured  # the copied ntu60-xsub linear top-1 of the fake reports

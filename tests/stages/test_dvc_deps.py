@@ -52,6 +52,8 @@ PIPELINE_ROOTS = ("data", "models", "reports")
 NOT_DEPS = {
     "download": {"data": "data/.download-cache: partial downloads resume there (DVC must never delete it)"},
     "pretrain": {"models/.resume/*": "resume state of an interrupted run, deleted on completion"},
+    "finetune": {"models/.resume/finetune": "resume state of an interrupted run, deleted on completion"},
+    "transfer": {"models/.resume/transfer": "resume state of an interrupted run, deleted on completion"},
 }
 
 

@@ -18,7 +18,7 @@ from .test_dvc_deps import expanded_stages, script_of
 
 # one stage of each group, with the arguments dvc.yaml gives it
 STAGE = {"download": "download@ntu60", "preprocess": "preprocess@ntu60", "detect": "detect", "report": "report",
-         "check": "check"}
+         "check": "check", "transfer": "transfer@ntu60-xsub-to-pku2-xsub"}
 
 
 def _scripts() -> dict[str, str]:
@@ -54,7 +54,7 @@ def _env() -> dict:
 
 def test_every_stage_is_in_the_test():
     assert set(_scripts()) == {"check", "download", "preprocess", "pretrain", "features", "linear", "knn",
-                               "detect", "report"}
+                               "finetune", "transfer", "detect", "report"}
 
 
 def test_a_typo_in_an_unrelated_section_stops_every_stage_first(tmp_path):

@@ -1,4 +1,5 @@
-"""The ``params.yaml`` sections of the evaluation stages: ``features``, ``linear``, ``knn``, ``detection``.
+"""The ``params.yaml`` sections of the evaluation stages: ``features``, ``linear``, ``knn``, ``detection``,
+``finetune`` and ``transfer``.
 
 Torch-free, so that :func:`skelrep.validation.validate_all` checks them in milliseconds before
 any stage starts; each stage validates its own section with the same schema.
@@ -6,10 +7,11 @@ any stage starts; each stage validates its own section with the same schema.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ParamsError
-from ..schema import boolean, choice, integer, list_of, number
+from ..schema import boolean, choice, integer, list_of, mapping, number, string, validate
 
 DEVICE = choice("auto", "cpu", "cuda")
 
@@ -54,3 +56,94 @@ DETECTION_SCHEMA = {
     "milestones": list_of(integer(0)), "batch_size": integer(1), "momentum": number(0.0, 1.0),
     "seed": integer(0), "device": DEVICE,
 }
+
+
+# ---------------------------------------------------------------------- fine-tuning protocols
+# (skelrep.evaluation.finetune; the stages finetune@<protocol> and transfer@<name>)
+
+
+def fraction_name(fraction: float) -> str:
+    """The metric-key name of a label fraction: 0.01 -> ``1pct``, 0.1 -> ``10pct``, 0.005 -> ``0.5pct``."""
+    return f"{round(100 * fraction, 6):g}pct"
+
+
+def _fractions(value: Any, key: str) -> list[float]:
+    """Semi-supervised label fractions, each in (0, 1) (1: ``full``), with distinct names."""
+    fractions = list_of(number(0.0, 1.0, open_lo=True, open_hi=True))(value, key)
+    names = [fraction_name(f) for f in fractions]
+    if len(set(names)) != len(names):
+        raise ParamsError(key, f"got {value!r}; each fraction once (as metric names: {', '.join(names)})")
+    return fractions
+
+
+def _seeds(value: Any, key: str) -> list[int]:
+    seeds = list_of(integer(0), min_len=1)(value, key)
+    if len(set(seeds)) != len(seeds):
+        raise ParamsError(key, f"got {value!r}; each seed once")
+    return seeds
+
+
+def _runs_on(value: Any, key: str) -> dict[str, dict]:
+    """``finetune.protocols``: protocol -> ``{dataset: <its dataset>}`` (checked against
+    ``protocols`` by skelrep.validation, which sees the whole file)."""
+    if not isinstance(value, Mapping):
+        raise ParamsError(key, f"got {value!r}; expected a mapping of protocol -> {{dataset: <its dataset>}} "
+                          "({}: none)")
+    return {name: validate(entry, {"dataset": string}, f"{key}.{name}") for name, entry in value.items()}
+
+
+TRANSFER_FOLDER = "transfer"  # reports/finetune/transfer/<name>: transfer@'s reports, beside finetune@'s
+
+
+def _finetune_check(values: dict, prefix: str) -> None:
+    if not values["protocols"]:
+        raise ParamsError(f"{prefix}.protocols", "empty; list at least one protocol (the report stage reads "
+                          "reports/finetune, which finetune@<protocol> writes)")
+    if TRANSFER_FOLDER in values["protocols"]:
+        raise ParamsError(f"{prefix}.protocols.{TRANSFER_FOLDER}", f"a protocol named {TRANSFER_FOLDER!r} cannot "
+                          f"be fine-tuned: reports/finetune/{TRANSFER_FOLDER}/ holds the transfer@ reports")
+    if not values["fractions"] and not values["full"]:
+        raise ParamsError(f"{prefix}.fractions", "empty while full is false: nothing to fine-tune")
+
+
+# the recipe of every fine-tuning run (semi-supervised, full, transfer): what FinetuneSettings holds
+FINETUNE_TRAIN_KEYS = ("freeze_encoder", "epochs", "min_steps", "lr", "milestones", "batch_size", "momentum",
+                       "weight_decay", "train_crop", "train_ratio", "random_scale", "random_min_frames", "test_crop",
+                       "test_ratio", "eval_every", "ckpt_every", "seed", "device")
+
+FINETUNE_FIELDS = {
+    "protocols": _runs_on,  # finetune@<protocol> runs on these (dvc.yaml's foreach)
+    "fractions": _fractions,  # semi-supervised label fractions: semi/<name>/...
+    "full": boolean,  # also every training label: finetune/...
+    "subset_seeds": _seeds,  # one labelled subset and one run per seed (mean, std)
+    "random_init": boolean,  # every run again from the random-init encoder: .../random_init/...
+    "freeze_encoder": boolean,  # the encoder frozen, the head alone trained: semi_probe/, finetune_probe/
+    "epochs": integer(1), "min_steps": integer(0), "lr": number(0.0, open_lo=True),
+    "milestones": list_of(integer(1)), "batch_size": integer(1), "momentum": number(0.0, 1.0),
+    "weight_decay": number(0.0),
+    "train_crop": choice("auto", "whole", "center", "random"),  # the training input (features' crops)
+    "train_ratio": number(0.01, 1.0), "random_scale": _scale_range, "random_min_frames": integer(1),
+    "test_crop": choice("auto", "whole", "center"), "test_ratio": number(0.01, 1.0),
+    "eval_every": integer(1), "ckpt_every": integer(1), "seed": integer(0), "device": DEVICE,
+}
+assert set(FINETUNE_TRAIN_KEYS) <= set(FINETUNE_FIELDS)
+
+
+def validate_finetune(section: Any, prefix: str = "finetune") -> dict:
+    """The ``finetune`` section, validated (its keys against the other sections: skelrep.validation)."""
+    return validate(section, FINETUNE_FIELDS, prefix, _finetune_check)
+
+
+# transfer@<name>: the encoder of protocol ``source``, evaluated on protocol ``target``; their
+# datasets, whose files dvc.yaml reads (the layouts compared, the target's samples), are checked
+# against the protocols by skelrep.validation
+TRANSFER_ENTRY = {"source": string, "source_dataset": string, "target": string, "target_dataset": string}
+
+
+def validate_transfer(section: Any, prefix: str = "transfer") -> dict[str, dict]:
+    """The ``transfer`` section: name -> {source, source_dataset, target, target_dataset} ({}: none)."""
+    if not isinstance(section, Mapping):
+        raise ParamsError(prefix, f"got {section!r}; expected a mapping of name -> {{source: <protocol>, "
+                          "source_dataset: <its dataset>, target: <protocol>, target_dataset: <its dataset>}} "
+                          "({}: none)")
+    return {name: mapping(TRANSFER_ENTRY)(entry, f"{prefix}.{name}") for name, entry in section.items()}

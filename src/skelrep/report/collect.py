@@ -11,7 +11,10 @@ import pandas as pd
 
 from ..catalog import PROTOCOLS
 
-STAGES = ("pretrain", "linear", "knn", "detect")
+# each writes reports/<stage>/<protocol>/metrics.json, but transfer: reports/finetune/transfer/<name>/,
+# read into its source protocol's reports (the encoder evaluated; its MLflow run)
+STAGES = ("pretrain", "linear", "knn", "finetune", "transfer", "detect")
+TRANSFER_DIR = ("finetune", "transfer")
 # what was evaluated: the pretrained encoder (keys without a variant part), the random-init
 # baseline encoder (``<stage>/random_init/...``), the hand-crafted baseline (``<stage>/handcrafted/...``)
 PRETRAINED, BASELINE, HANDCRAFTED = "pretrained", "random_init", "handcrafted"
@@ -40,14 +43,15 @@ class ProtocolReports:
         return evaluation_metrics(self.all_metrics(), variant)
 
 
-EVALUATION_STAGES = ("linear", "knn", "detect")
+# metric-key prefixes of the evaluations (the finetune stage writes semi/ and finetune/)
+EVALUATION_STAGES = ("linear", "knn", "semi", "finetune", "transfer", "detect")
 
 
 def evaluation_metrics(metrics: Mapping[str, float], variant: str = PRETRAINED) -> dict[str, float]:
-    """The evaluation metrics (``linear/``, ``knn/``, ``detect/``; per-epoch ``*_curve`` series
-    left out) of ``variant``: the pretrained encoder (``<stage>/<metric>``), the random-init
-    baseline (``<stage>/random_init/<metric>``) or the hand-crafted baseline
-    (``<stage>/handcrafted/<metric>``), under the keys without the variant part. ``metrics``
+    """The evaluation metrics (``linear/``, ``knn/``, ``semi/``, ``finetune/``, ``transfer/``,
+    ``detect/``; per-epoch ``*_curve`` series left out) of ``variant``: the pretrained encoder
+    (``<stage>/<metric>``), the random-init baseline (``<stage>/random_init/<metric>``) or the
+    hand-crafted baseline (``<stage>/handcrafted/<metric>``), under the keys without the variant part. ``metrics``
     may hold anything else too (an MLflow run's pretraining metrics, say)."""
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
@@ -73,15 +77,27 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def load_reports(reports: Path, protocols: Iterable[str] = tuple(PROTOCOLS)) -> dict[str, ProtocolReports]:
-    """The ``protocols`` (default: the built-in ones) with at least one stage's metrics.json, in order."""
+def transfer_metrics_path(reports: Path, name: str) -> Path:
+    """The metrics.json of ``transfer@<name>``."""
+    return reports.joinpath(*TRANSFER_DIR, name, "metrics.json")
+
+
+def load_reports(reports: Path, protocols: Iterable[str] = tuple(PROTOCOLS),
+                 transfers: Mapping[str, str] | None = None) -> dict[str, ProtocolReports]:
+    """The ``protocols`` (default: the built-in ones) with at least one stage's metrics.json, in
+    order; ``transfers`` (name -> source protocol, params.yaml ``transfer``) adds each transfer's
+    metrics to its source's ``transfer`` stage."""
     found: dict[str, ProtocolReports] = {}
     for protocol in protocols:
         rep = ProtocolReports(protocol)
         for stage in STAGES:
             path = reports / stage / protocol / "metrics.json"
-            if path.exists():
+            if stage != "transfer" and path.exists():
                 rep.metrics[stage] = read_json(path)
+        for name, source in (transfers or {}).items():
+            path = transfer_metrics_path(reports, name)
+            if source == protocol and path.exists():
+                rep.metrics.setdefault("transfer", {}).update(read_json(path))
         if not rep.metrics:
             continue
         optional = {

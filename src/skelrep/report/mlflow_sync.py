@@ -46,6 +46,17 @@ def missing_stages(logged: Mapping[str, float], rep: ProtocolReports) -> list[st
             if any(k.replace("@", "_") not in logged for k, v in rep.metrics.get(stage, {}).items() if v is not None)]
 
 
+def stage_to_force(stage: str, protocol: str, params: Mapping[str, Any]) -> str:
+    """The dvc.yaml stage(s) that log ``stage``'s metrics into ``protocol``'s run (transfers: those
+    from it, params.yaml ``transfer``)."""
+    if stage == "detect":
+        return "detect"
+    if stage == "transfer":
+        return " ".join(f"transfer@{name}" for name, entry in (params.get("transfer") or {}).items()
+                        if isinstance(entry, Mapping) and entry.get("source") == protocol)
+    return f"{stage}@{protocol}"
+
+
 def sync(params: Mapping[str, Any], reports: Mapping[str, ProtocolReports],
          tables: list[tuple[Benchmark, list[Row]]], reports_dir: Path, enabled: bool | None = None,
          baseline: Mapping[str, Any] | None = None) -> dict[str, str]:
@@ -55,7 +66,9 @@ def sync(params: Mapping[str, Any], reports: Mapping[str, ProtocolReports],
     protocol's runs-table address in ``mlflow ui``."""
     if not (params["mlflow"]["enabled"] if enabled is None else enabled):
         return {}
-    table_of = {protocol: (bench, rows) for bench, rows in tables for protocol in bench.protocols}
+    table_of = {protocol: (bench, rows) for bench, rows in tables if not bench.transfer
+                for protocol in bench.protocols}
+    transfer = next(((bench, rows) for bench, rows in tables if bench.transfer), None)
     urls = {}
     for protocol, rep in reports.items():
         bench, rows = table_of[protocol]
@@ -66,6 +79,9 @@ def sync(params: Mapping[str, Any], reports: Mapping[str, ProtocolReports],
             client = MlflowClient()
             _log_table(run, client, table_frame(bench, rows), f"tables/{bench.name}.json")
             run.log_artifact(reports_dir / "benchmarks" / f"{bench.name}.md", "tables")
+            if transfer is not None and rep.metrics.get("transfer"):  # the transfers of this run's encoder
+                _log_table(run, client, table_frame(*transfer), f"tables/{transfer[0].name}.json")
+                run.log_artifact(reports_dir / "benchmarks" / f"{transfer[0].name}.md", "tables")
             confusion = reports_dir / "figures" / f"confusion_{protocol}.png"
             if confusion.exists():
                 run.log_artifact(confusion, "figures")
@@ -76,7 +92,7 @@ def sync(params: Mapping[str, Any], reports: Mapping[str, ProtocolReports],
             urls[protocol] = runs_table_url(experiment)
             runs = client.search_runs([experiment], filter_string=f"tags.`{RUN_KEY_TAG}` = '{identity.run_key}'")
             for stage in missing_stages(configuration_metrics(runs), rep):
-                target = "detect" if stage == "detect" else f"{stage}@{protocol}"
+                target = stage_to_force(stage, protocol, params)
                 log.warning("no MLflow run of configuration %s on %s holds the %s stage's metrics (its outputs "
                             "came from the DVC cache): `dvc repro -f %s` logs them", identity.run_key, protocol,
                             stage, target)

@@ -3,20 +3,25 @@
 The CSV is a copy of the project's reference list of paper figures. Only the methods that
 ``skelrep`` implements go into the benchmark tables (each registered method's
 ``MethodInfo.published_as``, in registry order), and only the metrics those tables show
-(linear top-1, KNN-1, PKU-MMD I detection).
+(linear top-1, KNN-1, PKU-MMD I detection, semi-supervised top-1 per label fraction, full
+fine-tune top-1, and the transfer to PKU-MMD II).
 """
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 
 import pandas as pd
 
-from ..catalog import PROTOCOLS, published_key
+from ..catalog import DATASETS, PROTOCOLS, published_key
 from ..methods import METHODS
 
 # CSV benchmark key -> skelrep protocol (skelrep.catalog names both)
 BENCHMARK_TO_PROTOCOL = {published_key(protocol): protocol for protocol in PROTOCOLS}
+# transfer rows name ``<source dataset>-><target benchmark>`` (``ntu60->pkummd2_xsub``); skelrep
+# transfers the source dataset's cross-subject encoder (evaluation.md §5): <source>-xsub
+TRANSFER_SOURCE_SPLIT = "xsub"
 
 
 # (CSV protocol column, CSV metric) -> skelrep metric key. Published accuracies are
@@ -31,7 +36,35 @@ METRIC_KEYS = {
     ("detection", "mAP_voc_tiou0.3"): "detect/mAP_a_tiou0.3",
     ("detection", "mAP_voc_tiou0.5"): "detect/mAP_a_tiou0.5",
     ("detection", "mAP_voc_tiou0.7"): "detect/mAP_a_tiou0.7",
+    ("finetune", "top1_acc"): "finetune/top1_best_on_test",
 }
+SEMI_METRIC = re.compile(r"top1_acc_labels(\d+(?:\.\d+)?)pct")  # -> semi/<f>pct/top1_best_on_test_mean
+
+
+def metric_key(protocol: str, metric: str, target: str | None = None) -> str | None:
+    """The skelrep metric key of a CSV (protocol column, metric) pair; ``target``: the transfer's
+    target protocol. None: a metric no table shows."""
+    if protocol == "semi":
+        match = SEMI_METRIC.fullmatch(metric)
+        return f"semi/{match.group(1)}pct/top1_best_on_test_mean" if match else None
+    if protocol == "transfer":
+        return f"transfer/{target}/finetune/top1_best_on_test" if target and metric == "top1_acc" else None
+    return METRIC_KEYS.get((protocol, metric))
+
+
+def benchmark_protocols(benchmark: str) -> tuple[str | None, str | None]:
+    """``(protocol, transfer target)`` of a CSV benchmark key: ``ntu60_xsub`` -> (ntu60-xsub,
+    None); ``ntu60->pkummd2_xsub`` -> (ntu60-xsub, pku2-xsub); (None, None) when skelrep has no
+    such protocol."""
+    if "->" not in benchmark:
+        return BENCHMARK_TO_PROTOCOL.get(benchmark), None
+    source, target = benchmark.split("->", 1)
+    datasets = [d.name for d in DATASETS.values() if d.table == source]
+    protocol = f"{datasets[0]}-{TRANSFER_SOURCE_SPLIT}" if datasets else None
+    target_protocol = BENCHMARK_TO_PROTOCOL.get(target)
+    if protocol not in PROTOCOLS or target_protocol is None:
+        return None, None
+    return protocol, target_protocol
 
 
 def table_methods() -> tuple[str, ...]:
@@ -53,8 +86,10 @@ def table_entries(published: pd.DataFrame) -> pd.DataFrame:
     """
     methods = table_methods()
     df = published[published["method"].isin(methods)].copy()
-    df["metric"] = [METRIC_KEYS.get((p, m)) for p, m in zip(df["protocol"], df["metric"], strict=True)]
-    df["protocol"] = df["benchmark"].map(BENCHMARK_TO_PROTOCOL)
+    ends = [benchmark_protocols(b) for b in df["benchmark"]]
+    df["metric"] = [metric_key(p, m, target) for p, m, (_, target) in zip(df["protocol"], df["metric"], ends,
+                                                                          strict=True)]
+    df["protocol"] = [protocol for protocol, _ in ends]
     df = df.dropna(subset=["metric", "protocol"])
     df["_order"] = df["method"].map(methods.index)
     df = df.sort_values("_order", kind="stable")

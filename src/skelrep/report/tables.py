@@ -1,8 +1,12 @@
 """Benchmark tables (measured vs published), the long-form results CSV and the summary metric.
 
-Reporting convention: the primary number is linear top-1 after the last
-epoch; best-on-test is secondary and always labelled "best-on-test (official convention)".
-Published numbers are best-on-test, so they only ever fill that column.
+Reporting convention: the primary number is top-1 after the last epoch (linear probe,
+semi-supervised and full fine-tuning, transfer); best-on-test is secondary and always labelled
+"best-on-test (official convention)". Published numbers are best-on-test, so they only ever fill
+that column. Each benchmark table has, per protocol, the linear probe, KNN-1 (PKU-MMD I: the
+detection mAPs), the semi-supervised columns of every label fraction present (1 % and 10 %
+always) and the full fine-tune; and, for the protocols that are a transfer's target, that
+transfer's columns. The ``transfer`` table holds every transfer (source -> target).
 """
 
 from __future__ import annotations
@@ -23,12 +27,14 @@ MEASURED = "measured"
 
 @dataclass(frozen=True)
 class Benchmark:
-    """One Markdown table: ``reports/benchmarks/<name>.md``."""
+    """One Markdown table: ``reports/benchmarks/<name>.md``. A ``transfer`` table's protocols are
+    the transfers' sources, and its columns the transfers only."""
 
     name: str
     title: str
     protocols: tuple[str, ...]
     detection: bool = False
+    transfer: bool = False
 
 
 # one table per built-in dataset, one column group per protocol (skelrep.catalog)
@@ -38,16 +44,28 @@ BENCHMARKS = tuple(
 CUSTOM = "custom"  # the table of the user's own protocols (params.yaml protocols, generic data)
 
 
+TRANSFER = "transfer"  # the table of every transfer: reports/benchmarks/transfer.md
+
+
 def benchmarks_for(protocols: Iterable[str]) -> tuple[Benchmark, ...]:
-    """The four benchmark tables, plus one table of the user's own protocols when there are any."""
+    """The four benchmark tables, one table of the user's own protocols when there are any, and
+    the transfer table (sources: every protocol)."""
+    protocols = tuple(protocols)
     user = tuple(p for p in protocols if p not in PROTOCOLS)
-    return BENCHMARKS + ((Benchmark(CUSTOM, "Your own data", user),) if user else ())
+    custom = (Benchmark(CUSTOM, "Your own data", user),) if user else ()
+    sources = tuple(dict.fromkeys((*PROTOCOLS, *protocols)))
+    return BENCHMARKS + custom + (Benchmark(TRANSFER, "Transfer between datasets", sources, transfer=True),)
 
 RECOGNITION_COLUMNS = (
     ("linear/top1_last", "linear top-1, last epoch (primary)"),
     ("linear/top1_best_on_test", "linear top-1, best-on-test (official convention)"),
     ("linear/top5_last", "linear top-5, last epoch"),
     ("knn/top1", "KNN-1"),
+)
+SEMI_ALWAYS = ("1pct", "10pct")  # semi-supervised label fractions every table shows (others when present)
+FINETUNE_COLUMNS = (
+    ("finetune/top1_last", "fine-tune (100 % labels) top-1, last epoch"),
+    ("finetune/top1_best_on_test", "fine-tune (100 % labels) top-1, best-on-test (official convention)"),
 )
 DETECTION_COLUMNS = (
     ("detect/mAP_a_tiou0.1", "VOC mAP@0.1"),
@@ -71,21 +89,69 @@ class Row:
         cell = self.cells.get((protocol, key))
         return None if cell is None else cell[0]
 
-    def source(self, protocols: tuple[str, ...]) -> str:
-        """The distinct sources of this row's cells in ``protocols``, in first-seen order."""
+    def source(self, shown: Iterable[tuple[str, str]]) -> str:
+        """The distinct sources of this row's ``shown`` cells (``(protocol, metric)``), in first-seen order."""
+        shown = set(shown)
         parts: list[str] = []
-        for (protocol, _), (_, source) in self.cells.items():
-            if protocol in protocols:
+        for cell, (_, source) in self.cells.items():
+            if cell in shown:
                 parts += [p for p in source.split("; ") if p not in parts]
         return "; ".join(parts)
 
 
-def columns(bench: Benchmark) -> list[tuple[str, str, str]]:
-    """``(protocol, metric key, header)`` for every value column of ``bench``."""
+def _pct(name: str) -> float:
+    return float(name.removesuffix("pct"))
+
+
+def semi_fractions(rows: Iterable[Row], protocols: Iterable[str]) -> list[str]:
+    """The label fractions (``1pct``, ...) of the semi-supervised columns: :data:`SEMI_ALWAYS` and
+    any other a row has a value of on ``protocols``, in increasing order."""
+    protocols = set(protocols)
+    found = {key.split("/")[1] for row in rows for (p, key) in row.cells if p in protocols and key.startswith("semi/")}
+    return sorted(set(SEMI_ALWAYS) | found, key=_pct)
+
+
+def semi_columns(fraction: str) -> tuple[tuple[str, str], ...]:
+    label = f"semi-supervised ({_pct(fraction):g} % labels) top-1"
+    return ((f"semi/{fraction}/top1_last_mean", f"{label}, last epoch"),
+            (f"semi/{fraction}/top1_best_on_test_mean", f"{label}, best-on-test (official convention)"))
+
+
+def transfer_columns(target: str) -> tuple[tuple[str, str], ...]:
+    base = f"transfer/{target}"
+    return ((f"{base}/linear/top1_last", "linear top-1, last epoch"),
+            (f"{base}/linear/top1_best_on_test", "linear top-1, best-on-test (official convention)"),
+            (f"{base}/finetune/top1_last", "fine-tune top-1, last epoch"),
+            (f"{base}/finetune/top1_best_on_test", "fine-tune top-1, best-on-test (official convention)"))
+
+
+def transfer_pairs(rows: Iterable[Row]) -> list[tuple[str, str]]:
+    """Every (source protocol, target protocol) a row has a transfer value of, sources in table order."""
+    pairs = {(p, key.split("/")[1]) for row in rows for (p, key) in row.cells
+             if key.startswith("transfer/") and key.count("/") >= 3}
+    order = {p: i for i, p in enumerate(PROTOCOLS)}
+    return sorted(pairs, key=lambda st: (order.get(st[0], len(order)), st[0], order.get(st[1], len(order)), st[1]))
+
+
+def _name(protocol: str) -> str:
+    return PROTOCOLS[protocol][1] if protocol in PROTOCOLS else protocol
+
+
+def columns(bench: Benchmark, rows: Iterable[Row] = ()) -> list[tuple[str, str, str]]:
+    """``(protocol, metric key, header)`` for every value column of ``bench``; ``rows`` decide the
+    semi-supervised fractions beyond 1 % and 10 % and the transfer columns (the pairs they hold)."""
+    rows = list(rows)
+    if bench.transfer:  # the transfer table: every transfer from one of its protocols
+        return [(source, key, f"{source} → {target}: {header}") for source, target in transfer_pairs(rows)
+                if source in bench.protocols for key, header in transfer_columns(target)]
     specs = RECOGNITION_COLUMNS + (DETECTION_COLUMNS if bench.detection else ())
+    specs += tuple(c for f in semi_fractions(rows, bench.protocols) for c in semi_columns(f)) + FINETUNE_COLUMNS
     # built-in columns are named by their benchmark protocol (xsub, xview, xset), the user's by name
-    return [(p, key, f"{PROTOCOLS[p][1] if p in PROTOCOLS else p}: {header}")
-            for p in bench.protocols for key, header in specs]
+    out = [(p, key, f"{_name(p)}: {header}") for p in bench.protocols for key, header in specs]
+    # a transfer into one of the table's protocols: its columns, under the source protocol's cells
+    out += [(source, key, f"{_name(target)}, transfer from {source}: {header}") for source, target in
+            transfer_pairs(rows) if target in bench.protocols for key, header in transfer_columns(target)]
+    return out
 
 
 HANDCRAFTED_LABEL = "Hand-crafted baseline (joint coordinates, logistic regression) — measured"
@@ -132,15 +198,18 @@ def published_rows(entries: pd.DataFrame) -> list[Row]:
 
 
 def table_rows(bench: Benchmark, measured: list[Row], published: list[Row]) -> list[Row]:
-    """Measured rows always; published rows only where they have a value in ``bench``."""
-    shown = {(p, k) for p, k, _ in columns(bench)}
+    """Measured rows always (but the hand-crafted baseline in the transfer table: it has no
+    encoder to transfer); published rows only where they have a value in ``bench``."""
+    shown = {(p, k) for p, k, _ in columns(bench, measured + published)}
+    measured = [r for r in measured if not (bench.transfer and r.method == HANDCRAFTED_METHOD)]
     return measured + [r for r in published if shown & set(r.cells)]
 
 
 def table_frame(bench: Benchmark, rows: list[Row]) -> pd.DataFrame:
     """The numeric table (NaN where missing), as logged to MLflow."""
-    cols = columns(bench)
-    data = [[r.label, *(r.value(p, k) for p, k, _ in cols), r.source(bench.protocols)] for r in rows]
+    cols = columns(bench, rows)
+    shown = [(p, k) for p, k, _ in cols]
+    data = [[r.label, *(r.value(p, k) for p, k, _ in cols), r.source(shown)] for r in rows]
     frame = pd.DataFrame(data, columns=["Method", *(h for _, _, h in cols), "Source"])
     return frame.astype({h: float for _, _, h in cols})
 
@@ -164,10 +233,19 @@ def _fmt(value: float | None) -> str:
 
 
 def _cell(row: Row, protocol: str, key: str) -> str:
+    """The value; a mean over several runs as "mean ± std"; a measured best-on-test with its epoch."""
     text = _fmt(row.value(protocol, key))
-    epoch = row.value(protocol, "linear/best_epoch")
-    if key == "linear/top1_best_on_test" and text != MISSING and epoch is not None:
-        text += f" (ep {int(epoch)})"
+    if text == MISSING:
+        return text
+    if key.endswith("_mean"):
+        runs, std = (row.value(protocol, key.rsplit("/", 1)[0] + f"/{name}")
+                     for name in ("runs", key.rsplit("/", 1)[1].replace("_mean", "_std")))
+        if runs is not None and runs > 1 and std is not None:
+            text += f" ± {std:.1f}"
+    if key.endswith("/top1_best_on_test"):
+        epoch = row.value(protocol, key.rsplit("/", 1)[0] + "/best_epoch")
+        if epoch is not None:
+            text += f" (ep {int(epoch)})"
     return text
 
 
@@ -176,8 +254,10 @@ def _escape(text: str) -> str:
 
 
 def benchmark_heading(bench: Benchmark) -> str:
-    tasks = "linear evaluation, KNN-1 retrieval and action detection" if bench.detection else \
-        "linear evaluation and KNN-1 retrieval"
+    if bench.transfer:
+        return f"# {bench.title}: linear evaluation and fine-tuning of an encoder pretrained on another dataset"
+    tasks = ("linear evaluation, KNN-1 retrieval, semi-supervised and full fine-tuning"
+             + (" and action detection" if bench.detection else ""))
     return f"# {bench.title}: {tasks}"
 
 
@@ -191,30 +271,46 @@ def synthetic_notice(datasets: list[str]) -> list[str]:
 
 def table_markdown(bench: Benchmark, rows: list[Row]) -> list[str]:
     """The table itself and the notes that explain its columns and row labels."""
-    cols = columns(bench)
+    cols = columns(bench, rows)
+    shown = [(p, k) for p, k, _ in cols]
     lines = ["| " + " | ".join(["Method", *(h for _, _, h in cols), "Source"]) + " |",
              "|" + "---|" + "---:|" * len(cols) + "---|"]
     for row in rows:
-        cells = [row.label, *(_cell(row, p, k) for p, k, _ in cols), row.source(bench.protocols) or MEASURED]
+        cells = [row.label, *(_cell(row, p, k) for p, k, _ in cols), row.source(shown) or MEASURED]
         lines.append("| " + " | ".join(_escape(c) for c in cells) + " |")
+    if bench.transfer and not cols:
+        lines.append("")
+        lines.append("No transfer measured or published (params.yaml `transfer`).")
+    handcrafted = ("- Hand-crafted baseline: no learned features. Each sample's valid frames of the normalised "
+                   "joint coordinates, resampled to `features.handcrafted_frames` frames as the encoders' "
+                   "whole-sequence input and flattened; the same linear probe (a logistic regression on the "
+                   "coordinates) and KNN-1. Self-supervised rows are judged against both baselines.")
+    semi = ("- Semi-supervised: encoder and a linear head fine-tuned end to end on a labelled subset of the "
+            "training split (per class, at least one sample each, seeded, the same for every method: "
+            "`reports/finetune/<protocol>/subsets.json`), tested on the whole test split; \"m ± s\": mean and "
+            "standard deviation over the `finetune.subset_seeds` subsets. Fine-tune: the same on every label. "
+            "Their random-init rows train the same architecture from scratch (supervised only).")
     lines += [
         "",
-        "- Accuracies are top-1 / top-5 in %; KNN-1 is 1-nearest-neighbour retrieval accuracy in %.",
-        ("- **Primary metric:** linear top-1 after the last epoch of the fixed schedule. "
+        ("- Accuracies are top-1 in %." if bench.transfer else
+         "- Accuracies are top-1 / top-5 in %; KNN-1 is 1-nearest-neighbour retrieval accuracy in %."),
+        ("- **Primary metric:** top-1 after the last epoch of the fixed schedule. "
          "**Best-on-test (official convention)** is the best test accuracy over the periodic test "
          "evaluations (model selection on the test set); \"(ep N)\" is its epoch."),
         ("- **Published numbers are best-on-test**, so they are placed in the best-on-test column, "
          "never in the last-epoch column; compare them with that column only."),
         ("- Random-init baseline: the same architecture with a seeded random initialisation and no "
          "pretraining, evaluated with the same protocol."),
-        ("- Hand-crafted baseline: no learned features. Each sample's valid frames of the normalised "
-         "joint coordinates, resampled to `features.handcrafted_frames` frames as the encoders' "
-         "whole-sequence input and flattened; the same linear probe (a logistic regression on the "
-         "coordinates) and KNN-1. Self-supervised rows are judged against both baselines."),
+        *(() if bench.transfer else (handcrafted,)),
         ("- \"(paper)\": printed by the cited source; \"(published, third-party)\": printed by a third "
          "party, not by the method's authors. Modalities: J joint, M motion, B bone; 3s = three-stream "
          "ensemble."),
         f"- \"{MISSING}\": not measured in this run, or not published / not in the available material.",
+        *(() if bench.transfer else (semi,)),
+        ("- Transfer: the encoder pretrained on the source protocol, evaluated on the target's data by the "
+         "linear probe (the target's `features` / `linear` settings) and by fine-tuning on every target "
+         "label (the `finetune` recipe; from the random-init encoder: the target trained from scratch); "
+         "published transfer numbers are fine-tunes."),
     ]
     if bench.detection:
         lines.append("- Detection: mAP in %; measured values after the last epoch. Published detection "
@@ -226,10 +322,13 @@ def table_markdown(bench: Benchmark, rows: list[Row]) -> list[str]:
 def render_markdown(bench: Benchmark, rows: list[Row], params: Mapping[str, Any],
                     present: tuple[str, ...]) -> str:
     """The Markdown file of one benchmark; ``present`` are the protocols with measured results."""
-    lines = [benchmark_heading(bench), "", *synthetic_notice(synthetic_datasets(params, bench.protocols))]
+    # a transfer table is about the protocols of its transfers, measured or published
+    protocols = tuple(dict.fromkeys(p for pair in transfer_pairs(rows) for p in pair)) if bench.transfer \
+        else bench.protocols
+    lines = [benchmark_heading(bench), "", *synthetic_notice(synthetic_datasets(params, protocols))]
     method, variant = configuration(params)
     lines += [f"Configured method: {method}" + (f" ({variant})." if variant else "."), ""]
-    missing = [p for p in bench.protocols if p not in present]
+    missing = [p for p in protocols if p not in present and not bench.transfer]
     if missing:
         lines += [f"No measured results for: {', '.join(missing)}.", ""]
     lines += table_markdown(bench, rows)
@@ -244,10 +343,12 @@ def build_tables(params: Mapping[str, Any], reports: Mapping[str, ProtocolReport
 
 
 def results_long(tables: list[tuple[Benchmark, list[Row]]]) -> pd.DataFrame:
-    """Every value of every row each table shows (measured rows: all their metrics), long form, sorted."""
+    """Every value of every row each table shows (measured rows: all their metrics), long form, sorted;
+    a transfer's values once, under the transfer table."""
     records = [(bench.name, protocol, row.method, row.variant, metric, value, source)
                for bench, rows in tables for row in rows
-               for (protocol, metric), (value, source) in row.cells.items() if protocol in bench.protocols]
+               for (protocol, metric), (value, source) in row.cells.items()
+               if protocol in bench.protocols and metric.startswith("transfer/") == bench.transfer]
     frame = pd.DataFrame(records, columns=["benchmark", "protocol", "method", "variant", "metric", "value",
                                            "source"])
     return frame.sort_values(["benchmark", "protocol", "method", "variant", "metric", "source"],
@@ -268,15 +369,30 @@ SUMMARY_KEYS = {
 }
 
 
+def _fine_tuning_summary(evaluated: Mapping[str, float]) -> dict[str, float]:
+    """The primary numbers of the fine-tuning protocols present: semi_<f>_top1_last_mean,
+    finetune_top1_last, transfer_<target>_{linear,finetune}_top1_last."""
+    out = {}
+    for key, value in evaluated.items():
+        parts = key.split("/")
+        if (parts[0] == "semi" and parts[-1] == "top1_last_mean") or key == "finetune/top1_last" or (
+                parts[0] == "transfer" and parts[-1] == "top1_last"):
+            out["_".join(parts)] = float(value)
+    return out
+
+
 def summary(reports: Mapping[str, ProtocolReports]) -> dict[str, float]:
     """reports/summary.json: the numbers of every benchmark row per protocol present (pretrained
-    encoder and both baselines)."""
+    encoder and both baselines; the fine-tuning protocols' primary numbers, ``baseline_`` for the
+    random-init encoder's)."""
     out = {}
     for protocol, rep in reports.items():
         evaluated = {of: rep.evaluation(of) for of in (PRETRAINED, BASELINE, HANDCRAFTED)}
         for name, (of, key) in SUMMARY_KEYS.items():
             if evaluated[of].get(key) is not None:
                 out[f"{protocol}/{name}"] = float(evaluated[of][key])
+        for of, tag in ((PRETRAINED, ""), (BASELINE, "baseline_")):
+            out.update({f"{protocol}/{tag}{name}": v for name, v in _fine_tuning_summary(evaluated[of]).items()})
     return out
 
 
