@@ -265,3 +265,20 @@ def test_default_budget_small_data_trains_long_the_suite_keeps_its_epochs(method
     assert schedule.steps >= small["min_steps"] >= CALIBRATED_MIN_STEPS[method]
     assert schedule.epochs > small["epochs"]
     # the built-in protocols: tests/training/test_schedule.py (they train exactly their epochs)
+
+
+def test_a_sections_own_error_is_reported_once_an_error_the_entry_causes_by_the_entry():
+    """Every built-in protocol sets pretrain.train.min_steps: a typo in the method's section is the
+    section's error, named once (not once more per protocol); a value that is wrong only together
+    with the entry's (ISC's queue and the entry's batch size) names the protocol."""
+    from skelrep.validation import params_errors
+
+    params = copy.deepcopy(PARAMS)
+    params["usdrl"]["train"]["lrr"] = 1
+    assert [e.key for e in params_errors(params)] == ["usdrl.train.lrr"]
+    params = copy.deepcopy(PARAMS)
+    params["method"] = "isc"
+    params["protocols"]["pku1-xsub"]["pretrain"]["train"]["batch_size"] = 48  # isc.moco.k 256: no multiple
+    errors = params_errors(params)
+    assert len(errors) == 1 and errors[0].key == "isc.moco.k", errors
+    assert "protocols.pku1-xsub.pretrain" in str(errors[0])

@@ -106,7 +106,22 @@ def check_protocol_overrides(params: Mapping[str, Any], protocol: str, validator
         try:
             validators[target](deep_merge(params[target], own))
         except ParamsError as err:
-            raise _renamed(err, target, own, key) from None
+            renamed = _renamed(err, target, own, key)
+            if renamed is err:
+                if _section_error(validators[target], params[target]) == (err.key, err.reason):
+                    continue  # the section's own error, reported once by the section's validation
+                # valid alone, invalid with the entry's values: say which entry
+                renamed = ParamsError(err.key, f"{err.reason} (with the settings of {key})")
+            raise renamed from None
+
+
+def _section_error(validator: Any, section: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(key, reason)`` of the error ``section`` has without any protocol's entry, or None."""
+    try:
+        validator(section)
+    except ParamsError as err:
+        return err.key, err.reason
+    return None
 
 
 def _renamed(err: ParamsError, target: str, own: Mapping[str, Any], key: str) -> ParamsError:
