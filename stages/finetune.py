@@ -23,6 +23,7 @@ and repeats none of those it finished.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import shutil
 from pathlib import Path
@@ -62,16 +63,20 @@ def key(stage: str, variant: str, rest: str = "") -> str:
     return "/".join(p for p in (stage, None if variant == "pretrained" else variant, rest) if p)
 
 
-def main(argv=None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser(__doc__)
     parser.add_argument("--protocol", required=True, help="a key of params.yaml finetune.protocols")
     parser.add_argument("--data", required=True, help="the protocol's dataset file (data/processed/<dataset>.h5)")
     parser.add_argument("--models", required=True,
                         help="folder of encoder.pt and encoder_random.pt (models/<protocol>)")
-    parser.add_argument("--out", required=True, help="reports folder to write (reports/finetune/<protocol>)")
+    parser.add_argument("--reports", required=True, help="reports folder to write (reports/finetune/<protocol>)")
     parser.add_argument("--resume-dir", default=None,
                         help="resume state of an interrupted run (default models/.resume/finetune/<protocol>)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
     setup_logging()
     params = load_params(args.params)
     validate_all(params)  # every section, before any work
@@ -83,7 +88,7 @@ def main(argv=None) -> None:
                           f"{', '.join(cfg['protocols']) or 'none'})")
     device = resolve_device(cfg["device"])
     seed_everything(cfg["seed"])
-    out, models = Path(args.out), Path(args.models)
+    out, models = Path(args.reports), Path(args.models)
     resume_root = Path(args.resume_dir or Path("models/.resume/finetune") / args.protocol)
     variants = {v: f for v, f in ENCODERS.items() if v == "pretrained" or cfg["random_init"]}
     suffix = "_probe" if cfg["freeze_encoder"] else ""

@@ -22,6 +22,7 @@ while it trains (not a DVC output).
 
 from __future__ import annotations
 
+import argparse
 import logging
 import shutil
 from pathlib import Path
@@ -63,29 +64,33 @@ CURVES = ("lr", "train_loss", "train_top1", "test_top1", "test_top5")
 log = logging.getLogger("stages.transfer")
 
 
-def main(argv=None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser(__doc__)
-    parser.add_argument("--name", required=True, help="a key of params.yaml transfer")
+    parser.add_argument("--transfer", required=True, help="a key of params.yaml transfer")
     parser.add_argument("--source-data", required=True,
                         help="the source protocol's dataset file (data/processed/<dataset>.h5): its layout")
     parser.add_argument("--models", required=True,
                         help="the source's encoder.pt and encoder_random.pt (models/<source>)")
     parser.add_argument("--data", required=True,
                         help="the target protocol's dataset file (data/processed/<dataset>.h5)")
-    parser.add_argument("--out", required=True, help="reports folder to write (reports/finetune/transfer/<name>)")
+    parser.add_argument("--reports", required=True, help="reports folder to write (reports/finetune/transfer/<name>)")
     parser.add_argument("--resume-dir", default=None,
                         help="resume state of an interrupted run (default models/.resume/transfer/<name>)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
     setup_logging()
     params = load_params(args.params)
     validate_all(params)  # every section, before any work
     runs = validate_transfer(params["transfer"])
-    if args.name not in runs:
-        raise ParamsError("transfer", f"has no entry {args.name!r} (it lists {', '.join(runs) or 'none'})")
-    entry = runs[args.name]
+    if args.transfer not in runs:
+        raise ParamsError("transfer", f"has no entry {args.transfer!r} (it lists {', '.join(runs) or 'none'})")
+    entry = runs[args.transfer]
     source, target = entry["source"], entry["target"]
     # the layouts first: a mismatch stops here, before any encoder is loaded
-    check_layouts(args.source_data, args.data, f"transfer.{args.name}", source, target)
+    check_layouts(args.source_data, args.data, f"transfer.{args.transfer}", source, target)
     spec = resolve_protocol(params, target)
     seen_by_target = protocol_params(params, target)  # the target's own features / linear settings
     features_cfg = validate(seen_by_target["features"], FEATURES_SCHEMA, "features")
@@ -93,8 +98,8 @@ def main(argv=None) -> None:
     cfg = validate_finetune(params["finetune"])
     device = resolve_device(cfg["device"])
     seed_everything(cfg["seed"])
-    out, models = Path(args.out), Path(args.models)
-    resume_root = Path(args.resume_dir or Path("models/.resume/transfer") / args.name)
+    out, models = Path(args.reports), Path(args.models)
+    resume_root = Path(args.resume_dir or Path("models/.resume/transfer") / args.transfer)
     variants = {v: f for v, f in ENCODERS.items() if v == "pretrained" or cfg["random_init"]}
 
     train = SkeletonH5Dataset(args.data, spec.split, "train")

@@ -31,8 +31,10 @@ FLAGS = {
     "--params": "the parameters file",
     "--protocol": "a key of params.yaml protocols (not a path)",
     "--dataset": "a key of params.yaml data (not a path)",
+    "--transfer": "a key of params.yaml transfer (not a path)",
     "--raw": "input: a raw dataset folder, data/raw/<dataset>",
     "--data": "input: a processed dataset file, data/processed/<dataset>.h5",
+    "--source-data": "input: the processed dataset file a transfer's encoder was pretrained on",
     "--models": "input: a model folder, models/<protocol>",
     "--features": "input: a feature folder, data/features/<protocol>",
     "--out": "output: the stage's main output (data, models or its marker file)",
@@ -40,7 +42,7 @@ FLAGS = {
     "--resume-dir": "the resume checkpoint folder (not a DVC path)",
     "--no-mlflow": "a switch",
 }
-INPUTS = ("--raw", "--data", "--models", "--features")
+INPUTS = ("--raw", "--data", "--source-data", "--models", "--features")
 RST = re.compile(r"``|:(func|mod|class|meth|attr|data):`")
 
 
