@@ -62,7 +62,8 @@ def check_protocol(client, params, reports, protocol: str) -> tuple[int, int, li
 
     def latest(stage: str) -> dict[str, float]:
         """The metrics of the latest run in which ``stage`` finished ({} if none did)."""
-        done = [r for r in runs if r.data.tags.get(STAGE_DONE.format(stage=stage)) == "done"]
+        tag = STAGE_DONE.format(stage=stage.split("@")[0])  # transfer@<name>: the transfer stage's tag
+        done = [r for r in runs if r.data.tags.get(tag) == "done"]
         return done[0].data.metrics if done else {}
 
     logged = {stage: latest(stage) for stage in {stage for stage, _ in expected.values()}}

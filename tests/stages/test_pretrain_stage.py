@@ -182,7 +182,9 @@ def test_a_run_killed_after_its_last_epoch_finishes_without_nan(workspace, monke
 
 def test_min_steps_epochs_are_recorded_in_the_metrics(workspace, monkeypatch):
     """16 training samples at batch 8: 2 steps per epoch; min_steps 7 makes the 2 epochs 4."""
-    (workspace / "params.yaml").write_text(yaml.safe_dump(_params(min_steps=7)))
+    params = _params()
+    params["protocols"][PROTOCOL]["pretrain"] = {"train": {"min_steps": 7}}  # the protocol's own budget
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params))
     stage = _stage()
     recorder = _recording(stage, monkeypatch)
     stage.main(ARGS)
