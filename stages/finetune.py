@@ -34,6 +34,8 @@ from skelrep.data.hdf5 import read_attrs
 from skelrep.data.protocols import resolve_protocol
 from skelrep.errors import ParamsError
 from skelrep.evaluation.finetune import (
+    CURVES,
+    ENCODER_FILES,
     Sequences,
     evaluation_clips,
     finetune,
@@ -53,8 +55,6 @@ from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_lo
 from skelrep.tracking.mlflow_run import epoch_curves, stage_run
 from skelrep.validation import validate_all
 
-ENCODERS = {"pretrained": "encoder.pt", "random_init": "encoder_random.pt"}
-CURVES = ("lr", "train_loss", "train_top1", "test_top1", "test_top5")
 log = logging.getLogger("stages.finetune")
 
 
@@ -90,13 +90,13 @@ def main(argv=None) -> None:
     seed_everything(cfg["seed"])
     out, models = Path(args.reports), Path(args.models)
     resume_root = Path(args.resume_dir or Path("models/.resume/finetune") / args.protocol)
-    variants = {v: f for v, f in ENCODERS.items() if v == "pretrained" or cfg["random_init"]}
+    variants = {v: f for v, f in ENCODER_FILES.items() if v == "pretrained" or cfg["random_init"]}
     suffix = "_probe" if cfg["freeze_encoder"] else ""
 
     train = SkeletonH5Dataset(args.data, protocol.split, "train")
     test = SkeletonH5Dataset(args.data, protocol.split, "test")
     num_classes = int(read_attrs(args.data)["num_classes"])
-    encoder = load_trainable_encoder(models / ENCODERS["pretrained"])
+    encoder = load_trainable_encoder(models / ENCODER_FILES["pretrained"])
     inputs = section_inputs(cfg, METHODS[encoder.method].downstream_crop)  # auto: the method's own
     log.info("train input %s, test input %s", inputs.train.describe(), inputs.test.describe())
     sequences = Sequences.load(train, desc="train split", progress=True)

@@ -34,6 +34,8 @@ from skelrep.data.protocols import resolve_protocol
 from skelrep.errors import ParamsError
 from skelrep.evaluation.features import load_frozen_encoder
 from skelrep.evaluation.finetune import (
+    CURVES,
+    ENCODER_FILES,
     Sequences,
     evaluation_clips,
     finetune,
@@ -59,8 +61,6 @@ from skelrep.schema import validate
 from skelrep.tracking.mlflow_run import epoch_curves, stage_run
 from skelrep.validation import validate_all
 
-ENCODERS = {"pretrained": "encoder.pt", "random_init": "encoder_random.pt"}
-CURVES = ("lr", "train_loss", "train_top1", "test_top1", "test_top5")
 log = logging.getLogger("stages.transfer")
 
 
@@ -100,12 +100,12 @@ def main(argv=None) -> None:
     seed_everything(cfg["seed"])
     out, models = Path(args.reports), Path(args.models)
     resume_root = Path(args.resume_dir or Path("models/.resume/transfer") / args.transfer)
-    variants = {v: f for v, f in ENCODERS.items() if v == "pretrained" or cfg["random_init"]}
+    variants = {v: f for v, f in ENCODER_FILES.items() if v == "pretrained" or cfg["random_init"]}
 
     train = SkeletonH5Dataset(args.data, spec.split, "train")
     test = SkeletonH5Dataset(args.data, spec.split, "test")
     num_classes = int(read_attrs(args.data)["num_classes"])
-    encoder = load_trainable_encoder(models / ENCODERS["pretrained"])
+    encoder = load_trainable_encoder(models / ENCODER_FILES["pretrained"])
     official = METHODS[encoder.method].downstream_crop
     inputs = section_inputs(cfg, official)
     sequences = Sequences.load(train, desc="target train split", progress=True)

@@ -60,6 +60,10 @@ RESULT_NAME = "result.json"
 RANDOM_TRAIN_INPUT = DownstreamInput("random", scale=(0.5, 1.0), min_frames=64)  # CMD / ISC: U(0.5, 1), >= 64
 
 
+# the two encoder files of a model folder a fine-tune starts from, and the per-epoch curves it logs
+ENCODER_FILES = {"pretrained": "encoder.pt", "random_init": "encoder_random.pt"}
+CURVES = ("lr", "train_loss", "train_top1", "test_top1", "test_top5")
+
 @dataclass(frozen=True)
 class FinetuneSettings:
     """One fine-tuning run's recipe (the validated ``finetune`` settings and the train input; the
