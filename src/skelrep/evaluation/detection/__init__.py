@@ -1,6 +1,12 @@
-"""PKU-MMD I action detection (cross-subject): frame-wise head, window classification (protocol W),
-proposals, proposal files and metrics."""
+"""PKU-MMD I action detection (cross-subject): the frozen dense head, window classification (protocol
+W), the dense fine-tune (protocol D), proposals, proposal files and metrics."""
 
+from skelrep.evaluation.detection.dense_finetune import (
+    DenseFinetuneSettings,
+    TrainVideo,
+    finetune_dense_detector,
+    predict_dense_probs,
+)
 from skelrep.evaluation.detection.framewise import predict_frame_probs, train_frame_classifier
 from skelrep.evaluation.detection.pku_official import (
     ap_2d,
@@ -21,15 +27,19 @@ from skelrep.evaluation.detection.window import (
 )
 
 __all__ = [
+    "DenseFinetuneSettings",
     "Proposal",
+    "TrainVideo",
     "WindowSettings",
     "ap_2d",
     "evaluate_detection",
+    "finetune_dense_detector",
     "map_action",
     "map_video",
     "official_ap",
     "official_overlap",
     "pooled_ap",
+    "predict_dense_probs",
     "predict_frame_probs",
     "predict_window_probs",
     "proposals_ssd",
