@@ -177,6 +177,27 @@ def test_training_is_deterministic_for_a_seed():
     assert not torch.equal(other.weight, runs[0][0].weight)
 
 
+def test_cached_draws_read_the_encoder_once_per_draw():
+    class Counting(CentreLabel):
+        clips = 0
+
+        def features(self, clip):
+            Counting.clips += clip.shape[0]
+            return super().features(clip)
+
+    labels = [_labels()]
+    runs = {}
+    for draws in (None, 4, 2):
+        Counting.clips = 0
+        runs[draws] = train_window_classifier(Counting(32), [_video(labels[0])], labels, num_classes=CLASSES,
+                                              settings=_settings(epochs=4, draws=draws))
+        assert Counting.clips == 48 * (draws or 4)  # samples_per_video x videos per draw
+    assert runs[None][1] == runs[4][1]  # one draw per epoch: the protocol
+    assert runs[2][1][:2] == runs[None][1][:2] and runs[2][1][2:] != runs[None][1][2:]
+    with pytest.raises(ValueError, match="draws"):
+        _settings(epochs=4, draws=5)
+
+
 def test_bad_inputs_are_refused():
     labels = _labels()
     with pytest.raises(ValueError, match="frame labels"):

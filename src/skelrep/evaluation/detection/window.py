@@ -13,6 +13,10 @@ PCM³ and HiCo) and adapted to encoders of a fixed clip length:
   encoder's clip length (SSD keeps every d-th frame: 16 frames; ``skelrep`` resamples the whole
   window, evaluation.md §6.2). Target: the label of frame t.
 - **Optimiser.** SGD (nesterov as SSD's config) with momentum, ×0.1 at each milestone.
+- **Draws** (a CPU economy, not the protocol). ``draws`` K < epochs draws K sets of windows
+  and caches their features: epoch e trains on set (e − 1) mod K (K encoder passes over an
+  epoch's windows instead of one per epoch; as the cached random crops of the linear probe).
+  K = epochs (or None) is the protocol: fresh windows every epoch.
 - **Inference.** For every frame t of a test video, the window of ``frames`` native frames
   t − frames/2 … t + frames/2 − 1 (clipped; 64: SSD's 16 frames at stride 4), resampled to the
   clip length, then softmax: P[t, ·]. ``stride`` s > 1 (a CPU economy, not the protocol)
@@ -57,11 +61,14 @@ class WindowSettings:
     frames: int = 64  # the test window, native frames
     samples_per_video: int = 16
     test_stride: int = 1
+    draws: int | None = None  # distinct window draws; None: one per epoch (the protocol)
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.samples_per_video < 1 or self.test_stride < 1:
             raise ValueError("epochs, batch_size, samples_per_video and test_stride must be >= 1")
+        if self.draws is not None and not 1 <= self.draws <= self.epochs:
+            raise ValueError(f"draws must lie in 1..epochs ({self.epochs}); got {self.draws}")
         if not self.d_choices or min(self.d_choices) < 1 or self.frames < 1:
             raise ValueError("d_choices must be non-empty positive integers and frames >= 1")
         if self.nesterov and self.momentum <= 0:
@@ -162,12 +169,20 @@ def train_window_classifier(encoder, joints: Sequence, frame_labels: Sequence, *
                           weight_decay=settings.weight_decay, nesterov=settings.nesterov)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(settings.milestones), gamma=0.1)
     count = settings.samples_per_video * len(joints)
+    draws = settings.draws or settings.epochs
+    cached: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     history = []
     for epoch in tqdm(range(1, settings.epochs + 1), desc="window classifier", unit="epoch", disable=not progress):
         gen = _epoch_generator(settings.seed, epoch)
-        video, centre, span = draw_windows([j.shape[1] for j in joints], count, settings.d_choices, gen)
-        x = window_features(encoder, joints, video, centre, span, batch_size=feature_batch, device=device)
-        y = torch.stack([labels[v][t] for v, t in zip(video.tolist(), centre.tolist(), strict=True)])
+        k = (epoch - 1) % draws
+        if k in cached:
+            x, y = cached[k]
+        else:  # set k is drawn in epoch k + 1, from that epoch's generator
+            video, centre, span = draw_windows([j.shape[1] for j in joints], count, settings.d_choices, gen)
+            x = window_features(encoder, joints, video, centre, span, batch_size=feature_batch, device=device)
+            y = torch.stack([labels[v][t] for v, t in zip(video.tolist(), centre.tolist(), strict=True)])
+            if draws < settings.epochs:
+                cached[k] = (x, y)
         epoch_lr = opt.param_groups[0]["lr"]
         loss, acc = sgd_epoch(head, opt, x.to(device), y.to(device), settings.batch_size, gen)
         sched.step()
