@@ -15,6 +15,8 @@ import argparse
 import logging
 from pathlib import Path
 
+import torch
+
 from skelrep.config import run_identity
 from skelrep.data.class_names import dataset_class_names
 from skelrep.data.hdf5 import read_detection
@@ -28,6 +30,7 @@ from skelrep.evaluation.detection.protocols import (
     proposals_for,
     window_probs,
 )
+from skelrep.evaluation.features import load_frozen_encoder
 from skelrep.evaluation.metrics import summary_line
 from skelrep.evaluation.sections import DETECTION_LABELS, DETECTION_SCHEMA, detection_metric_prefix
 from skelrep.io import write_json_atomic
@@ -58,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_dense_features(protocols, encoder: Path, init: Path) -> None:
+    """The dense and dense_finetune protocols read per-frame features: refuse an encoder without
+    them (ISC's AGCN and HCN) before any work, naming the parameter."""
+    for protocol, path in (("dense", encoder), ("dense_finetune", init)):
+        if protocol in protocols and not load_frozen_encoder(path, torch.device("cpu")).dense_dim:
+            raise ParamsError("detection.protocols", f"{protocol} needs an encoder with dense per-frame features; "
+                              f"{path} has none (ISC's AGCN and HCN): run window only")
+
+
 def _subfolder(protocol: str) -> str:
     return "" if protocol == "dense" else protocol  # the dense protocol's files where they always were
 
@@ -74,10 +86,11 @@ def main(argv=None) -> None:
                           "--init-models models/<detection.dense_finetune.init_from>")
     convention = get_section(params, "pku.boundary_convention")
     device = resolve_device(cfg["device"])
+    models = Path(args.models)
+    check_dense_features(cfg["protocols"], models / ENCODER, Path(args.init_models or ".") / ENCODER)
     train, test = read_detection(args.data, "train"), read_detection(args.data, "test")
     names = dataset_class_names(args.data, get_section(params, "data.pku1").get("source"))  # timeline legends
     gts = {v["id"]: v["gt"] for v in test}
-    models = Path(args.models)
     metrics: dict[str, float] = {}
     histories: dict[str, list[dict]] = {}
     for protocol in cfg["protocols"]:

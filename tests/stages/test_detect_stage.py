@@ -129,6 +129,23 @@ def test_the_protocols_params_choose_what_runs(workspace):
         stage.main(args[:i] + args[i + 2:])
 
 
+def test_an_encoder_without_dense_features_is_refused_before_any_work(workspace, monkeypatch):
+    stage = _stage()
+    real = stage.load_frozen_encoder
+
+    def pooled_only(path, device):  # as ISC's AGCN and HCN: a global feature only
+        encoder = real(path, device)
+        encoder.dense_dim = 0
+        return encoder
+
+    monkeypatch.setattr(stage, "load_frozen_encoder", pooled_only)
+    for protocols in (["window", "dense"], ["window", "dense_finetune"]):
+        Path("params.yaml").write_text(yaml.safe_dump(_params(protocols)))
+        with pytest.raises(ParamsError, match=f"detection.protocols: {protocols[1]} needs an encoder with dense"):
+            stage.main(stage_args("detect"))
+        assert not (workspace / REPORTS).exists() and not (workspace / OUT).exists()
+
+
 def test_the_head_only_variant_and_seg2clip_run(workspace):
     params = _params(["dense_finetune"])
     params["detection"]["dense_finetune"].update({"finetune": False, "train_clips": "seg2clip"})
