@@ -40,7 +40,8 @@ def _params(protocols=("dense", "window", "dense_finetune")) -> dict:
     params = load_params(REPO_ROOT / "params.yaml")
     det = params["detection"]
     det.update({"protocols": list(protocols), "epochs": 2, "milestones": [1], "batch_size": 32, "train_stride": 8})
-    det["window"].update({"epochs": 2, "milestones": [1], "samples_per_video": 8, "batch_size": 8, "test_stride": 4})
+    det["window"].update({"epochs": 2, "draws": 2, "milestones": [1], "samples_per_video": 8, "batch_size": 8,
+                          "test_stride": 4})
     det["dense_finetune"].update({"epochs": 1, "train_stride": 16, "batch_size": 8})
     params["mlflow"]["enabled"] = False
     return params
