@@ -1,9 +1,12 @@
 """DVC stage `detect@pku1-xsub`: temporal action detection on untrimmed PKU-MMD I videos.
 
-Frozen encoder -> per-frame dense features -> frame-wise linear classifier with a background
-class -> proposals (P-THR or P-SSD) -> VOC-style mAP@tIoU and the official PKU-MMD
-mAP_action / mAP_video. Also run for the random-init baseline encoder. Ends by printing one
-line: mAP_action of both encoders.
+Per-frame class probabilities (0 = background) from each protocol of detection.protocols
+(evaluation.md §6): dense, a frame-wise linear head on the frozen encoder's dense features (also
+run for the random-init baseline encoder); window, protocol W, a linear head on the frozen
+encoder's feature of a window centred on each frame; dense_finetune, protocol D (USDRL TPAMI),
+the whole network fine-tuned with per-frame cross-entropy from another protocol's encoder. Then
+proposals (P-THR or P-SSD) -> VOC-style mAP@tIoU and the official PKU-MMD mAP_action /
+mAP_video. Ends by printing one line: mAP_action of every encoder and protocol.
 """
 
 from __future__ import annotations
@@ -12,26 +15,27 @@ import argparse
 import logging
 from pathlib import Path
 
-import numpy as np
+import torch
 
 from skelrep.config import run_identity
 from skelrep.data.class_names import dataset_class_names
 from skelrep.data.hdf5 import read_detection
-from skelrep.evaluation.detection import (
-    evaluate_detection,
-    predict_frame_probs,
-    proposals_ssd,
-    proposals_thr,
-    train_frame_classifier,
-    write_proposals,
+from skelrep.errors import ParamsError
+from skelrep.evaluation.detection import evaluate_detection, write_proposals
+from skelrep.evaluation.detection.dense import plot_timeline
+from skelrep.evaluation.detection.protocols import (
+    dense_finetune_probs,
+    dense_probs,
+    generator_of,
+    proposals_for,
+    window_probs,
 )
-from skelrep.evaluation.detection.dense import plot_timeline, video_frame_features
 from skelrep.evaluation.features import load_frozen_encoder
 from skelrep.evaluation.metrics import summary_line
-from skelrep.evaluation.sections import DETECTION_SCHEMA
+from skelrep.evaluation.sections import DETECTION_LABELS, DETECTION_SCHEMA, detection_metric_prefix
 from skelrep.io import write_json_atomic
 from skelrep.params import committed_params, get_section, load_params
-from skelrep.recipes import protocol_params
+from skelrep.recipes import flatten, protocol_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
 from skelrep.schema import validate
 from skelrep.tracking.mlflow_run import stage_run
@@ -39,7 +43,7 @@ from skelrep.validation import validate_all
 
 log = logging.getLogger("stages.detect")
 PROTOCOL = "pku1-xsub"
-VARIANTS = {"pretrained": ("encoder.pt", "detect"), "random_init": ("encoder_random.pt", "detect/random_init")}
+ENCODER, RANDOM_ENCODER = "encoder.pt", "encoder_random.pt"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,11 +51,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", required=True, help="the PKU-MMD I dataset file (data/processed/pku1.h5)")
     parser.add_argument("--models", required=True, help="folder of encoder.pt and encoder_random.pt "
                         f"(models/{PROTOCOL})")
-    parser.add_argument("--out", required=True, help=f"proposal folder to write (data/eval/{PROTOCOL}/proposals)")
+    parser.add_argument("--init-models", help="folder whose encoder.pt the dense_finetune protocol fine-tunes "
+                        "(models/<detection.dense_finetune.init_from>); needed only when that protocol runs")
+    parser.add_argument("--out", required=True, help=f"proposal folder to write (data/eval/{PROTOCOL}/proposals): "
+                        "the dense protocol's files, one subfolder per other protocol")
     parser.add_argument("--reports", required=True,
                         help=f"reports folder to write (reports/detect/{PROTOCOL}): metrics.json and timelines/, "
-                        "one plot per test video")
+                        "one plot per test video and protocol")
     return parser
+
+
+def check_dense_features(protocols, encoder: Path, init: Path) -> None:
+    """The dense and dense_finetune protocols read per-frame features: refuse an encoder without
+    them (ISC's AGCN and HCN) before any work, naming the parameter."""
+    for protocol, path in (("dense", encoder), ("dense_finetune", init)):
+        if protocol in protocols and not load_frozen_encoder(path, torch.device("cpu")).dense_dim:
+            raise ParamsError("detection.protocols", f"{protocol} needs an encoder with dense per-frame features; "
+                              f"{path} has none (ISC's AGCN and HCN): run window only")
+
+
+def _subfolder(protocol: str) -> str:
+    return "" if protocol == "dense" else protocol  # the dense protocol's files where they always were
 
 
 def main(argv=None) -> None:
@@ -61,43 +81,54 @@ def main(argv=None) -> None:
     validate_all(params)  # every section, before any work
     params = protocol_params(params, PROTOCOL)  # the protocol's own settings applied
     cfg = validate(get_section(params, "detection"), DETECTION_SCHEMA, "detection")
+    if "dense_finetune" in cfg["protocols"] and not args.init_models:
+        raise ParamsError("detection.protocols", "dense_finetune needs the encoder it fine-tunes: pass "
+                          "--init-models models/<detection.dense_finetune.init_from>")
     convention = get_section(params, "pku.boundary_convention")
     device = resolve_device(cfg["device"])
+    models = Path(args.models)
+    check_dense_features(cfg["protocols"], models / ENCODER, Path(args.init_models or ".") / ENCODER)
     train, test = read_detection(args.data, "train"), read_detection(args.data, "test")
     names = dataset_class_names(args.data, get_section(params, "data.pku1").get("source"))  # timeline legends
+    gts = {v["id"]: v["gt"] for v in test}
     metrics: dict[str, float] = {}
-    for variant, (filename, prefix) in VARIANTS.items():
-        seed_everything(cfg["seed"])
-        encoder = load_frozen_encoder(Path(args.models) / filename, device)
-        feats, labels = [], []
-        for v in train:
-            f, idx = video_frame_features(encoder, v["joint"], stride=cfg["train_stride"], device=device)
-            feats.append(f)
-            labels.append(v["frame_label"][idx])
-        head, _ = train_frame_classifier(feats, labels, num_classes=cfg["num_classes"], epochs=cfg["epochs"],
-                                         lr=cfg["lr"], batch_size=cfg["batch_size"], momentum=cfg["momentum"],
-                                         milestones=cfg["milestones"], seed=cfg["seed"], device=str(device))
-        proposals, gts = {}, {}
-        for v in test:
-            f, idx = video_frame_features(encoder, v["joint"], device=device)
-            probs = predict_frame_probs(head, f[np.argsort(idx, kind="stable")])
-            proposals[v["id"]] = (proposals_thr(probs, cfg["thr_class_prob"]) if cfg["proposals"] == "thr" else
-                                  proposals_ssd(probs, cfg["ssd_smooth_radius"], cfg["ssd_activity_thr"]))
-            gts[v["id"]] = v["gt"]
-            if variant == "pretrained":
-                write_proposals(Path(args.out) / f"{v['id']}.txt",
-                                proposals[v["id"]], convention)
-                plot_timeline(Path(args.reports) / "timelines" / f"{v['id']}.png",
-                              v["frame_label"], probs.argmax(1), f"{v['id']}: ground truth vs predicted frames",
-                              names)
-        result = evaluate_detection(proposals, gts, convention, voc_tious=cfg["voc_tious"],
-                                    official_theta=cfg["official_theta"], num_classes=cfg["num_classes"])
-        metrics.update({k.replace("detect/", f"{prefix}/", 1): v for k, v in result.items()})
-        log.info("%s: %s", variant, ", ".join(f"{k}={v:.1f}" for k, v in result.items()))
+    histories: dict[str, list[dict]] = {}
+    for protocol in cfg["protocols"]:
+        runs = [("", models / ENCODER)] + ([("random_init", models / RANDOM_ENCODER)] if protocol == "dense" else [])
+        for variant, encoder in runs:
+            seed_everything(cfg["seed"])
+            log.info("detection protocol %s (%s)%s", protocol, DETECTION_LABELS[protocol],
+                     f", {variant} encoder" if variant else "")
+            if protocol == "dense":
+                probs, history = dense_probs(encoder, train, test, cfg, device)
+            elif protocol == "window":
+                probs, history = window_probs(encoder, train, test, cfg, device)
+            else:
+                probs, history = dense_finetune_probs(Path(args.init_models) / ENCODER, train, test, cfg,
+                                                      convention, device)
+            generator = generator_of(protocol, cfg)
+            proposals = {vid: proposals_for(p, generator, cfg) for vid, p in probs.items()}
+            if not variant:  # the pretrained encoder's proposals and timelines
+                for v in test:
+                    write_proposals(Path(args.out) / _subfolder(protocol) / f"{v['id']}.txt", proposals[v["id"]],
+                                    convention)
+                    plot_timeline(Path(args.reports) / "timelines" / _subfolder(protocol) / f"{v['id']}.png",
+                                  v["frame_label"], probs[v["id"]].argmax(1),
+                                  f"{v['id']}: ground truth vs predicted frames ({DETECTION_LABELS[protocol]})"
+                                  if protocol != "dense" else f"{v['id']}: ground truth vs predicted frames", names)
+            result = evaluate_detection(proposals, gts, convention, voc_tious=cfg["voc_tious"],
+                                        official_theta=cfg["official_theta"], num_classes=cfg["num_classes"])
+            prefix = detection_metric_prefix(protocol) + (f"/{variant}" if variant else "")
+            metrics.update({k.replace("detect/", f"{prefix}/", 1): v for k, v in result.items()})
+            histories[prefix] = history
+            log.info("%s: %s", prefix, ", ".join(f"{k.rsplit('/', 1)[1]}={v:.1f}" for k, v in result.items()))
     write_json_atomic(Path(args.reports) / "metrics.json", metrics)
     with stage_run(run_identity(params, PROTOCOL, committed_params(args.params)), "detect") as run:
-        run.log_params({f"detection.{k}": v for k, v in cfg.items()})
+        run.log_params({f"detection.{k}": v for k, v in flatten(cfg).items()})
         run.log_metrics(metrics)
+        run.log_curves({f"{prefix}/{name}_curve": [(row["epoch"], row[name]) for row in history]
+                        for prefix, history in histories.items() if history
+                        for name in history[0] if name != "epoch"})
     print(summary_line("detect", PROTOCOL, metrics), flush=True)
 
 

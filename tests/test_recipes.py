@@ -153,6 +153,31 @@ def test_the_paper_profile_fine_tunes_every_protocol_with_the_cmd_recipe(method)
     assert shown["transfer@ntu120-xsub-to-pku2-xsub"]["target"][0] == "pku2-xsub"
 
 
+@pytest.mark.parametrize("method", ["usdrl", "umurl", "isc"])
+def test_the_paper_profile_detects_as_the_papers_ran_it(method):
+    """evaluation.md §6: protocol W with SSD's config, protocol D with the TPAMI code's, for every method."""
+    params, _ = assigned_params(PARAMS, profile="paper", method=method)
+    det = params["detection"]
+    assert det["protocols"] == ["dense", "window", "dense_finetune"]
+    w, d = det["window"], det["dense_finetune"]
+    assert {k: w[k] for k in ("epochs", "lr", "milestones", "batch_size", "nesterov", "d_choices", "frames",
+                              "samples_per_video", "draws", "test_stride", "proposals")} == {
+        "epochs": 60, "lr": 0.01, "milestones": [40], "batch_size": 64, "nesterov": True, "d_choices": [3, 4, 5],
+        "frames": 64, "samples_per_video": 16, "draws": 60, "test_stride": 1, "proposals": "ssd"}
+    assert {k: d[k] for k in ("init_from", "finetune", "epochs", "lr", "batch_size", "momentum", "weight_decay",
+                              "train_clips", "train_stride", "proposals")} == {
+        "init_from": "ntu60-xsub", "finetune": True, "epochs": 150, "lr": 0.005, "batch_size": 512,
+        "momentum": 0.9, "weight_decay": 0.0, "train_clips": "sliding", "train_stride": 32, "proposals": "thr"}
+    assert (det["thr_class_prob"], det["ssd_smooth_radius"], det["ssd_activity_thr"]) == (0.02, 10, 0.4)
+    shown = resolved_settings(PARAMS, "pku1-xsub", profile="paper", method=method)["detect"]
+    assert shown["dense_finetune.lr"] == (0.005, "paper recipe (detection as the papers ran it, every method)")
+    # the CPU default: both protocols, each on a small budget (few encoder passes)
+    default = PARAMS["detection"]
+    assert default["protocols"] == ["dense", "window", "dense_finetune"]
+    assert default["window"]["draws"] <= 4 and default["window"]["test_stride"] > 1
+    assert default["dense_finetune"]["epochs"] <= 4
+
+
 def test_the_default_fine_tunes_a_subset():
     assert "finetune" in resolved_settings(PARAMS, "ntu60-xsub") and "finetune" not in resolved_settings(
         PARAMS, "ntu60-xview")

@@ -91,6 +91,19 @@ def test_the_mlflow_section_is_checked(params):
     ("features.random_scale", [1.0, 0.5], "features.random_scale: got [1.0, 0.5]; expected [lo, hi] with lo <= hi"),
     ("knn.k", 0, "knn.k: got 0"),
     ("detection.proposals", "nms", "detection.proposals: got 'nms'"),
+    ("detection.protocols", ["dense", "windows"],
+     "detection.protocols[1]: got 'windows'; allowed: 'dense', 'window', 'dense_finetune'"),
+    ("detection.protocols", ["window", "window"], "detection.protocols: got ['window', 'window']; each protocol once"),
+    ("detection.protocols", [], "detection.protocols: got []"),
+    ("detection.window.d_choices", [3, 0], "detection.window.d_choices[1]: got 0"),
+    ("detection.window.d_choices", [4, 4], "detection.window.d_choices: got [4, 4]; each d once"),
+    ("detection.window.epochz", 3, "detection.window.epochz: unknown key"),
+    ("detection.window.draws", 1000, "detection.window.draws: got 1000; at most epochs"),
+    ("detection.window.proposals", "nms", "detection.window.proposals: got 'nms'"),
+    ("detection.dense_finetune.train_clips", "official", "detection.dense_finetune.train_clips: got 'official'"),
+    ("detection.dense_finetune.lr", 0, "detection.dense_finetune.lr: got 0"),
+    ("detection.dense_finetune.init_from", "ntu61-xsub",
+     "detection.dense_finetune.init_from: got 'ntu61-xsub'; not a protocol of params.yaml protocols"),
     ("usdrl.encoder.arch", "vit", "usdrl.encoder.arch: got 'vit'; allowed: 'dste', 'sttr'"),
 ])
 def test_every_section_is_checked_by_its_own_validator(params, dotted, bad, expected):
@@ -100,6 +113,13 @@ def test_every_section_is_checked_by_its_own_validator(params, dotted, bad, expe
         node = node[part]
     node[leaf] = bad
     assert expected in _error(params)
+
+
+def test_nesterov_needs_a_momentum(params):
+    params["detection"]["window"]["momentum"] = 0.0
+    assert "detection.window.nesterov: true needs a momentum > 0" in _error(params)
+    params["detection"]["window"]["nesterov"] = False
+    validate_all(params)
 
 
 def test_a_typo_in_an_unused_method_section_is_reported(params):

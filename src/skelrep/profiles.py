@@ -36,6 +36,22 @@ PAPER_FINETUNE = {
 }
 PAPER_TRANSFERS = (("ntu60-xsub", "pku2-xsub"), ("ntu120-xsub", "pku2-xsub"))  # (source, target)
 
+# PKU-MMD I detection as the papers ran it (evaluation.md §6), the same for every method: protocol W
+# with SSD's config (SGD nesterov, lr 0.01, x0.1 at 40, 60 epochs, batch 64, 16 windows per video
+# and epoch, every test frame; momentum 0.9 and no weight decay: skelrep's, not recorded), protocol
+# D with the TPAMI code's effective settings (the whole network from the NTU-60 xsub encoder, SGD
+# 0.9, lr 0.005, batch 512, 150 epochs at a constant lr; sliding 64-frame clips every 32 frames),
+# next to skelrep's frozen dense head (its settings unchanged).
+PAPER_DETECTION = {
+    "protocols": ["dense", "window", "dense_finetune"],
+    "window": {"proposals": "ssd", "d_choices": [3, 4, 5], "frames": 64, "samples_per_video": 16, "draws": 60,
+               "epochs": 60, "lr": 0.01, "milestones": [40], "batch_size": 64, "momentum": 0.9, "weight_decay": 0.0,
+               "nesterov": True, "test_stride": 1},
+    "dense_finetune": {"proposals": "thr", "finetune": True, "train_clips": "sliding", "train_stride": 32,
+                       "epochs": 150, "lr": 0.005, "batch_size": 512, "momentum": 0.9, "weight_decay": 0.0},
+}
+PAPER_DETECTION_INIT = "ntu60-xsub"  # protocol D starts from this protocol's encoder, where params.yaml has it
+
 
 def recipe_for(profile: str, method: str, section: Mapping[str, Any] | None) -> Recipe:
     """The ``profile`` recipe of ``method`` (its ``params.yaml`` section picks variants, e.g.
@@ -69,6 +85,15 @@ def fine_tuning_assignments(params: Mapping[str, Any], protocols: Iterable[str])
     return out
 
 
+def detection_assignments(protocols: Iterable[str]) -> list[tuple[str, Any]]:
+    """The paper profile's detection protocols: :data:`PAPER_DETECTION`, and protocol D from
+    :data:`PAPER_DETECTION_INIT`'s encoder when ``protocols`` has it."""
+    out = [(f"detection.{k}", v) for k, v in flatten(PAPER_DETECTION).items()]
+    if PAPER_DETECTION_INIT in protocols:
+        out.append(("detection.dense_finetune.init_from", PAPER_DETECTION_INIT))
+    return out
+
+
 def profile_assignments(profile: str, params: Mapping[str, Any], method: str | None = None,
                         protocols: Iterable[str] | None = None) -> list[tuple[str, Any]]:
     """The ``(dotted key, value)`` assignments of ``profile`` for ``method`` (default: the
@@ -84,6 +109,7 @@ def profile_assignments(profile: str, params: Mapping[str, Any], method: str | N
     out: list[tuple[str, Any]] = [("method", method)]
     out += [(f"{method}.{k}", v) for k, v in flatten(recipe.method).items()]
     out += fine_tuning_assignments(params, protocols)
+    out += detection_assignments(protocols)
     out += [(k, v) for k, v in flatten(recipe.sections).items()]
     for protocol in protocols:
         own = recipe.protocols.get(protocol, {})
@@ -158,12 +184,14 @@ def assigned_params(params: Mapping[str, Any], *, profile: str | None = None, me
     if profile is not None:
         assignments = profile_assignments(profile, current, method)
         common = fine_tuning_assignments(current, protocol_names(current))  # every method's
+        detection = detection_assignments(protocol_names(current))
         current = apply_assignments(current, assignments)
         for key, value in assignments:
             if key == "method" or value == {}:
                 continue
             where = key.split(".")[1] if key.startswith("protocols.") else None
-            owner = "CMD fine-tuning, every method" if (key, value) in common else method
+            owner = ("CMD fine-tuning, every method" if (key, value) in common else
+                     "detection as the papers ran it, every method" if (key, value) in detection else method)
             source[key] = f"{profile} recipe ({owner}{', ' + where if where else ''})"
     for key, value in sets:
         current = apply_assignments(current, [(key, value)])

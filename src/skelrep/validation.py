@@ -96,6 +96,14 @@ def _protocol_dataset(params: Mapping[str, Any], protocol: Any, key: str) -> str
     return resolve_protocol(params, protocol).dataset
 
 
+def _detection(params: Mapping[str, Any]) -> None:
+    from .evaluation.sections import DETECTION_SCHEMA
+
+    section = validate(params["detection"], DETECTION_SCHEMA, "detection")
+    # dvc.yaml reads models/<init_from>/encoder.pt, whether or not dense_finetune runs
+    _protocol_dataset(params, section["dense_finetune"]["init_from"], "detection.dense_finetune.init_from")
+
+
 def _finetune(params: Mapping[str, Any]) -> None:
     from .evaluation.sections import validate_finetune
 
@@ -148,7 +156,7 @@ SECTIONS: dict[str, Callable[[Mapping[str, Any]], None]] = {
     "features": _evaluation("features"),
     "linear": _evaluation("linear"),
     "knn": _evaluation("knn"),
-    "detection": _evaluation("detection"),
+    "detection": _detection,
     "finetune": _finetune,
     "transfer": _transfer,
     "mlflow": _mlflow,

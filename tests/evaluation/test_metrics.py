@@ -36,3 +36,10 @@ def test_summary_lines_name_the_metric_and_the_baselines():
               "detect/random_init/mAP_action_theta0.5": 3.21}
     assert summary_line("detect", "pku1-xsub", detect) == "detect pku1-xsub: mAP_action 12.3 at θ=0.5 (random init 3.2)"
     assert summary_line("knn", "p", {}) == "knn p: no KNN-1 measured"
+    # the other detection protocols after the dense one's
+    detect.update({"detect/window/mAP_action_theta0.5": 10.21, "detect/window/mAP_a_tiou0.5": 1.0,
+                   "detect/dense_finetune/mAP_action_theta0.5": 20.06})
+    assert summary_line("detect", "pku1-xsub", detect) == (
+        "detect pku1-xsub: mAP_action 12.3 at θ=0.5 (random init 3.2); dense_finetune 20.1; window 10.2")
+    only = {"detect/window/mAP_action_theta0.5": 10.21}
+    assert summary_line("detect", "pku1-xsub", only) == "detect pku1-xsub: mAP_action window 10.2"

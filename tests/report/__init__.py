@@ -113,6 +113,8 @@ def write_fake_reports(root: Path, protocols=("ntu60-xsub", "pku1-xsub"), epochs
         if protocol == "pku1-xsub":
             detect = {f"detect/{k}": 30.0 + j for j, k in enumerate(DETECT_KEYS)}
             detect.update({f"detect/random_init/{k}": 3.0 + j for j, k in enumerate(DETECT_KEYS)})
+            detect.update({f"detect/window/{k}": 20.0 + j for j, k in enumerate(DETECT_KEYS)})
+            detect.update({f"detect/dense_finetune/{k}": 50.0 + j for j, k in enumerate(DETECT_KEYS)})
             _write_json(reports / "detect" / protocol / "metrics.json", detect)
         if protocol in finetune:
             _write_json(reports / "finetune" / protocol / "metrics.json", finetune_metrics(base, runs))

@@ -52,6 +52,12 @@ def test_stage_writes_all_outputs_without_mlflow(tmp_path, monkeypatch, capsys):
                **json.loads((reports / "knn/pku1-xsub/metrics.json").read_text()),
                **json.loads((reports / "detect/pku1-xsub/metrics.json").read_text())}
     block = next(b for b in printed.split("\n\n") if b.startswith("PKU-MMD I ("))
-    row = next(line for line in block.splitlines() if line.startswith("USDRL (DSTE, joint)"))
+    row = next(line for line in block.splitlines() if line.startswith("USDRL (DSTE, joint) "))
     assert row.split()[-4:] == [f"{metrics[k]:.1f}" for k in ("linear/top1_last", "linear/top1_best_on_test",
-                                                               "knn/top1", "detect/mAP_action_theta0.5")]
+                                                               "knn/top1")] + ["–"]
+    # the detection values: a row per detection protocol
+    for tag, key in (("[det: dense head]", "detect/mAP_action_theta0.5"),
+                     ("[det: W]", "detect/window/mAP_action_theta0.5"),
+                     ("[det: D]", "detect/dense_finetune/mAP_action_theta0.5")):
+        row = next(line for line in block.splitlines() if line.startswith(f"USDRL (DSTE, joint) {tag}"))
+        assert row.split()[-4:] == ["–", "–", "–", f"{metrics[key]:.1f}"]

@@ -73,10 +73,35 @@ def test_tables_hold_measured_and_published_rows(reports, entries):
 def test_detection_columns_only_for_pku_mmd_one(reports, entries):
     md = _markdown(fake_params(), reports, entries)
     assert "mAP_action (θ=0.5)" in md["pkummd1"] and "mAP_action" not in md["ntu60"]
-    measured = _table_lines(md["pkummd1"])[1]
-    assert measured.split(" | ")[5:10] == ["30.0", "31.0", "32.0", "33.0", "34.0"]
-    paper = next(r for r in _table_lines(md["pkummd1"]) if "dense fine-tune (TPAMI)" in r)
-    assert paper.split(" | ")[8:10] == ["75.7", "74.9"]
+    lines = _table_lines(md["pkummd1"])
+    rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in lines[1:]}
+    # the method's row holds recognition only; every detection value sits in its protocol's row
+    assert rows["USDRL (DSTE, joint) — measured"][5:10] == ["–"] * 5
+    assert rows["USDRL (DSTE, joint) — detection: frozen dense head — measured"][5:10] == [
+        "30.0", "31.0", "32.0", "33.0", "34.0"]
+    assert rows["Random-init baseline (same architecture) — detection: frozen dense head — measured"][5:10] == [
+        "3.0", "4.0", "5.0", "6.0", "7.0"]
+    assert rows["USDRL (DSTE, joint) — detection: window (W) — measured"][5:10] == [
+        "20.0", "21.0", "22.0", "23.0", "24.0"]
+    dense_ft = "USDRL (DSTE, joint) — detection: dense fine-tune (D, TPAMI) — measured"
+    assert rows[dense_ft][5:10] == ["50.0", "51.0", "52.0", "53.0", "54.0"]
+    assert set(rows[dense_ft][1:5]) == {"–"}  # no recognition value in a detection row
+    # the published TPAMI figures: labelled with protocol D, right after the measured D row
+    paper = "USDRL DSTE, dense fine-tune (TPAMI) [J] (paper) — detection: dense fine-tune (D, TPAMI)"
+    assert rows[paper][8:10] == ["75.7", "74.9"]
+    order = [line.split(" | ")[0][2:] for line in lines[1:]]
+    assert order.index(paper) == order.index(dense_ft) + 1
+    third = next(label for label in order if "third-party reproduction" in label)
+    assert third.endswith("(published, third-party) — detection: dense fine-tune (D, TPAMI)")
+    assert order.index(third) == order.index(dense_ft) + 2
+    assert order[3:6] == ["USDRL (DSTE, joint) — detection: frozen dense head — measured",
+                          "Random-init baseline (same architecture) — detection: frozen dense head — measured",
+                          "USDRL (DSTE, joint) — detection: window (W) — measured"]
+    # every detection value is in a row labelled with its protocol
+    for label, cells in rows.items():
+        if any(c not in ("–", "") for c in cells[5:10]):
+            assert "— detection: " in label, label
+    assert "dense fine-tune (D, TPAMI)**: the whole network fine-tuned" in md["pkummd1"]
     # a benchmark with no measured protocol still has its measured rows, all missing
     for empty in _table_lines(md["pkummd2"])[1:4]:
         assert set(empty.split(" | ")[1:-1]) == {"–"}
@@ -133,6 +158,8 @@ def test_summary_has_headline_numbers(reports):
     assert s["ntu60-xsub/handcrafted_linear_top1_last"] == 20.0 and s["ntu60-xsub/handcrafted_knn_top1"] == 5.0
     assert s["ntu60-xsub/knn_top1"] == 34.5
     assert s["pku1-xsub/detect_mAP_action_theta0.5"] == 33.0
+    assert s["pku1-xsub/detect_window_mAP_action_theta0.5"] == 23.0
+    assert s["pku1-xsub/detect_dense_finetune_mAP_action_theta0.5"] == 53.0
     assert not any(k.startswith(("ntu60-xview/", "ntu60-xsub/detect")) for k in s)
 
 

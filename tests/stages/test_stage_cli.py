@@ -36,13 +36,14 @@ FLAGS = {
     "--data": "input: a processed dataset file, data/processed/<dataset>.h5",
     "--source-data": "input: the processed dataset file a transfer's encoder was pretrained on",
     "--models": "input: a model folder, models/<protocol>",
+    "--init-models": "input: the model folder of the encoder a fine-tune starts from, models/<protocol>",
     "--features": "input: a feature folder, data/features/<protocol>",
     "--out": "output: the stage's main output (data, models or its marker file)",
     "--reports": "output: the stage's folder under reports/ (metrics.json, curves, figures); the report reads it too",
     "--resume-dir": "the resume checkpoint folder (not a DVC path)",
     "--no-mlflow": "a switch",
 }
-INPUTS = ("--raw", "--data", "--source-data", "--models", "--features")
+INPUTS = ("--raw", "--data", "--source-data", "--models", "--init-models", "--features")
 RST = re.compile(r"``|:(func|mod|class|meth|attr|data):`")
 
 

@@ -43,7 +43,8 @@ _BASELINES = (("random_init", "random init"), ("handcrafted", "hand-crafted"))
 def summary_line(stage: str, protocol: str, metrics: dict[str, float]) -> str:
     """The line an evaluation stage ends with: its headline metric for the pretrained encoder and
     the same metric for the baselines it evaluated, e.g. ``linear ntu60-xsub: top-1 33.5 (random
-    init 21.0, hand-crafted 26.4)``; ``detect`` names the θ of its mAP_action."""
+    init 21.0, hand-crafted 26.4)``; ``detect`` names the θ of its mAP_action and adds the other
+    detection protocols' (``detect/<protocol>/...``), e.g. ``...; window 10.2; dense_finetune 20.1``."""
     name, key = _SUMMARY[stage]
 
     def find(prefix: str) -> tuple[str, float] | None:
@@ -52,11 +53,20 @@ def summary_line(stage: str, protocol: str, metrics: dict[str, float]) -> str:
             stage == "detect" and k.startswith(prefix) and "/" not in k[len(prefix):])))
         return (hits[0][len(prefix):], float(metrics[hits[0]])) if hits else None
 
+    others = []
+    if stage == "detect":  # detect/<protocol>/mAP_action_theta...: the other detection protocols
+        variants = {variant for variant, _ in _BASELINES}
+        for part in sorted({k.split("/")[1] for k in metrics if k.count("/") == 2} - variants):
+            found = find(f"detect/{part}/{key}")
+            if found is not None:
+                others.append(f"{part} {found[1]:.1f}")
     main = find(f"{stage}/{key}")
     if main is None:
+        if others:
+            return f"{stage} {protocol}: {name} " + "; ".join(others)
         return f"{stage} {protocol}: no {name} measured"
     rest, value = main
     baselines = [f"{text} {found[1]:.1f}" for variant, text in _BASELINES
                  if (found := find(f"{stage}/{variant}/{key}")) is not None]
     return (f"{stage} {protocol}: {name} {value:.1f}" + (f" at θ={rest}" if rest else "")
-            + (f" ({', '.join(baselines)})" if baselines else ""))
+            + (f" ({', '.join(baselines)})" if baselines else "") + "".join(f"; {o}" for o in others))

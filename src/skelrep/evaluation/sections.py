@@ -48,13 +48,91 @@ LINEAR_SCHEMA = {"epochs": integer(1), "lr": number(0.0), "milestones": list_of(
 
 KNN_SCHEMA = {"k": integer(1), "batch_size": integer(1), "device": DEVICE}
 
+# PKU-MMD I detection (stages/detect.py), evaluation.md §6: the protocols run, each with its own
+# metric keys (dense: detect/..., the others: detect/<protocol>/...)
+DETECTION_PROTOCOLS = ("dense", "window", "dense_finetune")
+# what the logs and the benchmark tables call each (skelrep.report.tables: one row per protocol)
+DETECTION_LABELS = {"dense": "frozen dense head", "window": "window (W)",
+                    "dense_finetune": "dense fine-tune (D, TPAMI)"}
+
+
+def detection_metric_prefix(protocol: str) -> str:
+    """The metric keys' prefix of a detection protocol: ``detect`` for the dense protocol (its keys
+    predate the others), ``detect/<protocol>`` for the others."""
+    return "detect" if protocol == "dense" else f"detect/{protocol}"
+
+
+def detection_protocol_of(key: str) -> tuple[str, str] | None:
+    """``(protocol, the key as the dense protocol names it)`` of a detection metric key:
+    ``detect/window/mAP_a_tiou0.5`` -> ``("window", "detect/mAP_a_tiou0.5")``; ``detect/...`` ->
+    ``("dense", key)``; None for another stage's key."""
+    if not key.startswith("detect/"):
+        return None
+    head, _, rest = key.removeprefix("detect/").partition("/")
+    if head in DETECTION_PROTOCOLS and head != "dense" and rest:
+        return head, f"detect/{rest}"
+    return "dense", key
+
+
+PROPOSALS = ("thr", "ssd")  # P-THR (TPAMI code), P-SSD (SSD code)
+
+
+def _detection_protocols(value: Any, key: str) -> list[str]:
+    protocols = list_of(choice(*DETECTION_PROTOCOLS), min_len=1)(value, key)
+    if len(set(protocols)) != len(protocols):
+        raise ParamsError(key, f"got {value!r}; each protocol once")
+    return protocols
+
+
+def _d_choices(value: Any, key: str) -> list[int]:
+    choices = list_of(integer(1), min_len=1)(value, key)
+    if len(set(choices)) != len(choices):
+        raise ParamsError(key, f"got {value!r}; each d once (drawn uniformly)")
+    return choices
+
+
+def _window_check(values: dict, prefix: str) -> None:
+    if values["nesterov"] and values["momentum"] <= 0:
+        raise ParamsError(f"{prefix}.nesterov", "true needs a momentum > 0 (SGD's Nesterov rule)")
+    if values["draws"] > values["epochs"]:
+        raise ParamsError(f"{prefix}.draws", f"got {values['draws']}; at most epochs ({values['epochs']}): "
+                          "each epoch trains on one set of windows")
+
+
+# protocol W: window classification, frozen encoder (evaluation.md §6.2; SSD's linear detection)
+DETECTION_WINDOW_SCHEMA = {
+    "proposals": choice(*PROPOSALS),
+    "d_choices": _d_choices,  # training windows of 16·d native frames, d uniform over these
+    "frames": integer(1),  # the test window centred on each frame, native frames (SSD: 16 at stride 4)
+    "samples_per_video": integer(1),  # one epoch = this × the training videos (SSD: 16)
+    "draws": integer(1),  # distinct sets of windows, epoch e trains on set (e-1) mod draws; = epochs: the protocol
+    "epochs": integer(1), "lr": number(0.0, open_lo=True), "milestones": list_of(integer(1)),
+    "batch_size": integer(1), "momentum": number(0.0, 1.0), "weight_decay": number(0.0), "nesterov": boolean,
+    "test_stride": integer(1),  # 1: every frame (the protocol); s: every s-th, interpolated (CPU economy)
+}
+
+# protocol D: dense per-frame fine-tune (evaluation.md §6.3, the USDRL TPAMI pipeline)
+DETECTION_DENSE_FINETUNE_SCHEMA = {
+    "proposals": choice(*PROPOSALS),
+    "init_from": string,  # the protocol whose encoder is fine-tuned (TPAMI: ntu60-xsub); skelrep.validation
+    "finetune": boolean,  # false: the encoder frozen, the head alone trained (a labelled variant)
+    "train_clips": choice("sliding", "seg2clip"),
+    "train_stride": integer(1),  # sliding: a clip every this many frames
+    "epochs": integer(1), "lr": number(0.0, open_lo=True), "batch_size": integer(1),
+    "momentum": number(0.0, 1.0), "weight_decay": number(0.0),
+}
+
 DETECTION_SCHEMA = {
-    "protocol": choice("dense"), "proposals": choice("thr", "ssd"),
-    "thr_class_prob": number(0.0, 1.0), "ssd_smooth_radius": integer(0), "ssd_activity_thr": number(0.0, 1.0),
+    "protocols": _detection_protocols,
+    # the dense protocol: a per-frame head on the frozen encoder's dense features (skelrep's own)
+    "proposals": choice(*PROPOSALS), "thr_class_prob": number(0.0, 1.0), "ssd_smooth_radius": integer(0),
+    "ssd_activity_thr": number(0.0, 1.0),
     "voc_tious": list_of(number(0.0, 1.0), min_len=1), "official_theta": number(0.0, 1.0),
     "num_classes": integer(2), "train_stride": integer(1), "epochs": integer(1), "lr": number(0.0),
     "milestones": list_of(integer(0)), "batch_size": integer(1), "momentum": number(0.0, 1.0),
     "seed": integer(0), "device": DEVICE,
+    "window": mapping(DETECTION_WINDOW_SCHEMA, _window_check),
+    "dense_finetune": mapping(DETECTION_DENSE_FINETUNE_SCHEMA),
 }
 
 

@@ -38,6 +38,17 @@ METRIC_KEYS = {
     ("detection", "mAP_voc_tiou0.7"): "detect/mAP_a_tiou0.7",
     ("finetune", "top1_acc"): "finetune/top1_best_on_test",
 }
+# a published detection row's protocol (skelrep.evaluation.sections.DETECTION_PROTOCOLS), from a
+# word of its variant: the USDRL TPAMI figures (and their third-party reproduction) come from the
+# dense fine-tune, protocol D (evaluation.md §6.5)
+DETECTION_PROTOCOL_OF_VARIANT = (("TPAMI", "dense_finetune"),)
+
+
+def published_detection_protocol(variant: str) -> str | None:
+    """The detection protocol a published row's ``variant`` ran, None when it does not say."""
+    return next((protocol for word, protocol in DETECTION_PROTOCOL_OF_VARIANT if word in variant), None)
+
+
 SEMI_METRIC = re.compile(r"top1_acc_labels(\d+(?:\.\d+)?)pct")  # -> semi/<f>pct/top1_best_on_test_mean
 
 

@@ -19,7 +19,9 @@ import pandas as pd
 
 from ..catalog import DATASETS, PROTOCOLS
 from ..config import configuration
+from ..evaluation.sections import DETECTION_LABELS, DETECTION_PROTOCOLS, detection_protocol_of
 from .collect import BASELINE, HANDCRAFTED, PRETRAINED, ProtocolReports
+from .published import published_detection_protocol
 
 MISSING = "–"
 MEASURED = "measured"
@@ -197,12 +199,63 @@ def published_rows(entries: pd.DataFrame) -> list[Row]:
     return list(rows.values())
 
 
+def detection_label(protocol: str) -> str:
+    """What a detection row adds to its method's label: ``detection: window (W)``."""
+    return f"detection: {DETECTION_LABELS[protocol]}"
+
+
+def split_detection(row: Row, published_protocol: str | None = None) -> tuple[Row, dict[str, Row]]:
+    """``row`` without its detection cells, and one row per detection protocol it has cells of:
+    labelled with the protocol, its cells under the dense protocol's keys (``detect/window/...``
+    -> ``detect/...``: the table's detection columns). A measured row's keys name the protocol
+    (:func:`skelrep.evaluation.sections.detection_protocol_of`); a published row's
+    ``published_protocol`` (its detection cells stay in the row when None: unknown)."""
+    rest = Row(row.label, row.method, row.variant)
+    per: dict[str, Row] = {}
+    measured = row.label.endswith(" — measured")
+    stem = row.label.removesuffix(" — measured")
+    for (protocol, key), cell in row.cells.items():
+        found = detection_protocol_of(key)
+        if found is not None and not measured:
+            found = (published_protocol, key) if published_protocol is not None else None
+        if found is None:
+            rest.cells[(protocol, key)] = cell
+            continue
+        which, dense_key = found
+        if which not in per:
+            tag = detection_label(which)
+            variant = row.variant if not measured else f"{row.variant}; {tag}" if row.variant else tag
+            per[which] = Row(f"{stem} — {tag}" + (" — measured" if measured else ""), row.method, variant)
+        per[which].cells[(protocol, dense_key)] = cell
+    return rest, per
+
+
 def table_rows(bench: Benchmark, measured: list[Row], published: list[Row]) -> list[Row]:
     """Measured rows always (but the hand-crafted baseline in the transfer table: it has no
-    encoder to transfer); published rows only where they have a value in ``bench``."""
+    encoder to transfer); published rows only where they have a value in ``bench``. In a table
+    with detection columns, every detection value sits in a row of its detection protocol (after
+    the measured rows, in ``DETECTION_PROTOCOLS`` order: each protocol's measured rows, then the
+    published ones that ran it)."""
     shown = {(p, k) for p, k, _ in columns(bench, measured + published)}
     measured = [r for r in measured if not (bench.transfer and r.method == HANDCRAFTED_METHOD)]
-    return measured + [r for r in published if shown & set(r.cells)]
+    if not bench.detection:
+        return measured + [r for r in published if shown & set(r.cells)]
+    mains, others = [], []
+    groups: dict[str, list[Row]] = {p: [] for p in DETECTION_PROTOCOLS}
+    for row in measured:
+        rest, per = split_detection(row)
+        mains.append(rest)
+        for protocol, detection in per.items():
+            groups[protocol].append(detection)
+    for row in published:
+        rest, per = split_detection(row, published_detection_protocol(row.variant))
+        for protocol, detection in per.items():
+            if shown & set(detection.cells):
+                groups[protocol].append(detection)
+        if shown & set(rest.cells):
+            others.append(rest)
+    measured_first = [sorted(g, key=lambda r: not r.label.endswith(" — measured")) for g in groups.values()]
+    return mains + [r for group in measured_first for r in group] + others
 
 
 def table_frame(bench: Benchmark, rows: list[Row]) -> pd.DataFrame:
@@ -313,9 +366,20 @@ def table_markdown(bench: Benchmark, rows: list[Row]) -> list[str]:
          "published transfer numbers are fine-tunes."),
     ]
     if bench.detection:
-        lines.append("- Detection: mAP in %; measured values after the last epoch. Published detection "
-                     "figures come from the pipeline named in their row (a dense fine-tune), so they "
-                     "are not a like-for-like comparison.")
+        lines.append(
+            "- Detection (PKU-MMD I, cross-subject; evaluation.md §6): mAP in %, measured values after the last "
+            "epoch; one row per detection protocol (`detection.protocols`), named in its label. "
+            f"**{DETECTION_LABELS['dense']}**: skelrep's own, a per-frame linear head on the frozen encoder's "
+            "dense features. "
+            f"**{DETECTION_LABELS['window']}**: the frozen encoder and a linear head classifying the window "
+            "centred on each frame (training windows of 16·d frames, d in {3, 4, 5}, labelled by their centre "
+            "frame), smoothed activity proposals (P-SSD): the protocol of Simple-Skeleton-Detection, as HiCLR, "
+            "PCM³ and HiCo ran it. "
+            f"**{DETECTION_LABELS['dense_finetune']}**: the whole network fine-tuned from another protocol's "
+            "encoder (`detection.dense_finetune.init_from`; TPAMI: NTU-60 xsub) with per-frame cross-entropy, "
+            "per-class threshold proposals (P-THR), no NMS: the USDRL TPAMI pipeline. "
+            "Published detection figures sit under the protocol they ran; the default (CPU) profile runs "
+            "each protocol on a small budget, `skelrep profile paper` the papers' settings.")
     return lines
 
 
@@ -366,6 +430,9 @@ SUMMARY_KEYS = {
     "handcrafted_knn_top1": (HANDCRAFTED, "knn/top1"),
     "detect_mAP_action_theta0.5": (PRETRAINED, "detect/mAP_action_theta0.5"),
     "baseline_detect_mAP_action_theta0.5": (BASELINE, "detect/mAP_action_theta0.5"),
+    # the other detection protocols (detection.protocols): window classification, the dense fine-tune
+    "detect_window_mAP_action_theta0.5": (PRETRAINED, "detect/window/mAP_action_theta0.5"),
+    "detect_dense_finetune_mAP_action_theta0.5": (PRETRAINED, "detect/dense_finetune/mAP_action_theta0.5"),
 }
 
 
@@ -418,9 +485,20 @@ TERMINAL_DETECTION = (("detect/mAP_action_theta0.5", "mAP_a"),)
 TERMINAL_LABEL_WIDTH = 48
 
 
+# a detection row's protocol in the terminal, where labels are cut: kept whole at the label's end
+TERMINAL_DETECTION_TAGS = {"dense": "[det: dense head]", "window": "[det: W]", "dense_finetune": "[det: D]"}
+
+
 def _terminal_label(row: Row) -> str:
     label = row.label.removesuffix(" — measured")
-    return label if len(label) <= TERMINAL_LABEL_WIDTH else label[:TERMINAL_LABEL_WIDTH - 1] + "…"
+    tag = ""
+    for protocol in DETECTION_PROTOCOLS:
+        suffix = f" — {detection_label(protocol)}"
+        if label.endswith(suffix):
+            label, tag = label.removesuffix(suffix), " " + TERMINAL_DETECTION_TAGS[protocol]
+            break
+    room = TERMINAL_LABEL_WIDTH - len(tag)
+    return (label if len(label) <= room else label[:room - 1] + "…") + tag
 
 
 def render_terminal(bench: Benchmark, rows: list[Row], params: Mapping[str, Any]) -> str:
@@ -446,4 +524,5 @@ def render_terminal(bench: Benchmark, rows: list[Row], params: Mapping[str, Any]
 
 TERMINAL_NOTE = ("top-1: linear top-1 after the last epoch (primary); best: best-on-test, the official "
                  "convention and the only column published numbers fill; KNN-1: 1-NN retrieval; mAP_a: "
-                 "PKU-MMD mAP_action at θ=0.5. In %.")
+                 "PKU-MMD mAP_action at θ=0.5, one row per detection protocol ([det: dense head] the frozen "
+                 "dense head, [det: W] window classification, [det: D] the TPAMI dense fine-tune). In %.")
