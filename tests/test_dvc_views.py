@@ -4,14 +4,20 @@ DVC makes a column of every number of every declared metrics file, every key of 
 stage dep. The pipeline declares one metric, reports/metrics.json: the headline numbers per protocol,
 committed to git (``cache: false``) so that a clone without the DVC cache still has HEAD's numbers.
 The stages' own metrics.json files (the CI gate's 144 numbers) stay outputs with unchanged contents.
-``make exps`` keeps the headline columns of ``dvc exp show``.
-"""
+
+The default ``dvc exp show`` cannot be narrow (DVC 3.x, no setting selects its columns): it lists every
+key of params.yaml whatever the stages declare (dvc/repo/params/show.py reads the default params file
+whole), every path a stage depends on (dvc/repo/experiments/serialize.py) and the headline numbers.
+The readable views are ``make exps`` (the headline columns) and ``--only-changed`` (an ablation's
+knob, the headline numbers and the changed outputs' hashes); README: "Using dvc, mlflow and skelrep
+directly" lists the recipes and the last test runs each."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -29,7 +35,8 @@ from .report import write_fake_reports
 
 HEADLINE = "reports/metrics.json"
 PROTOCOLS = ("ntu60-xsub", "ntu60-xview", "ntu120-xsub", "ntu120-xset", "pku1-xsub", "pku2-xsub")
-MAX_COLUMNS = 40  # the headline view of `dvc exp show` (make exps)
+MAX_COLUMNS = 40  # the headline view of `dvc exp show` (make exps) and an ablation's --only-changed
+DEPS = "^(src|stages|data|models|reports)/"  # the columns of the stage deps (--drop DEPS)
 
 
 def _paths(entries) -> dict[str, dict]:
@@ -148,6 +155,99 @@ def test_dvc_exp_show_columns(clone):
     assert len(kept) <= MAX_COLUMNS < len(default), (len(kept), len(default))
     assert set(head) | {"Experiment", "method", "usdrl.train.lr", "usdrl.train.modality"} <= set(kept)
     assert not any(c.startswith(("src/", "stages/", "data/", "models/", "reports/")) for c in kept)  # no deps
+
+
+def _columns(repo: Path, *args: str) -> list[str]:
+    return _md_header(_dvc(repo, "exp", "show", "--md", "--no-pager", *args).stdout)
+
+
+def _leaves(mapping: dict) -> set[str]:
+    """Every key as `dvc exp show` names its column: DVC's own flattening (nested keys joined by dots)."""
+    from dvc.utils.flatten import flatten
+
+    return set(flatten(mapping))
+
+
+def _dep_paths() -> set[str]:
+    return {path for _, _, definition in expand_stages() for path in _paths(definition.get("deps"))}
+
+
+def test_dvc_exp_show_default_view_is_every_key_and_every_dep(clone):
+    """Why the default view is wide (module docstring): DVC's choice, whatever dvc.yaml declares."""
+    head = json.loads((clone / HEADLINE).read_text())
+    keys = _leaves(yaml.safe_load((clone / "params.yaml").read_text(encoding="utf-8")))
+    default = _columns(clone)
+    assert default[:2] == ["Experiment", "Created"]
+    assert set(default[2:]) == set(head) | keys | _dep_paths()
+    assert len(default) == 2 + len(head) + len(keys) + len(_dep_paths()), len(default)
+
+
+KNOB = "usdrl.loss.w_xcorr"
+
+
+def _from_the_encoder(path: str) -> bool:
+    """The deps a pretraining knob changes: the trained encoders and everything computed from them."""
+    if path.startswith("models/"):
+        return path.endswith("/encoder.pt")
+    return path.startswith(("data/features/", "reports/")) and path != "reports/params_check.txt"
+
+
+@pytest.fixture
+def ablation(clone) -> Path:
+    """The clone with the committed dvc.lock, then a commit as `dvc exp run -S usdrl.loss.w_xcorr=0`
+    leaves one: the params.yaml line rewritten by DVC's own -S writer, new headline numbers and, in
+    dvc.lock, new hashes of the deps computed from the encoder (the data and random-init encoders stay)."""
+    from dvc.utils.hydra import apply_overrides
+
+    shutil.copy(REPO_ROOT / "dvc.lock", clone / "dvc.lock")
+    _dvc(clone, "git", "add", "dvc.lock")
+    _dvc(clone, "git", "commit", "-q", "-m", "dvc.lock")
+    apply_overrides(clone / "params.yaml", [f"{KNOB}=0"])
+    head = json.loads((clone / HEADLINE).read_text())
+    (clone / HEADLINE).write_text(json.dumps({k: v + 1.0 for k, v in head.items()}, indent=2) + "\n")
+    lock = yaml.safe_load((clone / "dvc.lock").read_text(encoding="utf-8"))
+    changed = set()
+    for stage in lock["stages"].values():
+        for dep in stage.get("deps", []):
+            if _from_the_encoder(dep["path"]) and "md5" in dep:
+                suffix = ".dir" if dep["md5"].endswith(".dir") else ""
+                dep["md5"] = hashlib.md5(f"ablation {dep['path']}".encode()).hexdigest() + suffix
+                changed.add(dep["path"])
+    assert changed, "dvc.lock records no deps computed from the encoder"
+    (clone / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    _dvc(clone, "git", "commit", "-q", "-a", "-m", f"{KNOB}=0")
+    return clone
+
+
+def test_dvc_exp_show_only_changed_shows_an_ablation(ablation):
+    """The baseline and the ablation: the one knob, the headline numbers, the hashes that changed."""
+    head = json.loads((ablation / HEADLINE).read_text())
+    keys = _leaves(yaml.safe_load((ablation / "params.yaml").read_text(encoding="utf-8")))
+    changed = _columns(ablation, "-n", "2", "--only-changed")
+    assert len(changed) <= MAX_COLUMNS, (len(changed), changed)
+    assert [c for c in changed if c in keys] == [KNOB]
+    rest = set(changed) - set(head) - {KNOB, "Experiment", "Created"}
+    assert set(head) <= set(changed) and rest and rest <= _dep_paths(), rest
+    bare = _columns(ablation, "-n", "2", "--only-changed", "--drop", DEPS)
+    assert bare == ["Experiment", "Created", *head, KNOB]
+
+
+def _readme_recipes() -> list[list[str]]:
+    """The `dvc exp show` lines of the README's recipes (Using dvc, mlflow and skelrep directly)."""
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"^\*\*Experiments\.\*\*.*?^```bash\n(.*?)^```", text, re.M | re.S).group(1)
+    return [shlex.split(line, comments=True) for line in block.splitlines() if line.startswith("dvc exp show")]
+
+
+def test_readme_exp_show_recipes(ablation):
+    """Each recipe works on this DVC version; those that pick columns stay readable."""
+    recipes = _readme_recipes()
+    assert len(recipes) >= 3 and any(DEPS in recipe for recipe in recipes)
+    for recipe in recipes:
+        columns = _columns(ablation, *recipe[3:], "-n", "2")
+        assert columns[0] == "Experiment", recipe
+        if "--keep" in recipe or "--only-changed" in recipe:
+            assert len(columns) <= MAX_COLUMNS, (recipe, len(columns))
 
 
 def test_dvc_metrics_show_and_diff_on_a_fresh_clone(clone):
