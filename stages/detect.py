@@ -1,10 +1,11 @@
 """DVC stage `detect@pku1-xsub`: temporal action detection on untrimmed PKU-MMD I videos.
 
 Per-frame class probabilities (0 = background) from each protocol of detection.protocols
-(evaluation.md §6): dense, a frame-wise linear head on the frozen encoder's dense features (also
-run for the random-init baseline encoder); window, protocol W, a linear head on the frozen
-encoder's feature of a window centred on each frame; dense_finetune, protocol D (USDRL TPAMI),
-the whole network fine-tuned with per-frame cross-entropy from another protocol's encoder. Then
+(evaluation.md §6): dense, a frame-wise linear head on the frozen encoder's dense features;
+window, protocol W, a linear head on the frozen encoder's feature of a window centred on each
+frame; dense_finetune, protocol D (USDRL TPAMI), the whole network fine-tuned with per-frame
+cross-entropy from another protocol's encoder (resumable). With detection.random_init, each
+protocol runs again from the random-init encoder, the baseline rows (D: supervised from scratch). Then
 proposals (P-THR or P-SSD) -> VOC-style mAP@tIoU and the official PKU-MMD mAP_action /
 mAP_video. Ends by printing one line: mAP_action of every encoder and protocol.
 """
@@ -58,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reports", required=True,
                         help=f"reports folder to write (reports/detect/{PROTOCOL}): metrics.json and timelines/, "
                         "one plot per test video and protocol")
+    parser.add_argument("--resume-dir", default=None, help="resume state of an interrupted dense_finetune "
+                        f"training (default models/.resume/detect/{PROTOCOL})")
     return parser
 
 
@@ -93,8 +96,11 @@ def main(argv=None) -> None:
     gts = {v["id"]: v["gt"] for v in test}
     metrics: dict[str, float] = {}
     histories: dict[str, list[dict]] = {}
+    resume_root = Path(args.resume_dir or Path("models/.resume/detect") / PROTOCOL)
     for protocol in cfg["protocols"]:
-        runs = [("", models / ENCODER)] + ([("random_init", models / RANDOM_ENCODER)] if protocol == "dense" else [])
+        # D starts from another protocol's encoders (init_from); its random-init one is the from-scratch baseline
+        folder = Path(args.init_models) if protocol == "dense_finetune" else models
+        runs = [("", folder / ENCODER)] + ([("random_init", folder / RANDOM_ENCODER)] if cfg["random_init"] else [])
         for variant, encoder in runs:
             seed_everything(cfg["seed"])
             log.info("detection protocol %s (%s)%s", protocol, DETECTION_LABELS[protocol],
@@ -104,8 +110,8 @@ def main(argv=None) -> None:
             elif protocol == "window":
                 probs, history = window_probs(encoder, train, test, cfg, device)
             else:
-                probs, history = dense_finetune_probs(Path(args.init_models) / ENCODER, train, test, cfg,
-                                                      convention, device)
+                probs, history = dense_finetune_probs(encoder, train, test, cfg, convention, device,
+                                                      resume_dir=resume_root / (variant or "pretrained"))
             generator = generator_of(protocol, cfg)
             proposals = {vid: proposals_for(p, generator, cfg) for vid, p in probs.items()}
             if not variant:  # the pretrained encoder's proposals and timelines
@@ -118,7 +124,7 @@ def main(argv=None) -> None:
                                   if protocol != "dense" else f"{v['id']}: ground truth vs predicted frames", names)
             result = evaluate_detection(proposals, gts, convention, voc_tious=cfg["voc_tious"],
                                         official_theta=cfg["official_theta"], num_classes=cfg["num_classes"])
-            prefix = detection_metric_prefix(protocol) + (f"/{variant}" if variant else "")
+            prefix = detection_metric_prefix(protocol, variant)
             metrics.update({k.replace("detect/", f"{prefix}/", 1): v for k, v in result.items()})
             histories[prefix] = history
             log.info("%s: %s", prefix, ", ".join(f"{k.rsplit('/', 1)[1]}={v:.1f}" for k, v in result.items()))

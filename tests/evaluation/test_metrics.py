@@ -41,5 +41,11 @@ def test_summary_lines_name_the_metric_and_the_baselines():
                    "detect/dense_finetune/mAP_action_theta0.5": 20.06})
     assert summary_line("detect", "pku1-xsub", detect) == (
         "detect pku1-xsub: mAP_action 12.3 at θ=0.5 (random init 3.2); dense_finetune 20.1; window 10.2")
+    # ... each with its own random-init baseline when it ran one
+    detect.update({"detect/random_init/window/mAP_action_theta0.5": 6.04,
+                   "detect/random_init/dense_finetune/mAP_action_theta0.5": 8.66})
+    assert summary_line("detect", "pku1-xsub", detect) == (
+        "detect pku1-xsub: mAP_action 12.3 at θ=0.5 (random init 3.2); dense_finetune 20.1 (random init 8.7); "
+        "window 10.2 (random init 6.0)")
     only = {"detect/window/mAP_action_theta0.5": 10.21}
     assert summary_line("detect", "pku1-xsub", only) == "detect pku1-xsub: mAP_action window 10.2"

@@ -76,7 +76,8 @@ def workspace(tmp_path, monkeypatch) -> Path:
         _videos(h5, np.random.default_rng(0))
     shapes = SkeletonH5Dataset(write_tiny_h5(tmp_path / "shapes.h5", frames=16), TINY_SPLIT, "train")
     method = tiny_usdrl()
-    for folder, names in (("pku1-xsub", ("encoder.pt", "encoder_random.pt")), ("ntu60-xsub", ("encoder.pt",))):
+    for folder in ("pku1-xsub", "ntu60-xsub"):
+        names = ("encoder.pt", "encoder_random.pt")
         for seed, name in enumerate(names):
             model = build_model_for(method, shapes, seed=seed + (2 if folder == "ntu60-xsub" else 0))
             save_encoder(tmp_path / "models" / folder / name, **method.encoder_payload(model))
@@ -94,8 +95,9 @@ def test_every_protocol_with_its_keys_files_and_timelines(workspace, capsys):
     assert args[args.index("--init-models") + 1] == "models/ntu60-xsub"
     stage.main(args)
     metrics = json.loads((workspace / REPORTS / "metrics.json").read_text())
-    prefixes = ("detect", "detect/random_init", "detect/window", "detect/dense_finetune")
-    assert set(metrics) == {f"{p}/{m}" for p in prefixes for m in METRICS}
+    prefixes = ("detect", "detect/window", "detect/dense_finetune")  # and each one's random-init baseline
+    assert set(metrics) == {f"{p}/{m}" for p in prefixes + tuple(p.replace("detect", "detect/random_init", 1)
+                                                                 for p in prefixes) for m in METRICS}
     assert all(0.0 <= v <= 100.0 for v in metrics.values())
     proposals = _files(workspace / OUT)
     assert sorted(proposals) == ["dense_finetune/v04.txt", "dense_finetune/v05.txt", "v04.txt", "v05.txt",
@@ -109,6 +111,7 @@ def test_every_protocol_with_its_keys_files_and_timelines(workspace, capsys):
                          "window/v04.png", "window/v05.png"]
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith("detect pku1-xsub: mAP_action ") and "; dense_finetune " in line and "; window " in line
+    assert line.count("(random init ") == 3
 
     # `dvc repro -f`: the same bytes
     before = {**_files(workspace / OUT), "metrics.json": (workspace / REPORTS / "metrics.json").read_bytes()}
@@ -119,6 +122,12 @@ def test_every_protocol_with_its_keys_files_and_timelines(workspace, capsys):
 def test_the_protocols_params_choose_what_runs(workspace):
     stage = _stage()
     Path("params.yaml").write_text(yaml.safe_dump(_params(["window"])))
+    stage.main(stage_args("detect"))
+    metrics = json.loads((workspace / REPORTS / "metrics.json").read_text())
+    assert set(metrics) == {f"detect/{v}window/{m}" for v in ("", "random_init/") for m in METRICS}
+    params = _params(["window"])
+    params["detection"]["random_init"] = False  # no baseline rows
+    Path("params.yaml").write_text(yaml.safe_dump(params))
     stage.main(stage_args("detect"))
     metrics = json.loads((workspace / REPORTS / "metrics.json").read_text())
     assert set(metrics) == {f"detect/window/{m}" for m in METRICS}
@@ -153,4 +162,4 @@ def test_the_head_only_variant_and_seg2clip_run(workspace):
     Path("params.yaml").write_text(yaml.safe_dump(params))
     _stage().main(stage_args("detect"))
     metrics = json.loads((workspace / REPORTS / "metrics.json").read_text())
-    assert set(metrics) == {f"detect/dense_finetune/{m}" for m in METRICS}
+    assert set(metrics) == {f"detect/{v}dense_finetune/{m}" for v in ("", "random_init/") for m in METRICS}

@@ -54,6 +54,7 @@ NOT_DEPS = {
     "pretrain": {"models/.resume/*": "resume state of an interrupted run, deleted on completion"},
     "finetune": {"models/.resume/finetune": "resume state of an interrupted run, deleted on completion"},
     "transfer": {"models/.resume/transfer": "resume state of an interrupted run, deleted on completion"},
+    "detect": {"models/.resume/detect": "resume state of an interrupted dense fine-tune, deleted on completion"},
 }
 
 

@@ -44,7 +44,8 @@ def summary_line(stage: str, protocol: str, metrics: dict[str, float]) -> str:
     """The line an evaluation stage ends with: its headline metric for the pretrained encoder and
     the same metric for the baselines it evaluated, e.g. ``linear ntu60-xsub: top-1 33.5 (random
     init 21.0, hand-crafted 26.4)``; ``detect`` names the θ of its mAP_action and adds the other
-    detection protocols' (``detect/<protocol>/...``), e.g. ``...; window 10.2; dense_finetune 20.1``."""
+    detection protocols' (``detect/<protocol>/...``, their baselines ``detect/random_init/<protocol>/...``),
+    e.g. ``...; window 10.2 (random init 6.0); dense_finetune 20.1``."""
     name, key = _SUMMARY[stage]
 
     def find(prefix: str) -> tuple[str, float] | None:
@@ -59,7 +60,9 @@ def summary_line(stage: str, protocol: str, metrics: dict[str, float]) -> str:
         for part in sorted({k.split("/")[1] for k in metrics if k.count("/") == 2} - variants):
             found = find(f"detect/{part}/{key}")
             if found is not None:
-                others.append(f"{part} {found[1]:.1f}")
+                base = [f"{text} {b[1]:.1f}" for variant, text in _BASELINES
+                        if (b := find(f"detect/{variant}/{part}/{key}")) is not None]
+                others.append(f"{part} {found[1]:.1f}" + (f" ({', '.join(base)})" if base else ""))
     main = find(f"{stage}/{key}")
     if main is None:
         if others:

@@ -56,10 +56,12 @@ DETECTION_LABELS = {"dense": "frozen dense head", "window": "window (W)",
                     "dense_finetune": "dense fine-tune (D, TPAMI)"}
 
 
-def detection_metric_prefix(protocol: str) -> str:
+def detection_metric_prefix(protocol: str, variant: str = "") -> str:
     """The metric keys' prefix of a detection protocol: ``detect`` for the dense protocol (its keys
-    predate the others), ``detect/<protocol>`` for the others."""
-    return "detect" if protocol == "dense" else f"detect/{protocol}"
+    predate the others), ``detect/<protocol>`` for the others; a baseline ``variant``
+    (``random_init``) comes right after ``detect/``, as every stage names its baselines
+    (``detect/random_init/window``)."""
+    return "/".join(p for p in ("detect", variant, None if protocol == "dense" else protocol) if p)
 
 
 def detection_protocol_of(key: str) -> tuple[str, str] | None:
@@ -120,10 +122,12 @@ DETECTION_DENSE_FINETUNE_SCHEMA = {
     "train_stride": integer(1),  # sliding: a clip every this many frames
     "epochs": integer(1), "lr": number(0.0, open_lo=True), "batch_size": integer(1),
     "momentum": number(0.0, 1.0), "weight_decay": number(0.0),
+    "ckpt_every": integer(1),  # resume checkpoint every this many epochs
 }
 
 DETECTION_SCHEMA = {
     "protocols": _detection_protocols,
+    "random_init": boolean,  # every protocol also from the random-init encoder: detect/random_init/...
     # the dense protocol: a per-frame head on the frozen encoder's dense features (skelrep's own)
     "proposals": choice(*PROPOSALS), "thr_class_prob": number(0.0, 1.0), "ssd_smooth_radius": integer(0),
     "ssd_activity_thr": number(0.0, 1.0),

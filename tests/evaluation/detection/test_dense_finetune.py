@@ -176,3 +176,41 @@ def test_bad_inputs_are_refused():
         finetune_dense_detector(FrameEncoder(), [TrainVideo(video.joint, np.zeros(152, np.int64))],
                                 num_classes=CLASSES,
                                 settings=DenseFinetuneSettings(epochs=1, lr=0.1, batch_size=4, train_clips="seg2clip"))
+
+
+class Interrupt(Exception):
+    pass
+
+
+class DyingEncoder(FrameEncoder):
+    """Raises after ``calls`` forward passes: a training killed mid-epoch."""
+
+    def __init__(self, calls: int, **kwargs):
+        super().__init__(**kwargs)
+        self.calls = calls
+
+    def dense_features(self, clip):
+        self.calls -= 1
+        if self.calls < 0:
+            raise Interrupt
+        return super().dense_features(clip)
+
+
+def test_an_interrupted_training_resumes_to_the_same_weights(tmp_path):
+    videos = [_video(_labels(PATTERN)), _video(_labels([(0, 10), (3, 30), (0, 20), (1, 35), (2, 30), (0, 12)]))]
+    settings = DenseFinetuneSettings(epochs=5, lr=0.2, batch_size=4, train_stride=8, train_clips="seg2clip",
+                                     ckpt_every=2)
+    whole, whole_history = finetune_dense_detector(FrameEncoder(seed=1), videos, num_classes=CLASSES,
+                                                   settings=settings)
+    per_epoch = 2  # 6 segments at batch 4: 2 batches an epoch
+    with pytest.raises(Interrupt):  # killed during epoch 4: epochs 1-2 saved, the checkpoint of epoch 2 stays
+        finetune_dense_detector(DyingEncoder(3 * per_epoch + 1, seed=1), videos, num_classes=CLASSES,
+                                settings=settings, ckpt_dir=tmp_path, fingerprint="run")
+    assert int(torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"]) == 2
+    # the same configuration resumes after epoch 2 and ends where the uninterrupted run did
+    resumed, history = finetune_dense_detector(FrameEncoder(seed=1), videos, num_classes=CLASSES,
+                                               settings=settings, ckpt_dir=tmp_path, fingerprint="run")
+    assert history == whole_history
+    assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), resumed.state_dict().values(),
+                                                 strict=True))
+    assert not (tmp_path / "checkpoint.pt").exists()  # removed once complete

@@ -24,13 +24,20 @@ pipeline, evaluation.md §6.3 and usdrl.md §13.2).
   concatenated per video (:func:`predict_dense_probs`).
 
 Deterministic for a seed on CPU: the head's initialisation comes from ``seed``, each epoch's
-clip order and seg2clip draws from a CPU generator seeded with ``(seed, epoch)``.
+clip order and seg2clip draws from a CPU generator seeded with ``(seed, epoch)``. That is also
+what makes resuming exact: with ``ckpt_dir`` and a ``fingerprint`` (the run's identity), the
+model, optimiser and history are saved every ``ckpt_every`` epochs
+(:mod:`skelrep.training.checkpoint`, atomically) and a later run of the same fingerprint goes on
+after the last saved epoch, ending with the weights of an uninterrupted run; the checkpoint is
+removed when training completes (the paper recipe is 150 epochs at batch 512).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,8 +46,11 @@ from torch import nn
 from tqdm import tqdm
 
 from ...data.augment import resample_time
+from ...training.checkpoint import checkpoint_path, clear_checkpoint, load_checkpoint, save_checkpoint
 from ..linear import make_linear_head
 from .dense import _clip, _windows
+
+log = logging.getLogger(__name__)
 
 IGNORE = -1  # the label of padded frames: no loss
 TRAIN_CLIPS = ("sliding", "seg2clip")
@@ -61,10 +71,11 @@ class DenseFinetuneSettings:
     train_clips: str = "sliding"
     train_stride: int = 32
     seed: int = 0
+    ckpt_every: int = 10  # resume checkpoint every this many epochs (with a ckpt_dir)
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.train_stride < 1:
-            raise ValueError("epochs, batch_size and train_stride must be >= 1")
+        if self.epochs < 1 or self.batch_size < 1 or self.train_stride < 1 or self.ckpt_every < 1:
+            raise ValueError("epochs, batch_size, train_stride and ckpt_every must be >= 1")
         if self.train_clips not in TRAIN_CLIPS:
             raise ValueError(f"train_clips must be one of {TRAIN_CLIPS}; got {self.train_clips!r}")
 
@@ -144,9 +155,11 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 def finetune_dense_detector(encoder: nn.Module, videos: Sequence[TrainVideo], *, num_classes: int,
                             settings: DenseFinetuneSettings, device: torch.device | str = "cpu",
-                            progress: bool = False) -> tuple[DenseDetector, list[dict]]:
+                            progress: bool = False, ckpt_dir: str | Path | None = None,
+                            fingerprint: str | None = None) -> tuple[DenseDetector, list[dict]]:
     """Train protocol D's detector from ``encoder`` (modified in place when fine-tuned); returns
-    the model (on ``device``, eval mode) and one history row per epoch."""
+    the model (on ``device``, eval mode) and one history row per epoch. With ``ckpt_dir`` and
+    ``fingerprint``, an interrupted run resumes (module doc)."""
     if not videos:
         raise ValueError("no training video")
     for i, v in enumerate(videos):
@@ -170,8 +183,16 @@ def finetune_dense_detector(encoder: nn.Module, videos: Sequence[TrainVideo], *,
         if not items:
             raise ValueError("seg2clip: the training videos have no ground-truth segment")
     model.eval()  # the official loop: DropPath off, normalisation statistics fixed
-    history = []
-    for epoch in tqdm(range(1, settings.epochs + 1), desc="dense detector", unit="epoch", disable=not progress):
+    history: list[dict] = []
+    start = 1
+    resumable = ckpt_dir is not None and fingerprint is not None
+    state = load_checkpoint(ckpt_dir, fingerprint) if resumable else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        history, start = list(state["history"]), int(state["epoch"]) + 1
+        log.info("dense detector: resuming after epoch %d (%s)", start - 1, checkpoint_path(ckpt_dir))
+    for epoch in tqdm(range(start, settings.epochs + 1), desc="dense detector", unit="epoch", disable=not progress):
         gen = _epoch_generator(settings.seed, epoch)
         order = torch.randperm(len(items), generator=gen).tolist()
         epoch_lr = opt.param_groups[0]["lr"]
@@ -198,6 +219,13 @@ def finetune_dense_detector(encoder: nn.Module, videos: Sequence[TrainVideo], *,
             counted += n
         history.append({"epoch": epoch, "lr": epoch_lr, "train_loss": loss_sum / max(counted, 1),
                         "train_frame_acc": 100.0 * correct / max(counted, 1)})
+        if resumable and epoch % settings.ckpt_every == 0 and epoch < settings.epochs:
+            # constant lr, per-epoch generators: no scheduler, scaler or global RNG state to carry
+            save_checkpoint(ckpt_dir, {"fingerprint": fingerprint, "epoch": epoch, "model": model.state_dict(),
+                                       "optimizer": opt.state_dict(), "scheduler": None, "scaler": None,
+                                       "rng": None, "history": history})
+    if resumable:
+        clear_checkpoint(ckpt_dir)
     return model.eval(), history
 
 

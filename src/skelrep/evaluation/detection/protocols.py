@@ -5,17 +5,22 @@ every test video; the stage then turns them into proposals (:func:`proposals_for
 
 - ``dense``: skelrep's frozen dense head. A per-frame linear head on the frozen encoder's dense
   features (training clips every ``train_stride`` frames; the top-level keys of the section).
-  Metric keys ``detect/<metric>`` (random-init encoder: ``detect/random_init/<metric>``).
+  Metric keys ``detect/<metric>``.
 - ``window``: protocol W, window classification with the frozen encoder (:mod:`.window`;
   ``detection.window``). Keys ``detect/window/<metric>``.
 - ``dense_finetune``: protocol D, the USDRL TPAMI pipeline: the whole network fine-tuned from
   another protocol's encoder (``detection.dense_finetune.init_from``; :mod:`.dense_finetune`).
   Keys ``detect/dense_finetune/<metric>``.
+
+With ``detection.random_init`` each protocol runs again from the random-init encoder (for D:
+``init_from``'s, the supervised-from-scratch baseline), keys ``detect/random_init/...``
+(:func:`skelrep.evaluation.sections.detection_metric_prefix`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +28,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ...io import sha256_file
 from ..features import load_frozen_encoder
+from ..finetune import fingerprint
 from .dense import video_frame_features
 from .dense_finetune import DenseFinetuneSettings, TrainVideo, finetune_dense_detector, predict_dense_probs
 from .framewise import predict_frame_probs, train_frame_classifier
@@ -97,7 +104,7 @@ def dense_finetune_settings(cfg: Mapping[str, Any]) -> DenseFinetuneSettings:
     d = cfg["dense_finetune"]
     return DenseFinetuneSettings(epochs=d["epochs"], lr=d["lr"], batch_size=d["batch_size"], momentum=d["momentum"],
                                  weight_decay=d["weight_decay"], finetune=d["finetune"], train_clips=d["train_clips"],
-                                 train_stride=d["train_stride"], seed=cfg["seed"])
+                                 train_stride=d["train_stride"], seed=cfg["seed"], ckpt_every=d["ckpt_every"])
 
 
 def train_videos(videos: Videos, convention: str) -> list[TrainVideo]:
@@ -116,13 +123,19 @@ def train_videos(videos: Videos, convention: str) -> list[TrainVideo]:
 
 
 def dense_finetune_probs(init_path: str | Path, train: Videos, test: Videos, cfg: Mapping[str, Any],
-                         convention: str, device: torch.device) -> tuple[dict[str, np.ndarray], list[dict]]:
+                         convention: str, device: torch.device, resume_dir: str | Path | None = None,
+                         ) -> tuple[dict[str, np.ndarray], list[dict]]:
     """Protocol D: the encoder of ``init_path`` and a per-frame head trained end to end (or the
-    head alone, ``dense_finetune.finetune: false``)."""
+    head alone, ``dense_finetune.finetune: false``). With ``resume_dir``, an interrupted training
+    resumes there; the run's identity is the encoder file's hash, the recipe and the data."""
     settings = dense_finetune_settings(cfg)
     encoder = load_frozen_encoder(init_path, device)  # made trainable by the fine-tune when it should be
+    ident = fingerprint({"encoder": sha256_file(init_path), "settings": asdict(settings),
+                         "num_classes": cfg["num_classes"], "convention": convention,
+                         "train": [(v["id"], int(np.shape(v["joint"])[1])) for v in train]})
     model, history = finetune_dense_detector(encoder, train_videos(train, convention), num_classes=cfg["num_classes"],
-                                             settings=settings, device=device, progress=True)
+                                             settings=settings, device=device, progress=True,
+                                             ckpt_dir=resume_dir, fingerprint=ident if resume_dir else None)
     probs = {v["id"]: predict_dense_probs(model, v["joint"], batch_size=max(64, settings.batch_size), device=device)
              for v in tqdm(test, desc="dense fine-tune (test)", unit="video", mininterval=2.0)}
     return probs, history
