@@ -10,6 +10,7 @@ import torch
 
 from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.methods.usdrl.method import USDRL
+from skelrep.training import pretrain as pretrain_module
 from skelrep.training.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from skelrep.training.pretrain import NonFiniteLossError, run_pretraining, write_stats
 
@@ -109,7 +110,7 @@ def test_samples_per_s_is_a_real_number_or_nothing(dataset, tmp_path):
     _assert_same_weights(straight, finished)
 
 
-def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(dataset, tmp_path):
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(dataset, tmp_path, monkeypatch):
     method = tiny_usdrl(epochs=3)
     real_loss = method.training_loss
     calls = {"n": 0}
@@ -127,6 +128,14 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(dataset, tmp_pa
     ckpt = load_checkpoint(tmp_path / "d")
     assert ckpt["epoch"] == 0
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+    # on a GPU the loss is read every SYNC_EVERY steps (no host sync per step): the error names the
+    # steps since the last read, and the last good checkpoint is kept all the same
+    monkeypatch.setattr(pretrain_module, "_sync_every", lambda device: 2)
+    calls["n"] = 0
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1, steps 0-1"):
+        _run(method, dataset, tmp_path / "e")
+    assert load_checkpoint(tmp_path / "e")["epoch"] == 0
 
 
 def test_loss_decreases_and_stats_have_every_term(dataset, tmp_path):

@@ -35,6 +35,14 @@ from .schema import TrainSchedule, train_schedule
 log = logging.getLogger(__name__)
 
 
+# On a GPU every host read of a device value (``float(loss)``, ``if torch.isfinite(loss)``) waits
+# for the queued kernels, so the CPU cannot run ahead and the card idles between steps. There the
+# loop keeps the loss sums and the finiteness flag on the device and reads them every
+# SYNC_EVERY steps and at the end of the epoch; on the CPU a read costs nothing and happens each
+# step (a non-finite loss then stops training before its update).
+SYNC_EVERY = 25
+
+
 class NonFiniteLossError(SkelrepError):
     pass
 
@@ -141,7 +149,10 @@ def run_pretraining(method, train_cfg: dict, dataset, *, device: torch.device, c
         train_model.train()
         aug_gen = torch.Generator(device=device).manual_seed(seed * 7_919 + epoch * 104_729 + dist.rank)
         torch.manual_seed(seed * 31 + epoch)  # DropPath etc.: epoch-seeded so resume is exact
-        sums: dict[str, float] = {}
+        sums: dict[str, torch.Tensor] = {}  # float64 on the device: the same sums as Python floats
+        finite = torch.ones((), dtype=torch.bool, device=device)
+        sync_every = _sync_every(device)
+        checked = 0  # the first step not yet checked for a finite loss
         epoch_samples = 0
         t0 = time.perf_counter()
         order = _epoch_order(len(dataset), train_cfg["batch_size"], seed, epoch, dist)
@@ -151,19 +162,23 @@ def run_pretraining(method, train_cfg: dict, dataset, *, device: torch.device, c
             with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                 terms = method.training_loss(train_model, x, num_frames, aug_gen, dist)
             loss = terms["total"]
-            if not torch.isfinite(loss):
-                last = f"epoch {history[-1]['epoch']}" if history else "none"
-                raise NonFiniteLossError(
-                    f"the loss became {loss.item()} at epoch {epoch}, step {step}; training stopped. "
-                    f"The last good checkpoint is kept in {ckpt_dir} ({last}); lower the learning rate or "
-                    f"use precision fp32.")
+            finite = finite & torch.isfinite(loss.detach())
+            if (step + 1) % sync_every == 0 or step + 1 == len(order):
+                if not bool(finite):  # a host read: every step on CPU, every sync_every steps on GPU
+                    last = f"epoch {history[-1]['epoch']}" if history else "none"
+                    where = f"step {step}" if checked == step else f"steps {checked}-{step}"
+                    raise NonFiniteLossError(
+                        f"the loss became {loss.item()} at epoch {epoch}, {where}; training stopped. "
+                        f"The last good checkpoint is kept in {ckpt_dir} ({last}); lower the learning rate or "
+                        f"use precision fp32.")
+                checked = step + 1
+                bar.set_postfix(loss=f"{loss.item():.4f}")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
             for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+                sums[k] = sums[k] + v.detach().double() if k in sums else v.detach().double()
             epoch_samples += x.shape[0] * dist.world_size
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -171,7 +186,7 @@ def run_pretraining(method, train_cfg: dict, dataset, *, device: torch.device, c
         samples_seen += epoch_samples
         train_time += epoch_time
         stats = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
-        stats.update({f"loss/{k}" if k != "total" else "loss": all_reduce_mean(v / steps_per_epoch, dist, device)
+        stats.update({f"loss/{k}" if k != "total" else "loss": all_reduce_mean(float(v) / steps_per_epoch, dist, device)
                       for k, v in sorted(sums.items())})
         scheduler.step()
         history.append(stats)
@@ -190,6 +205,11 @@ def run_pretraining(method, train_cfg: dict, dataset, *, device: torch.device, c
                           resumed_from_epoch=resumed, schedule=schedule,
                           samples_per_s=_rate(samples_seen, train_time),
                           peak_memory_mb=peak)
+
+
+def _sync_every(device: torch.device) -> int:
+    """Steps between the loop's host reads of the loss (module comment at SYNC_EVERY)."""
+    return SYNC_EVERY if device.type == "cuda" else 1
 
 
 def _rate(samples: int, seconds: float) -> float | None:
