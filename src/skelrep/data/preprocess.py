@@ -15,6 +15,7 @@ from which every later stage takes V, M, C and the bone tree.
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import logging
 import multiprocessing as mp
@@ -46,7 +47,16 @@ from .generic import (
     read_generic_index,
     stored_frames,
 )
-from .hdf5 import LAYOUT_ATTR, SUBSETS, SampleWriter, write_detection_split, write_detection_video, write_split
+from .hdf5 import (
+    LAYOUT_ATTR,
+    SUBSETS,
+    SampleWriter,
+    encode_sample,
+    encoded_samples_match,
+    write_detection_split,
+    write_detection_video,
+    write_split,
+)
 from .layout import SkeletonLayout, load_layout, pre_normalize_layout
 from .normalize import NORMALISATIONS, denoise_bodies_sgn, pre_normalize, select_bodies_by_energy
 from .plausibility import LayoutCheck
@@ -159,8 +169,21 @@ def _pad_time(x: np.ndarray, frames: int) -> np.ndarray:
     return out
 
 
-def _ntu_task(task: tuple[str, str, PreprocessConfig]):
-    archive_path, member, cfg = task
+@functools.cache
+def _ntu_check() -> LayoutCheck:
+    """The layout check's per-sample part for NTU samples, in a worker (one per process)."""
+    return LayoutCheck("ntu", load_layout("ntu25"))
+
+
+def _ntu_task(task: tuple[str, str, PreprocessConfig, bool]):
+    """One NTU file -> (member, sample, num_frame, error, layout-check part).
+
+    With ``encode`` (:func:`skelrep.data.hdf5.encoded_samples_match`) the sample comes back as
+    its compressed HDF5 chunk and the layout check's part is measured here: the writing process
+    then only copies bytes into the file and adds up counts, and the pipe carries the compressed
+    chunk instead of the 180 kB array. Without it, the array, and the check runs there.
+    """
+    archive_path, member, cfg, encode = task
     source = _source(archive_path, member)
     try:
         # x y z is all either path reads; every field is still validated
@@ -174,11 +197,13 @@ def _ntu_task(task: tuple[str, str, PreprocessConfig]):
             bodies = select_bodies_by_energy(slots, keep=cfg.bodies_out)
         num_frame = min(bodies.shape[1], cfg.max_frames)
         joint = pre_normalize(_pad_time(bodies, cfg.max_frames), **NORMALISATIONS[cfg.normalisation])
-        return member, joint, num_frame, None
+        if encode:
+            return member, encode_sample(joint), num_frame, None, _ntu_check().measure(joint, num_frame)
+        return member, joint, num_frame, None, None
     except DataError as exc:
         if cfg.on_error == "fail":
             raise
-        return member, None, 0, str(exc)
+        return member, None, 0, str(exc), None
 
 
 def _pku_task(task: tuple[str, str, str, str, PreprocessConfig, bool]):
@@ -358,6 +383,7 @@ def _ntu_dataset(h5, info, raw_dirs, cfg, summary, check: LayoutCheck) -> None:
         raise DataError(str(raw_dirs[dataset]), "no .skeleton members found in the archives")
     missing = ntu.load_missing(dataset)
     max_setup, max_action = (17, 60) if dataset == "ntu60" else (32, 120)
+    encode = encoded_samples_match()  # compress in the workers (same bytes as h5py's)
     tasks, names = [], []
     for fname in sorted(members):
         stem = fname[: -len(".skeleton")]
@@ -368,18 +394,21 @@ def _ntu_dataset(h5, info, raw_dirs, cfg, summary, check: LayoutCheck) -> None:
         if name.setup > max_setup or name.action > max_action:
             continue
         names.append(name)
-        tasks.append((*members[fname], cfg))
+        tasks.append((*members[fname], cfg, encode))
     writer = SampleWriter(h5, (3, cfg.max_frames, 25, cfg.bodies_out), NTU_META)
     splits = _Splits(info.splits)
     results = _parallel(_ntu_task, tasks, resolve_workers(cfg.workers), f"preprocess {dataset}")
-    for (member, joint, num_frame, error), name in zip(results, names, strict=True):
+    for (member, joint, num_frame, error, measured), name in zip(results, names, strict=True):
         stem = Path(member).stem
         if error is not None:
             summary.skipped.append({"sample": stem, "error": error})
             log.warning("skipped %s", error)
             continue
         index = writer.append(stem, joint, num_frame, name.label, {k: getattr(name, k) for k in NTU_META})
-        check.add(stem, joint, num_frame)
+        if measured is not None:
+            check.merge(stem, measured)
+        else:
+            check.add(stem, joint, num_frame)
         splits.add(index, name.label, {b: ntu.ntu_split(name, dataset, b) for b in info.splits})
     writer.close()
     splits.write(h5, summary)
