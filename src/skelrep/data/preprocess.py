@@ -3,7 +3,7 @@ every sample once and one index set per named split (:mod:`skelrep.data.hdf5`).
 
 Archive members are read in place (the ~114k NTU files are never extracted), parsed in
 parallel across cores, and appended sample by sample to the HDF5 file, so memory stays flat
-whatever the dataset size: at most ``_BLOCK`` samples per worker are in flight.
+whatever the dataset size: at most ``_BLOCK`` tasks per worker are in flight.
 
 A user dataset (:func:`preprocess_generic`) is read from its raw folder (the copied dataset
 and its ``layout.yaml``); untracked frames and short sequences are handled per
@@ -14,8 +14,10 @@ from which every later stage takes V, M, C and the bone tree.
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import functools
+import itertools
 import json
 import logging
 import multiprocessing as mp
@@ -67,7 +69,8 @@ log = logging.getLogger(__name__)
 NTU_META = ("setup", "camera", "performer", "replication", "action")
 PKU_META = ("video", "view", "subject")
 _VIEWS = {"L": 0, "M": 1, "R": 2}
-_BLOCK = 64  # samples submitted per worker at a time: bounds memory in flight
+_BLOCK = 64  # tasks in flight per worker: bounds memory
+_CHUNK = 4  # tasks sent to a worker at a time (fewer, larger messages)
 
 PREPROCESS_SCHEMA = {
     "normalisation": choice(*NORMALISATIONS),
@@ -268,18 +271,33 @@ def _generic_task(task: tuple[str, str, _GenericSample]):
         return sample_id, None, 0, str(exc)
 
 
+def _call_each(fn: Callable, chunk: list) -> list:
+    return [fn(task) for task in chunk]
+
+
 def _parallel(fn: Callable, tasks: list, workers: int, desc: str) -> Iterator:
-    """Ordered parallel map in bounded blocks (results stream back in task order)."""
+    """Ordered parallel map (results stream back in task order) with at most ``_BLOCK`` tasks per
+    worker in flight, which bounds memory.
+
+    The window slides: each chunk of ``_CHUNK`` tasks taken back is replaced by the next one, so
+    the workers never wait for the slowest chunk of a block (as they did with one ``imap`` per
+    block) nor for the writer to drain it.
+    """
     if workers <= 1:
         for t in tqdm(tasks, desc=desc, unit="file", mininterval=1.0):
             yield fn(t)
         return
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    chunks = (tasks[lo: lo + _CHUNK] for lo in range(0, len(tasks), _CHUNK))
     # quiet workers that die with this process (a killed stage leaves no orphans or tracebacks)
     with worker_pool(workers, ctx) as pool, tqdm(total=len(tasks), desc=desc, unit="file", mininterval=1.0) as bar:
-        block = _BLOCK * workers
-        for lo in range(0, len(tasks), block):
-            for result in pool.imap(fn, tasks[lo: lo + block], chunksize=4):
+        in_flight = collections.deque(pool.apply_async(_call_each, (fn, chunk))
+                                      for chunk in itertools.islice(chunks, _BLOCK * workers // _CHUNK))
+        while in_flight:
+            results = in_flight.popleft().get()
+            for chunk in itertools.islice(chunks, 1):
+                in_flight.append(pool.apply_async(_call_each, (fn, chunk)))
+            for result in results:
                 bar.update(1)
                 yield result
 
