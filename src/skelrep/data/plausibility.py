@@ -45,6 +45,7 @@ MAX_BONE_CV = 0.4    # the median (over sequences) length CV of every bone stays
 # Kinect v2 thumb - hand bones, a few cm long, reach ~0.3 on the synthetic PKU-MMD data
 LIKELY_CAUSE = "joint order does not match the layout?"
 
+
 @dataclass(frozen=True, eq=False)
 class SampleCheck:
     """What one sample adds to a :class:`LayoutCheck` (:meth:`LayoutCheck.measure`): computed
