@@ -179,3 +179,20 @@ class TestSevenZip:
             archive = open_archive(path)
             list(archive.iter_members(archive.members()))
         assert info.value.path == str(path)
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2],
+                         ids=["stored", "deflated", "bzip2"])
+def test_zip_members_read_whole_or_through_zipfile(tmp_path, compression):
+    """Stored and deflated members are read in one piece (ZipArchive._read_whole), others by
+    zipfile; the bytes are the same, a non-ASCII name (UTF-8 flag) included."""
+    members = {**MEMBERS, "nturgb+d_skeletons/é.txt": b"3\n" * 1000}
+    path = tmp_path / "a.zip"
+    with zipfile.ZipFile(path, "w", compression=compression) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    with open_archive(path) as archive:
+        for name, data in members.items():
+            whole = archive._read_whole(name)
+            assert whole == (data if compression != zipfile.ZIP_BZIP2 else None)
+            assert archive.read(name) == data

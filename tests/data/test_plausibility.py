@@ -119,3 +119,19 @@ def test_layout_check_on_one_sample():
     assert check.example is None
     assert result["checks"]["bone_length_cv"] == {"skipped": "no sequence with two tracked frames"}
     assert "skipped" in result["checks"]["head_above_hip"]
+
+
+def test_measure_then_merge_adds_what_add_adds():
+    """The NTU workers measure each sample's part of the check; the writer merges them in order."""
+    layout = load_layout("ntu25")
+    rng = np.random.default_rng(0)
+    samples = [rng.standard_normal((3, 12, 25, 2)).astype(np.float32) for _ in range(3)]
+    samples[0][..., 0] = 0  # person 0 untracked: the example comes from the second sample
+    samples[2][:, :, 4] = 0  # an untracked joint
+    added, merged = LayoutCheck("d", layout), LayoutCheck("d", layout)
+    for i, x in enumerate(samples):
+        added.add(f"s{i}", x, 10)
+        merged.merge(f"s{i}", merged.measure(x, 10))
+    assert added.result() == merged.result()
+    assert added.example[0] == merged.example[0] == "s1"
+    assert np.array_equal(added.example[1], merged.example[1])

@@ -92,6 +92,19 @@ def test_same_input_gives_byte_identical_hdf5_with_one_or_two_workers(ntu_raw, t
     assert _sha(tmp_path / "a.h5") == _sha(tmp_path / "b.h5")
 
 
+def test_samples_compressed_in_the_workers_give_the_bytes_h5py_writes(ntu_raw, tmp_path, monkeypatch):
+    """The NTU workers compress each sample's chunk themselves (hdf5.encode_sample) when that gives
+    h5py's bytes; the file must be the one h5py writes from the arrays, summary included."""
+    import skelrep.data.preprocess as pp
+
+    assert pp.encoded_samples_match()  # else the test below compares the array path with itself
+    encoded = _run(ntu_raw, tmp_path / "encoded.h5", cfg=PreprocessConfig(workers=2))
+    monkeypatch.setattr(pp, "encoded_samples_match", lambda: False)
+    arrays = _run(ntu_raw, tmp_path / "arrays.h5")
+    assert _sha(tmp_path / "encoded.h5") == _sha(tmp_path / "arrays.h5")
+    assert encoded.as_dict() == arrays.as_dict()  # the layout check measured in the workers too
+
+
 def test_isc_normalisation_differs_and_is_recorded(ntu_raw, tmp_path):
     _run(ntu_raw, tmp_path / "u.h5")
     _run(ntu_raw, tmp_path / "i.h5", cfg=PreprocessConfig(workers=1, normalisation="isc"))

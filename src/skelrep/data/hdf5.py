@@ -27,7 +27,10 @@ files and stable DVC hashes. Samples are appended in blocks (never a whole datas
 
 from __future__ import annotations
 
+import functools
+import io
 import json
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -51,6 +54,53 @@ _COMPRESSION = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
 # _FILL: a user-defined fill value makes HDF5 initialise every chunk it allocates. Without one, the
 # part of an edge chunk beyond the dataset's extent held whatever memory it got, was compressed with
 # the data, and made the file bytes (not the data) differ between two runs on the same machine.
+
+
+class EncodedSample(bytes):
+    """One sample's ``joint`` chunk as the file stores it (:func:`encode_sample`), made where the
+    sample was computed (a pool worker), so the writing process only copies bytes into the file."""
+
+
+def encode_sample(joint: np.ndarray) -> EncodedSample:
+    """The bytes HDF5 stores for a float32 sample in a ``samples/joint`` chunk: the byte shuffle,
+    then zlib's deflate at level 1 (the ``_COMPRESSION`` pipeline, in that order).
+
+    Shuffle: the first byte of every value, then every second byte, ... (HDF5's H5Z_shuffle for
+    4-byte values). HDF5's deflate filter is one ``compress2(level)`` call into a buffer of
+    ``compressBound`` bytes, which cannot fail: the zlib stream ``zlib.compress`` returns. Whether
+    Python's zlib gives the bytes HDF5's own zlib gives is checked once per process by
+    :func:`encoded_samples_match`; use this only where it returned True.
+    """
+    values = np.ascontiguousarray(joint, dtype="<f4")
+    shuffled = values.view(np.uint8).reshape(-1, 4).T.tobytes()
+    return EncodedSample(zlib.compress(shuffled, _COMPRESSION["compression_opts"]))
+
+
+@functools.cache
+def encoded_samples_match() -> bool:
+    """Whether :func:`encode_sample` gives the very chunk bytes h5py writes, on a probe sample
+    written through h5py into an in-memory file.
+
+    Python's ``zlib`` and the zlib inside HDF5 are separate libraries (h5py's wheels bundle their
+    own); deflate's output is the same for the same zlib version and algorithm, but another
+    implementation (zlib-ng, a patched system zlib) compresses to other valid bytes. When this
+    returns False the samples go to h5py as arrays, and h5py compresses them as before.
+    """
+    # A (3, 300, 25, 2) sample like a normalised one: a smooth random walk, looped to the padded
+    # length, exact zeros for an absent second person and untracked joints.
+    rng = np.random.Generator(np.random.PCG64(0))
+    walk = np.cumsum(rng.standard_normal((3, 70, 25, 2)), axis=1) * 0.01
+    walk[..., 1] = 0
+    walk[:, :, 3] = 0
+    probe = np.concatenate([walk] * 5, axis=1)[:, :300].astype(np.float32)
+    try:
+        with h5py.File(io.BytesIO(), "w") as h5:
+            d = _create(h5, "joint", (1, *probe.shape), "float32", chunks=(1, *probe.shape), **_COMPRESSION)
+            d[0] = probe
+            mask, stored = d.id.read_direct_chunk((0,) * d.ndim)
+    except AttributeError:  # an h5py without direct chunk I/O (before 3.0): keep the array path
+        return False
+    return mask == 0 and bytes(stored) == encode_sample(probe)
 
 
 def _create(group: h5py.Group, name: str, shape: tuple, dtype: Any, chunks: tuple | None = None, **kw):
@@ -78,6 +128,7 @@ class SampleWriter:
         self.block = block
         self.count = 0
         self._pending: list[tuple] = []
+        self._encoded: bool | None = None  # whether samples come as EncodedSample (set by the first)
         g = h5.create_group(SAMPLES, track_order=True)
         _create(g, "joint", (0, *self.sample_shape), "float32",
                 chunks=(1, *self.sample_shape), **_COMPRESSION)
@@ -88,7 +139,15 @@ class SampleWriter:
         for key in self.meta_keys:
             _create(meta, key, (0,), "int16", chunks=(1024,))
 
-    def append(self, name: str, joint: np.ndarray, num_frame: int, label: int, meta: Mapping[str, int]) -> int:
+    def append(self, name: str, joint: np.ndarray | EncodedSample, num_frame: int, label: int,
+               meta: Mapping[str, int]) -> int:
+        """``joint``: the (C, T_max, V, M) sample, or its chunk from :func:`encode_sample` (only
+        where :func:`encoded_samples_match`; one kind per writer)."""
+        encoded = isinstance(joint, EncodedSample)
+        if self._encoded is None:
+            self._encoded = encoded
+        elif encoded != self._encoded:
+            raise ValueError("SampleWriter: encoded and array samples mixed in one dataset")
         self._pending.append((name, joint, num_frame, label, [meta[k] for k in self.meta_keys]))
         self.count += 1
         if len(self._pending) >= self.block:
@@ -103,12 +162,20 @@ class SampleWriter:
         lo = g["label"].shape[0]
         hi = lo + len(rows)
         names, joints, frames, labels, metas = zip(*rows, strict=True)
-        columns = {"joint": np.stack(joints), "num_frame": np.array(frames), "label": np.array(labels),
-                   "sample_name": np.array(names, dtype=object)}
+        encoded = isinstance(joints[0], EncodedSample)
+        columns = {"joint": joints if encoded else np.stack(joints), "num_frame": np.array(frames),
+                   "label": np.array(labels), "sample_name": np.array(names, dtype=object)}
         columns.update({f"meta/{k}": np.array([m[i] for m in metas]) for i, k in enumerate(self.meta_keys)})
         for key, values in columns.items():
             g[key].resize(hi, axis=0)
-            g[key][lo:hi] = values
+            if key == "joint" and encoded:
+                # The chunks as h5py would have compressed them (encoded_samples_match), one per
+                # sample: the same bytes at the same file offsets as the slice write below.
+                dataset = g[key].id
+                for i, chunk in enumerate(values):
+                    dataset.write_direct_chunk((lo + i, *(0,) * len(self.sample_shape)), chunk, 0)
+            else:
+                g[key][lo:hi] = values
         self._pending = []
 
     def close(self) -> None:

@@ -138,7 +138,8 @@ def pre_normalize(data: np.ndarray, *, z_align: bool, x_align: bool = True,
     if x_align:
         shoulders = x[:, 0, ref, x_pair[0]] - x[:, 0, ref, x_pair[1]]
         x = _rotate(_rotation_onto(shoulders, np.array([1.0, 0.0, 0.0])), x)
-    return x.transpose(0, 2, 3, 1).astype(np.float32)
+    # C order: written as it is (the HDF5 chunk, hdf5.encode_sample) without another copy
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1), dtype=np.float32)
 
 
 def _rotate(matrix: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -45,6 +45,19 @@ MAX_BONE_CV = 0.4    # the median (over sequences) length CV of every bone stays
 # Kinect v2 thumb - hand bones, a few cm long, reach ~0.3 on the synthetic PKU-MMD data
 LIKELY_CAUSE = "joint order does not match the layout?"
 
+
+@dataclass(frozen=True, eq=False)
+class SampleCheck:
+    """What one sample adds to a :class:`LayoutCheck` (:meth:`LayoutCheck.measure`): computed
+    where the sample is (a pool worker) and merged in sample order by the writing process, with
+    the same result as :meth:`LayoutCheck.add` on the sample there."""
+
+    frame: np.ndarray | None  # (V, C) first tracked frame of person 0, None when untracked
+    head: tuple[int, int] = (0, 0)  # passing frames, frames
+    legs: tuple[int, int] = (0, 0)
+    cv: tuple[np.ndarray, ...] = ()  # (E,) CV per bone, one per person-sequence
+
+
 @dataclass
 class LayoutCheck:
     """Accumulates the checks over a dataset's samples: :meth:`add` each normalised sample,
@@ -69,19 +82,34 @@ class LayoutCheck:
 
     def add(self, name: str, joint: np.ndarray, num_frame: int) -> None:
         """One normalised sample, (C, T, V, M), of which the first ``num_frame`` frames are real."""
+        self.merge(name, self.measure(joint, num_frame))
+
+    def measure(self, joint: np.ndarray, num_frame: int) -> SampleCheck:
+        """What :meth:`add` would add for this sample, without adding it (reads only the layout)."""
         x = np.asarray(joint[:, :num_frame], dtype=np.float64).transpose(3, 1, 2, 0)  # (M, T, V, C)
         present = np.any(x != 0, axis=(2, 3))  # (M, T): frames where the person is tracked
-        if self.example is None and present[0].any():
-            self.example = (name, x[0, int(np.argmax(present[0]))].astype(np.float32))
+        frame = x[0, int(np.argmax(present[0]))].astype(np.float32) if present[0].any() else None
         if not self.active:
-            return
+            return SampleCheck(frame)
+        head, legs, cv = [0, 0], [0, 0], []
         for person, frames in zip(x, present, strict=True):
             p = person[frames]  # (N, V, 3)
             if len(p):
-                self._directions(p)
-                self._bones(p)
+                self._directions(p, head, legs)
+                cv += self._bones(p)
+        return SampleCheck(frame, (head[0], head[1]), (legs[0], legs[1]), tuple(cv))
 
-    def _directions(self, p: np.ndarray) -> None:
+    def merge(self, name: str, part: SampleCheck) -> None:
+        """Add one sample's :meth:`measure` (samples in file order: the first tracked one is the
+        drawing's example)."""
+        if self.example is None and part.frame is not None:
+            self.example = (name, part.frame)
+        for total, add in ((self._head, part.head), (self._legs, part.legs)):
+            total[0] += add[0]
+            total[1] += add[1]
+        self._cv.extend(part.cv)
+
+    def _directions(self, p: np.ndarray, head: list, legs: list) -> None:
         pair, roles = self.layout.align_z_pair, self.roles
         if pair is None:
             return
@@ -94,16 +122,17 @@ class LayoutCheck:
         p = p[ok]
         if roles.head is not None and roles.hip is not None:
             height = portable.dot(p[:, roles.head] - p[:, roles.hip], up)
-            self._head[0] += int((height > 0).sum())
-            self._head[1] += len(height)
+            head[0] += int((height > 0).sum())
+            head[1] += len(height)
         for knee, foot in roles.legs:
             height = portable.dot(p[:, foot] - p[:, knee], up)
-            self._legs[0] += int((height < 0).sum())
-            self._legs[1] += len(height)
+            legs[0] += int((height < 0).sum())
+            legs[1] += len(height)
 
-    def _bones(self, p: np.ndarray) -> None:
+    def _bones(self, p: np.ndarray) -> list[np.ndarray]:
+        """The person-sequence's CV row, in a list (empty below two frames or without bones)."""
         if len(p) < 2 or not len(self._edges):
-            return
+            return []
         lengths = portable.norm(p[:, self._edges[:, 0]] - p[:, self._edges[:, 1]])  # (N, E)
         # a joint at exactly 0 other than the centre is untracked (the normalisation keeps it 0)
         missing = np.all(p == 0, axis=2)
@@ -114,7 +143,7 @@ class LayoutCheck:
             mean = np.nanmean(lengths, axis=0)
             cv = np.nanstd(lengths, axis=0) / mean
         cv[~(mean > 0) | (np.sum(np.isfinite(lengths), axis=0) < 2)] = np.nan
-        self._cv.append(cv)
+        return [cv]
 
     def result(self) -> dict:
         """The checks as a JSON-ready mapping (fractions and CVs rounded to 4 digits)."""

@@ -3,7 +3,7 @@ every sample once and one index set per named split (:mod:`skelrep.data.hdf5`).
 
 Archive members are read in place (the ~114k NTU files are never extracted), parsed in
 parallel across cores, and appended sample by sample to the HDF5 file, so memory stays flat
-whatever the dataset size: at most ``_BLOCK`` samples per worker are in flight.
+whatever the dataset size: at most ``_BLOCK`` tasks per worker are in flight.
 
 A user dataset (:func:`preprocess_generic`) is read from its raw folder (the copied dataset
 and its ``layout.yaml``); untracked frames and short sequences are handled per
@@ -14,7 +14,10 @@ from which every later stage takes V, M, C and the bone tree.
 
 from __future__ import annotations
 
+import collections
 import ctypes
+import functools
+import itertools
 import json
 import logging
 import multiprocessing as mp
@@ -46,7 +49,16 @@ from .generic import (
     read_generic_index,
     stored_frames,
 )
-from .hdf5 import LAYOUT_ATTR, SUBSETS, SampleWriter, write_detection_split, write_detection_video, write_split
+from .hdf5 import (
+    LAYOUT_ATTR,
+    SUBSETS,
+    SampleWriter,
+    encode_sample,
+    encoded_samples_match,
+    write_detection_split,
+    write_detection_video,
+    write_split,
+)
 from .layout import SkeletonLayout, load_layout, pre_normalize_layout
 from .normalize import NORMALISATIONS, denoise_bodies_sgn, pre_normalize, select_bodies_by_energy
 from .plausibility import LayoutCheck
@@ -57,7 +69,8 @@ log = logging.getLogger(__name__)
 NTU_META = ("setup", "camera", "performer", "replication", "action")
 PKU_META = ("video", "view", "subject")
 _VIEWS = {"L": 0, "M": 1, "R": 2}
-_BLOCK = 64  # samples submitted per worker at a time: bounds memory in flight
+_BLOCK = 64  # tasks in flight per worker: bounds memory
+_CHUNK = 4  # tasks sent to a worker at a time (fewer, larger messages)
 
 PREPROCESS_SCHEMA = {
     "normalisation": choice(*NORMALISATIONS),
@@ -159,8 +172,21 @@ def _pad_time(x: np.ndarray, frames: int) -> np.ndarray:
     return out
 
 
-def _ntu_task(task: tuple[str, str, PreprocessConfig]):
-    archive_path, member, cfg = task
+@functools.cache
+def _ntu_check() -> LayoutCheck:
+    """The layout check's per-sample part for NTU samples, in a worker (one per process)."""
+    return LayoutCheck("ntu", load_layout("ntu25"))
+
+
+def _ntu_task(task: tuple[str, str, PreprocessConfig, bool]):
+    """One NTU file -> (member, sample, num_frame, error, layout-check part).
+
+    With ``encode`` (:func:`skelrep.data.hdf5.encoded_samples_match`) the sample comes back as
+    its compressed HDF5 chunk and the layout check's part is measured here: the writing process
+    then only copies bytes into the file and adds up counts, and the pipe carries the compressed
+    chunk instead of the 180 kB array. Without it, the array, and the check runs there.
+    """
+    archive_path, member, cfg, encode = task
     source = _source(archive_path, member)
     try:
         # x y z is all either path reads; every field is still validated
@@ -174,11 +200,13 @@ def _ntu_task(task: tuple[str, str, PreprocessConfig]):
             bodies = select_bodies_by_energy(slots, keep=cfg.bodies_out)
         num_frame = min(bodies.shape[1], cfg.max_frames)
         joint = pre_normalize(_pad_time(bodies, cfg.max_frames), **NORMALISATIONS[cfg.normalisation])
-        return member, joint, num_frame, None
+        if encode:
+            return member, encode_sample(joint), num_frame, None, _ntu_check().measure(joint, num_frame)
+        return member, joint, num_frame, None, None
     except DataError as exc:
         if cfg.on_error == "fail":
             raise
-        return member, None, 0, str(exc)
+        return member, None, 0, str(exc), None
 
 
 def _pku_task(task: tuple[str, str, str, str, PreprocessConfig, bool]):
@@ -243,18 +271,33 @@ def _generic_task(task: tuple[str, str, _GenericSample]):
         return sample_id, None, 0, str(exc)
 
 
+def _call_each(fn: Callable, chunk: list) -> list:
+    return [fn(task) for task in chunk]
+
+
 def _parallel(fn: Callable, tasks: list, workers: int, desc: str) -> Iterator:
-    """Ordered parallel map in bounded blocks (results stream back in task order)."""
+    """Ordered parallel map (results stream back in task order) with at most ``_BLOCK`` tasks per
+    worker in flight, which bounds memory.
+
+    The window slides: each chunk of ``_CHUNK`` tasks taken back is replaced by the next one, so
+    the workers never wait for the slowest chunk of a block (as they did with one ``imap`` per
+    block) nor for the writer to drain it.
+    """
     if workers <= 1:
         for t in tqdm(tasks, desc=desc, unit="file", mininterval=1.0):
             yield fn(t)
         return
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    chunks = (tasks[lo: lo + _CHUNK] for lo in range(0, len(tasks), _CHUNK))
     # quiet workers that die with this process (a killed stage leaves no orphans or tracebacks)
     with worker_pool(workers, ctx) as pool, tqdm(total=len(tasks), desc=desc, unit="file", mininterval=1.0) as bar:
-        block = _BLOCK * workers
-        for lo in range(0, len(tasks), block):
-            for result in pool.imap(fn, tasks[lo: lo + block], chunksize=4):
+        in_flight = collections.deque(pool.apply_async(_call_each, (fn, chunk))
+                                      for chunk in itertools.islice(chunks, _BLOCK * workers // _CHUNK))
+        while in_flight:
+            results = in_flight.popleft().get()
+            for chunk in itertools.islice(chunks, 1):
+                in_flight.append(pool.apply_async(_call_each, (fn, chunk)))
+            for result in results:
                 bar.update(1)
                 yield result
 
@@ -358,6 +401,7 @@ def _ntu_dataset(h5, info, raw_dirs, cfg, summary, check: LayoutCheck) -> None:
         raise DataError(str(raw_dirs[dataset]), "no .skeleton members found in the archives")
     missing = ntu.load_missing(dataset)
     max_setup, max_action = (17, 60) if dataset == "ntu60" else (32, 120)
+    encode = encoded_samples_match()  # compress in the workers (same bytes as h5py's)
     tasks, names = [], []
     for fname in sorted(members):
         stem = fname[: -len(".skeleton")]
@@ -368,18 +412,21 @@ def _ntu_dataset(h5, info, raw_dirs, cfg, summary, check: LayoutCheck) -> None:
         if name.setup > max_setup or name.action > max_action:
             continue
         names.append(name)
-        tasks.append((*members[fname], cfg))
+        tasks.append((*members[fname], cfg, encode))
     writer = SampleWriter(h5, (3, cfg.max_frames, 25, cfg.bodies_out), NTU_META)
     splits = _Splits(info.splits)
     results = _parallel(_ntu_task, tasks, resolve_workers(cfg.workers), f"preprocess {dataset}")
-    for (member, joint, num_frame, error), name in zip(results, names, strict=True):
+    for (member, joint, num_frame, error, measured), name in zip(results, names, strict=True):
         stem = Path(member).stem
         if error is not None:
             summary.skipped.append({"sample": stem, "error": error})
             log.warning("skipped %s", error)
             continue
         index = writer.append(stem, joint, num_frame, name.label, {k: getattr(name, k) for k in NTU_META})
-        check.add(stem, joint, num_frame)
+        if measured is not None:
+            check.merge(stem, measured)
+        else:
+            check.add(stem, joint, num_frame)
         splits.add(index, name.label, {b: ntu.ntu_split(name, dataset, b) for b in info.splits})
     writer.close()
     splits.write(h5, summary)
