@@ -12,10 +12,10 @@ command's end and the next one's start. About 10-20 minutes on 2 cores.
 
 ``--startup-only``: no pipeline. Per stage script: the wall time of ``python stages/<x>.py
 --help`` (median of ``--repeat``), the imports of that process and the heavy packages it loads;
-then the fixed costs a stage pays lazily inside ``main``: ``import torch``, and an MLflow run
-opened and closed by ``skelrep.tracking.stage_run`` (import, sqlite store, experiment, search,
-run) on a new and on an existing database, and the logging of three 30-epoch curves. Under a
-minute.
+then the fixed costs a stage pays inside ``main``: reading and validating params.yaml (every
+stage's first step), ``import torch``, and an MLflow run opened and closed by
+``skelrep.tracking.stage_run`` (import, sqlite store, experiment, search, run) on a new and on an
+existing database, with three 30-epoch curves logged. About a minute on 2 idle cores.
 
     python benchmarks/stage_times.py --startup-only
     python benchmarks/stage_times.py                        # the whole default pipeline
@@ -65,6 +65,10 @@ sys.exit(rc)
 # bin/ first when the interpreter starts, so the shim's folder goes first after that.
 DVC_MAIN = ("import os, sys; os.environ['PATH'] = sys.argv[1] + os.pathsep + os.environ['PATH']; "
             "from dvc.cli import main; sys.exit(main(sys.argv[2:]))")
+
+# What every stage does first (its imports included).
+VALIDATE = ("from skelrep.params import load_params; from skelrep.validation import validate_all; "
+            "validate_all(load_params('params.yaml'))")
 
 # One MLflow run of the default configuration, opened and closed as a stage does (fresh process).
 MLFLOW_PROBE = r'''
@@ -142,8 +146,10 @@ def startup_only(root: Path, env: dict[str, str], repeat: int) -> None:
 
     bare = statistics.median(timed("pass")[0] for _ in range(repeat))
     torch = statistics.median(timed("import torch")[0] for _ in range(repeat)) - bare
-    print(f"\nPaid inside a stage's main (fresh processes): python start-up {bare:.2f} s; `import torch` "
-          f"{torch:.2f} s more.\n")
+    check = statistics.median(timed(VALIDATE)[0] for _ in range(repeat)) - bare
+    print(f"\nPaid inside a stage's main (fresh processes, each beyond the python start-up of {bare:.2f} s): "
+          f"reading and validating params.yaml, every stage's first step, {check:.2f} s; `import torch` "
+          f"{torch:.2f} s.\n")
     print("| MLflow run (stage_run, sqlite) | import mlflow (s) | open run (s) | log 3 x 4 curves x 30 epochs (s) "
           "| close (s) | process (s) |\n|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="skelrep-mlflow-") as db_root:
