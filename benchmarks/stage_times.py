@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -173,17 +174,25 @@ def full_run(root: Path, env: dict[str, str], tmp: Path, targets: list[str]) -> 
     with open(dvc_log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-c", DVC_MAIN, str(shim_dir), "repro", *targets], cwd=root,
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                errors="replace")
-        for line in proc.stdout:
-            out.write(line)
-            if line.startswith("Running stage"):
-                print(f"  +{time.time() - t0:5.0f} s  {line.strip()}", file=sys.stderr, flush=True)
-        rc = proc.wait()
+                                errors="replace", start_new_session=True)  # its own group: see below
+        interrupted = False
+        try:
+            for line in proc.stdout:
+                out.write(line)
+                if line.startswith("Running stage"):
+                    print(f"  +{time.time() - t0:5.0f} s  {line.strip()}", file=sys.stderr, flush=True)
+            rc = proc.wait()
+        except KeyboardInterrupt:  # Ctrl-C (or SIGTERM, below): the table of the stages that finished
+            os.killpg(proc.pid, signal.SIGTERM)  # dvc and the stage it runs
+            rc = proc.wait()
+            print("interrupted: the stages that finished", file=sys.stderr)
+            interrupted = True
     t_end = time.time()
     load = os.getloadavg()
     records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    if rc:
-        print(f"dvc repro failed (exit {rc}); see {dvc_log}", file=sys.stderr)
+    if rc and not interrupted:
+        tail_of_log = "".join(dvc_log.read_text(errors="replace").splitlines(keepends=True)[-20:])
+        print(f"dvc repro failed (exit {rc}); the end of its output:\n{tail_of_log}", file=sys.stderr)
 
     stages: dict[str, dict] = {}  # per DVC stage, in run order; several processes of one stage summed
     previous_end = t0
@@ -202,7 +211,11 @@ def full_run(root: Path, env: dict[str, str], tmp: Path, targets: list[str]) -> 
     for name, s in stages.items():
         print(f"| {name} | {s['dvc'] + s['command']:.1f} | {s['dvc']:.1f} | {s['command']:.1f} | {s['imports']:.1f} "
               f"| {s['command'] - s['imports']:.1f} |")
-    print(f"| (DVC after the last command) | {tail:.1f} | {tail:.1f} | | | |")
+    if interrupted:  # the unfinished stage, not DVC: left out of the sums below
+        print(f"| (interrupted: the unfinished stage) | {tail:.1f} | | | | |")
+        tail = 0.0
+    else:
+        print(f"| (DVC after the last command) | {tail:.1f} | {tail:.1f} | | | |")
 
     groups: dict[str, dict] = {}
     for name, s in stages.items():
@@ -217,7 +230,7 @@ def full_run(root: Path, env: dict[str, str], tmp: Path, targets: list[str]) -> 
     dvc = sum(s["dvc"] for s in stages.values()) + tail
     imports = sum(s["imports"] for s in stages.values())
     work = sum(s["command"] - s["imports"] for s in stages.values())
-    print(f"| **all** | {len(stages)} | {t_end - t0:.1f} | {dvc:.1f} | {imports:.1f} | {work:.1f} |")
+    print(f"| **all** | {len(stages)} | {dvc + imports + work:.1f} | {dvc:.1f} | {imports:.1f} | {work:.1f} |")
     print(f"\nFixed per-stage cost (DVC + imports): {dvc + imports:.0f} s of {t_end - t0:.0f} s, "
           f"{(dvc + imports) / max(len(stages), 1):.1f} s per stage. Work includes each stage's MLflow "
           "logging (minus its imports) and its Python start-up before the first import.")
@@ -235,6 +248,7 @@ def main(argv=None) -> int:
                         help="a folder appended to PYTHONPATH of dvc and the stages (e.g. a package to try)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary clone (and the logs)")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill PID`: stop as Ctrl-C does
     tmp = Path(tempfile.mkdtemp(prefix="skelrep-stage-times-"))
     try:
         root = clone(args.rev, tmp)
