@@ -8,10 +8,12 @@ installation. Used by the report figures and the preprocess stage's skeleton dra
 from __future__ import annotations
 
 from pathlib import Path
-
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from .io import atomic_path
+
+if TYPE_CHECKING:  # matplotlib is loaded by whoever draws, not by importing this module
+    from matplotlib.figure import Figure
 
 DPI = 100
 PNG_METADATA = {"Software": None}

@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from .. import portable
 from ..png import DPI, save_png
@@ -50,6 +49,10 @@ def skeleton_figure(frame: np.ndarray | None, layout: SkeletonLayout, path: Path
                     title: str) -> None:
     """Draw ``frame`` (V, C) with the layout's bones and joint names into the PNG ``path``;
     a placeholder when there is no frame (no sample was written)."""
+    # matplotlib only here: every stage imports this module (validation reads the preprocess
+    # schemas), one draws (~0.3 s of imports saved by the others)
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(6.4, 7.2), dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
     ax.set_title(title, fontsize=9)

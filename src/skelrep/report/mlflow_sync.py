@@ -74,9 +74,7 @@ def sync(params: Mapping[str, Any], reports: Mapping[str, ProtocolReports],
         bench, rows = table_of[protocol]
         identity = replace(run_identity(params, protocol, baseline), enabled=True)  # `enabled` decided above
         with stage_run(identity, "report", annotate=True) as run:
-            from mlflow import MlflowClient  # imported after stage_run has configured MLflow
-
-            client = MlflowClient()
+            client = run.client  # the run's MlflowClient, made by stage_run
             _log_table(run, client, table_frame(bench, rows), f"tables/{bench.name}.json")
             run.log_artifact(reports_dir / "benchmarks" / f"{bench.name}.md", "tables")
             if transfer is not None and rep.metrics.get("transfer"):  # the transfers of this run's encoder

@@ -51,6 +51,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -190,8 +191,8 @@ def choose_run(runs: list[tuple[str, Mapping[str, str]]], stage: str, exp_name: 
     return RunChoice(None, runs[0][0] if runs else None)
 
 
-def _search(mlflow, exp_id: str, key: str) -> list:
-    return mlflow.MlflowClient().search_runs([exp_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{key}'",
+def _search(client, exp_id: str, key: str) -> list:
+    return client.search_runs([exp_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{key}'",
                                              order_by=["attributes.start_time DESC"], max_results=1000)
 
 
@@ -207,13 +208,19 @@ def configuration_metrics(runs: Iterable) -> dict[str, float]:
 class RunLogger:
     """Thin wrapper over an active MLflow run; params are logged once, metrics any time."""
 
-    def __init__(self, mlflow, run_id: str):
+    def __init__(self, mlflow, run_id: str, client=None):
         self._mlflow = mlflow
         self.run_id = run_id
+        self._client = client  # the stage's one MlflowClient (made on first use if not given)
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = self._mlflow.MlflowClient()
+        return self._client
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        client = self._mlflow.MlflowClient()
-        existing = client.get_run(self.run_id).data.params
+        existing = self.client.get_run(self.run_id).data.params
         new = {k: str(v)[:6000] for k, v in params.items() if k not in existing}
         if new:
             self._mlflow.log_params(new)
@@ -225,16 +232,23 @@ class RunLogger:
 
     def log_curves(self, series: Mapping[str, Iterable[tuple[int, float]]]) -> None:
         """Log each ``(step, value)`` point of each series that the run does not hold yet, so
-        logging a curve again (a resumed or repeated stage) adds no duplicate points."""
-        client = self._mlflow.MlflowClient()
+        logging a curve again (a resumed or repeated stage) adds no duplicate points. The new
+        points go in one batch (one database transaction; a call per step cost ~25 ms each on
+        sqlite, ~2 s for the linear stage's curves), all with the same timestamp."""
+        client = self.client
         by_step: dict[int, dict[str, float]] = defaultdict(dict)
         for key, points in series.items():
-            logged = {(m.step, m.value) for m in client.get_metric_history(self.run_id, key.replace("@", "_"))}
+            name = key.replace("@", "_")
+            logged = {(m.step, m.value) for m in client.get_metric_history(self.run_id, name)}
             for step, value in points:
                 if (int(step), float(value)) not in logged:
-                    by_step[int(step)][key] = float(value)
-        for step in sorted(by_step):
-            self.log_metrics(by_step[step], step=step)
+                    by_step[int(step)][name] = float(value)
+        timestamp = int(time.time() * 1000)
+        metric = self._mlflow.entities.Metric
+        batch = [metric(name, value, timestamp, step)
+                 for step in sorted(by_step) for name, value in by_step[step].items()]
+        if batch:
+            client.log_batch(self.run_id, metrics=batch)  # chunked by MLflow past 1,000 metrics
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         self._mlflow.set_tags({k: str(v) for k, v in tags.items()})
@@ -274,13 +288,14 @@ def stage_run(identity: RunIdentity | None, stage: str, annotate: bool = False) 
     root = repo_root()
     mlflow.set_tracking_uri(tracking_uri(root))
     exp_id = _experiment_id(mlflow, identity.experiment, root)
-    _set_view(mlflow.MlflowClient(), exp_id, identity)
-    runs = [(r.info.run_id, r.data.tags) for r in _search(mlflow, exp_id, identity.run_key)]
+    client = mlflow.MlflowClient()  # one for the stage (RunLogger's too)
+    _set_view(client, exp_id, identity)
+    runs = [(r.info.run_id, r.data.tags) for r in _search(client, exp_id, identity.run_key)]
     exp_name = os.environ.get("DVC_EXP_NAME", "")
     choice = choose_run(runs, stage, exp_name, annotate)
     with mlflow.start_run(run_id=choice.run_id, experiment_id=exp_id,
                           run_name=None if choice.run_id else identity.run_name) as run:
-        logger = RunLogger(mlflow, run.info.run_id)
+        logger = RunLogger(mlflow, run.info.run_id, client)
         logger.set_tags({RUN_KEY_TAG: identity.run_key, "dvc.exp_name": exp_name,
                          "dvc.baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", ""),
                          **({RERUN_OF_TAG: choice.rerun_of} if choice.rerun_of else {}), **identity.tags})
