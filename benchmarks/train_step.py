@@ -278,18 +278,54 @@ class _OldNumpy:
 
 class _TimedLoader:
     """Yields prepared batches of four views to the official ``train()`` and records the time of
-    every request: the gap between two requests is one whole step of its loop."""
+    every request: the gap between two requests is one whole step of its loop. With ``between``
+    (a skelrep step), that step runs at every request before the batch is handed over, so the two
+    programs alternate step by step and a change of the machine's load hits both alike."""
 
-    def __init__(self, batches: list):
-        self.batches, self.stamps = batches, []
+    def __init__(self, batches: list, between=None):
+        self.batches, self.between = batches, between
+        self.requests, self.handed = [], []  # times: request received, batch handed over
 
     def __len__(self):
         return len(self.batches)
 
     def __iter__(self):
         for b in self.batches:
-            self.stamps.append(time.perf_counter())
+            self.requests.append(time.perf_counter())
+            if self.between is not None:
+                self.between()
+            self.handed.append(time.perf_counter())
             yield b
+
+
+def _skelrep_step(case: dict):
+    """Our model, optimiser and raw batch at ``case`` (as ``run_case``, CPU): (step function, facts)."""
+    import torch
+
+    from skelrep.methods import get_method
+    from skelrep.training.distributed import DistInfo
+
+    params = method_params("usdrl", "default", Path(case["params"]))
+    for dotted, value in case["overrides"].items():
+        _set_dotted(params["usdrl"], dotted, value)
+    method = get_method("usdrl", params)
+    torch.manual_seed(0)
+    model = method.build_model(3, 25, 2).train()
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad],
+                                 lr=method.train_cfg["lr"], weight_decay=method.train_cfg["weight_decay"])
+    x, num_frames = random_raw_batch(case["batch"], case["t_max"], max(method.frames, 32))
+    aug_gen, dist = torch.Generator().manual_seed(0), DistInfo()
+
+    def step():
+        loss = method.training_loss(model, x, num_frames, aug_gen, dist)["total"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss.item()  # as the loop's progress bar
+
+    facts = {"params": sum(p.numel() for p in model.parameters()), "views": method.aug.views,
+             "frames": method.frames, "batch": case["batch"]}
+    return step, facts
 
 
 def run_official_case(case: dict) -> dict:
@@ -340,16 +376,22 @@ def run_official_case(case: dict) -> dict:
                 # pretrain.py's .float() (it sits in the CUDA branch of train(), so done here)
                 batches.append([v.float() for v in views])
             del feeder
-        loader = _TimedLoader(batches)
+        ours, ours_facts = _skelrep_step(case["skelrep"]) if case.get("skelrep") else (None, None)
+        loader = _TimedLoader(batches, between=ours)
         pretrain.train(torch.cuda.amp.GradScaler(), loader, model, criterion,
                        optimizer, 0, None)
-    stamps = loader.stamps
-    times = [stamps[k + 1] - stamps[k] for k in range(warmup, warmup + steps)]
-    step_s = statistics.median(times)
+    timed = range(warmup, warmup + steps)
+    times = [loader.requests[k + 1] - loader.handed[k] for k in timed]
     shape = tuple(batches[0][0].shape)
-    return {"step_s": step_s, "samples_per_s": batch / step_s, "times": times, "params": params,
-            "views": len(batches[0]), "frames": shape[2], "batch": shape[0],
-            "aug_s": statistics.median(aug_times), "loss": pretrain.loss_rcd["sim"].avg}
+    result = {"step_s": statistics.median(times), "samples_per_s": batch / statistics.median(times),
+              "times": times, "params": params, "views": len(batches[0]), "frames": shape[2], "batch": shape[0],
+              "aug_s": statistics.median(aug_times)}
+    if ours is not None:  # our step k ran just before the official step k
+        ours_times = [loader.handed[k] - loader.requests[k] for k in timed]
+        step_s = statistics.median(ours_times)
+        result["skelrep"] = {**ours_facts, "step_s": step_s, "samples_per_s": batch / step_s, "times": ours_times}
+        result["pair_ratios"] = [o_t / s_t for o_t, s_t in zip(times, ours_times, strict=True)]
+    return result
 
 
 # --------------------------------------------------------------------------- driver (parent)
@@ -484,9 +526,23 @@ def compare_official(args) -> int:
                      "flops": False, "overrides": equal_overrides(hidden, batch)}
         off_case = {"official": str(repo), "hidden": hidden, "batch": batch, "steps": steps, "warmup": warmup,
                     "threads": args.threads, "t_max": 300}
+        if args.interleave == "step":
+            off_case["skelrep"] = {**ours_case, "t_max": 300}
         runs = {"official": [], "skelrep": []}
+        pair_ratios = []
         loads = [os.getloadavg()[0]]
         for rep in range(args.repeat):
+            if args.interleave == "step":  # both in one fresh process, alternating step by step
+                t0 = time.perf_counter()
+                r = _spawn_official(off_case)
+                runs["official"].append(r)
+                runs["skelrep"].append(r["skelrep"])
+                pair_ratios.append(statistics.median(r["pair_ratios"]))
+                loads.append(os.getloadavg()[0])
+                print(f"  {label} run {rep + 1}/{args.repeat}: official {r['samples_per_s']:.3g}, skelrep "
+                      f"{r['skelrep']['samples_per_s']:.3g} samples/s ({time.perf_counter() - t0:.0f} s, load "
+                      f"{loads[-1]:.1f})", file=sys.stderr, flush=True)
+                continue
             order = ("official", "skelrep") if rep % 2 == 0 else ("skelrep", "official")
             for who in order:
                 t0 = time.perf_counter()
@@ -497,6 +553,7 @@ def compare_official(args) -> int:
                 loads.append(os.getloadavg()[0])
                 print(f"  {label} {who} run {rep + 1}/{args.repeat}: {r['samples_per_s']:.3g} samples/s "
                       f"({time.perf_counter() - t0:.0f} s, load {loads[-1]:.1f})", file=sys.stderr, flush=True)
+            pair_ratios.append(runs["skelrep"][-1]["samples_per_s"] / runs["official"][-1]["samples_per_s"])
         off, ours = runs["official"][0], runs["skelrep"][0]
         same = (off["params"], off["views"], off["frames"], off["batch"]) == \
                (ours["params"], ours["views"], ours["frames"], ours["batch"])
@@ -505,8 +562,7 @@ def compare_official(args) -> int:
                              f"{off['params']}/{off['views']}/{off['frames']}/{off['batch']}, skelrep "
                              f"{ours['params']}/{ours['views']}/{ours['frames']}/{ours['batch']}")
         med = {who: statistics.median(r["samples_per_s"] for r in rs) for who, rs in runs.items()}
-        ratios = [o["samples_per_s"] / f["samples_per_s"]
-                  for o, f in zip(runs["skelrep"], runs["official"], strict=True)]
+        ratios = pair_ratios
         aug = statistics.median(r["aug_s"] for r in runs["official"])
         off_step = statistics.median(r["step_s"] for r in runs["official"])
         rows.append({"size": label, "hidden": hidden, "batch": batch, "params": off["params"],
@@ -516,8 +572,11 @@ def compare_official(args) -> int:
                      "load": (min(loads), max(loads))})
     print("## USDRL pretraining step: skelrep against the official code\n")
     print(f"CPU, {args.threads} torch threads, fp32, {os.cpu_count()} cores; torch "
-          f"{__import__('torch').__version__}; official: {repo}. Per width, {args.repeat} interleaved runs "
-          f"of each program (fresh process each); per run the median of its timed steps after warm-up.\n")
+          f"{__import__('torch').__version__}; official: {repo}. Per width, {args.repeat} runs; "
+          + ("each a fresh process running both programs alternately step by step (skelrep step k, then "
+             "official step k), " if args.interleave == "step" else
+             "each program in its own fresh process, interleaved, ")
+          + f"{args.warmup} warm-up + the median of the timed steps (paper size: 1 warm-up).\n")
     head = ("size", "hidden", "batch", "params (both)", "official samples/s", "skelrep samples/s",
             "× official", "per-run ×", "× official + its feeder", "official feeder (ms/batch)", "load avg (1 min)")
     print("| " + " | ".join(head) + " |")
@@ -531,8 +590,9 @@ def compare_official(args) -> int:
           "skelrep: `training_loss` (augments the raw batch on the device in the step) + backward + "
           "Adam, as its loop. official: its `train()` from `pretrain.py` run unchanged over ready "
           "views (its augmentation runs per sample in the DataLoader workers).")
-    print("- × official: median over runs of skelrep samples/s / official samples/s (per-run × lists "
-          "each interleaved pair). × official + its feeder: against the official step plus its "
+    print("- × official: median over runs of the run's ratio skelrep samples/s / official samples/s "
+          "(per-run × lists them; with step interleaving a run's ratio is the median over its step pairs). "
+          "The samples/s columns are medians over runs. × official + its feeder: against the official step plus its "
           "feeder's per-sample numpy augmentation of the batch (median ms/batch in the next column), "
           "as if done in the step.")
     return 0
@@ -569,6 +629,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3,
                     help="with --official: interleaved runs per program and width; medians (default 3)")
     ap.add_argument("--threads", type=int, default=2, help="with --official: torch threads (default 2)")
+    ap.add_argument("--interleave", choices=("step", "process"), default="step",
+                    help="with --official: alternate the two programs step by step in one fresh process per "
+                         "run (default), or run each in its own process, alternating")
     ap.add_argument("--params", type=Path, default=ROOT / "params.yaml", help=argparse.SUPPRESS)
     ap.add_argument("--_case", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--_official", default=None, help=argparse.SUPPRESS)
