@@ -318,6 +318,20 @@ def test_make_views_shapes_3d():
     assert all(torch.equal(a, b) for a, b in zip(views, again, strict=True))
 
 
+def test_make_views_all_at_once_equal_view_by_view():
+    """The views are drawn view by view in the order of the per-view functions, then built at
+    once: the same values as crop-resize + spatial per view; ``stacked`` is their concatenation."""
+    x = torch.randn(5, 3, 120, 25, 2, generator=_gen(30))
+    num_frames = torch.tensor([120, 70, 20, 64, 99])
+    views = make_views(x, num_frames, n_views=3, out_frames=32, min_crop=16, generator=_gen(31))
+    g = _gen(31)
+    for view in views:
+        clip = random_crop_resize(x, num_frames, 32, (0.1, 1.0), 16, generator=g)
+        assert torch.equal(view, random_spatial(clip, generator=g))
+    stacked = make_views(x, num_frames, n_views=3, out_frames=32, min_crop=16, generator=_gen(31), stacked=True)
+    assert torch.equal(stacked, torch.cat(views))
+
+
 def test_make_views_shapes_2d_17_joints_one_person():
     x = torch.randn(3, 2, 100, 17, 1, generator=_gen(18))
     num_frames = torch.tensor([100, 70, 20])

@@ -29,6 +29,7 @@ corruption computes ``x' = A^T x`` (``np.dot`` on channel-last data); since the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import torch
@@ -137,22 +138,40 @@ def resample_time(x: torch.Tensor, starts: torch.Tensor, lengths: torch.Tensor,
         raise ValueError(f"every window [start, start + length) must be non-empty and lie in "
                          f"[0, {t_max}); got starts={starts.tolist()}, lengths={lengths.tolist()}")
 
+    i0, i1, w0, w1 = _resample_weights(lengths, out_frames)
+
+    return _blend_frames(x, starts, i0, i1, w0, w1)
+
+
+def _blend_frames(x: torch.Tensor, starts: torch.Tensor, i0: torch.Tensor, i1: torch.Tensor,
+                  w0: torch.Tensor, w1: torch.Tensor) -> torch.Tensor:
+    """``x[start + i0] * w0 + x[start + i1] * w1`` per sample along time; the window tensors are
+    ``(N, out)``, or ``(K, N, out)`` for K windows of every sample (then ``(K*N, C, out, V, M)``
+    is returned, window-major, without copying ``x`` K times)."""
+    lead, out_frames = starts.shape, i0.shape[-1]
+    src = x if len(lead) == 1 else x.unsqueeze(0)
+    shape = (*lead, 1, out_frames, 1, 1)
+    dim = len(lead) + 1
+
+    def frames(index: torch.Tensor) -> torch.Tensor:
+        return torch.take_along_dim(src, (starts[..., None] + index).view(shape), dim=dim)
+
+    out = frames(i0) * w0.view(shape).to(x.dtype) + frames(i1) * w1.view(shape).to(x.dtype)
+    return out.flatten(0, len(lead) - 1) if len(lead) > 1 else out
+
+
+def _resample_weights(lengths: torch.Tensor, out_frames: int) -> tuple[torch.Tensor, ...]:
+    """Frame indices and weights ``(i0, i1, w0, w1)``, each ``lengths.shape + (out,)``, of the
+    official linear resampling of windows of ``lengths`` frames to ``out_frames``."""
     # torch computes scale = float(L) / out and the source index in float32 (opmath of float).
-    scale = lengths.to(torch.float32)[:, None] / out_frames                       # (N, 1)
-    dst = torch.arange(out_frames, device=x.device, dtype=torch.float32)[None]   # (1, out)
-    src = (scale * (dst + 0.5) - 0.5).clamp_min(0.0)                             # (N, out)
-    last = (lengths - 1)[:, None]
+    scale = lengths.to(torch.float32)[..., None] / out_frames                     # (..., 1)
+    dst = torch.arange(out_frames, device=lengths.device, dtype=torch.float32)   # (out,)
+    src = (scale * (dst + 0.5) - 0.5).clamp_min(0.0)                             # (..., out)
+    last = (lengths - 1)[..., None]
     i0 = src.floor().to(torch.int64).minimum(last)
     i1 = (i0 + 1).minimum(last)
     w1 = (src - i0.to(torch.float32)).clamp(0.0, 1.0)
-    w0 = 1.0 - w1
-
-    def frames(index: torch.Tensor) -> torch.Tensor:
-        absolute = (starts[:, None] + index).view(n, 1, out_frames, 1, 1)
-        return torch.take_along_dim(x, absolute, dim=2)
-
-    shape = (n, 1, out_frames, 1, 1)
-    return frames(i0) * w0.view(shape).to(x.dtype) + frames(i1) * w1.view(shape).to(x.dtype)
+    return i0, i1, 1.0 - w1, w1
 
 
 def _random_windows(num_frames: torch.Tensor, draws: torch.Tensor, scale: tuple[float, float],
@@ -317,6 +336,12 @@ def random_spatial(x: torch.Tensor, p_corrupt: float = 0.5, num_joints: int = 15
     branches are always made, keeping the stream independent of the choices.
     """
     _check_batch(x)
+    return _apply_joint_transform(x, *_spatial_draws(x, p_corrupt, num_joints, p_zero, shear_range, generator))
+
+
+def _spatial_draws(x: torch.Tensor, p_corrupt: float, num_joints: int, p_zero: float, shear_range: float,
+                   generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample (C x C matrix, joint mask) of :func:`random_spatial` (``x`` gives the shapes)."""
     if not 0.0 <= p_corrupt <= 1.0:
         raise ValueError(f"p_corrupt must lie in [0, 1], got {p_corrupt}")
     n, _, _, v, _ = x.shape
@@ -325,30 +350,44 @@ def random_spatial(x: torch.Tensor, p_corrupt: float = 0.5, num_joints: int = 15
     shear_matrices = _shear_matrices(x, shear_range, generator)
     matrices = torch.where(corrupt.view(n, 1, 1), corrupt_matrices, shear_matrices)
     mask = torch.where(corrupt.view(n, 1), corrupt_mask, torch.ones_like(corrupt_mask))
-    return _apply_joint_transform(x, matrices, mask)
+    return matrices, mask
 
 
 def make_views(x: torch.Tensor, num_frames: torch.Tensor, *, n_views: int, out_frames: int,
                crop_scale: tuple[float, float] = (0.1, 1.0), min_crop: int = 64,
                corrupt_joints: int = 15, p_zero: float = 0.5, shear_range: float = 1.0,
-               p_corrupt: float = 0.5,
-               generator: torch.Generator | None = None) -> list[torch.Tensor]:
+               p_corrupt: float = 0.5, generator: torch.Generator | None = None,
+               stacked: bool = False) -> list[torch.Tensor] | torch.Tensor:
     """``n_views`` independently augmented views, each (N, C, out_frames, V, M).
 
     Per view: random crop-resize, then exactly one spatial augmentation (joint corruption or
     shear, each with probability ``p_corrupt`` / 1 - ``p_corrupt``). Modalities (bone, motion)
     are to be derived from the views afterwards.
+
+    The draws are made view by view, in the order of :func:`random_crop_resize` then
+    :func:`random_spatial` per view; the frames of all views are then gathered, blended and
+    transformed at once (the same values as view by view). With ``stacked`` the views come as
+    one ``(n_views * N, C, out_frames, V, M)`` tensor, view-major; else as a list of its chunks.
     """
     if n_views < 1:
         raise ValueError(f"n_views must be >= 1, got {n_views}")
-    _check_batch(x)
+    num_frames = _check_num_frames(x, num_frames)
     _check_num_joints(corrupt_joints, x.shape[3])
-    views = []
+    if out_frames < 1:
+        raise ValueError(f"out_frames must be >= 1, got {out_frames}")
+    n, c, _, v, m = x.shape
+    # the draws read only the shape and device of a view
+    shape_of_view = SimpleNamespace(shape=torch.Size((n, c, out_frames, v, m)), device=x.device)
+    windows, spatial = [], []
     for _ in range(n_views):
-        clip = random_crop_resize(x, num_frames, out_frames, crop_scale, min_crop, generator)
-        views.append(random_spatial(clip, p_corrupt, corrupt_joints, p_zero, shear_range,
-                                    generator))
-    return views
+        draws = _rand((2, n), generator, x.device, dtype=torch.float64)
+        windows.append(_random_windows(num_frames, draws, crop_scale, min_crop))
+        spatial.append(_spatial_draws(shape_of_view, p_corrupt, corrupt_joints, p_zero, shear_range, generator))
+    starts = torch.stack([w[0] for w in windows])   # (K, N)
+    lengths = torch.stack([w[1] for w in windows])
+    clips = _blend_frames(x, starts, *_resample_weights(lengths, out_frames))  # (K*N, C, out, V, M)
+    out = _apply_joint_transform(clips, torch.cat([s[0] for s in spatial]), torch.cat([s[1] for s in spatial]))
+    return out if stacked else list(out.chunk(n_views))
 
 
 # ----------------------------------------------------------------------------------------
@@ -383,7 +422,8 @@ class AugmentConfig:
         return cls.from_values(validate(section, AUG_SCHEMA, prefix, check_aug))
 
     def make_views(self, x: torch.Tensor, num_frames: torch.Tensor, out_frames: int,
-                   generator: torch.Generator | None = None) -> list[torch.Tensor]:
+                   generator: torch.Generator | None = None,
+                   stacked: bool = False) -> list[torch.Tensor] | torch.Tensor:
         """``make_views`` with this configuration, for the joint count of ``x``."""
         _check_batch(x)
         corrupt = scaled_joint_count(self.corrupt_joints, x.shape[3])
@@ -391,4 +431,4 @@ class AugmentConfig:
                           crop_scale=self.crop_scale, min_crop=self.min_crop,
                           corrupt_joints=corrupt, p_zero=self.p_zero,
                           shear_range=self.shear_range, p_corrupt=self.p_corrupt,
-                          generator=generator)
+                          generator=generator, stacked=stacked)

@@ -110,3 +110,44 @@ def test_backward_reaches_every_parameter():
     model.encode(torch.randn(3, 3, 8, 4, 2)).sum().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None]
     assert missing == []
+
+
+@pytest.mark.parametrize("heads", [1, 2])
+def test_self_attention_equals_multihead_attention(heads):
+    """The layers' own self-attention path is nn.MultiheadAttention's math, forward and backward."""
+    from skelrep.methods.usdrl.dste import _self_attention
+
+    torch.manual_seed(0)
+    attn = nn.MultiheadAttention(16, heads, dropout=0.0, batch_first=True)
+    nn.init.normal_(attn.in_proj_bias)
+    x = torch.randn(3, 7, 16, requires_grad=True)
+    ours = _self_attention(attn, x)
+    grads = torch.autograd.grad(ours.square().sum(), [x, *attn.parameters()])
+    want = attn(x, x, x, need_weights=False)[0]
+    want_grads = torch.autograd.grad(want.square().sum(), [x, *attn.parameters()])
+    torch.testing.assert_close(ours, want, rtol=1e-5, atol=1e-6)
+    for got, expected in zip(grads, want_grads, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel_size", [1, 3])
+def test_convolutional_attention_conv_is_the_conv1d(kernel_size):
+    """Kernel 1 runs as a per-token linear map on the Conv1d's weights: the same as the Conv1d."""
+    from skelrep.methods.usdrl.dste import ConvolutionalAttention
+
+    torch.manual_seed(0)
+    ca = ConvolutionalAttention(16, 32, kernel_size, 0.0)
+    x = torch.randn(2, 9, 16)
+    torch.testing.assert_close(ca._conv(x), ca.conv(x.transpose(1, 2)).transpose(1, 2), rtol=1e-5, atol=1e-6)
+
+
+def test_drop_path_add_is_residual_plus_drop_path():
+    from skelrep.methods.usdrl.backbone import DropPath
+
+    drop = DropPath(0.5).train()
+    residual, x = torch.randn(8, 3, 4), torch.randn(8, 3, 4)
+    torch.manual_seed(1)
+    got = drop.add(residual, x)
+    torch.manual_seed(1)
+    torch.testing.assert_close(got, residual + drop(x))  # the same mask draw
+    torch.testing.assert_close(drop.eval().add(residual, x), residual + x, rtol=0, atol=0)

@@ -27,6 +27,27 @@ def test_training_loss_has_every_mgfd_term_and_backpropagates():
 
 
 @pytest.mark.parametrize("modality", ["joint", "bone", "motion"])
+def test_stacked_views_equal_the_per_view_forward(modality):
+    """The backbone runs once on all views; the projectors (BatchNorm) per view: the same
+    embeddings as one forward per view, in training mode too (DropPath off)."""
+    section = {**TINY_USDRL, "encoder": {**TINY_USDRL["encoder"], "drop_path": 0.0},
+               "train": {**TINY_USDRL["train"], "modality": modality}}
+    method = get_method("usdrl", {"usdrl": section})
+    torch.manual_seed(0)
+    model = method.build_model(3, 25, 2).train()
+    views = [torch.randn(5, 3, method.frames, 25, 2) for _ in range(4)]
+    stacked = model(torch.cat(views), n_views=4)
+    listed = model(views)
+    per_view = [model.net(v) for v in views]
+    for d in ("t", "s", "i"):
+        for k in range(4):
+            torch.testing.assert_close(stacked[d][k], per_view[k][d], rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(listed[d][k], stacked[d][k], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="n_views"):
+        model(torch.cat(views))
+
+
+@pytest.mark.parametrize("modality", ["joint", "bone", "motion"])
 def test_encoder_file_round_trip_gives_identical_features(tmp_path, modality):
     method = tiny_usdrl(modality=modality)
     model = method.build_model(3, 25, 2).eval()

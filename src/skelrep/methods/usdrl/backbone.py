@@ -39,6 +39,16 @@ class DropPath(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return drop_path(x, self.p, self.training)
 
+    def add(self, residual: Tensor, x: Tensor) -> Tensor:
+        """``residual + self(x)`` in one pass: the sample mask, scaled by 1 / keep, multiplies ``x``
+        inside ``addcmul`` (the same draw as ``self(x)``; ``x * (mask / keep)`` rounds like
+        ``x * mask / keep`` to the last bit, not bitwise)."""
+        if self.p == 0.0 or not self.training:
+            return residual + x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep).div_(keep)
+        return torch.addcmul(residual, x, mask)
+
     def extra_repr(self) -> str:
         return f"p={self.p}"
 

@@ -11,13 +11,33 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from skelrep.methods.usdrl.backbone import DropPath, Mlp, TwoStreamBackbone
 
 
 def _self_attention(attn: nn.MultiheadAttention, x: Tensor) -> Tensor:
-    return attn(x, x, x, need_weights=False)[0]
+    """``attn(x, x, x, need_weights=False)[0]`` for a batch-first ``x`` (N, L, E), computed here.
+
+    The same math as ``nn.MultiheadAttention`` (packed input projection, PyTorch's fused
+    ``scaled_dot_product_attention``, output projection) without its sequence-first layout: it
+    transposes the batch to (L, N, E), repacks q, k and v into one contiguous (3, L, N, E)
+    tensor and, in backward, zero-fills and sums three such tensors to undo that. Here q, k and v
+    are views of the one projection and their gradients are concatenated once. Only the
+    configuration the layers build is supported: no masks, no added bias_k/v or zero attention,
+    dropout 0 (the module's own forward is used otherwise).
+    """
+    if attn.dropout != 0.0 or attn.bias_k is not None or attn.add_zero_attn or not attn._qkv_same_embed_dim \
+            or not attn.batch_first:
+        return attn(x, x, x, need_weights=False)[0]
+    n, length, dim = x.shape
+    heads = attn.num_heads
+    qkv = F.linear(x, attn.in_proj_weight, attn.in_proj_bias)  # (N, L, 3E)
+    q, k, v = (t.view(n, length, heads, dim // heads).transpose(1, 2) for t in qkv.chunk(3, dim=-1))
+    out = F.scaled_dot_product_attention(q, k, v)  # (N, heads, L, E / heads)
+    out = out.transpose(1, 2).reshape(n, length, dim) if heads > 1 else out.view(n, length, dim)
+    return F.linear(out, attn.out_proj.weight, attn.out_proj.bias)
 
 
 class ConvolutionalAttention(nn.Module):
@@ -34,9 +54,16 @@ class ConvolutionalAttention(nn.Module):
         self.mlp = Mlp(dim, mlp_hidden)
         self.drop_path = DropPath(drop_path)
 
+    def _conv(self, x: Tensor) -> Tensor:
+        """The Conv1d along the token axis of (N, L, dim) tokens; with kernel 1 a per-token linear
+        map on the same weights, without the transposes to (N, dim, L) and back."""
+        if self.conv.kernel_size == (1,):
+            return F.linear(x, self.conv.weight.squeeze(-1), self.conv.bias)
+        return self.conv(x.transpose(1, 2)).transpose(1, 2)
+
     def forward(self, x: Tensor, attn: nn.MultiheadAttention) -> Tensor:
-        f = x + torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
-        a = x + self.drop_path(_self_attention(attn, self.norm1(f)))
+        f = x + torch.relu(self._conv(x))
+        a = self.drop_path.add(x, _self_attention(attn, self.norm1(f)))
         return self.drop_path(self.mlp(self.norm2(a)))
 
 
@@ -57,8 +84,8 @@ class DenseShiftAttention(nn.Module):
         self.register_buffer("keep", keep, persistent=False)
 
     def _block(self, x: Tensor, attn: nn.MultiheadAttention) -> Tensor:
-        x = x + self.drop_path(_self_attention(attn, self.norm1(x)))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        x = self.drop_path.add(x, _self_attention(attn, self.norm1(x)))
+        return self.drop_path.add(x, self.mlp(self.norm2(x)))
 
     def forward(self, x: Tensor, attn: nn.MultiheadAttention) -> Tensor:
         xt = x.transpose(1, 2)  # (N, dim, L): the Linear layers mix tokens

@@ -18,15 +18,24 @@ from skelrep.training.distributed import DistInfo, gather_with_grad
 
 class MultiViewUSDRL(nn.Module):
     """All views in one forward call, so DDP sees one forward per backward (like the
-    official wrapper, which takes the four views together)."""
+    official wrapper, which takes the four views together).
+
+    ``views``: a list of (N, C, T, V, M) views, or all of them stacked view-major in one
+    (K*N, C, T, V, M) tensor with ``n_views`` = K (what ``training_loss`` passes: no copy).
+    The backbone runs once on all views (``USDRLModel.forward_views``).
+    """
 
     def __init__(self, net: USDRLModel):
         super().__init__()
         self.net = net
 
-    def forward(self, views: list[torch.Tensor]) -> dict[str, list[torch.Tensor]]:
-        outs = [self.net(v) for v in views]
-        return {d: [o[d] for o in outs] for d in ("t", "s", "i")}
+    def forward(self, views: list[torch.Tensor] | torch.Tensor,
+                n_views: int | None = None) -> dict[str, list[torch.Tensor]]:
+        if isinstance(views, torch.Tensor):
+            if n_views is None:
+                raise ValueError("n_views is required with stacked views")
+            return self.net.forward_views(views, n_views)
+        return self.net.forward_views(torch.cat(list(views)), len(views))
 
 
 class USDRLEncoder(nn.Module):
@@ -73,8 +82,8 @@ class USDRL(USDRLInfo, Method):
 
     def training_loss(self, model: nn.Module, x: torch.Tensor, num_frames: torch.Tensor,
                       generator: torch.Generator, dist: DistInfo) -> dict[str, torch.Tensor]:
-        views = self.aug.make_views(x, num_frames, self.frames, generator=generator)
-        z = model(views)
+        views = self.aug.make_views(x, num_frames, self.frames, generator=generator, stacked=True)
+        z = model(views, n_views=self.aug.views)
         # statistics over the global batch (official multi-GPU training gathers z)
         z = {d: [gather_with_grad(v, dist) for v in vs] for d, vs in z.items()}
         loss = self.model_cfg.loss

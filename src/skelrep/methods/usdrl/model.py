@@ -150,8 +150,25 @@ class USDRLModel(nn.Module):
 
     def forward(self, view: Tensor) -> dict[str, Tensor]:
         y_t, y_s = self.backbone(make_modality(view, self.modality, self.parents))
-        p_t, p_s = pool_streams(y_t, y_s)
+        return self._project(*pool_streams(y_t, y_s))
+
+    def _project(self, p_t: Tensor, p_s: Tensor) -> dict[str, Tensor]:
         return {"t": self.t_proj(p_t), "s": self.s_proj(p_s), "i": self.i_proj(torch.cat([p_t, p_s], dim=-1))}
+
+    def forward_views(self, views: Tensor, n_views: int) -> dict[str, list[Tensor]]:
+        """``forward`` of each of ``n_views`` views stacked view-major in ``views`` (K*N, C, T, V, M).
+
+        The backbone, which treats every sample on its own, runs once on all of them (4x fewer,
+        larger operations than a loop over views); the projectors run per view, so their
+        BatchNorms normalise over each view's batch, as the official per-view forward does.
+        Returns each domain's list of per-view embeddings.
+        """
+        if views.shape[0] % n_views:
+            raise ValueError(f"{views.shape[0]} stacked samples do not split into {n_views} views")
+        y_t, y_s = self.backbone(make_modality(views, self.modality, self.parents))
+        p_t, p_s = (p.chunk(n_views) for p in pool_streams(y_t, y_s))
+        outs = [self._project(t, s) for t, s in zip(p_t, p_s, strict=True)]
+        return {d: [o[d] for o in outs] for d in ("t", "s", "i")}
 
 
 def load_usdrl_encoder(path: str | os.PathLike) -> TwoStreamBackbone:
