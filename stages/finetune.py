@@ -39,7 +39,6 @@ from skelrep.evaluation.finetune import (
     Sequences,
     evaluation_clips,
     finetune,
-    fingerprint,
     load_trainable_encoder,
     mean_std,
     section_inputs,
@@ -53,6 +52,7 @@ from skelrep.params import load_params
 from skelrep.recipes import protocol_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
 from skelrep.tracking.mlflow_run import epoch_curves, stage_run
+from skelrep.training.checkpoint import run_fingerprint
 from skelrep.validation import validate_all
 
 log = logging.getLogger("stages.finetune")
@@ -127,7 +127,7 @@ def main(argv=None) -> None:
             for stage, fraction, seed, positions in runs:
                 run_name = key(stage, variant, f"{fraction}/seed{seed}" if fraction else "")  # history, curves
                 settings = section_settings(cfg, inputs.train, seed=cfg["seed"] + seed)
-                ident = fingerprint({**base, "encoder": encoder_hash, "positions": [int(p) for p in positions],
+                ident = run_fingerprint({**base, "encoder": encoder_hash, "positions": [int(p) for p in positions],
                                      "run_seed": settings.seed})
                 result = finetune(load_trainable_encoder(models / filename), sequences, positions, clips, test.label,
                                   num_classes=num_classes, settings=settings, device=device,

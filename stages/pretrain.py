@@ -30,11 +30,10 @@ from skelrep.params import committed_params, get_section, load_params
 from skelrep.recipes import protocol_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
 from skelrep.tracking.mlflow_run import epoch_curves, flatten, stage_run
-from skelrep.training.checkpoint import clear_checkpoint
+from skelrep.training.checkpoint import clear_checkpoint, run_fingerprint
 from skelrep.training.distributed import barrier, init_distributed, shutdown
 from skelrep.training.pretrain import (
     build_model_for,
-    config_fingerprint,
     resolve_precision,
     run_pretraining,
     write_stats,
@@ -75,7 +74,7 @@ def main(argv=None) -> None:
         torch.cuda.set_device(device)
     seed_everything(train_cfg["seed"], deterministic_cuda=device.type == "cuda")
     dataset = SkeletonH5Dataset(data_path, protocol.split, "train")
-    fingerprint = config_fingerprint({"method": method.name, "section": params[method.name],
+    fingerprint = run_fingerprint({"method": method.name, "section": params[method.name],
                                       "data": read_attrs(data_path), "split": protocol.split, "n": len(dataset),
                                       "world_size": dist.world_size})
 

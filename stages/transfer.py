@@ -39,7 +39,6 @@ from skelrep.evaluation.finetune import (
     Sequences,
     evaluation_clips,
     finetune,
-    fingerprint,
     load_trainable_encoder,
     section_inputs,
     section_settings,
@@ -59,6 +58,7 @@ from skelrep.recipes import protocol_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
 from skelrep.schema import validate
 from skelrep.tracking.mlflow_run import epoch_curves, stage_run
+from skelrep.training.checkpoint import run_fingerprint
 from skelrep.validation import validate_all
 
 log = logging.getLogger("stages.transfer")
@@ -132,7 +132,7 @@ def main(argv=None) -> None:
                             f"{prefix}/linear/best_epoch": probe.best_epoch})
             history += [{"run": f"{prefix}/linear", **row} for row in probe.history]
             mlrun.log_curves(epoch_curves(probe.history, f"{prefix}/linear", CURVES, suffix="_curve"))
-            ident = fingerprint({**base, "encoder": sha256_file(models / filename)})
+            ident = run_fingerprint({**base, "encoder": sha256_file(models / filename)})
             result = finetune(load_trainable_encoder(models / filename), sequences, range(len(train)), clips,
                               test.label, num_classes=num_classes, settings=settings, device=device,
                               ckpt_dir=resume_root / variant, fingerprint=ident, desc=f"{prefix}/finetune")

@@ -29,7 +29,6 @@ killed between runs repeats none of the runs it finished.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import math
@@ -359,11 +358,6 @@ def section_settings(cfg: Mapping, train_input: DownstreamInput, seed: int | Non
         momentum=cfg["momentum"], weight_decay=cfg["weight_decay"], min_steps=cfg["min_steps"],
         eval_every=cfg["eval_every"], ckpt_every=cfg["ckpt_every"], seed=cfg["seed"] if seed is None else seed,
         train_input=train_input, freeze_encoder=cfg["freeze_encoder"])
-
-
-def fingerprint(obj) -> str:
-    """A run's identity for resuming: the hash of everything that decides its result."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def mean_std(results: Sequence[FinetuneResult], prefix: str) -> dict[str, float]:

@@ -16,6 +16,8 @@ checkpoint is saved under its final name inside a temporary folder and then move
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import os
 import pickle
@@ -79,6 +81,12 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def run_fingerprint(obj) -> str:
+    """A run's identity for resuming: the hash of everything that decides its result (a
+    checkpoint is used only by a run of the same fingerprint)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def checkpoint_path(ckpt_dir: str | os.PathLike) -> Path:

@@ -13,8 +13,6 @@ epoch start, so a resumed run ends with the same weights as an uninterrupted one
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -62,10 +60,6 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     if precision == "auto":
         return torch.bfloat16 if device.type == "cuda" else None
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-
-
-def config_fingerprint(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _epoch_order(n: int, batch: int, seed: int, epoch: int, dist: DistInfo) -> list[torch.Tensor]:

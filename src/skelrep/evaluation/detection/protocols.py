@@ -29,8 +29,8 @@ import torch
 from tqdm import tqdm
 
 from ...io import sha256_file
+from ...training.checkpoint import run_fingerprint
 from ..features import load_frozen_encoder
-from ..finetune import fingerprint
 from .dense import video_frame_features
 from .dense_finetune import DenseFinetuneSettings, TrainVideo, finetune_dense_detector, predict_dense_probs
 from .framewise import predict_frame_probs, train_frame_classifier
@@ -130,7 +130,7 @@ def dense_finetune_probs(init_path: str | Path, train: Videos, test: Videos, cfg
     resumes there; the run's identity is the encoder file's hash, the recipe and the data."""
     settings = dense_finetune_settings(cfg)
     encoder = load_frozen_encoder(init_path, device)  # made trainable by the fine-tune when it should be
-    ident = fingerprint({"encoder": sha256_file(init_path), "settings": asdict(settings),
+    ident = run_fingerprint({"encoder": sha256_file(init_path), "settings": asdict(settings),
                          "num_classes": cfg["num_classes"], "convention": convention,
                          "train": [(v["id"], int(np.shape(v["joint"])[1])) for v in train]})
     model, history = finetune_dense_detector(encoder, train_videos(train, convention), num_classes=cfg["num_classes"],
