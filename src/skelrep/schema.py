@@ -103,6 +103,17 @@ def list_of(validator: Validator, min_len: int = 0, max_len: int | None = None) 
     return check
 
 
+def distinct(validator: Validator, what: str, why: str = "") -> Validator:
+    """``validator`` (a list's), then no item twice: ``got [...]; each <what> once[ (<why>)]``."""
+    def check(value: Any, key: str) -> list:
+        items = validator(value, key)
+        if len(set(items)) != len(items):
+            raise ParamsError(key, f"got {value!r}; each {what} once" + (f" ({why})" if why else ""))
+        return items
+
+    return check
+
+
 def mapping(schema: Mapping[str, Validator], check: Check | None = None) -> Validator:
     """A nested section: :func:`validate` with ``schema`` (and ``check``) under the dotted key."""
 

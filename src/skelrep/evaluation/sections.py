@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ParamsError
-from ..schema import boolean, choice, integer, list_of, mapping, number, string, validate
+from ..schema import boolean, choice, distinct, integer, list_of, mapping, number, string, validate
 
 DEVICE = choice("auto", "cpu", "cuda")
 
@@ -79,20 +79,6 @@ def detection_protocol_of(key: str) -> tuple[str, str] | None:
 PROPOSALS = ("thr", "ssd")  # P-THR (TPAMI code), P-SSD (SSD code)
 
 
-def _detection_protocols(value: Any, key: str) -> list[str]:
-    protocols = list_of(choice(*DETECTION_PROTOCOLS), min_len=1)(value, key)
-    if len(set(protocols)) != len(protocols):
-        raise ParamsError(key, f"got {value!r}; each protocol once")
-    return protocols
-
-
-def _d_choices(value: Any, key: str) -> list[int]:
-    choices = list_of(integer(1), min_len=1)(value, key)
-    if len(set(choices)) != len(choices):
-        raise ParamsError(key, f"got {value!r}; each d once (drawn uniformly)")
-    return choices
-
-
 def _window_check(values: dict, prefix: str) -> None:
     if values["nesterov"] and values["momentum"] <= 0:
         raise ParamsError(f"{prefix}.nesterov", "true needs a momentum > 0 (SGD's Nesterov rule)")
@@ -104,7 +90,8 @@ def _window_check(values: dict, prefix: str) -> None:
 # protocol W: window classification, frozen encoder (evaluation.md §6.2; SSD's linear detection)
 DETECTION_WINDOW_SCHEMA = {
     "proposals": choice(*PROPOSALS),
-    "d_choices": _d_choices,  # training windows of 16·d native frames, d uniform over these
+    # training windows of 16·d native frames, d uniform over these
+    "d_choices": distinct(list_of(integer(1), min_len=1), "d", "drawn uniformly"),
     "frames": integer(1),  # the test window centred on each frame, native frames (SSD: 16 at stride 4)
     "samples_per_video": integer(1),  # one epoch = this × the training videos (SSD: 16)
     "draws": integer(1),  # distinct sets of windows, epoch e trains on set (e-1) mod draws; = epochs: the protocol
@@ -126,7 +113,7 @@ DETECTION_DENSE_FINETUNE_SCHEMA = {
 }
 
 DETECTION_SCHEMA = {
-    "protocols": _detection_protocols,
+    "protocols": distinct(list_of(choice(*DETECTION_PROTOCOLS), min_len=1), "protocol"),
     "random_init": boolean,  # every protocol also from the random-init encoder: detect/random_init/...
     # the dense protocol: a per-frame head on the frozen encoder's dense features (skelrep's own)
     "proposals": choice(*PROPOSALS), "thr_class_prob": number(0.0, 1.0), "ssd_smooth_radius": integer(0),
@@ -156,13 +143,6 @@ def _fractions(value: Any, key: str) -> list[float]:
     if len(set(names)) != len(names):
         raise ParamsError(key, f"got {value!r}; each fraction once (as metric names: {', '.join(names)})")
     return fractions
-
-
-def _seeds(value: Any, key: str) -> list[int]:
-    seeds = list_of(integer(0), min_len=1)(value, key)
-    if len(set(seeds)) != len(seeds):
-        raise ParamsError(key, f"got {value!r}; each seed once")
-    return seeds
 
 
 def _runs_on(value: Any, key: str) -> dict[str, dict]:
@@ -197,7 +177,8 @@ FINETUNE_FIELDS = {
     "protocols": _runs_on,  # finetune@<protocol> runs on these (dvc.yaml's foreach)
     "fractions": _fractions,  # semi-supervised label fractions: semi/<name>/...
     "full": boolean,  # also every training label: finetune/...
-    "subset_seeds": _seeds,  # one labelled subset and one run per seed (mean, std)
+    # one labelled subset and one run per seed (mean, std)
+    "subset_seeds": distinct(list_of(integer(0), min_len=1), "seed"),
     "random_init": boolean,  # every run again from the random-init encoder: .../random_init/...
     "freeze_encoder": boolean,  # the encoder frozen, the head alone trained: semi_probe/, finetune_probe/
     "epochs": integer(1), "min_steps": integer(0), "lr": number(0.0, open_lo=True),
