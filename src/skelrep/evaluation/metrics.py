@@ -54,22 +54,25 @@ def summary_line(stage: str, protocol: str, metrics: dict[str, float]) -> str:
             stage == "detect" and k.startswith(prefix) and "/" not in k[len(prefix):])))
         return (hits[0][len(prefix):], float(metrics[hits[0]])) if hits else None
 
+    def baselines(part: str) -> str:
+        """`` (random init 21.0, hand-crafted 26.4)`` for the baselines measured under
+        ``<stage>/<variant>/<part><key>``; empty when none was."""
+        found = [f"{text} {b[1]:.1f}" for variant, text in _BASELINES
+                 if (b := find(f"{stage}/{variant}/{part}{key}")) is not None]
+        return f" ({', '.join(found)})" if found else ""
+
     others = []
     if stage == "detect":  # detect/<protocol>/mAP_action_theta...: the other detection protocols
         variants = {variant for variant, _ in _BASELINES}
         for part in sorted({k.split("/")[1] for k in metrics if k.count("/") == 2} - variants):
             found = find(f"detect/{part}/{key}")
             if found is not None:
-                base = [f"{text} {b[1]:.1f}" for variant, text in _BASELINES
-                        if (b := find(f"detect/{variant}/{part}/{key}")) is not None]
-                others.append(f"{part} {found[1]:.1f}" + (f" ({', '.join(base)})" if base else ""))
+                others.append(f"{part} {found[1]:.1f}" + baselines(f"{part}/"))
     main = find(f"{stage}/{key}")
     if main is None:
         if others:
             return f"{stage} {protocol}: {name} " + "; ".join(others)
         return f"{stage} {protocol}: no {name} measured"
     rest, value = main
-    baselines = [f"{text} {found[1]:.1f}" for variant, text in _BASELINES
-                 if (found := find(f"{stage}/{variant}/{key}")) is not None]
     return (f"{stage} {protocol}: {name} {value:.1f}" + (f" at θ={rest}" if rest else "")
-            + (f" ({', '.join(baselines)})" if baselines else "") + "".join(f"; {o}" for o in others))
+            + baselines("") + "".join(f"; {o}" for o in others))
