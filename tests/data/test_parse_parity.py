@@ -1,5 +1,6 @@
-"""The vectorised NTU and PKU-MMD readers against the line-by-line reference
-(tests/data/reference_parsers.py): same arrays, bit for bit, for every file the reference accepts;
+"""The vectorised NTU and PKU-MMD readers against the line-by-line readers they fall back to
+(``ntu._parse_lines``, ``pku._parse_lines``, the readers before the vectorised pass, tested on their
+own in test_ntu.py / test_pku.py): same arrays, bit for bit, for every file the reference accepts;
 the same DataError (message and file:line) for every file it rejects; and the vectorised pass, not
 its fallback, reads the well-formed files."""
 
@@ -12,10 +13,11 @@ from skelrep.data import ntu, pku
 from skelrep.data.synthetic.ntu_writer import SyntheticNTUConfig, format_skeleton, render_sample
 from skelrep.data.synthetic.pku_writer import format_skeleton_txt
 from skelrep.errors import DataError
-from tests.data.reference_parsers import parse_pku_skeleton_reference, parse_skeleton_reference
 from tests.data.test_ntu import BIG_ID, _bad_cases, body_joints, fixture_name, make_text, one_body_text
 
 ARRAYS = ("body_count", "body_info", "joints")
+# the references, bound at import: no_fallback below replaces the modules' attributes
+parse_skeleton_reference, parse_pku_skeleton_reference = ntu._parse_lines, pku._parse_lines
 
 
 def assert_same_skeleton(got: ntu.NTUSkeleton, ref: ntu.NTUSkeleton, xyz_only: bool = False) -> None:
