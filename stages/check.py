@@ -1,16 +1,26 @@
-"""DVC stage `check`: every section of params.yaml validated before any other stage runs.
+"""DVC stage `check`: every section of params.yaml validated before any other stage runs, and the
+digest of the code every stage loads.
 
 Every other stage depends on its output, so a typo anywhere (``linear.epochz``, ``method:
 simclr``, an unknown top-level section) stops ``dvc repro`` / ``dvc exp run`` here, in under a
 second (no torch is loaded), with skelrep's message naming the key and what is allowed, instead
-of after pretraining (or DVC's bare "Parameters 'simclr' are missing"). It tracks the whole params.yaml
-and re-runs on any change, but its output is the same bytes whenever the file is valid, so it
-never makes a downstream stage re-run by itself. `skelrep check` runs the same validation.
+of after pretraining (or DVC's bare "Parameters 'simclr' are missing"). It tracks the whole
+params.yaml and the whole package, and re-runs on any change of either, but its output changes
+only with the files of COMMON_CODE: a valid params change never makes a stage re-run by itself.
+
+COMMON_CODE is the code every stage loads (params, schema, I/O, runtime, the protocol registry).
+Rather than naming those files in each of the ~38 stages' deps (DVC hashes them and rewrites
+them into dvc.lock after every stage, which costs YAML time with every line), the stages depend
+on this output, which records each file's sha256: a change to any of them changes it, so every
+stage re-runs, as with the files as deps. tests/stages/test_dvc_deps.py counts these files as
+covered for every stage that depends on this output, and checks that every stage loads each of
+them. `skelrep check` runs the same validation.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 from pathlib import Path
 
 from skelrep.io import write_text_atomic
@@ -18,13 +28,46 @@ from skelrep.params import load_params
 from skelrep.runtime import run_stage, setup_logging, stage_parser
 from skelrep.validation import validate_all
 
-VALID = "params.yaml: every section valid\n"  # constant: the dependency hash of every stage
+VALID = "params.yaml: every section valid\n"
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout this script runs from (DVC: the cwd)
+
+# the code every stage loads, relative to the repository root (files, or folders of package data)
+COMMON_CODE = (
+    # params, errors, I/O, runtime, skeleton constants
+    "src/skelrep/params.py",
+    "src/skelrep/schema.py",
+    "src/skelrep/errors.py",
+    "src/skelrep/io.py",
+    "src/skelrep/runtime.py",
+    "src/skelrep/skeleton.py",
+    "src/skelrep/portable.py",
+    "src/skelrep/catalog.py",
+    "src/skelrep/recipes.py",
+    # the protocol registry every stage reads its protocols and datasets from
+    "src/skelrep/data/protocols.py",
+)
+
+
+def _files(root: Path, entry: str) -> list[Path]:
+    path = root / entry
+    if path.is_dir():  # package data: every file, bytecode caches aside
+        return sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    if not path.is_file():
+        raise FileNotFoundError(f"stages/check.py COMMON_CODE names {entry}, which does not exist")
+    return [path]
+
+
+def code_digest(root: Path, entries=COMMON_CODE) -> str:
+    """One ``<sha256>  <path>`` line per file of ``entries`` (paths relative to ``root``, sorted)."""
+    files = sorted({p for entry in entries for p in _files(root, entry)}, key=lambda p: p.relative_to(root).as_posix())
+    return "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(root).as_posix()}\n"
+                   for p in files)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser(__doc__)
     parser.add_argument("--out", required=True,
-                        help="the marker file every other stage depends on (reports/params_check.txt)")
+                        help="the file every other stage depends on (reports/params_check.txt)")
     return parser
 
 
@@ -32,7 +75,8 @@ def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     setup_logging()
     validate_all(load_params(args.params))
-    write_text_atomic(Path(args.out), VALID)
+    write_text_atomic(Path(args.out), VALID + "# the code every stage loads (stages/check.py COMMON_CODE)\n"
+                      + code_digest(REPO_ROOT))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,10 @@ A file is covered by a dep that is the file or a folder holding it. ``skelrep.va
 which every stage runs first, decides only *whether* a stage runs, never what it writes, and
 never changes the params (tests/test_validation.py), so its (lazy) imports are deps of the
 ``check`` stage, which re-runs whenever any of them changes; the other stages stop there.
+
+The code every stage loads (``COMMON_CODE`` of stages/check.py: params, schema, I/O, runtime,
+protocol and layout modules) is not listed in each stage's deps: the check stage's output records
+the sha256 of each of its files, so a stage that depends on that output is covered for them.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import fnmatch
 import json
 import os
 import re
+import runpy
 import subprocess
 import sys
 from functools import cache
@@ -291,6 +296,22 @@ def covered(path: str, deps: list[str]) -> bool:
     return any(path == d.rstrip("/") or path.startswith(d.rstrip("/") + "/") for d in deps)
 
 
+@cache
+def check_stage() -> tuple[str, tuple[str, ...]]:
+    """The check stage's output (every other stage's dep) and the COMMON_CODE its content hashes."""
+    check = next(d for group, _, d in expanded_stages() if group == CHECK_STAGE)
+    marker = _paths(check["outs"])
+    assert len(marker) == 1
+    script = runpy.run_path(str(REPO_ROOT / script_of(check["cmd"])), run_name="__dvc_deps_probe__")
+    return marker[0], tuple(script["COMMON_CODE"])
+
+
+def effective_deps(deps: list[str]) -> list[str]:
+    """A stage's deps, plus COMMON_CODE when it depends on the check stage's output."""
+    marker, common = check_stage()
+    return deps + list(common) if marker in deps else deps
+
+
 # --- the checks ---------------------------------------------------------------------------------
 
 
@@ -302,7 +323,7 @@ def test_stage_deps_cover_every_project_file_it_loads(group, runtime_modules):
         deps = _paths(definition.get("deps"))
         needed = {script: "the command", **required_files(script, runtime_modules[script],
                                                            follow_validation=group == CHECK_STAGE)}
-        missing = {p: why for p, why in needed.items() if not covered(p, deps)}
+        missing = {p: why for p, why in needed.items() if not covered(p, effective_deps(deps))}
         if missing:
             problems.append(f"stage {name} ({script}) loads project files its deps do not cover:\n"
                             + "".join(f"    {p}  ({why})\n" for p, why in missing.items()))
@@ -368,6 +389,25 @@ def test_every_stage_waits_for_the_params_check():
     assert len(marker) == 1
     missing = [name for group, name, d in stages if group != CHECK_STAGE and marker[0] not in _paths(d.get("deps"))]
     assert not missing, f"stages not depending on {marker[0]}: {', '.join(missing)}"
+
+
+def test_common_code_is_code_every_stage_loads_and_no_stage_lists(runtime_modules):
+    """COMMON_CODE holds only files that every stage needs (anything else would re-run every stage
+    on a change of it), each exists, the check stage's deps cover them, and no stage lists them
+    again (twice the hashing in dvc.lock for nothing)."""
+    marker, common = check_stage()
+    assert all((REPO_ROOT / entry).exists() for entry in common), common
+    check = next(d for group, _, d in expanded_stages() if group == CHECK_STAGE)
+    assert all(covered(entry, _paths(check["deps"])) for entry in common)
+    for group, name, definition in expanded_stages():
+        if group == CHECK_STAGE:
+            continue
+        script = script_of(definition["cmd"])
+        needed = required_files(script, runtime_modules[script], follow_validation=False)
+        unused = [entry for entry in common if not any(covered(path, [entry]) for path in needed)]
+        assert not unused, f"stage {name} does not load {unused}: not code every stage loads"
+        listed = [d for d in _paths(definition.get("deps")) if covered(d, list(common))]
+        assert not listed, f"stage {name} lists {listed}, which {marker} already covers"
 
 
 def test_lazy_imports_inside_functions_are_followed():

@@ -3,6 +3,8 @@ never reads still stops it, fast, naming the key, with nothing written."""
 
 from __future__ import annotations
 
+import hashlib
+import runpy
 import subprocess
 import sys
 import time
@@ -86,6 +88,12 @@ def test_an_unknown_method_stops_the_check_stage_with_the_methods(tmp_path):
     assert not (tmp_path / "reports").exists()
 
 
+def _run_check(cwd) -> bytes:
+    subprocess.run([sys.executable, str(REPO_ROOT / "stages" / "check.py"), *stage_args("check")],
+                   cwd=cwd, check=True, capture_output=True, timeout=120)
+    return (cwd / "reports" / "params_check.txt").read_bytes()
+
+
 def test_the_check_stage_writes_the_same_bytes_for_any_valid_params(tmp_path):
     """Its output is what every stage depends on: it must not change with valid params."""
     outputs = []
@@ -93,10 +101,38 @@ def test_the_check_stage_writes_the_same_bytes_for_any_valid_params(tmp_path):
         params = load_params(REPO_ROOT / "params.yaml")
         params["linear"]["lr"] = lr
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-        subprocess.run([sys.executable, str(REPO_ROOT / "stages" / "check.py"), *stage_args("check")],
-                       cwd=tmp_path, check=True, capture_output=True, timeout=120)
-        outputs.append((tmp_path / "reports" / "params_check.txt").read_bytes())
-    assert outputs[0] == outputs[1] == b"params.yaml: every section valid\n"
+        outputs.append(_run_check(tmp_path))
+    assert outputs[0] == outputs[1]
+    text = outputs[0].decode()
+    assert text.startswith("params.yaml: every section valid\n")
+    # the digest of the common code: a sha256 and a repository-relative path per file, nothing else
+    check = runpy.run_path(str(REPO_ROOT / "stages" / "check.py"), run_name="not_main")
+    rows = [line.split("  ") for line in text.splitlines()[2:]]
+    assert [path for _, path in rows] == sorted(check["COMMON_CODE"])  # all files here, no folders
+    for digest, path in rows:
+        assert digest == hashlib.sha256((REPO_ROOT / path).read_bytes()).hexdigest(), path
+    assert str(REPO_ROOT) not in text
+
+
+def test_the_check_output_changes_with_any_file_of_the_common_code(tmp_path):
+    """What makes every stage re-run when a file of the common code changes (stages/check.py)."""
+    check = runpy.run_path(str(REPO_ROOT / "stages" / "check.py"), run_name="not_main")
+    for entry in check["COMMON_CODE"]:
+        (tmp_path / entry).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / entry).write_text(f"# {entry}\n")
+    (tmp_path / "src/skelrep/data/layouts").mkdir()
+    (tmp_path / "src/skelrep/data/layouts/a.yaml").write_text("a: 1\n")
+    entries = (*check["COMMON_CODE"], "src/skelrep/data/layouts")
+    before = check["code_digest"](tmp_path, entries)
+    assert "src/skelrep/data/layouts/a.yaml" in before  # a folder: each of its files
+    for entry in (check["COMMON_CODE"][0], "src/skelrep/data/layouts/a.yaml"):
+        original = (tmp_path / entry).read_bytes()
+        (tmp_path / entry).write_bytes(original + b"# edited\n")
+        assert check["code_digest"](tmp_path, entries) != before, entry
+        (tmp_path / entry).write_bytes(original)
+    assert check["code_digest"](tmp_path, entries) == before
+    with pytest.raises(FileNotFoundError, match="COMMON_CODE names src/skelrep/missing.py"):
+        check["code_digest"](tmp_path, ("src/skelrep/missing.py",))
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in (REPO_ROOT / "stages").glob("*.py")))
