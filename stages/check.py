@@ -8,13 +8,15 @@ of after pretraining (or DVC's bare "Parameters 'simclr' are missing"). It track
 params.yaml and the whole package, and re-runs on any change of either, but its output changes
 only with the files of COMMON_CODE: a valid params change never makes a stage re-run by itself.
 
-COMMON_CODE is the code every stage loads (params, schema, I/O, runtime, the protocol registry).
-Rather than naming those files in each of the ~38 stages' deps (DVC hashes them and rewrites
-them into dvc.lock after every stage, which costs YAML time with every line), the stages depend
-on this output, which records each file's sha256: a change to any of them changes it, so every
-stage re-runs, as with the files as deps. tests/stages/test_dvc_deps.py counts these files as
-covered for every stage that depends on this output, and checks that every stage loads each of
-them. `skelrep check` runs the same validation.
+COMMON_CODE is the code every stage loads (params, schema, I/O, runtime, the protocol registry);
+CODE_GROUPS are files that many stages load together (the method implementations, the skeleton
+readers, ...). Rather than naming those files in the deps of each of the ~38 stages (DVC hashes
+them and rewrites them into dvc.lock after every stage, which costs YAML time with every line),
+the stages depend on this stage's outputs, which record each file's sha256: the marker file
+(COMMON_CODE) and one file per code group. A change to any of those files changes the digest,
+so the stages that load it re-run, as with the files as deps. tests/stages/test_dvc_deps.py
+counts a group's files as covered for a stage that depends on its digest, and checks that every
+such stage loads each of them. `skelrep check` runs the same validation.
 """
 
 from __future__ import annotations
@@ -47,6 +49,41 @@ COMMON_CODE = (
     "src/skelrep/data/protocols.py",
 )
 
+# Code that many stages load together, one digest file each (<--code-dir>/<group>.txt): a stage
+# that loads a group depends on its file instead of listing the group's files.
+CODE_GROUPS = {
+    # the method registry and every method's implementation: what builds, trains and loads an encoder
+    "models": (
+        "src/skelrep/methods",
+        "src/skelrep/models",
+        "src/skelrep/losses",
+        "src/skelrep/training",
+        "src/skelrep/data/augment.py",
+        "src/skelrep/data/augment_schema.py",
+    ),
+    # the skeleton readers, joint layouts and normalisation (preprocessing, and data/dataset.py's
+    # reading of a processed file)
+    "readers": (
+        "src/skelrep/data/layout.py",
+        "src/skelrep/data/layouts",
+        "src/skelrep/data/normalize.py",
+        "src/skelrep/data/ntu.py",
+        "src/skelrep/data/textnum.py",
+        "src/skelrep/data/missing",
+    ),
+    # a processed HDF5 file as a torch dataset
+    "datasets": (
+        "src/skelrep/data/dataset.py",
+        "src/skelrep/data/hdf5.py",
+    ),
+    # the MLflow run of a stage: its name, tags and the configuration it records
+    "tracking": (
+        "src/skelrep/tracking/mlflow_run.py",
+        "src/skelrep/config.py",
+        "src/skelrep/profiles.py",
+    ),
+}
+
 
 def _files(root: Path, entry: str) -> list[Path]:
     path = root / entry
@@ -68,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser(__doc__)
     parser.add_argument("--out", required=True,
                         help="the file every other stage depends on (reports/params_check.txt)")
+    parser.add_argument("--code-dir", required=True, type=Path,
+                        help="folder of the code groups' digest files, <group>.txt (reports/code)")
     return parser
 
 
@@ -77,6 +116,9 @@ def main(argv=None) -> None:
     validate_all(load_params(args.params))
     write_text_atomic(Path(args.out), VALID + "# the code every stage loads (stages/check.py COMMON_CODE)\n"
                       + code_digest(REPO_ROOT))
+    for group, entries in CODE_GROUPS.items():
+        write_text_atomic(args.code_dir / f"{group}.txt",
+                          f"# code group {group!r} (stages/check.py CODE_GROUPS)\n" + code_digest(REPO_ROOT, entries))
 
 
 if __name__ == "__main__":

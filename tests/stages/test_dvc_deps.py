@@ -297,19 +297,22 @@ def covered(path: str, deps: list[str]) -> bool:
 
 
 @cache
-def check_stage() -> tuple[str, tuple[str, ...]]:
-    """The check stage's output (every other stage's dep) and the COMMON_CODE its content hashes."""
+def code_digests() -> dict[str, tuple[str, ...]]:
+    """The check stage's outputs that record code digests (every other stage depends on the first,
+    the marker file), each mapped to the files it hashes: COMMON_CODE, then each of CODE_GROUPS."""
     check = next(d for group, _, d in expanded_stages() if group == CHECK_STAGE)
-    marker = _paths(check["outs"])
-    assert len(marker) == 1
     script = runpy.run_path(str(REPO_ROOT / script_of(check["cmd"])), run_name="__dvc_deps_probe__")
-    return marker[0], tuple(script["COMMON_CODE"])
+    marker, *groups = _paths(check["outs"])
+    code_dir = check["cmd"].split("--code-dir", 1)[1].split()[0]
+    assert sorted(groups) == sorted(f"{code_dir}/{g}.txt" for g in script["CODE_GROUPS"]), groups
+    return {marker: tuple(script["COMMON_CODE"]),
+            **{f"{code_dir}/{g}.txt": tuple(entries) for g, entries in script["CODE_GROUPS"].items()}}
 
 
 def effective_deps(deps: list[str]) -> list[str]:
-    """A stage's deps, plus COMMON_CODE when it depends on the check stage's output."""
-    marker, common = check_stage()
-    return deps + list(common) if marker in deps else deps
+    """A stage's deps, with the files of each code digest it depends on."""
+    digests = code_digests()
+    return deps + [entry for dep in deps for entry in digests.get(dep, ())]
 
 
 # --- the checks ---------------------------------------------------------------------------------
@@ -385,29 +388,37 @@ def test_every_stage_waits_for_the_params_check():
     stages = expanded_stages()
     check = next(d for group, _, d in stages if group == CHECK_STAGE)
     assert check["params"] == [{"params.yaml": None}]  # the whole file: any change re-runs it
-    marker = _paths(check["outs"])
-    assert len(marker) == 1
+    marker = _paths(check["outs"])  # the marker file, then the code groups' digests
+    assert marker[0] == "reports/params_check.txt"
     missing = [name for group, name, d in stages if group != CHECK_STAGE and marker[0] not in _paths(d.get("deps"))]
     assert not missing, f"stages not depending on {marker[0]}: {', '.join(missing)}"
 
 
-def test_common_code_is_code_every_stage_loads_and_no_stage_lists(runtime_modules):
-    """COMMON_CODE holds only files that every stage needs (anything else would re-run every stage
-    on a change of it), each exists, the check stage's deps cover them, and no stage lists them
-    again (twice the hashing in dvc.lock for nothing)."""
-    marker, common = check_stage()
-    assert all((REPO_ROOT / entry).exists() for entry in common), common
+def test_each_code_digest_holds_only_code_every_stage_depending_on_it_loads(runtime_modules):
+    """COMMON_CODE and each code group hold only files that every stage depending on their digest
+    loads (anything else would re-run a stage for nothing), each exists, the check stage's deps
+    cover them, and no stage lists them again (twice the hashing in dvc.lock for nothing)."""
     check = next(d for group, _, d in expanded_stages() if group == CHECK_STAGE)
-    assert all(covered(entry, _paths(check["deps"])) for entry in common)
+    everything = [entry for entries in code_digests().values() for entry in entries]
+    assert len(everything) == len(set(everything)), "a file in two code digests"
+    assert all((REPO_ROOT / entry).exists() for entry in everything)
+    assert all(covered(entry, _paths(check["deps"])) for entry in everything)
+    users = dict.fromkeys(code_digests(), 0)
     for group, name, definition in expanded_stages():
         if group == CHECK_STAGE:
             continue
         script = script_of(definition["cmd"])
         needed = required_files(script, runtime_modules[script], follow_validation=False)
-        unused = [entry for entry in common if not any(covered(path, [entry]) for path in needed)]
-        assert not unused, f"stage {name} does not load {unused}: not code every stage loads"
-        listed = [d for d in _paths(definition.get("deps")) if covered(d, list(common))]
-        assert not listed, f"stage {name} lists {listed}, which {marker} already covers"
+        deps = _paths(definition.get("deps"))
+        for digest, entries in code_digests().items():
+            if digest not in deps:
+                continue
+            users[digest] += 1
+            unused = [entry for entry in entries if not any(covered(path, [entry]) for path in needed)]
+            assert not unused, f"stage {name} depends on {digest} but does not load {unused}"
+        listed = [d for d in deps if covered(d, effective_deps(deps)[len(deps):])]
+        assert not listed, f"stage {name} lists {listed}, which a code digest it depends on covers"
+    assert all(users.values()), f"code digests no stage depends on: {users}"
 
 
 def test_lazy_imports_inside_functions_are_followed():

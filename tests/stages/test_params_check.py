@@ -112,6 +112,13 @@ def test_the_check_stage_writes_the_same_bytes_for_any_valid_params(tmp_path):
     for digest, path in rows:
         assert digest == hashlib.sha256((REPO_ROOT / path).read_bytes()).hexdigest(), path
     assert str(REPO_ROOT) not in text
+    # one digest file per code group, each listing the group's files (a folder: each of its files)
+    for group, entries in check["CODE_GROUPS"].items():
+        listed = (tmp_path / "reports" / "code" / f"{group}.txt").read_text().splitlines()[1:]
+        paths = [line.split("  ")[1] for line in listed]
+        assert paths == sorted(paths) and paths, group
+        assert {e for e in entries if (REPO_ROOT / e).is_file()} <= set(paths), group
+        assert all(any(p == e or p.startswith(e + "/") for e in entries) for p in paths), group
 
 
 def test_the_check_output_changes_with_any_file_of_the_common_code(tmp_path):
