@@ -61,6 +61,7 @@ table{border-collapse:collapse;font-size:.82rem}
 caption{caption-side:top;text-align:left;font-weight:600;padding:.4rem .5rem}
 th,td{border:1px solid #d0d7de;padding:.25rem .45rem;vertical-align:top}
 thead th{background:#f6f8fa;font-weight:600;text-align:center;min-width:5.5rem}
+thead th[scope=colgroup]{text-align:left}/* a protocol spans ~10 columns: its name where they start */
 tbody th{text-align:left;font-weight:normal;min-width:16rem;max-width:26rem}
 /* the method column stays in view while a wide table scrolls sideways */
 tbody th,thead tr:first-child th:first-child{position:sticky;left:0;z-index:1;background:#fff}
