@@ -5,7 +5,8 @@ writes reports/benchmarks/{ntu60,ntu120,pkummd1,pkummd2}.md (and custom.md for t
 protocols of params.yaml) with the linear, KNN, semi-supervised and fine-tune columns (and
 detection, and the transfers into a protocol), reports/benchmarks/transfer.md (every transfer),
 reports/results.csv, reports/summary.json (every benchmark row's numbers), reports/metrics.json
-(the headline numbers per protocol: the pipeline's one DVC metric) and reports/figures/*.png;
+(the headline numbers per protocol: the pipeline's one DVC metric), reports/figures/*.png and
+reports/index.html (one static page: the tables, every figure of the folder, the configuration);
 then logs into each protocol's MLflow run what no other stage logs: the benchmark table (and the
 transfer table, into the runs of the transfers' sources), the confusion figure and the summary
 (unless mlflow.enabled is false or --no-mlflow is given). Ends by printing the tables' headline
@@ -23,6 +24,7 @@ from skelrep.io import write_json_atomic, write_text_atomic
 from skelrep.params import committed_params, load_params
 from skelrep.report.collect import load_reports
 from skelrep.report.figures import write_figures
+from skelrep.report.html import INDEX, find_figures, render_html
 from skelrep.report.mlflow_sync import sync
 from skelrep.report.published import load_published, table_entries
 from skelrep.report.tables import (
@@ -66,6 +68,8 @@ def main(argv=None) -> None:
     write_json_atomic(reports_dir / "summary.json", summary(reports))
     write_json_atomic(reports_dir / "metrics.json", headline(reports))
     write_figures(reports, reports_dir / "figures")
+    # last of the files: the page shows the figures just written and those of the earlier stages
+    write_text_atomic(reports_dir / INDEX, render_html(params, tables, tuple(reports), find_figures(reports_dir)))
     urls = sync(params, reports, tables, reports_dir, enabled=False if args.no_mlflow else None,
                 baseline=committed_params(args.params))
     # the results, where `make run` ends: the headline columns of every table

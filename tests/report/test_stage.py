@@ -18,7 +18,7 @@ _spec.loader.exec_module(report_stage)
 
 OUTPUTS = ["benchmarks/ntu120.md", "benchmarks/ntu60.md", "benchmarks/pkummd1.md", "benchmarks/pkummd2.md",
            "benchmarks/transfer.md", "figures/confusion_pku1-xsub.png", "figures/linear_accuracy.png",
-           "figures/pretrain_loss.png", "metrics.json", "results.csv", "summary.json"]
+           "figures/pretrain_loss.png", "index.html", "metrics.json", "results.csv", "summary.json"]
 
 
 def test_help_exits_cleanly(capsys):

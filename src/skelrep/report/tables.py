@@ -285,8 +285,9 @@ def _fmt(value: float | None) -> str:
     return MISSING if value is None or value != value else f"{value:.1f}"
 
 
-def _cell(row: Row, protocol: str, key: str) -> str:
-    """The value; a mean over several runs as "mean ± std"; a measured best-on-test with its epoch."""
+def cell_text(row: Row, protocol: str, key: str) -> str:
+    """One table cell as every rendering shows it (Markdown, HTML): the value; a mean over several
+    runs as "mean ± std"; a measured best-on-test with its epoch."""
     text = _fmt(row.value(protocol, key))
     if text == MISSING:
         return text
@@ -329,45 +330,53 @@ def table_markdown(bench: Benchmark, rows: list[Row]) -> list[str]:
     lines = ["| " + " | ".join(["Method", *(h for _, _, h in cols), "Source"]) + " |",
              "|" + "---|" + "---:|" * len(cols) + "---|"]
     for row in rows:
-        cells = [row.label, *(_cell(row, p, k) for p, k, _ in cols), row.source(shown) or MEASURED]
+        cells = [row.label, *(cell_text(row, p, k) for p, k, _ in cols), row.source(shown) or MEASURED]
         lines.append("| " + " | ".join(_escape(c) for c in cells) + " |")
     if bench.transfer and not cols:
         lines.append("")
-        lines.append("No transfer measured or published (params.yaml `transfer`).")
-    handcrafted = ("- Hand-crafted baseline: no learned features. Each sample's valid frames of the normalised "
+        lines.append(NO_TRANSFER)
+    return lines + [""] + [f"- {note}" for note in table_notes(bench)]
+
+
+NO_TRANSFER = "No transfer measured or published (params.yaml `transfer`)."
+
+
+def table_notes(bench: Benchmark) -> list[str]:
+    """The notes that explain a table's columns and row labels (Markdown inline markup: ``**``,
+    backquotes), one per item: the Markdown and HTML renderings share them."""
+    handcrafted = ("Hand-crafted baseline: no learned features. Each sample's valid frames of the normalised "
                    "joint coordinates, resampled to `features.handcrafted_frames` frames as the encoders' "
                    "whole-sequence input and flattened; the same linear probe (a logistic regression on the "
                    "coordinates) and KNN-1. Self-supervised rows are judged against both baselines.")
-    semi = ("- Semi-supervised: encoder and a linear head fine-tuned end to end on a labelled subset of the "
+    semi = ("Semi-supervised: encoder and a linear head fine-tuned end to end on a labelled subset of the "
             "training split (per class, at least one sample each, seeded, the same for every method: "
             "`reports/finetune/<protocol>/subsets.json`), tested on the whole test split; \"m ± s\": mean and "
             "standard deviation over the `finetune.subset_seeds` subsets. Fine-tune: the same on every label. "
             "Their random-init rows train the same architecture from scratch (supervised only).")
-    lines += [
-        "",
-        ("- Accuracies are top-1 in %." if bench.transfer else
-         "- Accuracies are top-1 / top-5 in %; KNN-1 is 1-nearest-neighbour retrieval accuracy in %."),
-        ("- **Primary metric:** top-1 after the last epoch of the fixed schedule. "
+    notes = [
+        ("Accuracies are top-1 in %." if bench.transfer else
+         "Accuracies are top-1 / top-5 in %; KNN-1 is 1-nearest-neighbour retrieval accuracy in %."),
+        ("**Primary metric:** top-1 after the last epoch of the fixed schedule. "
          "**Best-on-test (official convention)** is the best test accuracy over the periodic test "
          "evaluations (model selection on the test set); \"(ep N)\" is its epoch."),
-        ("- **Published numbers are best-on-test**, so they are placed in the best-on-test column, "
+        ("**Published numbers are best-on-test**, so they are placed in the best-on-test column, "
          "never in the last-epoch column; compare them with that column only."),
-        ("- Random-init baseline: the same architecture with a seeded random initialisation and no "
+        ("Random-init baseline: the same architecture with a seeded random initialisation and no "
          "pretraining, evaluated with the same protocol."),
         *(() if bench.transfer else (handcrafted,)),
-        ("- \"(paper)\": printed by the cited source; \"(published, third-party)\": printed by a third "
+        ("\"(paper)\": printed by the cited source; \"(published, third-party)\": printed by a third "
          "party, not by the method's authors. Modalities: J joint, M motion, B bone; 3s = three-stream "
          "ensemble."),
-        f"- \"{MISSING}\": not measured in this run, or not published / not in the available material.",
+        f"\"{MISSING}\": not measured in this run, or not published / not in the available material.",
         *(() if bench.transfer else (semi,)),
-        ("- Transfer: the encoder pretrained on the source protocol, evaluated on the target's data by the "
+        ("Transfer: the encoder pretrained on the source protocol, evaluated on the target's data by the "
          "linear probe (the target's `features` / `linear` settings) and by fine-tuning on every target "
          "label (the `finetune` recipe; from the random-init encoder: the target trained from scratch); "
          "published transfer numbers are fine-tunes."),
     ]
     if bench.detection:
-        lines.append(
-            "- Detection (PKU-MMD I, cross-subject; evaluation.md §6): mAP in %, measured values after the last "
+        notes.append(
+            "Detection (PKU-MMD I, cross-subject; evaluation.md §6): mAP in %, measured values after the last "
             "epoch; one row per detection protocol (`detection.protocols`), named in its label. "
             f"**{DETECTION_LABELS['dense']}**: skelrep's own, a per-frame linear head on the frozen encoder's "
             "dense features. "
@@ -380,15 +389,21 @@ def table_markdown(bench: Benchmark, rows: list[Row]) -> list[str]:
             "per-class threshold proposals (P-THR), no NMS: the USDRL TPAMI pipeline. "
             "Published detection figures sit under the protocol they ran; the default (CPU) profile runs "
             "each protocol on a small budget, `skelrep profile paper` the papers' settings.")
-    return lines
+    return notes
+
+
+def table_protocols(bench: Benchmark, rows: list[Row]) -> tuple[str, ...]:
+    """The protocols a table is about: its own; a transfer table's, those of its transfers
+    (measured or published)."""
+    if bench.transfer:
+        return tuple(dict.fromkeys(p for pair in transfer_pairs(rows) for p in pair))
+    return bench.protocols
 
 
 def render_markdown(bench: Benchmark, rows: list[Row], params: Mapping[str, Any],
                     present: tuple[str, ...]) -> str:
     """The Markdown file of one benchmark; ``present`` are the protocols with measured results."""
-    # a transfer table is about the protocols of its transfers, measured or published
-    protocols = tuple(dict.fromkeys(p for pair in transfer_pairs(rows) for p in pair)) if bench.transfer \
-        else bench.protocols
+    protocols = table_protocols(bench, rows)
     lines = [benchmark_heading(bench), "", *synthetic_notice(synthetic_datasets(params, protocols))]
     method, variant = configuration(params)
     lines += [f"Configured method: {method}" + (f" ({variant})." if variant else "."), ""]
