@@ -21,7 +21,7 @@ from skelrep import portable
 from skelrep.data.synthetic import actions as act
 from skelrep.data.synthetic import scene
 from skelrep.data.synthetic.kinematics import LEAF_JOINTS, matrix_to_quaternion
-from skelrep.data.synthetic.zipout import deterministic_zip
+from skelrep.data.synthetic.zipout import CompressedMember, compress_member, deterministic_zip
 from skelrep.errors import ParamsError
 from skelrep.workers import process_pool
 
@@ -310,11 +310,15 @@ def format_skeleton(sample: NTUSample) -> bytes:
     return text.encode("ascii")
 
 
-def _render_member(job: tuple[int, tuple[int, int, int, int, int], SyntheticNTUConfig]) -> tuple[str, bytes]:
-    """One archive member: (name, ``.skeleton`` bytes); a pure function of the job."""
+def _render_member(job: tuple[int, tuple[int, int, int, int, int], SyntheticNTUConfig]) -> CompressedMember:
+    """One archive member, ``.skeleton`` bytes already deflated; a pure function of the job.
+
+    Deflating here, in the worker, leaves the writing process only appending bytes: done
+    there, the compression of every member was serial and bounded the whole stage.
+    """
     seed, (setup, camera, performer, replication, action), config = job
     sample = render_sample(seed, setup, camera, performer, replication, action, config)
-    return f"{MEMBER_DIR}/{sample.name}.skeleton", format_skeleton(sample)
+    return compress_member(f"{MEMBER_DIR}/{sample.name}.skeleton", format_skeleton(sample))
 
 
 def write_ntu_archives(out_dir: Path, dataset: str, config: SyntheticNTUConfig,
@@ -343,7 +347,7 @@ def write_ntu_archives(out_dir: Path, dataset: str, config: SyntheticNTUConfig,
         else:
             members = map(_render_member, jobs)
         # a progress bar (stderr): the default NTU-60 suite takes tens of seconds
-        for name, data in tqdm(members, total=len(jobs), desc=f"synthetic {dataset}", unit="sample",
-                               mininterval=1.0):
-            out.add(name, data)
+        for member in tqdm(members, total=len(jobs), desc=f"synthetic {dataset}", unit="sample",
+                           mininterval=1.0):
+            out.add_compressed(member)
     return [(archive, "skeleton")]
