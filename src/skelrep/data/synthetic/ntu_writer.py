@@ -393,7 +393,7 @@ def write_ntu_archives(out_dir: Path, dataset: str, config: SyntheticNTUConfig,
                   for camera in cameras[1:]}
         if workers > 1:
             pool = stack.enter_context(process_pool(workers))  # workers die with this process
-            # 8 takes (24 files) per task: few round trips, still ~30 tasks per worker at 16 cores
+            # 8 takes (24 files) per task: few round trips; the default ntu60 still makes 60 tasks
             results = pool.map(_render_take, jobs, chunksize=8)
         else:
             results = map(_render_take, jobs)
