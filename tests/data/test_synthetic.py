@@ -110,6 +110,23 @@ def test_ntu_archives_are_byte_identical_per_seed(tmp_path):
     assert all(n.startswith("nturgb+d_skeletons/") and n.endswith(".skeleton") for n in names)
 
 
+def test_ntu_archive_takes_spooled_to_disk_and_camera_order(tmp_path, monkeypatch):
+    """Takes render all their cameras at once and later cameras wait in spools: a spool that
+    spills to disk, and cameras listed in another order, give the same bytes, and each
+    member equals the file ``render_sample`` gives on its own."""
+    config = SyntheticNTUConfig(performers=(1, 3, 2), setups=(1, 2), cameras=(1, 2, 3), classes=2)
+    (reference, _), = write_ntu_archives(tmp_path / "a", "ntu60", config, seed=5, workers=1)
+    monkeypatch.setattr(ntu_writer, "_SPOOL_MEMORY", 1)
+    reordered = SyntheticNTUConfig(performers=(1, 3, 2), setups=(1, 2), cameras=(3, 1, 2), classes=2)
+    (spilled, _), = write_ntu_archives(tmp_path / "b", "ntu60", reordered, seed=5, workers=2)
+    assert spilled.read_bytes() == reference.read_bytes()
+    members = _members(reference)
+    assert len(members) == 3 * 3 * 2
+    for key in [(1, 3, 1, 1, 2), (2, 2, 3, 1, 1), (1, 1, 2, 1, 1)]:
+        sample = render_sample(5, *key, config)
+        assert members[f"nturgb+d_skeletons/{sample.name}.skeleton"] == format_skeleton(sample)
+
+
 def test_ntu_protocols_cover_every_class(tmp_path):
     config = SyntheticNTUConfig(classes=2)
     archives = {ds: write_ntu_archives(tmp_path, ds, config, seed=0)[0][0] for ds in ("ntu60", "ntu120")}

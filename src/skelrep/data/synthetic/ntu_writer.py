@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from tqdm import tqdm
@@ -21,7 +24,7 @@ from skelrep import portable
 from skelrep.data.synthetic import actions as act
 from skelrep.data.synthetic import scene
 from skelrep.data.synthetic.kinematics import LEAF_JOINTS, matrix_to_quaternion
-from skelrep.data.synthetic.zipout import deterministic_zip
+from skelrep.data.synthetic.zipout import CompressedMember, compress_member, deterministic_zip
 from skelrep.errors import ParamsError
 from skelrep.workers import process_pool
 
@@ -229,6 +232,12 @@ def render_sample(seed: int, setup: int, camera: int, performer: int, replicatio
                   action: int, config: SyntheticNTUConfig) -> NTUSample:
     """Everything one `.skeleton` file holds, including sensor noise and artefacts."""
     joints, frames = performance(seed, setup, performer, replication, action, config)
+    return _render_view(seed, setup, camera, performer, replication, action, config, joints, frames)
+
+
+def _render_view(seed: int, setup: int, camera: int, performer: int, replication: int, action: int,
+                 config: SyntheticNTUConfig, joints: np.ndarray, frames: np.ndarray) -> NTUSample:
+    """:func:`render_sample` from the take's ``performance`` (shared by its cameras, not modified)."""
     cam = scene.make_camera(seed, setup, CAMERA_YAW[replication][camera], (camera,))
     rng = scene.rng_for(seed, "ntu-view", setup, camera, performer, replication, action)
     n_frames = joints.shape[1]
@@ -310,11 +319,49 @@ def format_skeleton(sample: NTUSample) -> bytes:
     return text.encode("ascii")
 
 
-def _render_member(job: tuple[int, tuple[int, int, int, int, int], SyntheticNTUConfig]) -> tuple[str, bytes]:
-    """One archive member: (name, ``.skeleton`` bytes); a pure function of the job."""
-    seed, (setup, camera, performer, replication, action), config = job
-    sample = render_sample(seed, setup, camera, performer, replication, action, config)
-    return f"{MEMBER_DIR}/{sample.name}.skeleton", format_skeleton(sample)
+def _render_take(job: tuple[int, tuple[int, int, int, int], tuple[int, ...], SyntheticNTUConfig]
+                 ) -> list[CompressedMember]:
+    """The members of one take, one per camera in ``cameras`` order, ``.skeleton`` bytes
+    already deflated; a pure function of the job.
+
+    The cameras share the take's performance (half of a sample's rendering), so it is
+    computed once per take, not once per file. Deflating here, in the worker, leaves the
+    writing process only appending bytes: done there, the compression of every member was
+    serial and bounded the whole stage.
+    """
+    seed, (setup, performer, replication, action), cameras, config = job
+    joints, frames = performance(seed, setup, performer, replication, action, config)
+    joints.flags.writeable = frames.flags.writeable = False  # shared by the cameras' renders
+    members = []
+    for camera in cameras:
+        sample = _render_view(seed, setup, camera, performer, replication, action, config, joints, frames)
+        members.append(compress_member(f"{MEMBER_DIR}/{sample.name}.skeleton", format_skeleton(sample)))
+    return members
+
+
+class _Spool:
+    """Deflated members kept for later, in order, in ``file`` (a ``SpooledTemporaryFile``:
+    memory up to its size, then an anonymous temp file, so memory stays bounded)."""
+
+    def __init__(self, file: IO[bytes]):
+        self._file = file
+        self._members: list[tuple[CompressedMember, int]] = []  # without data, its length
+
+    def add(self, member: CompressedMember) -> None:
+        self._file.write(member.data)
+        self._members.append((member._replace(data=b""), len(member.data)))
+
+    def drain(self) -> Iterator[CompressedMember]:
+        """The members in the order they came; the spool is empty afterwards."""
+        self._file.seek(0)
+        for member, length in self._members:
+            yield member._replace(data=self._file.read(length))
+        self._file.seek(0)
+        self._file.truncate()
+        self._members.clear()
+
+
+_SPOOL_MEMORY = 64 << 20  # per spooled camera; the default suite needs ~15 MB
 
 
 def write_ntu_archives(out_dir: Path, dataset: str, config: SyntheticNTUConfig,
@@ -327,23 +374,44 @@ def write_ntu_archives(out_dir: Path, dataset: str, config: SyntheticNTUConfig,
     sorted order; the bytes depend only on ``config`` and ``seed``, not on ``workers`` (the
     processes that render samples, 0 = one per core): every sample is a pure function of its
     key, and the results are written in key order.
+
+    Work is split by take (setup, performer, replication, action), whose cameras share the
+    performance, while names sort camera before performer: within a setup, the first
+    camera's members are written as they come and the other cameras' are spooled until then.
     """
     performers, setups = _validate(dataset, config)
     archive = Path(out_dir) / (NTU60_ARCHIVE if dataset == "ntu60" else NTU120_ARCHIVE)
-    keys = sorted(
-        (setups[i % len(setups)], camera, performer, replication, action)
-        for i, performer in enumerate(performers) for camera in config.cameras
+    cameras = tuple(sorted(config.cameras))
+    takes = sorted(
+        (setups[i % len(setups)], performer, replication, action)
+        for i, performer in enumerate(performers)
         for replication in config.replications for action in dataset_actions(dataset, config))
-    jobs = [(seed, key, config) for key in keys]
+    jobs = [(seed, take, cameras, config) for take in takes]
     workers = workers or os.cpu_count() or 1
     with deterministic_zip(archive) as out, contextlib.ExitStack() as stack:
+        spools = {camera: _Spool(stack.enter_context(tempfile.SpooledTemporaryFile(_SPOOL_MEMORY)))
+                  for camera in cameras[1:]}
         if workers > 1:
             pool = stack.enter_context(process_pool(workers))  # workers die with this process
-            members = pool.map(_render_member, jobs, chunksize=16)
+            # 8 takes (24 files) per task: few round trips; the default ntu60 still makes 60 tasks
+            results = pool.map(_render_take, jobs, chunksize=8)
         else:
-            members = map(_render_member, jobs)
+            results = map(_render_take, jobs)
         # a progress bar (stderr): the default NTU-60 suite takes tens of seconds
-        for name, data in tqdm(members, total=len(jobs), desc=f"synthetic {dataset}", unit="sample",
-                               mininterval=1.0):
-            out.add(name, data)
+        progress = stack.enter_context(tqdm(total=len(jobs) * len(cameras), desc=f"synthetic {dataset}",
+                                            unit="sample", mininterval=1.0))
+        current = None
+        for (setup, *_), members in zip(takes, results, strict=True):
+            if setup != current:  # the previous setup's other cameras, in camera order
+                for spool in spools.values():
+                    for member in spool.drain():
+                        out.add_compressed(member)
+                current = setup
+            out.add_compressed(members[0])
+            for camera, member in zip(cameras[1:], members[1:], strict=True):
+                spools[camera].add(member)
+            progress.update(len(cameras))
+        for spool in spools.values():
+            for member in spool.drain():
+                out.add_compressed(member)
     return [(archive, "skeleton")]

@@ -10,6 +10,8 @@ by a line of comma-separated ids).
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +22,10 @@ from skelrep import portable
 from skelrep.data.synthetic import actions as act
 from skelrep.data.synthetic import scene
 from skelrep.data.synthetic.ntu_writer import check_nuisances
-from skelrep.data.synthetic.zipout import deterministic_zip
+from skelrep.data.synthetic.zipout import CompressedMember, compress_member, deterministic_zip
 from skelrep.errors import ParamsError
 from skelrep.io import write_text_atomic
+from skelrep.workers import process_pool
 
 # Yaw (degrees) of each view relative to the performer's front.
 VIEW_YAW = {"L": 45.0, "M": 0.0, "R": -45.0}
@@ -234,15 +237,29 @@ def format_split(train: list[str], test: list[str]) -> str:
             f"Validataion videos: \n{', '.join(test)},\n")
 
 
+def _render_videos(job: tuple[int, int, str, int, list[int], SyntheticPKUConfig, str, str]
+                   ) -> list[tuple[str, CompressedMember, CompressedMember]]:
+    """The videos of one recording: ``[(video id, skeleton member, label member)]`` in view
+    order, deflated; a pure function of the job (run in a worker, so that recordings render
+    and compress in parallel)."""
+    seed, phase, name, index, labels, config, skel_dir, label_dir = job
+    recording = render_recording(seed, phase, name, index, labels, config)
+    label_bytes = format_labels(recording.segments)
+    return [(f"{name}-{view}", compress_member(f"{skel_dir}/{name}-{view}.txt", format_skeleton_txt(joints)),
+             compress_member(f"{label_dir}/{name}-{view}.txt", label_bytes))
+            for view, joints in recording.videos.items()]
+
+
 def write_pku_archives(out_dir: Path, phase: int, config: SyntheticPKUConfig,
-                       seed: int) -> list[tuple[Path, str]]:
+                       seed: int, workers: int = 0) -> list[tuple[Path, str]]:
     """Write the synthetic PKU-MMD ``phase`` (1 or 2) into ``out_dir``.
 
     Returns ``[(skeleton zip, 'skeleton'), (label zip, 'label'), (split file, 'split')]``:
     phase 1 ``Skeleton.zip`` (``PKU_Skeleton_Renew/<id>.txt``), ``Label_PKUMMD.zip``
     (``Train_Label_PKU_final/<id>.txt``), ``cross-subject.txt``; phase 2 ``Skeleton_v2.zip``
     (``PKU_Skeleton_Renew_v2/``), ``Label_PKUMMD_v2.zip`` (``Label_PKUMMD_v2/``),
-    ``cross_subject_v2.txt``.
+    ``cross_subject_v2.txt``. As for NTU, the bytes do not depend on ``workers`` (processes
+    that render recordings, 0 = one per core): recordings are written in sorted order.
     """
     if phase not in _LAYOUT:
         raise ParamsError("synthetic.pku.phase", f"expected 1 or 2, got {phase!r}")
@@ -259,16 +276,23 @@ def write_pku_archives(out_dir: Path, phase: int, config: SyntheticPKUConfig,
     labels = {**_schedules(seed, phase, train, config, "train"),
               **_schedules(seed, phase, test, config, "test")}
     index = {name: i for i, name in enumerate(train + test)}
+    names = sorted(labels)
+    jobs = [(seed, phase, name, index[name], labels[name], config, skel_dir, label_dir) for name in names]
+    workers = min(workers or os.cpu_count() or 1, len(jobs))
     videos_of: dict[str, list[str]] = {"train": [], "test": []}
     with deterministic_zip(out_dir / skel_zip) as skel_out, \
-            deterministic_zip(out_dir / label_zip) as label_out:
-        for name in tqdm(sorted(labels), desc=f"synthetic pku{phase}", unit="recording", mininterval=1.0):
-            recording = render_recording(seed, phase, name, index[name], labels[name], config)
-            label_bytes = format_labels(recording.segments)
-            for view, joints in recording.videos.items():
-                video = f"{name}-{view}"
-                skel_out.add(f"{skel_dir}/{video}.txt", format_skeleton_txt(joints))
-                label_out.add(f"{label_dir}/{video}.txt", label_bytes)
+            deterministic_zip(out_dir / label_zip) as label_out, contextlib.ExitStack() as stack:
+        if workers > 1:
+            pool = stack.enter_context(process_pool(workers))  # workers die with this process
+            # one recording per task: recordings are few and of uneven length
+            results = pool.map(_render_videos, jobs)
+        else:
+            results = map(_render_videos, jobs)
+        for name, videos in tqdm(zip(names, results, strict=True), total=len(jobs),
+                                 desc=f"synthetic pku{phase}", unit="recording", mininterval=1.0):
+            for video, skeleton, label in videos:
+                skel_out.add_compressed(skeleton)
+                label_out.add_compressed(label)
                 videos_of["train" if name in train else "test"].append(video)
     split_path = out_dir / split_name
     write_text_atomic(split_path, format_split(videos_of["train"], videos_of["test"]))
