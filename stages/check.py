@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser(__doc__)
     parser.add_argument("--out", required=True,
                         help="the file every other stage depends on (reports/params_check.txt)")
-    parser.add_argument("--code-dir", required=True, type=Path,
+    parser.add_argument("--code-dir", required=True,
                         help="folder of the code groups' digest files, <group>.txt (reports/code)")
     return parser
 
@@ -117,7 +117,7 @@ def main(argv=None) -> None:
     write_text_atomic(Path(args.out), VALID + "# the code every stage loads (stages/check.py COMMON_CODE)\n"
                       + code_digest(REPO_ROOT))
     for group, entries in CODE_GROUPS.items():
-        write_text_atomic(args.code_dir / f"{group}.txt",
+        write_text_atomic(Path(args.code_dir) / f"{group}.txt",
                           f"# code group {group!r} (stages/check.py CODE_GROUPS)\n" + code_digest(REPO_ROOT, entries))
 
 

@@ -40,6 +40,7 @@ FLAGS = {
     "--features": "input: a feature folder, data/features/<protocol>",
     "--out": "output: the stage's main output (data, models or its marker file)",
     "--reports": "output: the stage's folder under reports/ (metrics.json, curves, figures); the report reads it too",
+    "--code-dir": "output: the check stage's folder of code-group digests, reports/code/<group>.txt",
     "--resume-dir": "the resume checkpoint folder (not a DVC path)",
     "--no-mlflow": "a switch",
 }
@@ -110,6 +111,8 @@ def test_dvc_yaml_passes_each_flag_what_it_means(stage, definition):
                 assert all(_within(o, path) for o in outs if o.startswith("reports/")), (stage, path, outs)
             elif flag == "--out":
                 assert any(_within(o, path) for o in outs), f"{stage}: --out {path} is no output"
+            elif flag == "--code-dir":
+                assert any(_within(o, path) for o in outs), f"{stage}: --code-dir {path} holds no output"
             elif flag in INPUTS:
                 # a dep, in a dep folder, or the folder of deps (models/<p>: the two encoders)
                 assert any(_within(path, d) or _within(d, path) for d in deps), f"{stage}: {flag} {path} is no dep"
