@@ -140,7 +140,9 @@ def run_case(case: dict) -> dict:
 
     Optional keys (the ``--official`` comparison): ``overrides`` (dotted keys of the method
     section set after the size), ``threads`` (torch threads), ``fp32`` (no autocast even where
-    the loop would use it) and ``flops`` (False: no FLOP count).
+    the loop would use it) and ``flops`` (False: no FLOP count); ``compile`` (``--compile``):
+    after the first, eager warm-up step (which counts the FLOPs), the model runs through
+    ``torch.compile``; its first call (the compilation) is timed apart as ``compile_s``.
     """
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -175,9 +177,11 @@ def run_case(case: dict) -> dict:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
+    runner = model  # torch.compile(model) after the first warm-up step with --compile
+
     def step():
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            loss = method.training_loss(model, x, num_frames, aug_gen, dist)["total"]
+            loss = method.training_loss(runner, x, num_frames, aug_gen, dist)["total"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -191,6 +195,13 @@ def run_case(case: dict) -> dict:
         with flop_counter if case.get("flops", True) else contextlib.nullcontext():
             loss = step()
         sync()
+        compile_s = None
+        if case.get("compile"):
+            runner = torch.compile(model)
+            t0 = time.perf_counter()
+            step()
+            sync()
+            compile_s = time.perf_counter() - t0
         for _ in range(max(case["warmup"] - 1, 0)):
             step()
         sync()
@@ -215,7 +226,7 @@ def run_case(case: dict) -> dict:
             "views": method.aug.views if hasattr(method, "aug") else None, "frames": method.frames,
             "memory_mb": memory, "flops": flop_counter.get_total_flops(), "device_name": name,
             "precision": "bf16 autocast" if amp is not None else "fp32",
-            "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+            "params_m": sum(p.numel() for p in model.parameters()) / 1e6, "compile_s": compile_s,
             "params": sum(p.numel() for p in model.parameters())}
 
 
@@ -421,7 +432,7 @@ def bench(name: str, size: str, device: str, args) -> dict:
 
     requested = get_method(name, method_params(name, size, args.params)).train_cfg["batch_size"]
     case = {"method": name, "size": size, "device": device, "steps": args.steps, "warmup": args.warmup,
-            "params": str(args.params)}
+            "params": str(args.params), "compile": args.compile}
     note = ""
     if device == "cpu":
         candidates = [requested]
@@ -446,6 +457,8 @@ def bench(name: str, size: str, device: str, args) -> dict:
         result = {"error": f"out of memory down to batch {candidates[-1]}"}
     if "error" not in result and result["batch"] != requested and device != "cpu":
         note = f"{requested} does not fit: largest power of two that does"
+    if result.get("compile_s") is not None:
+        note = "; ".join(filter(None, [note, f"torch.compile (compiling: {result['compile_s']:.0f} s, not timed)"]))
     result.update(method=name, size=size, device=device, note=note, requested=requested)
     if device == "cuda" and "error" not in result:
         peak = args.peak_tflops or peak_tflops(result["device_name"])
@@ -614,6 +627,9 @@ def main(argv: list[str] | None = None) -> int:
                          "step at batch 2 is ~300 GFLOP: ~45 s on 2 shared cores")
     ap.add_argument("--steps-cpu-paper", type=int, default=1,
                     help="timed steps of the paper size on CPU, after 1 warm-up (default 1; 0 = --steps)")
+    ap.add_argument("--compile", action="store_true",
+                    help="run the model through torch.compile (the step after compiling is timed; "
+                         "measured on 2 CPU cores: no gain at hidden 64, 16%% slower at 256)")
     ap.add_argument("--peak-tflops", type=float, default=None,
                     help="dense bf16 peak of the GPU in TFLOP/s when it is not in the built-in table")
     ap.add_argument("--official", type=Path, default=None, metavar="PATH",
