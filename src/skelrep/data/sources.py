@@ -20,7 +20,6 @@ from typing import Any
 from ..catalog import DATASETS
 from ..errors import ParamsError
 from ..schema import choice, integer, options, validate
-from . import synthetic
 from .archive import open_archive
 from .download import ArchiveSpec, fetch, parse_archive_specs, write_manifest
 from .generic import DATASET_DIR, LAYOUT_FILE, GenericConfig, assign_splits, copy_dataset, read_generic_index
@@ -29,7 +28,9 @@ from .protocols import check_dataset_name
 
 
 def _synthetic_config_class(dataset: str):
-    return synthetic.SyntheticNTUConfig if DATASETS[dataset].format == "ntu" else synthetic.SyntheticPKUConfig
+    from .synthetic.config import SyntheticNTUConfig, SyntheticPKUConfig  # not the writers: see synthetic/
+
+    return SyntheticNTUConfig if DATASETS[dataset].format == "ntu" else SyntheticPKUConfig
 
 
 def validate_data_section(dataset: str, section: Any) -> dict:
@@ -76,9 +77,13 @@ def download_dataset(dataset: str, cfg: dict, out_dir: Path, cache_dir: Path) ->
     try:
         if cfg["source"] == "synthetic":
             if DATASETS[dataset].format == "ntu":
-                written = synthetic.write_ntu_archives(tmp, dataset, cfg["synthetic"], seed=cfg["seed"])
+                from .synthetic.ntu_writer import write_ntu_archives
+
+                written = write_ntu_archives(tmp, dataset, cfg["synthetic"], seed=cfg["seed"])
             else:
-                written = synthetic.write_pku_archives(tmp, int(dataset[-1]), cfg["synthetic"], seed=cfg["seed"])
+                from .synthetic.pku_writer import write_pku_archives
+
+                written = write_pku_archives(tmp, int(dataset[-1]), cfg["synthetic"], seed=cfg["seed"])
             specs = [ArchiveSpec(name=path.name, role=role, source=None) for path, role in written]
         elif cfg["source"] == "generic":
             specs = _copy_generic(dataset, cfg["generic"], tmp)

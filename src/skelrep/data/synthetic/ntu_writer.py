@@ -23,6 +23,7 @@ from tqdm import tqdm
 from skelrep import portable
 from skelrep.data.synthetic import actions as act
 from skelrep.data.synthetic import scene
+from skelrep.data.synthetic.config import SyntheticNTUConfig
 from skelrep.data.synthetic.kinematics import LEAF_JOINTS, matrix_to_quaternion
 from skelrep.data.synthetic.zipout import CompressedMember, compress_member, deterministic_zip
 from skelrep.errors import ParamsError
@@ -50,40 +51,6 @@ _DEFAULT_SETUPS = {"ntu60": (1, 2, 3, 4), "ntu120": (18, 19, 20, 21)}
 
 _BODY_ID_BASE = 72057594037927936  # 2**56, the high part of every real Kinect body id
 _MAX_NOISE_BODY_FRAMES = 11
-
-
-@dataclass(frozen=True)
-class SyntheticNTUConfig:
-    """Size and nuisance settings of a synthetic NTU archive.
-
-    ``performers``/``setups`` default to a per-dataset choice (8 performers, 4 setups; 1,440
-    samples per archive with 60 classes x 3 cameras x 1 replication). ``classes`` keeps the
-    first ``classes`` action ids of the archive (all when None).
-    """
-
-    performers: tuple[int, ...] | None = None
-    setups: tuple[int, ...] | None = None
-    cameras: tuple[int, ...] = (1, 2, 3)
-    replications: tuple[int, ...] = (1,)
-    classes: int | None = None
-    min_frames: int = 32
-    max_frames: int = 300
-    noise_m: float = 0.008             # per-joint sensor noise (std, metres)
-    inferred_noise_m: float = 0.03     # extra noise of inferred joints
-    inferred_rate: float = 1.5         # inferred-joint episodes per second
-    distractor_prob: float = 0.4       # chance of an unrelated small movement in a sample
-    noise_body_fraction: float = 0.06  # files with a spurious short body
-    empty_frame_fraction: float = 0.05  # files starting with frames of bodyCount 0
-    crlf_fraction: float = 0.1         # files written with CRLF line endings
-    # per-sample nuisances (all off: scale (1, 1), shear 0, tilt 0, occluded 0, idle (0, 0),
-    # tempo (1, 1)); they survive SpineMid centring and shoulder x-alignment
-    distortion_scale: tuple[float, float] = (0.7, 1.4)  # per-axis camera-space scale (log-uniform)
-    distortion_shear: float = 0.4      # off-diagonal shear terms ~ U(-s, s)
-    tilt_deg: float = 25.0             # camera pitch and roll ~ U(-t, t) degrees
-    occluded_joints: int = 6           # 0..n limb joints lost per sample
-    occlusion_span: tuple[float, float] = (0.3, 1.0)  # contiguous fraction of frames lost
-    idle_fraction: tuple[float, float] = (0.0, 0.6)   # idle before / after, x action length
-    tempo_range: tuple[float, float] = (0.6, 1.6)     # per-sample duration factor (log-uniform)
 
 
 @dataclass

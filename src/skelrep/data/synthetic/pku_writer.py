@@ -21,6 +21,7 @@ from tqdm import tqdm
 from skelrep import portable
 from skelrep.data.synthetic import actions as act
 from skelrep.data.synthetic import scene
+from skelrep.data.synthetic.config import SyntheticPKUConfig
 from skelrep.data.synthetic.ntu_writer import check_nuisances
 from skelrep.data.synthetic.zipout import CompressedMember, compress_member, deterministic_zip
 from skelrep.errors import ParamsError
@@ -43,35 +44,6 @@ _LAYOUT = {
 }
 _BACKGROUND = ("R_front", "L_front", "R_mouth", "nod", "R_shake", "R_side", "twist", "R_chest",
                "bow", "R_ear")
-
-
-@dataclass(frozen=True)
-class SyntheticPKUConfig:
-    """Size and nuisance settings of a synthetic PKU-MMD phase.
-
-    Each recording gives three videos (L, M, R). Every class appears in both splits, which
-    needs ``test_recordings * actions_per_video`` >= the number of classes (51 / 41).
-    """
-
-    train_recordings: int = 12
-    test_recordings: int = 4
-    actions_per_video: int = 13
-    gap_frames: tuple[int, int] = (20, 70)   # idle frames between actions
-    background_prob: float = 0.35            # chance that a gap holds an unlabelled movement
-    noise_m: float = 0.008
-    inferred_noise_m: float = 0.03
-    inferred_rate: float = 1.5
-    reversed_label_fraction: float = 0.02    # label lines written with start > end
-    low_confidence_fraction: float = 0.3     # label lines with confidence 1
-    # per-video / per-action nuisances, as in SyntheticNTUConfig (all off: scale (1, 1),
-    # shear 0, tilt 0, occluded 0, tempo (1, 1))
-    distortion_scale: tuple[float, float] = (0.7, 1.4)  # per-axis camera-space scale, per view
-    distortion_shear: float = 0.4
-    tilt_deg: float = 25.0
-    occluded_joints: int = 6                 # 0..n limb joints lost per window of each video
-    occlusion_span: tuple[float, float] = (0.3, 1.0)  # fraction of a window a joint is lost
-    occlusion_window: int = 120              # frames per occlusion window
-    tempo_range: tuple[float, float] = (0.6, 1.6)     # per-action duration factor (log-uniform)
 
 
 @dataclass(frozen=True)
