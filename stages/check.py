@@ -90,7 +90,7 @@ def _files(root: Path, entry: str) -> list[Path]:
     if path.is_dir():  # package data: every file, bytecode caches aside
         return sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     if not path.is_file():
-        raise FileNotFoundError(f"stages/check.py COMMON_CODE names {entry}, which does not exist")
+        raise FileNotFoundError(f"stages/check.py (COMMON_CODE or CODE_GROUPS) names {entry}, which does not exist")
     return [path]
 
 
