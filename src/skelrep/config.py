@@ -56,6 +56,13 @@ def configuration(params: Mapping[str, Any]) -> tuple[str, str]:
     return info.label, info.variant(params.get(method) or {})
 
 
+def configuration_label(params: Mapping[str, Any]) -> str:
+    """The configured method with its variant, as the tables and the report page name it:
+    ``USDRL (DSTE, joint)``."""
+    method, variant = configuration(params)
+    return f"{method} ({variant})" if variant else method
+
+
 def run_config(params: Mapping[str, Any], protocol: str) -> dict:
     """The parameters that define one pipeline configuration of ``protocol``: what the run key
     hashes (the data sections include a user dataset's split rules). Its keys must not change, or

@@ -48,6 +48,7 @@ from ..tracking.mlflow_run import CONFIG_KEY_TAG, RUN_KEY_TAG, STREAM_KEY_TAG
 from .collect import BASELINE, HANDCRAFTED, PRETRAINED, evaluation_metrics
 from .tables import (
     MEASURED,
+    MEASURED_SUFFIX,
     Benchmark,
     Row,
     benchmark_heading,
@@ -166,8 +167,8 @@ def measured_rows(latest: list[RunRecord]) -> list[Row]:
     rows = []
     for recs in by_config.values():
         label = _label(recs[-1], duplicates)  # the latest run's tags name it
-        trained = Row(f"{label} — measured", method_label(recs[0].method), recs[0].variant)
-        baseline = Row(f"Random-init baseline, {label} architecture — measured", trained.method,
+        trained = Row(label + MEASURED_SUFFIX, method_label(recs[0].method), recs[0].variant)
+        baseline = Row(f"Random-init baseline, {label} architecture{MEASURED_SUFFIX}", trained.method,
                        f"random-init baseline ({recs[0].variant})" if recs[0].variant else "random-init baseline")
         for rec in recs:
             trained.cells.update({(rec.protocol, k): (v, MEASURED) for k, v in rec.evaluation().items()})
@@ -242,7 +243,7 @@ def fusion_rows(latest: list[RunRecord], load_scores) -> list[Row]:
                 name = method_label(first.method)
                 rest = ", ".join(p for p in first.variant.split(", ") if p not in STREAMS)
                 variant = f"{rest + ', ' if rest else ''}3s late fusion (J+B+M)"
-                row = Row(f"3s-{name} ({variant}) — measured", name, variant)
+                row = Row(f"3s-{name} ({variant}){MEASURED_SUFFIX}", name, variant)
             row.cells.update({(protocol, k): (v, MEASURED) for k, v in fuse_scores(scores).items()})
         if row is not None:
             rows.append(row)

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from ..catalog import DATASETS, PROTOCOLS
-from ..config import configuration
+from ..config import configuration_label
 from ..data.protocols import resolve_protocol
 from ..evaluation.sections import DETECTION_LABELS, DETECTION_PROTOCOLS
 from .tables import (
@@ -171,7 +171,7 @@ def _anchor(name: str) -> str:
 
 def _row_class(row: Row) -> str:
     """published, baseline (random-init, hand-crafted: measured) or measured (the method's rows)."""
-    if not row.label.endswith(" — measured"):
+    if not row.measured:
         return "published"
     return "baseline" if "baseline" in row.label.split(" — ")[0].lower() else "measured"
 
@@ -264,12 +264,11 @@ def configuration_section(params: Mapping[str, Any], present: tuple[str, ...]) -
     """The method, its params.yaml section, the data sources and the protocols run: a summary,
     then the sections themselves as YAML."""
     method_key = params.get("method", "")
-    method, variant = configuration(params)
     data = params.get("data") or {}
     datasets = run_datasets(params, present)
     transfers = params.get("transfer") or {}
     items = [
-        ("Method", f"{method} ({variant})" if variant else method),
+        ("Method", configuration_label(params)),
         ("Data", "; ".join(f"{d}: {(data.get(d) or {}).get('source', '?')}" for d in datasets) or "none"),
         ("Protocols run", ", ".join(present) or "none"),
         ("Transfers", "; ".join(f"{n}: {(e or {}).get('source')} → {(e or {}).get('target')}"
@@ -294,8 +293,7 @@ def render_html(params: Mapping[str, Any], tables: Sequence[tuple[Benchmark, lis
                 present: tuple[str, ...], figures: Sequence[FigureGroup]) -> str:
     """The page: ``tables`` from ``build_tables``, ``present`` the protocols with measured
     results, ``figures`` from :func:`find_figures`."""
-    method, variant = configuration(params)
-    configured = f"{method} ({variant})" if variant else method
+    configured = configuration_label(params)
     toc = [(_anchor(b.name), b.title) for b, _ in tables] + [("figures", "Figures"), ("configuration", "Configuration")]
     lines = [
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from ..catalog import DATASETS, PROTOCOLS
-from ..config import configuration
+from ..config import configuration, configuration_label
 from ..evaluation.sections import DETECTION_LABELS, DETECTION_PROTOCOLS, detection_protocol_of
 from .collect import BASELINE, HANDCRAFTED, PRETRAINED, ProtocolReports
 from .published import published_detection_protocol
@@ -86,6 +86,11 @@ class Row:
     method: str
     variant: str
     cells: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
+
+    @property
+    def measured(self) -> bool:
+        """A row of this run's results (its label ends with :data:`MEASURED_SUFFIX`), not a published one."""
+        return self.label.endswith(MEASURED_SUFFIX)
 
     def value(self, protocol: str, key: str) -> float | None:
         cell = self.cells.get((protocol, key))
@@ -156,7 +161,8 @@ def columns(bench: Benchmark, rows: Iterable[Row] = ()) -> list[tuple[str, str, 
     return out
 
 
-HANDCRAFTED_LABEL = "Hand-crafted baseline (joint coordinates, logistic regression) — measured"
+MEASURED_SUFFIX = " — measured"  # ends the label of every row measured in this run
+HANDCRAFTED_LABEL = "Hand-crafted baseline (joint coordinates, logistic regression)" + MEASURED_SUFFIX
 HANDCRAFTED_METHOD, HANDCRAFTED_VARIANT = "Hand-crafted baseline", "joint coordinates, logistic regression"
 
 
@@ -165,7 +171,7 @@ def handcrafted_row(qualifier: str = "") -> Row:
     ``qualifier`` (e.g. "[official data]") tells rows of ``skelrep compare`` apart."""
     if not qualifier:
         return Row(HANDCRAFTED_LABEL, HANDCRAFTED_METHOD, HANDCRAFTED_VARIANT)
-    return Row(HANDCRAFTED_LABEL.replace(" — measured", f" {qualifier} — measured"), HANDCRAFTED_METHOD,
+    return Row(HANDCRAFTED_LABEL.replace(MEASURED_SUFFIX, f" {qualifier}{MEASURED_SUFFIX}"), HANDCRAFTED_METHOD,
                f"{HANDCRAFTED_VARIANT} {qualifier}")
 
 
@@ -173,9 +179,8 @@ def measured_rows(params: Mapping[str, Any], reports: Mapping[str, ProtocolRepor
     """The configured method, its random-init baseline and the hand-crafted baseline, over every
     protocol present."""
     method, variant = configuration(params)
-    label = f"{method} ({variant})" if variant else method
-    trained = Row(f"{label} — measured", method, variant)
-    baseline = Row("Random-init baseline (same architecture) — measured", method,
+    trained = Row(configuration_label(params) + MEASURED_SUFFIX, method, variant)
+    baseline = Row("Random-init baseline (same architecture)" + MEASURED_SUFFIX, method,
                    f"random-init baseline ({variant})" if variant else "random-init baseline")
     handcrafted = handcrafted_row()
     for protocol, rep in reports.items():
@@ -212,8 +217,8 @@ def split_detection(row: Row, published_protocol: str | None = None) -> tuple[Ro
     ``published_protocol`` (its detection cells stay in the row when None: unknown)."""
     rest = Row(row.label, row.method, row.variant)
     per: dict[str, Row] = {}
-    measured = row.label.endswith(" — measured")
-    stem = row.label.removesuffix(" — measured")
+    measured = row.measured
+    stem = row.label.removesuffix(MEASURED_SUFFIX)
     for (protocol, key), cell in row.cells.items():
         found = detection_protocol_of(key)
         if found is not None and not measured:
@@ -225,7 +230,7 @@ def split_detection(row: Row, published_protocol: str | None = None) -> tuple[Ro
         if which not in per:
             tag = detection_label(which)
             variant = row.variant if not measured else f"{row.variant}; {tag}" if row.variant else tag
-            per[which] = Row(f"{stem} — {tag}" + (" — measured" if measured else ""), row.method, variant)
+            per[which] = Row(f"{stem} — {tag}" + (MEASURED_SUFFIX if measured else ""), row.method, variant)
         per[which].cells[(protocol, dense_key)] = cell
     return rest, per
 
@@ -254,7 +259,7 @@ def table_rows(bench: Benchmark, measured: list[Row], published: list[Row]) -> l
                 groups[protocol].append(detection)
         if shown & set(rest.cells):
             others.append(rest)
-    measured_first = [sorted(g, key=lambda r: not r.label.endswith(" — measured")) for g in groups.values()]
+    measured_first = [sorted(g, key=lambda r: not r.measured) for g in groups.values()]
     return mains + [r for group in measured_first for r in group] + others
 
 
@@ -405,8 +410,7 @@ def render_markdown(bench: Benchmark, rows: list[Row], params: Mapping[str, Any]
     """The Markdown file of one benchmark; ``present`` are the protocols with measured results."""
     protocols = table_protocols(bench, rows)
     lines = [benchmark_heading(bench), "", *synthetic_notice(synthetic_datasets(params, protocols))]
-    method, variant = configuration(params)
-    lines += [f"Configured method: {method}" + (f" ({variant})." if variant else "."), ""]
+    lines += [f"Configured method: {configuration_label(params)}.", ""]
     missing = [p for p in protocols if p not in present and not bench.transfer]
     if missing:
         lines += [f"No measured results for: {', '.join(missing)}.", ""]
@@ -505,7 +509,7 @@ TERMINAL_DETECTION_TAGS = {"dense": "[det: dense head]", "window": "[det: W]", "
 
 
 def _terminal_label(row: Row) -> str:
-    label = row.label.removesuffix(" — measured")
+    label = row.label.removesuffix(MEASURED_SUFFIX)
     tag = ""
     for protocol in DETECTION_PROTOCOLS:
         suffix = f" — {detection_label(protocol)}"
