@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from skelrep.workers import _SilentOrphan, process_pool, worker_pool
+from skelrep.workers import _SilentOrphan, ordered_map, process_pool, worker_pool
 
 from .kill9 import kill9, kill_session, needs_kill9, start, wait_for
 
@@ -92,3 +92,16 @@ def test_an_orphaned_workers_stderr_exits_instead_of_printing():
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert text == "parent alive\n"
+
+
+def _square_and_pid(x: int) -> tuple[int, int]:
+    return x * x, os.getpid()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ordered_map_keeps_the_job_order(workers):
+    with ordered_map(_square_and_pid, range(20), workers, chunksize=3) as results:
+        out = list(results)
+    assert [value for value, _ in out] == [x * x for x in range(20)]
+    in_this_process = {pid for _, pid in out} == {os.getpid()}
+    assert in_this_process == (workers == 1)  # a pool only with more than one worker

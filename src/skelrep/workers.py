@@ -29,7 +29,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -132,3 +132,14 @@ def process_pool(workers: int, ctx=None) -> Iterator[ProcessPoolExecutor]:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+@contextlib.contextmanager
+def ordered_map(fn: Callable, jobs: Iterable, workers: int, chunksize: int = 1) -> Iterator[Iterator]:
+    """``fn`` over ``jobs``, results in job order, in a :func:`process_pool` of ``workers``
+    processes (in this process when ``workers`` <= 1); the pool lives as long as the block."""
+    if workers <= 1:
+        yield map(fn, jobs)
+        return
+    with process_pool(workers) as pool:
+        yield pool.map(fn, jobs, chunksize=chunksize)

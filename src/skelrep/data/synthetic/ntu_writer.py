@@ -27,7 +27,7 @@ from skelrep.data.synthetic.config import SyntheticNTUConfig
 from skelrep.data.synthetic.kinematics import LEAF_JOINTS, matrix_to_quaternion
 from skelrep.data.synthetic.zipout import CompressedMember, compress_member, deterministic_zip
 from skelrep.errors import ParamsError
-from skelrep.workers import process_pool
+from skelrep.workers import ordered_map
 
 NTU60_ARCHIVE = "nturgbd_skeletons_s001_to_s017.zip"
 NTU120_ARCHIVE = "nturgbd_skeletons_s018_to_s032.zip"
@@ -358,12 +358,8 @@ def write_ntu_archives(out_dir: Path, dataset: str, config: SyntheticNTUConfig,
     with deterministic_zip(archive) as out, contextlib.ExitStack() as stack:
         spools = {camera: _Spool(stack.enter_context(tempfile.SpooledTemporaryFile(_SPOOL_MEMORY)))
                   for camera in cameras[1:]}
-        if workers > 1:
-            pool = stack.enter_context(process_pool(workers))  # workers die with this process
-            # 8 takes (24 files) per task: few round trips; the default ntu60 still makes 60 tasks
-            results = pool.map(_render_take, jobs, chunksize=8)
-        else:
-            results = map(_render_take, jobs)
+        # 8 takes (24 files) per task: few round trips; the default ntu60 still makes 60 tasks
+        results = stack.enter_context(ordered_map(_render_take, jobs, workers, chunksize=8))
         # a progress bar (stderr): the default NTU-60 suite takes tens of seconds
         progress = stack.enter_context(tqdm(total=len(jobs) * len(cameras), desc=f"synthetic {dataset}",
                                             unit="sample", mininterval=1.0))

@@ -10,7 +10,6 @@ by a line of comma-separated ids).
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from skelrep.data.synthetic.ntu_writer import check_nuisances
 from skelrep.data.synthetic.zipout import CompressedMember, compress_member, deterministic_zip
 from skelrep.errors import ParamsError
 from skelrep.io import write_text_atomic
-from skelrep.workers import process_pool
+from skelrep.workers import ordered_map
 
 # Yaw (degrees) of each view relative to the performer's front.
 VIEW_YAW = {"L": 45.0, "M": 0.0, "R": -45.0}
@@ -253,13 +252,8 @@ def write_pku_archives(out_dir: Path, phase: int, config: SyntheticPKUConfig,
     workers = min(workers or os.cpu_count() or 1, len(jobs))
     videos_of: dict[str, list[str]] = {"train": [], "test": []}
     with deterministic_zip(out_dir / skel_zip) as skel_out, \
-            deterministic_zip(out_dir / label_zip) as label_out, contextlib.ExitStack() as stack:
-        if workers > 1:
-            pool = stack.enter_context(process_pool(workers))  # workers die with this process
-            # one recording per task: recordings are few and of uneven length
-            results = pool.map(_render_videos, jobs)
-        else:
-            results = map(_render_videos, jobs)
+            deterministic_zip(out_dir / label_zip) as label_out, \
+            ordered_map(_render_videos, jobs, workers) as results:  # a recording per task: few, uneven
         for name, videos in tqdm(zip(names, results, strict=True), total=len(jobs),
                                  desc=f"synthetic pku{phase}", unit="recording", mininterval=1.0):
             for video, skeleton, label in videos:
