@@ -16,7 +16,6 @@ repeat on 2 cores.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import resource
 import statistics
@@ -25,6 +24,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from skelrep.io import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("ntu60", "ntu120", "pku1", "pku2")
@@ -42,7 +43,7 @@ def _run(root: Path, dataset: str, out: Path) -> dict:
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the stage and its reaped workers
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.iterdir())}
+    digests = {p.name: sha256_file(p) for p in sorted(out.iterdir())}
     return {"wall": wall, "cpu": cpu, "load": load, "digests": digests}
 
 

@@ -128,7 +128,7 @@ def main(argv=None) -> None:
                 run_name = key(stage, variant, f"{fraction}/seed{seed}" if fraction else "")  # history, curves
                 settings = section_settings(cfg, inputs.train, seed=cfg["seed"] + seed)
                 ident = run_fingerprint({**base, "encoder": encoder_hash, "positions": [int(p) for p in positions],
-                                     "run_seed": settings.seed})
+                                         "run_seed": settings.seed})
                 result = finetune(load_trainable_encoder(models / filename), sequences, positions, clips, test.label,
                                   num_classes=num_classes, settings=settings, device=device,
                                   ckpt_dir=resume_root / run_name.replace("/", "_"), fingerprint=ident,

@@ -75,8 +75,8 @@ def main(argv=None) -> None:
     seed_everything(train_cfg["seed"], deterministic_cuda=device.type == "cuda")
     dataset = SkeletonH5Dataset(data_path, protocol.split, "train")
     fingerprint = run_fingerprint({"method": method.name, "section": params[method.name],
-                                      "data": read_attrs(data_path), "split": protocol.split, "n": len(dataset),
-                                      "world_size": dist.world_size})
+                                   "data": read_attrs(data_path), "split": protocol.split, "n": len(dataset),
+                                   "world_size": dist.world_size})
 
     schedule = train_schedule(train_cfg, len(dataset)) if len(dataset) >= train_cfg["batch_size"] else None
     identity = run_identity(params, args.protocol, committed_params(args.params)) if dist.is_main else None

@@ -193,7 +193,7 @@ def choose_run(runs: list[tuple[str, Mapping[str, str]]], stage: str, exp_name: 
 
 def _search(client, exp_id: str, key: str) -> list:
     return client.search_runs([exp_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{key}'",
-                                             order_by=["attributes.start_time DESC"], max_results=1000)
+                               order_by=["attributes.start_time DESC"], max_results=1000)
 
 
 def configuration_metrics(runs: Iterable) -> dict[str, float]:

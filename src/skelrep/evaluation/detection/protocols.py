@@ -130,12 +130,12 @@ def dense_finetune_probs(init_path: str | Path, train: Videos, test: Videos, cfg
     resumes there; the run's identity is the encoder file's hash, the recipe and the data."""
     settings = dense_finetune_settings(cfg)
     encoder = load_frozen_encoder(init_path, device)  # made trainable by the fine-tune when it should be
-    ident = run_fingerprint({"encoder": sha256_file(init_path), "settings": asdict(settings),
-                         "num_classes": cfg["num_classes"], "convention": convention,
-                         "train": [(v["id"], int(np.shape(v["joint"])[1])) for v in train]})
+    ident = None if resume_dir is None else run_fingerprint({  # hashing the encoder only when resumable
+        "encoder": sha256_file(init_path), "settings": asdict(settings), "num_classes": cfg["num_classes"],
+        "convention": convention, "train": [(v["id"], int(np.shape(v["joint"])[1])) for v in train]})
     model, history = finetune_dense_detector(encoder, train_videos(train, convention), num_classes=cfg["num_classes"],
                                              settings=settings, device=device, progress=True,
-                                             ckpt_dir=resume_dir, fingerprint=ident if resume_dir else None)
+                                             ckpt_dir=resume_dir, fingerprint=ident)
     probs = {v["id"]: predict_dense_probs(model, v["joint"], batch_size=max(64, settings.batch_size), device=device)
              for v in tqdm(test, desc="dense fine-tune (test)", unit="video", mininterval=2.0)}
     return probs, history
