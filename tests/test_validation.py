@@ -201,6 +201,9 @@ def test_validating_every_section_loads_no_torch_and_no_model_code(tmp_path, par
     # the synthetic suite's settings, not its writers and motion tables (~0.15 s in every stage)
     synthetic = [m for m in modules if m.startswith("skelrep.data.synthetic.")]
     assert synthetic == ["skelrep.data.synthetic.config"]
+    # the preprocessing sections' schemas, not the preprocessing (h5py, readers, figure)
+    assert "skelrep.data.preprocess_schema" in modules
+    assert "skelrep.data.preprocess" not in modules and "h5py" not in modules
 
 
 def test_skelrep_check(tmp_path, capsys, params):

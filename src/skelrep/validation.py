@@ -66,13 +66,13 @@ def _protocols(params: Mapping[str, Any]) -> None:
 
 
 def _preprocess(params: Mapping[str, Any]) -> None:
-    from .data.preprocess import PREPROCESS_SCHEMA
+    from .data.preprocess_schema import PREPROCESS_SCHEMA
 
     validate(params["preprocess"], PREPROCESS_SCHEMA, "preprocess")
 
 
 def _pku(params: Mapping[str, Any]) -> None:
-    from .data.preprocess import PKU_SCHEMA
+    from .data.preprocess_schema import PKU_SCHEMA
 
     validate(params["pku"], PKU_SCHEMA, "pku")
 

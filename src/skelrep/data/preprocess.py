@@ -35,7 +35,7 @@ from .. import __version__
 from ..catalog import DATASETS
 from ..errors import DataError, ParamsError, SkelrepError
 from ..io import atomic_path, write_json_atomic
-from ..schema import boolean, choice, integer, validate
+from ..schema import validate
 from ..workers import worker_pool
 from . import ntu, pku
 from .archive import open_archive
@@ -62,6 +62,7 @@ from .hdf5 import (
 from .layout import SkeletonLayout, load_layout, pre_normalize_layout
 from .normalize import NORMALISATIONS, denoise_bodies_sgn, pre_normalize, select_bodies_by_energy
 from .plausibility import LayoutCheck
+from .preprocess_schema import PKU_SCHEMA, PREPROCESS_SCHEMA
 from .skeleton_figure import skeleton_figure
 
 log = logging.getLogger(__name__)
@@ -71,22 +72,6 @@ PKU_META = ("video", "view", "subject")
 _VIEWS = {"L": 0, "M": 1, "R": 2}
 _BLOCK = 64  # tasks in flight per worker: bounds memory
 _CHUNK = 4  # tasks sent to a worker at a time (fewer, larger messages)
-
-PREPROCESS_SCHEMA = {
-    "normalisation": choice(*NORMALISATIONS),
-    "denoise": boolean,
-    "max_frames": integer(1, 10_000),
-    "max_bodies_read": integer(1, 8),
-    "bodies_out": integer(1, 4),
-    "on_error": choice("fail", "skip"),
-    "workers": integer(0, 1024),
-}
-PKU_SCHEMA = {
-    "boundary_convention": choice("one_based_inclusive", "zero_based_half_open"),
-    "long_clip_policy": choice("head", "centre"),
-    "max_frames": integer(1, 10_000),
-}
-
 
 @dataclass(frozen=True)
 class PreprocessConfig:

@@ -49,8 +49,7 @@ def skeleton_figure(frame: np.ndarray | None, layout: SkeletonLayout, path: Path
                     title: str) -> None:
     """Draw ``frame`` (V, C) with the layout's bones and joint names into the PNG ``path``;
     a placeholder when there is no frame (no sample was written)."""
-    # matplotlib only here: every stage imports this module (validation reads the preprocess
-    # schemas), one draws (~0.3 s of imports saved by the others)
+    # matplotlib (~0.3 s of imports) only when a figure is drawn: importing this module stays cheap
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6.4, 7.2), dpi=DPI, layout="constrained")
