@@ -33,7 +33,7 @@ from skelrep.evaluation.detection.protocols import (
 )
 from skelrep.evaluation.features import load_frozen_encoder
 from skelrep.evaluation.metrics import summary_line
-from skelrep.evaluation.sections import DETECTION_LABELS, DETECTION_SCHEMA, detection_metric_prefix
+from skelrep.evaluation.sections import DETECTION_LABELS, DETECTION_SCHEMA, detection_metric_prefix, detection_subfolder
 from skelrep.io import write_json_atomic
 from skelrep.params import committed_params, get_section, load_params
 from skelrep.recipes import flatten, protocol_params
@@ -71,10 +71,6 @@ def check_dense_features(protocols, encoder: Path, init: Path) -> None:
         if protocol in protocols and not load_frozen_encoder(path, torch.device("cpu")).dense_dim:
             raise ParamsError("detection.protocols", f"{protocol} needs an encoder with dense per-frame features; "
                               f"{path} has none (ISC's AGCN and HCN): run window only")
-
-
-def _subfolder(protocol: str) -> str:
-    return "" if protocol == "dense" else protocol  # the dense protocol's files where they always were
 
 
 def main(argv=None) -> None:
@@ -115,10 +111,11 @@ def main(argv=None) -> None:
             generator = generator_of(protocol, cfg)
             proposals = {vid: proposals_for(p, generator, cfg) for vid, p in probs.items()}
             if not variant:  # the pretrained encoder's proposals and timelines
+                sub = detection_subfolder(protocol)
                 for v in test:
-                    write_proposals(Path(args.out) / _subfolder(protocol) / f"{v['id']}.txt", proposals[v["id"]],
+                    write_proposals(Path(args.out) / sub / f"{v['id']}.txt", proposals[v["id"]],
                                     convention)
-                    plot_timeline(Path(args.reports) / "timelines" / _subfolder(protocol) / f"{v['id']}.png",
+                    plot_timeline(Path(args.reports) / "timelines" / sub / f"{v['id']}.png",
                                   v["frame_label"], probs[v["id"]].argmax(1),
                                   f"{v['id']}: ground truth vs predicted frames ({DETECTION_LABELS[protocol]})"
                                   if protocol != "dense" else f"{v['id']}: ground truth vs predicted frames", names)

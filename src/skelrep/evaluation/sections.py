@@ -64,6 +64,12 @@ def detection_metric_prefix(protocol: str, variant: str = "") -> str:
     return "/".join(p for p in ("detect", variant, None if protocol == "dense" else protocol) if p)
 
 
+def detection_subfolder(protocol: str) -> str:
+    """A detection protocol's subfolder of the detect stage's proposals and ``timelines/``: none
+    for the dense protocol (its files where they always were), ``<protocol>/`` for the others."""
+    return "" if protocol == "dense" else protocol
+
+
 def detection_protocol_of(key: str) -> tuple[str, str] | None:
     """``(protocol, the key as the dense protocol names it)`` of a detection metric key:
     ``detect/window/mAP_a_tiou0.5`` -> ``("window", "detect/mAP_a_tiou0.5")``; ``detect/...`` ->

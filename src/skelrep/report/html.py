@@ -22,7 +22,7 @@ import yaml
 from ..catalog import DATASETS, PROTOCOLS
 from ..config import configuration_label
 from ..data.protocols import resolve_protocol
-from ..evaluation.sections import DETECTION_LABELS, DETECTION_PROTOCOLS
+from ..evaluation.sections import DETECTION_LABELS, DETECTION_PROTOCOLS, detection_subfolder
 from .tables import (
     MEASURED,
     NO_TRANSFER,
@@ -139,8 +139,8 @@ def find_figures(reports_dir: Path) -> list[FigureGroup]:
     ]
     for timelines in sorted((reports_dir / "detect").glob("*/timelines"), key=lambda p: p.as_posix()):
         protocol = timelines.parent.name
-        for detection in DETECTION_PROTOCOLS:  # the dense protocol's files sit in timelines/ itself
-            folder = timelines if detection == "dense" else timelines / detection
+        for detection in DETECTION_PROTOCOLS:
+            folder = timelines / detection_subfolder(detection)
             label = DETECTION_LABELS[detection]
             groups.append(FigureGroup(
                 f"Detection timelines, {protocol}: {label}",
