@@ -90,15 +90,19 @@ def _check_batch(x: torch.Tensor) -> None:
 
 
 def _check_num_frames(x: torch.Tensor, num_frames: torch.Tensor) -> torch.Tensor:
-    """Validate ``num_frames`` against x and return it as int64 on x's device."""
+    """Validate ``num_frames`` against x and return it as int64 on x's device.
+
+    The range check reads the counts, so it is made where they are: counts on the host (what
+    the training loop passes, pinned) are checked there before the copy, which then does not
+    wait for the device; counts already on a GPU are read from it, a host sync.
+    """
     _check_batch(x)
     if num_frames.shape != (x.shape[0],):
         raise ValueError(f"num_frames must have shape ({x.shape[0]},), got {tuple(num_frames.shape)}")
-    num_frames = num_frames.to(device=x.device, dtype=torch.int64)
     t_max = x.shape[2]
     if bool(((num_frames < 1) | (num_frames > t_max)).any()):
         raise ValueError(f"num_frames must lie in [1, {t_max}] (T_max), got {num_frames.tolist()}")
-    return num_frames
+    return num_frames.to(device=x.device, dtype=torch.int64, non_blocking=True)
 
 
 def _check_num_joints(num_joints: int, num_nodes: int) -> None:

@@ -216,12 +216,14 @@ def _collate(items):
 
 
 def _batches(dataset, order: list[torch.Tensor], workers: int, device: torch.device):
-    """Raw (N, C, T_max, V, M) batches; augmentation happens on the device afterwards."""
+    """Raw (N, C, T_max, V, M) batches on the device, with their frame counts left on the host
+    (pinned on a GPU): augmentation validates the counts there and copies them without waiting
+    for the device."""
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=[b.tolist() for b in order],
                                          num_workers=workers, collate_fn=_collate,
                                          pin_memory=device.type == "cuda")
     for x, num_frames in loader:
-        yield x.to(device, non_blocking=True), num_frames.to(device, non_blocking=True)
+        yield x.to(device, non_blocking=True), num_frames
 
 
 def _peak_rss_mb() -> float:

@@ -187,9 +187,12 @@ class InterSkeletonMoCo(nn.Module):
 
     @torch.no_grad()
     def _enqueue(self, queue: Tensor, pointer: Tensor, keys: Tensor) -> None:
-        start = int(pointer)
-        queue[start:start + keys.shape[0]] = keys
-        pointer.fill_((start + keys.shape[0]) % self.k)
+        """Write ``keys`` at the queue's pointer and advance it. The rows are addressed with a
+        device index (the pointer is never read on the host: no sync per step on a GPU); ``k``
+        is a multiple of the global batch (checked in ``forward``), so they never wrap."""
+        rows = pointer + torch.arange(keys.shape[0], device=pointer.device)
+        queue.index_copy_(0, rows, keys.to(queue.dtype))
+        pointer.add_(keys.shape[0]).remainder_(self.k)
 
     def forward(self, view1: Tensor, view2: Tensor, dist: DistInfo = DistInfo()) -> dict[str, Tensor]:
         """Loss terms for one batch of two augmented views (N, C, T, V, M) of each sample."""
