@@ -6,11 +6,13 @@ queued kernels; a step with one cannot run ahead of the card. Such reads all go 
 registered method (augmented views + forward + loss + backward) may read only
 the frame counts, which the loop keeps on the host. ``meta`` tensors stand in for device tensors
 where a read of one would have to fail (they hold no values). The loss must also stay float32
-under bf16 autocast, the loop's precision on a GPU.
+under bf16 autocast, the loop's precision on a GPU, and ``train.workers: auto`` must load in
+worker processes on a GPU only.
 """
 
 from __future__ import annotations
 
+import copy
 import traceback
 
 import pytest
@@ -19,9 +21,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from skelrep.data.augment import _check_num_frames
 from skelrep.methods import METHODS, get_method
+from skelrep.errors import ParamsError
 from skelrep.params import load_params
 from skelrep.training.distributed import DistInfo
-from skelrep.training.pretrain import _batches
+from skelrep.training.pretrain import GPU_LOADER_WORKERS, _batches, loader_workers
 
 from ..conftest import REPO_ROOT
 
@@ -120,3 +123,20 @@ def test_the_loss_stays_float32_under_bf16_autocast(name, params):
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert grads and all(g is None or g.dtype == torch.float32 for g in grads)
     assert sum(g is not None for g in grads) > len(grads) // 2  # the step reaches most of the model
+
+
+def test_loader_workers_auto_loads_in_process_on_cpu_and_in_workers_on_a_gpu(monkeypatch):
+    assert loader_workers("auto", torch.device("cpu")) == 0
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)))
+    assert loader_workers("auto", torch.device("cuda", 0)) == GPU_LOADER_WORKERS
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2})
+    assert loader_workers("auto", torch.device("cuda", 0)) == 2  # one core left to the training process
+    assert loader_workers(3, torch.device("cpu")) == 3
+
+
+@pytest.mark.parametrize("bad", ["two", -1, True, 1.5])
+def test_train_workers_names_the_key_and_what_is_allowed(bad, params):
+    section = copy.deepcopy(params["usdrl"])
+    section["train"]["workers"] = bad
+    with pytest.raises(ParamsError, match=r"usdrl\.train\.workers.*'auto' or an integer >= 0"):
+        get_method("usdrl", {**params, "usdrl": section})

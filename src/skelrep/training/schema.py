@@ -12,7 +12,19 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..errors import ParamsError
 from ..schema import choice, integer, list_of, number
+
+
+def loader_workers(value, key: str):
+    """``auto`` or a count of DataLoader worker processes (0: load in the training process)."""
+    if value == "auto":
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ParamsError(key, f"got {value!r}; allowed: 'auto' or an integer >= 0 (0: load in the "
+                               f"training process)")
+    return value
+
 
 # the ``<method>.train`` block every method shares (each adds its own keys, e.g. ``modality``)
 TRAIN_SCHEMA = {
@@ -28,7 +40,7 @@ TRAIN_SCHEMA = {
     "precision": choice("auto", "fp32", "bf16", "fp16"),
     "device": choice("auto", "cpu", "cuda"),
     "ckpt_every": integer(1),
-    "workers": integer(0),
+    "workers": loader_workers,  # auto: none on CPU, up to 8 on a GPU (training.pretrain.loader_workers)
     "seed": integer(0),
 }
 
