@@ -1,7 +1,9 @@
 """Linear probe on cached frozen features: cross-entropy, SGD, step schedule, periodic test evaluation.
 
 Only ``fc = Linear(D, C)`` is trained; the encoder never appears here, so it cannot change.
-The SGD helpers are shared with the frame-wise detection head (``detection/framewise.py``).
+The SGD helpers are shared with the detection heads (``detection/framewise.py``, ``window.py``);
+the optimiser is :class:`~skelrep.evaluation.head_sgd.HeadSGD` (``torch.optim.SGD`` + ``MultiStepLR``,
+bit for bit, without their per-stage and per-step overhead).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from skelrep.evaluation.head_sgd import HeadSGD
 from skelrep.evaluation.metrics import topk_accuracy
 
 
@@ -48,7 +51,7 @@ def make_linear_head(in_dim: int, num_classes: int, generator: torch.Generator) 
 
 def sgd_epoch(
     fc: nn.Module,
-    optimizer: torch.optim.Optimizer,
+    optimizer: HeadSGD,
     x: torch.Tensor,
     y: torch.Tensor,
     batch_size: int,
@@ -67,7 +70,7 @@ def sgd_epoch(
         idx = order[start : start + batch_size]
         logits = fc(x[idx])
         loss = F.cross_entropy(logits, y[idx])
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         loss_sum += float(loss.detach()) * idx.numel()
@@ -133,17 +136,16 @@ def train_linear_probe(
 
     gen = torch.Generator().manual_seed(seed)
     fc = make_linear_head(xtr.shape[-1], num_classes, gen).to(device)
-    opt = torch.optim.SGD(fc.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=0.1)
+    opt = HeadSGD(fc.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay, milestones=milestones)
     top_k = min(5, num_classes)
 
     history: list[dict] = []
     best: tuple[float, int] | None = None  # (test top-1, epoch)
     scores = np.zeros((0, num_classes), dtype=np.float32)
     for epoch in tqdm(range(1, epochs + 1), desc="linear probe", disable=not progress):
-        epoch_lr = opt.param_groups[0]["lr"]
+        epoch_lr = opt.lr
         loss, acc = sgd_epoch(fc, opt, crops[(epoch - 1) % crops.shape[0]], ytr, batch_size, gen)
-        sched.step()
+        opt.end_epoch()
         row = {"epoch": epoch, "lr": epoch_lr, "train_loss": loss, "train_top1": acc}
         if epoch % eval_every == 0 or epoch == epochs:
             scores = predict_probs(fc, xte, batch_size)

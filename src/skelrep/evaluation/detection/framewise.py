@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from skelrep.evaluation.head_sgd import HeadSGD
 from skelrep.evaluation.linear import make_linear_head, sgd_epoch
 
 
@@ -59,13 +60,12 @@ def train_frame_classifier(
     x, y = x.to(device), y.to(device)
     gen = torch.Generator().manual_seed(seed)
     head = make_linear_head(x.shape[1], num_classes, gen).to(device)
-    opt = torch.optim.SGD(head.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=0.1)
+    opt = HeadSGD(head.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay, milestones=milestones)
     history = []
     for epoch in tqdm(range(1, epochs + 1), desc="frame classifier", disable=not progress):
-        epoch_lr = opt.param_groups[0]["lr"]
+        epoch_lr = opt.lr
         loss, acc = sgd_epoch(head, opt, x, y, batch_size, gen)
-        sched.step()
+        opt.end_epoch()
         history.append({"epoch": epoch, "lr": epoch_lr, "train_loss": loss, "train_frame_acc": acc})
     return head.cpu().eval(), history
 

@@ -41,6 +41,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ...data.augment import resample_time
+from ..head_sgd import HeadSGD
 from ..linear import make_linear_head, sgd_epoch
 
 SSD_SAMPLES = 16  # SSD's window: 16 frames taken every d-th frame, i.e. 16·d native frames
@@ -165,9 +166,8 @@ def train_window_classifier(encoder, joints: Sequence, frame_labels: Sequence, *
         if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
             raise ValueError(f"video {i}: frame labels must lie in 0..{num_classes - 1}")
     head = make_linear_head(encoder.feature_dim, num_classes, torch.Generator().manual_seed(settings.seed)).to(device)
-    opt = torch.optim.SGD(head.parameters(), lr=settings.lr, momentum=settings.momentum,
-                          weight_decay=settings.weight_decay, nesterov=settings.nesterov)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(settings.milestones), gamma=0.1)
+    opt = HeadSGD(head.parameters(), lr=settings.lr, momentum=settings.momentum,
+                  weight_decay=settings.weight_decay, nesterov=settings.nesterov, milestones=settings.milestones)
     count = settings.samples_per_video * len(joints)
     draws = settings.draws or settings.epochs
     cached: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -183,9 +183,9 @@ def train_window_classifier(encoder, joints: Sequence, frame_labels: Sequence, *
             y = torch.stack([labels[v][t] for v, t in zip(video.tolist(), centre.tolist(), strict=True)])
             if draws < settings.epochs:
                 cached[k] = (x, y)
-        epoch_lr = opt.param_groups[0]["lr"]
+        epoch_lr = opt.lr
         loss, acc = sgd_epoch(head, opt, x.to(device), y.to(device), settings.batch_size, gen)
-        sched.step()
+        opt.end_epoch()
         history.append({"epoch": epoch, "lr": epoch_lr, "train_loss": loss, "train_acc": acc})
     return head.cpu().eval(), history
 
