@@ -33,6 +33,7 @@ from skelrep.tracking.mlflow_run import epoch_curves, flatten, stage_run
 from skelrep.training.checkpoint import clear_checkpoint, run_fingerprint
 from skelrep.training.distributed import barrier, init_distributed, shutdown
 from skelrep.training.pretrain import (
+    TRAIN_MEMO_MB,
     build_model_for,
     resolve_precision,
     run_pretraining,
@@ -73,7 +74,7 @@ def main(argv=None) -> None:
         device = torch.device("cuda", dist.local_rank)
         torch.cuda.set_device(device)
     seed_everything(train_cfg["seed"], deterministic_cuda=device.type == "cuda")
-    dataset = SkeletonH5Dataset(data_path, protocol.split, "train")
+    dataset = SkeletonH5Dataset(data_path, protocol.split, "train", memo_mb=TRAIN_MEMO_MB)
     fingerprint = run_fingerprint({"method": method.name, "section": params[method.name],
                                    "data": read_attrs(data_path), "split": protocol.split, "n": len(dataset),
                                    "world_size": dist.world_size})
