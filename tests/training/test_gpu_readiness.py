@@ -20,8 +20,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from skelrep.data.augment import _check_num_frames
-from skelrep.methods import METHODS, get_method
 from skelrep.errors import ParamsError
+from skelrep.methods import METHODS, get_method
 from skelrep.params import load_params
 from skelrep.training.distributed import DistInfo
 from skelrep.training.pretrain import GPU_LOADER_WORKERS, _batches, loader_workers
