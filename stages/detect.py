@@ -12,6 +12,11 @@ mAP_video. Ends by printing one line: mAP_action of every encoder and protocol.
 
 from __future__ import annotations
 
+from skelrep.tracking.mlflow_run import prestart_writer, stage_run
+
+if __name__ == "__main__":  # MLflow loads in a writer process while this one imports torch
+    prestart_writer()
+
 import argparse
 import logging
 from pathlib import Path
@@ -39,7 +44,6 @@ from skelrep.params import committed_params, get_section, load_params
 from skelrep.recipes import flatten, protocol_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
 from skelrep.schema import validate
-from skelrep.tracking.mlflow_run import stage_run
 from skelrep.validation import validate_all
 
 log = logging.getLogger("stages.detect")
@@ -90,43 +94,44 @@ def main(argv=None) -> None:
     train, test = read_detection(args.data, "train"), read_detection(args.data, "test")
     names = dataset_class_names(args.data, get_section(params, "data.pku1").get("source"))  # timeline legends
     gts = {v["id"]: v["gt"] for v in test}
-    metrics: dict[str, float] = {}
-    histories: dict[str, list[dict]] = {}
-    resume_root = Path(args.resume_dir or Path("models/.resume/detect") / PROTOCOL)
-    for protocol in cfg["protocols"]:
-        # D starts from another protocol's encoders (init_from); its random-init one is the from-scratch baseline
-        folder = Path(args.init_models) if protocol == "dense_finetune" else models
-        runs = [("", folder / ENCODER)] + ([("random_init", folder / RANDOM_ENCODER)] if cfg["random_init"] else [])
-        for variant, encoder in runs:
-            seed_everything(cfg["seed"])
-            log.info("detection protocol %s (%s)%s", protocol, DETECTION_LABELS[protocol],
-                     f", {variant} encoder" if variant else "")
-            if protocol == "dense":
-                probs, history = dense_probs(encoder, train, test, cfg, device)
-            elif protocol == "window":
-                probs, history = window_probs(encoder, train, test, cfg, device)
-            else:
-                probs, history = dense_finetune_probs(encoder, train, test, cfg, convention, device,
-                                                      resume_dir=resume_root / (variant or "pretrained"))
-            generator = generator_of(protocol, cfg)
-            proposals = {vid: proposals_for(p, generator, cfg) for vid, p in probs.items()}
-            if not variant:  # the pretrained encoder's proposals and timelines
-                sub = detection_subfolder(protocol)
-                for v in test:
-                    write_proposals(Path(args.out) / sub / f"{v['id']}.txt", proposals[v["id"]],
-                                    convention)
-                    plot_timeline(Path(args.reports) / "timelines" / sub / f"{v['id']}.png",
-                                  v["frame_label"], probs[v["id"]].argmax(1),
-                                  f"{v['id']}: ground truth vs predicted frames ({DETECTION_LABELS[protocol]})"
-                                  if protocol != "dense" else f"{v['id']}: ground truth vs predicted frames", names)
-            result = evaluate_detection(proposals, gts, convention, voc_tious=cfg["voc_tious"],
-                                        official_theta=cfg["official_theta"], num_classes=cfg["num_classes"])
-            prefix = detection_metric_prefix(protocol, variant)
-            metrics.update({k.replace("detect/", f"{prefix}/", 1): v for k, v in result.items()})
-            histories[prefix] = history
-            log.info("%s: %s", prefix, ", ".join(f"{k.rsplit('/', 1)[1]}={v:.1f}" for k, v in result.items()))
-    write_json_atomic(Path(args.reports) / "metrics.json", metrics)
-    with stage_run(run_identity(params, PROTOCOL, committed_params(args.params)), "detect") as run:
+    identity = run_identity(params, PROTOCOL, committed_params(args.params))
+    with stage_run(identity, "detect", background=True) as run:  # MLflow opens while detection runs
+        metrics: dict[str, float] = {}
+        histories: dict[str, list[dict]] = {}
+        resume_root = Path(args.resume_dir or Path("models/.resume/detect") / PROTOCOL)
+        for protocol in cfg["protocols"]:
+            # D starts from another protocol's encoders (init_from); its random-init one is the from-scratch baseline
+            folder = Path(args.init_models) if protocol == "dense_finetune" else models
+            runs = [("", folder / ENCODER)] + ([("random_init", folder / RANDOM_ENCODER)] if cfg["random_init"] else [])
+            for variant, encoder in runs:
+                seed_everything(cfg["seed"])
+                log.info("detection protocol %s (%s)%s", protocol, DETECTION_LABELS[protocol],
+                         f", {variant} encoder" if variant else "")
+                if protocol == "dense":
+                    probs, history = dense_probs(encoder, train, test, cfg, device)
+                elif protocol == "window":
+                    probs, history = window_probs(encoder, train, test, cfg, device)
+                else:
+                    probs, history = dense_finetune_probs(encoder, train, test, cfg, convention, device,
+                                                          resume_dir=resume_root / (variant or "pretrained"))
+                generator = generator_of(protocol, cfg)
+                proposals = {vid: proposals_for(p, generator, cfg) for vid, p in probs.items()}
+                if not variant:  # the pretrained encoder's proposals and timelines
+                    sub = detection_subfolder(protocol)
+                    for v in test:
+                        write_proposals(Path(args.out) / sub / f"{v['id']}.txt", proposals[v["id"]],
+                                        convention)
+                        plot_timeline(Path(args.reports) / "timelines" / sub / f"{v['id']}.png",
+                                      v["frame_label"], probs[v["id"]].argmax(1),
+                                      f"{v['id']}: ground truth vs predicted frames ({DETECTION_LABELS[protocol]})"
+                                      if protocol != "dense" else f"{v['id']}: ground truth vs predicted frames", names)
+                result = evaluate_detection(proposals, gts, convention, voc_tious=cfg["voc_tious"],
+                                            official_theta=cfg["official_theta"], num_classes=cfg["num_classes"])
+                prefix = detection_metric_prefix(protocol, variant)
+                metrics.update({k.replace("detect/", f"{prefix}/", 1): v for k, v in result.items()})
+                histories[prefix] = history
+                log.info("%s: %s", prefix, ", ".join(f"{k.rsplit('/', 1)[1]}={v:.1f}" for k, v in result.items()))
+        write_json_atomic(Path(args.reports) / "metrics.json", metrics)
         run.log_params({f"detection.{k}": v for k, v in flatten(cfg).items()})
         run.log_metrics(metrics)
         run.log_curves({f"{prefix}/{name}_curve": [(row["epoch"], row[name]) for row in history]

@@ -23,6 +23,11 @@ and repeats none of those it finished.
 
 from __future__ import annotations
 
+from skelrep.tracking.mlflow_run import epoch_curves, prestart_writer, stage_run
+
+if __name__ == "__main__":  # MLflow loads in a writer process while this one imports torch
+    prestart_writer()
+
 import argparse
 import logging
 import shutil
@@ -51,7 +56,6 @@ from skelrep.methods import METHODS
 from skelrep.params import load_params
 from skelrep.recipes import protocol_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
-from skelrep.tracking.mlflow_run import epoch_curves, stage_run
 from skelrep.training.checkpoint import run_fingerprint
 from skelrep.validation import validate_all
 
@@ -119,7 +123,7 @@ def main(argv=None) -> None:
 
     metrics: dict[str, float] = {}
     history: list[dict] = []
-    with stage_run(run_identity(params, args.protocol), "finetune") as mlrun:
+    with stage_run(run_identity(params, args.protocol), "finetune", background=True) as mlrun:
         mlrun.log_params({f"finetune.{k}": v for k, v in cfg.items() if k != "protocols"})
         for variant, filename in variants.items():
             encoder_hash = sha256_file(models / filename)

@@ -6,6 +6,11 @@ coordinates): knn/top1, knn/random_init/top1, knn/handcrafted/top1, printed as o
 
 from __future__ import annotations
 
+from skelrep.tracking.mlflow_run import prestart_writer, stage_run
+
+if __name__ == "__main__":  # MLflow loads in a writer process while this one imports torch
+    prestart_writer()
+
 import argparse
 from pathlib import Path
 
@@ -20,7 +25,6 @@ from skelrep.params import committed_params, get_section, load_params
 from skelrep.recipes import protocol_params
 from skelrep.runtime import resolve_device, run_stage, setup_logging, stage_parser
 from skelrep.schema import validate
-from skelrep.tracking.mlflow_run import stage_run
 from skelrep.validation import validate_all
 
 VARIANTS = {"pretrained": "knn", "random_init": "knn/random_init", "handcrafted": "knn/handcrafted"}
@@ -44,13 +48,14 @@ def main(argv=None) -> None:
     params = protocol_params(params, args.protocol)  # the protocol's own settings applied
     cfg = validate(get_section(params, "knn"), KNN_SCHEMA, "knn")
     device = resolve_device(cfg["device"])
-    metrics: dict[str, float] = {"knn/k": cfg["k"]}
-    for variant, prefix in VARIANTS.items():
-        f = load_feature_file(Path(args.features) / f"{variant}.npz")
-        metrics[f"{prefix}/top1"] = knn_top1(f["train_x"], f["train_y"], f["test_x"], f["test_y"], k=cfg["k"],
-                                             batch_size=cfg["batch_size"], device=str(device))
-    write_json_atomic(Path(args.reports) / "metrics.json", metrics)
-    with stage_run(run_identity(params, args.protocol, committed_params(args.params)), "knn") as run:
+    identity = run_identity(params, args.protocol, committed_params(args.params))
+    with stage_run(identity, "knn", background=True) as run:  # MLflow opens while the stage works
+        metrics: dict[str, float] = {"knn/k": cfg["k"]}
+        for variant, prefix in VARIANTS.items():
+            f = load_feature_file(Path(args.features) / f"{variant}.npz")
+            metrics[f"{prefix}/top1"] = knn_top1(f["train_x"], f["train_y"], f["test_x"], f["test_y"], k=cfg["k"],
+                                                 batch_size=cfg["batch_size"], device=str(device))
+        write_json_atomic(Path(args.reports) / "metrics.json", metrics)
         run.log_params({f"knn.{k}": v for k, v in cfg.items()})
         run.log_metrics(metrics)
     print(summary_line("knn", args.protocol, metrics), flush=True)

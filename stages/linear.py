@@ -14,6 +14,11 @@ pretrained encoder and of both baselines.
 
 from __future__ import annotations
 
+from skelrep.tracking.mlflow_run import epoch_curves, prestart_writer, stage_run
+
+if __name__ == "__main__":  # MLflow loads in a writer process while this one imports torch
+    prestart_writer()
+
 import argparse
 import logging
 from pathlib import Path
@@ -29,7 +34,6 @@ from skelrep.params import committed_params, get_section, load_params
 from skelrep.recipes import protocol_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
 from skelrep.schema import validate
-from skelrep.tracking.mlflow_run import epoch_curves, stage_run
 from skelrep.validation import validate_all
 
 VARIANTS = {"pretrained": "linear", "random_init": "linear/random_init", "handcrafted": "linear/handcrafted"}
@@ -56,7 +60,8 @@ def main(argv=None) -> None:
     device = resolve_device(cfg["device"])
     out = Path(args.reports)
     metrics: dict[str, float] = {}
-    with stage_run(run_identity(params, args.protocol, committed_params(args.params)), "linear") as run:
+    identity = run_identity(params, args.protocol, committed_params(args.params))
+    with stage_run(identity, "linear", background=True) as run:
         run.log_params({f"linear.{k}": v for k, v in cfg.items()})
         for variant, prefix in VARIANTS.items():
             seed_everything(cfg["seed"])

@@ -12,6 +12,11 @@ Multi-GPU / multi-node: torchrun --nproc_per_node=K stages/pretrain.py --protoco
 
 from __future__ import annotations
 
+from skelrep.tracking.mlflow_run import epoch_curves, flatten, prestart_writer, stage_run
+
+if __name__ == "__main__":  # MLflow loads in a writer process while this one imports torch
+    prestart_writer()
+
 import argparse
 import logging
 import socket
@@ -29,7 +34,6 @@ from skelrep.models.encoder_file import save_encoder
 from skelrep.params import committed_params, get_section, load_params
 from skelrep.recipes import protocol_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
-from skelrep.tracking.mlflow_run import epoch_curves, flatten, stage_run
 from skelrep.training.checkpoint import clear_checkpoint, run_fingerprint
 from skelrep.training.distributed import barrier, init_distributed, shutdown
 from skelrep.training.pretrain import (
@@ -81,7 +85,7 @@ def main(argv=None) -> None:
 
     schedule = train_schedule(train_cfg, len(dataset)) if len(dataset) >= train_cfg["batch_size"] else None
     identity = run_identity(params, args.protocol, committed_params(args.params)) if dist.is_main else None
-    with stage_run(identity, "pretrain") as run:
+    with stage_run(identity, "pretrain", background=True) as run:
         run.log_params({**identifying_params(params, args.protocol),
                         **{f"{method.name}.{k}": v for k, v in method.log_params.items()},
                         **flatten(train_cfg, "pretrain."), "world_size": dist.world_size,

@@ -22,6 +22,11 @@ while it trains (not a DVC output).
 
 from __future__ import annotations
 
+from skelrep.tracking.mlflow_run import epoch_curves, prestart_writer, stage_run
+
+if __name__ == "__main__":  # MLflow loads in a writer process while this one imports torch
+    prestart_writer()
+
 import argparse
 import logging
 import shutil
@@ -57,7 +62,6 @@ from skelrep.params import load_params
 from skelrep.recipes import protocol_params
 from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_logging, stage_parser
 from skelrep.schema import validate
-from skelrep.tracking.mlflow_run import epoch_curves, stage_run
 from skelrep.training.checkpoint import run_fingerprint
 from skelrep.validation import validate_all
 
@@ -116,7 +120,7 @@ def main(argv=None) -> None:
 
     metrics: dict[str, float] = {}
     history: list[dict] = []
-    with stage_run(run_identity(params, source), "transfer") as mlrun:
+    with stage_run(run_identity(params, source), "transfer", background=True) as mlrun:
         # its own params (the finetune stage logs finetune.*): the source and the recipe it fine-tuned with
         mlrun.log_params({f"transfer.{target}.source": source,
                           f"transfer.{target}.finetune": {k: cfg[k] for k in FINETUNE_TRAIN_KEYS}})

@@ -6,6 +6,8 @@ into this repository); tests that need them skip cleanly when that folder is abs
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,15 @@ def template_db(tmp_path_factory):
     path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
     MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
     return path
+
+
+@pytest.fixture(autouse=True)
+def _no_mlflow_uri_from_an_earlier_test():
+    """In-process ``stage_run`` sets MLflow's process-wide tracking URI (harmless in a pipeline,
+    where each stage is its own process); a test must not read the last test's database through
+    it. After each test the URI follows ``MLFLOW_TRACKING_URI`` again (unset: MLflow's default)."""
+    yield
+    if "mlflow" in sys.modules:
+        import mlflow
+
+        mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI"))

@@ -177,7 +177,7 @@ def test_the_stages_log_their_metrics_into_the_configuration_runs(workspace, mon
     for name, out in (("finetune", FINETUNE_OUT), ("transfer", TRANSFER_OUT)):
         stage = _stage(name)
         monkeypatch.setattr(stage, "stage_run",
-                            lambda identity, _stage: contextlib.nullcontext(Recorder(identity.experiment)))
+                            lambda identity, _stage, **_: contextlib.nullcontext(Recorder(identity.experiment)))
         stage.main(stage_args(f"{name}@{SOURCE if name == 'finetune' else TRANSFER}"))
         files.update(json.loads((workspace / out / "metrics.json").read_text()))
     assert set(logged) == {SOURCE}  # both stages' metrics in the one run of the source protocol

@@ -42,6 +42,13 @@
   stage's facts unless an earlier one does; after ``mlflow.db`` was deleted,
   ``dvc repro -f <stage>@<protocol>`` logs them again. ``.ci/check_mlflow.py`` names the stage.
 - Nothing from MLflow (run ids, times) is ever written into a DVC output.
+- **Logging in the background.** ``stage_run(..., background=True)`` (what the stages use)
+  starts a writer process (:mod:`skelrep.tracking.writer`) that imports MLflow, opens the run
+  and applies the stage's logging calls in order, while the stage goes on with its work: MLflow's
+  import and its sqlite store cost ~2-2.5 s of one core per process, which a stage otherwise
+  waits for before its first computation. The stage waits for the writer when it leaves the
+  ``with`` block, so everything is recorded before the stage exits, and a writer that failed
+  fails the stage. The same run, tags and facts as logging in process.
 """
 
 from __future__ import annotations
@@ -51,6 +58,9 @@ import hashlib
 import json
 import logging
 import os
+import pickle
+import subprocess
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
@@ -58,6 +68,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import SkelrepError
 from ..params import repo_root
 from ..schema import boolean
 
@@ -274,13 +285,123 @@ for _name in ("log_params", "log_metrics", "log_curves", "set_tags", "log_artifa
     setattr(_NullLogger, _name, lambda self, *args, **kwargs: None)
 
 
+class TrackingError(SkelrepError):
+    pass
+
+
+class BackgroundRunLogger(RunLogger):
+    """A :class:`RunLogger` whose calls are sent, in order, to the writer process that holds the
+    real one (``stage_run(..., background=True)``). It has no run id or client: a stage that
+    reads from MLflow logs in process."""
+
+    def __init__(self, process: subprocess.Popen):
+        super().__init__(None, "")
+        self._process = process
+        self._stream = process.stdin
+        self.broken = False
+
+    def send(self, message: tuple) -> None:
+        if message[0] == "call" and self._process.poll():  # stop the stage's work at the first sign
+            raise TrackingError(f"the MLflow writer process exited with status {self._process.returncode} "
+                                f"(its error is printed above)")
+        if self.broken:
+            return
+        try:
+            pickle.dump(message, self._stream, protocol=pickle.HIGHEST_PROTOCOL)
+            self._stream.flush()
+        except (BrokenPipeError, OSError):  # the writer died: its exit status says why
+            self.broken = True
+
+    @property
+    def client(self):
+        raise TrackingError("a background MLflow logger has no client; use stage_run(..., background=False)")
+
+
+for _name in ("log_params", "log_metrics", "log_curves", "set_tags", "log_artifact", "log_dict", "log_table"):
+    setattr(BackgroundRunLogger, _name,
+            lambda self, *args, _name=_name, **kwargs: self.send(("call", _name, args, kwargs)))
+
+
+def _writer_env() -> dict[str, str]:
+    """The stage's environment, with this ``skelrep`` importable in the writer however the stage
+    found it."""
+    src = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def _spawn_writer() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "skelrep.tracking.writer"], stdin=subprocess.PIPE,
+                            env=_writer_env())
+
+
+_prestarted: subprocess.Popen | None = None
+
+
+def prestart_writer(argv: list[str] | None = None) -> None:
+    """Start this stage's writer process now, before the stage imports torch, so MLflow's imports
+    and its store open on the other core while this process imports and validates; the next
+    ``stage_run(..., background=True)`` uses it. Called first thing by the stage scripts that log
+    (as ``__main__`` only). Not for ``--help``/``--version``, another rank than 0 of a distributed
+    run, or when the params file (``--params``, default params.yaml) turns MLflow off or cannot be
+    read (the stage then reports it); a writer that gets no run exits when the stage does."""
+    global _prestarted
+    argv = sys.argv[1:] if argv is None else argv
+    if _prestarted is not None or os.environ.get("RANK", "0") != "0" or \
+            any(a in ("-h", "--help", "--version") for a in argv):
+        return
+    path = "params.yaml"
+    for i, arg in enumerate(argv):
+        if arg == "--params" and i + 1 < len(argv):
+            path = argv[i + 1]
+        elif arg.startswith("--params="):
+            path = arg.split("=", 1)[1]
+    try:
+        import yaml
+
+        with open(path, encoding="utf-8") as f:
+            params = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        enabled = (params.get("mlflow") or {}).get("enabled", True) is not False
+    except Exception:
+        return
+    if enabled:
+        _prestarted = _spawn_writer()
+
+
 @contextlib.contextmanager
-def stage_run(identity: RunIdentity | None, stage: str, annotate: bool = False) -> Iterator[RunLogger]:
+def _background_run(identity: RunIdentity, stage: str, annotate: bool) -> Iterator[RunLogger]:
+    global _prestarted
+    proc, _prestarted = (_prestarted or _spawn_writer()), None
+    logger = BackgroundRunLogger(proc)
+    logger.send(("open", identity, stage, annotate))
+    finished = False
+    try:
+        yield logger
+        finished = True
+    finally:
+        logger.send(("close", finished))
+        with contextlib.suppress(BrokenPipeError, OSError):
+            proc.stdin.close()
+        code = proc.wait()
+    if code != 0:
+        raise TrackingError(f"MLflow logging of stage {stage!r} ({identity.experiment}) failed in its writer "
+                            f"process (exit status {code}; its error is printed above)")
+
+
+@contextlib.contextmanager
+def stage_run(identity: RunIdentity | None, stage: str, annotate: bool = False,
+              background: bool = False) -> Iterator[RunLogger]:
     """Open the run of this execution of ``identity`` (:func:`choose_run`) and yield a logger for
     ``stage``; on success the run records ``stage.<stage>: done``. With no identity, or tracking
-    disabled, a logger that does nothing."""
+    disabled, a logger that does nothing. ``background``: log through a writer process (module
+    docstring), a :class:`BackgroundRunLogger`."""
     if identity is None or not identity.enabled:
         yield _NullLogger()
+        return
+    if background:
+        with _background_run(identity, stage, annotate) as logger:
+            yield logger
         return
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow

@@ -1,0 +1,74 @@
+"""The writer process of ``stage_run(..., background=True)`` (:mod:`skelrep.tracking.mlflow_run`).
+
+Reads pickled messages from stdin, written by the stage's :class:`BackgroundRunLogger`:
+``("open", identity, stage, annotate)``, then ``("call", method, args, kwargs)`` for each logging
+call, applied in order to the run that :func:`stage_run` opens here, and ``("close", finished)``.
+A stage that did not finish (``finished`` false, or stdin closed without a close: the stage was
+killed) leaves its run as a failed stage does in process: marked FAILED, without
+``stage.<stage>: done``. Exit status 0 when everything was recorded (or nothing was asked).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+
+from ..params import repo_root
+from ..runtime import setup_logging
+from .mlflow_run import stage_run, tracking_uri
+
+
+class _StageDidNotFinish(Exception):
+    pass
+
+
+def _messages(stream):
+    while True:
+        try:
+            yield pickle.load(stream)
+        except EOFError:
+            return
+
+
+def _warm_up() -> None:
+    """MLflow's imports and those of its SQL store (alembic, SQLAlchemy's mappers), before any
+    message: a prestarted writer does this while the stage imports torch and validates its
+    params. Nothing is opened or written here (a stage whose params are invalid writes nothing);
+    the database is opened when the run is."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow  # noqa: F401
+
+    if tracking_uri(repo_root()).split(":", 1)[0] in ("sqlite", "postgresql", "mysql", "mssql"):
+        import sqlalchemy.orm
+        from mlflow.store.tracking import sqlalchemy_store  # noqa: F401
+
+        sqlalchemy.orm.configure_mappers()  # what opening the store does first (~0.45 s)
+
+
+def main() -> int:
+    setup_logging()
+    _warm_up()
+    messages = _messages(sys.stdin.buffer)
+    first = next(messages, None)
+    if first is None:
+        return 0
+    _, identity, stage, annotate = first
+    try:
+        with stage_run(identity, stage, annotate) as run:
+            for message in messages:
+                if message[0] == "close":
+                    if not message[1]:
+                        raise _StageDidNotFinish
+                    break
+                _, name, args, kwargs = message
+                getattr(run, name)(*args, **kwargs)
+            else:  # stdin closed without a close message: the stage died
+                raise _StageDidNotFinish
+    except _StageDidNotFinish:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
