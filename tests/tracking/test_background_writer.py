@@ -138,3 +138,13 @@ def test_a_stage_prestarts_its_writer_only_when_it_will_log(db, monkeypatch, arg
             run.log_metrics({"knn/top1": 7.0})
         assert mlflow_run._prestarted is None and writer.returncode == 0
         assert _content("prestarted")[2] == {"knn/top1": 7.0}
+
+
+def test_ctrl_c_is_the_stage_s_to_handle_not_the_writer_s(db):
+    """Ctrl-C goes to the stage's process group; the writer runs in its own session, so it records
+    the run as the stage ends it (the stage's handling decides)."""
+    with stage_run(_identity("interrupted"), "linear", background=True) as run:
+        assert os.getpgid(run._process.pid) != os.getpgid(0)
+        run.log_metrics({"linear/top1_last": 1.0})
+    status, _, metrics, tags, *_ = _content("interrupted")
+    assert status == "FINISHED" and metrics == {"linear/top1_last": 1.0} and tags["stage.linear"] == "done"

@@ -332,8 +332,10 @@ def _writer_env() -> dict[str, str]:
 
 
 def _spawn_writer() -> subprocess.Popen:
+    # its own session: a Ctrl-C (sent to the stage's process group) is the stage's to handle; the
+    # writer closes the run as the stage tells it, or as failed when the stage's pipe ends
     return subprocess.Popen([sys.executable, "-m", "skelrep.tracking.writer"], stdin=subprocess.PIPE,
-                            env=_writer_env())
+                            env=_writer_env(), start_new_session=True)
 
 
 _prestarted: subprocess.Popen | None = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import sys
 
 from ..params import repo_root
@@ -47,6 +48,9 @@ def _warm_up() -> None:
 
 
 def main() -> int:
+    # the stage decides how its run ends (its close message, or the end of its input if it dies);
+    # the writer runs in its own session, and ignores an interrupt sent to it all the same
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     setup_logging()
     _warm_up()
     messages = _messages(sys.stdin.buffer)
