@@ -53,6 +53,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import json
@@ -69,7 +70,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SkelrepError
-from ..params import repo_root
+from ..params import load_params, repo_root
 from ..schema import boolean
 
 log = logging.getLogger(__name__)
@@ -353,20 +354,13 @@ def prestart_writer(argv: list[str] | None = None) -> None:
     if _prestarted is not None or os.environ.get("RANK", "0") != "0" or \
             any(a in ("-h", "--help", "--version") for a in argv):
         return
-    path = "params.yaml"
-    for i, arg in enumerate(argv):
-        if arg == "--params" and i + 1 < len(argv):
-            path = argv[i + 1]
-        elif arg.startswith("--params="):
-            path = arg.split("=", 1)[1]
+    option = argparse.ArgumentParser(add_help=False)  # only --params: the stage's parser comes later
+    option.add_argument("--params", default="params.yaml")
     try:
-        import yaml
-
-        with open(path, encoding="utf-8") as f:
-            params = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        enabled = (params.get("mlflow") or {}).get("enabled", True) is not False
-    except Exception:
+        params = load_params(option.parse_known_args(argv)[0].params)
+    except (SkelrepError, OSError):  # the stage's own validation says what is wrong
         return
+    enabled = (params.get("mlflow") or {}).get("enabled", True) is not False
     if enabled:
         _prestarted = _spawn_writer()
 

@@ -69,8 +69,8 @@ def main() -> int:
                 getattr(run, name)(*args, **kwargs)
             else:  # stdin closed without a close message: the stage died
                 raise _StageDidNotFinish
-    except _StageDidNotFinish:
-        return 0
+    except _StageDidNotFinish:  # the run is closed as FAILED, like a stage failing in process
+        pass
     return 0
 
 

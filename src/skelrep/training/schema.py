@@ -16,7 +16,7 @@ from ..errors import ParamsError
 from ..schema import choice, integer, list_of, number
 
 
-def loader_workers(value, key: str):
+def workers_or_auto(value, key: str):
     """``auto`` or a count of DataLoader worker processes (0: load in the training process)."""
     if value == "auto":
         return value
@@ -40,7 +40,7 @@ TRAIN_SCHEMA = {
     "precision": choice("auto", "fp32", "bf16", "fp16"),
     "device": choice("auto", "cpu", "cuda"),
     "ckpt_every": integer(1),
-    "workers": loader_workers,  # auto: none on CPU, up to 8 on a GPU (training.pretrain.loader_workers)
+    "workers": workers_or_auto,  # auto: none on CPU, up to 8 on a GPU (training.pretrain.loader_workers)
     "seed": integer(0),
 }
 
