@@ -120,6 +120,19 @@ def template_db(tmp_path_factory):
     return path
 
 
+def use_mlflow_db(root: Path, template_db: Path, monkeypatch) -> Path:
+    """Track into a copy of the migrated ``template_db`` at ``root/mlflow.db``, with ``root`` as
+    the repository root (``DVC_ROOT``) and MLflow's telemetry off; returns the database path."""
+    import shutil
+
+    db = root / "mlflow.db"
+    shutil.copy(template_db, db)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
+    monkeypatch.setenv("DVC_ROOT", str(root))
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    return db
+
+
 @pytest.fixture(autouse=True)
 def _no_mlflow_uri_from_an_earlier_test():
     """In-process ``stage_run`` sets MLflow's process-wide tracking URI (harmless in a pipeline,

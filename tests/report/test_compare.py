@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from skelrep.io import write_npz_atomic
 from skelrep.report.compare import compare, fuse_scores
 from skelrep.report.published import load_published, table_entries
 from skelrep.tracking.mlflow_run import stage_run
+from tests.conftest import use_mlflow_db
 from tests.report import fake_params, linear_metrics
 
 PROTOCOL = "ntu60-xsub"
@@ -64,9 +64,7 @@ def _log_run(tmp: Path, params: dict, top1: float, probs: np.ndarray | None = No
 
 @pytest.fixture
 def mlflow_db(tmp_path, template_db, monkeypatch):
-    shutil.copy(template_db, tmp_path / "mlflow.db")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    use_mlflow_db(tmp_path, template_db, monkeypatch)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

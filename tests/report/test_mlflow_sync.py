@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from skelrep.report.mlflow_sync import sync
 from skelrep.report.published import load_published, table_entries
 from skelrep.report.tables import build_tables, render_markdown
 from skelrep.tracking.mlflow_run import RERUN_OF_TAG, RUN_KEY_TAG, epoch_curves, stage_run
+from tests.conftest import use_mlflow_db
 from tests.report import fake_params, write_fake_reports
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,10 +35,7 @@ _spec.loader.exec_module(check_mlflow)
 @pytest.fixture
 def repo(tmp_path, template_db, monkeypatch):
     """A fake repository root with stage outputs, params, an encoder and its own MLflow DB."""
-    shutil.copy(template_db, tmp_path / "mlflow.db")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    use_mlflow_db(tmp_path, template_db, monkeypatch)
     monkeypatch.chdir(tmp_path)
     write_fake_reports(tmp_path, protocols=PROTOCOLS)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(fake_params()))

@@ -23,7 +23,7 @@ from skelrep.models.encoder_file import save_encoder
 from skelrep.params import load_params
 from skelrep.training.pretrain import build_model_for
 
-from ..conftest import REPO_ROOT, TINY_SPLIT, write_tiny_h5
+from ..conftest import REPO_ROOT, TINY_SPLIT, use_mlflow_db, write_tiny_h5
 from ..dvc_stages import stage_args
 from ..training.test_pretrain import tiny_usdrl
 
@@ -191,9 +191,7 @@ def test_both_stages_log_into_the_source_configuration_run_in_mlflow(workspace, 
 
     from skelrep.config import run_identity
 
-    shutil.copy(template_db, workspace / "mlflow.db")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workspace / 'mlflow.db'}")
-    monkeypatch.setenv("DVC_ROOT", str(workspace))
+    use_mlflow_db(workspace, template_db, monkeypatch)
     params = _params()
     params["mlflow"]["enabled"] = True
     params["finetune"]["subset_seeds"] = [0]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import shutil
 import subprocess
 import sys
 
@@ -22,13 +21,12 @@ from skelrep.tracking.mlflow_run import (
     stage_run,
 )
 
+from ..conftest import use_mlflow_db
+
 
 @pytest.fixture
 def db(tmp_path, template_db, monkeypatch):
-    shutil.copy(template_db, tmp_path / "mlflow.db")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    use_mlflow_db(tmp_path, template_db, monkeypatch)
     monkeypatch.delenv("DVC_EXP_NAME", raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -20,15 +19,13 @@ from skelrep.report.mlflow_sync import sync
 from skelrep.report.published import load_published, table_entries
 from skelrep.report.tables import build_tables
 
+from ..conftest import use_mlflow_db
 from ..stages.test_pretrain_stage import ARGS, PROTOCOL, STATS, _params, _stage, workspace  # noqa: F401
 
 
 @pytest.fixture
 def tracked(workspace, template_db, monkeypatch):  # noqa: F811
-    shutil.copy(template_db, workspace / "mlflow.db")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workspace / 'mlflow.db'}")
-    monkeypatch.setenv("DVC_ROOT", str(workspace))
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    use_mlflow_db(workspace, template_db, monkeypatch)
     params = _params()
     params["mlflow"]["enabled"] = True
     (workspace / "params.yaml").write_text(yaml.safe_dump(params))
