@@ -165,3 +165,12 @@ def test_min_steps_extends_the_run_and_a_killed_one_resumes_to_identical_weights
     assert resumed.resumed_from_epoch == 2 and resumed.schedule == straight.schedule
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
     _assert_same_weights(straight, resumed)
+
+
+def test_a_cpu_run_reuses_the_previous_steps_memory(dataset, tmp_path, monkeypatch):
+    """On a CPU the loop sets malloc to serve every step's tensors from the heap
+    (skelrep.memory.reuse_large_blocks; its effect is tested in tests/test_memory.py)."""
+    calls = []
+    monkeypatch.setattr("skelrep.training.pretrain.reuse_large_blocks", lambda: calls.append(1) or True)
+    _run(tiny_usdrl(epochs=1), dataset, tmp_path / "c")
+    assert calls == [1]

@@ -15,14 +15,12 @@ from which every later stage takes V, M, C and the bone tree.
 from __future__ import annotations
 
 import collections
-import ctypes
 import functools
 import itertools
 import json
 import logging
 import multiprocessing as mp
 import os
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +33,7 @@ from .. import __version__
 from ..catalog import DATASETS
 from ..errors import DataError, ParamsError, SkelrepError
 from ..io import atomic_path, write_json_atomic
+from ..memory import keep_freed_memory
 from ..schema import validate
 from ..workers import worker_pool
 from . import ntu, pku
@@ -289,29 +288,6 @@ def _parallel(fn: Callable, tasks: list, workers: int, desc: str) -> Iterator:
 
 def resolve_workers(workers: int) -> int:
     return workers if workers > 0 else (os.cpu_count() or 1)
-
-
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # <malloc.h>
-
-
-def keep_freed_memory() -> bool:
-    """Let glibc's malloc keep freed memory for reuse (Linux; elsewhere nothing happens).
-
-    Parsing a file allocates and frees a few MB of numpy temporaries. By default glibc hands
-    blocks above ~128 kB back to the kernel when they are freed (munmap, heap trimming) and
-    takes them back for the next file, one page fault per 4 kB: a third of the parse time.
-    After this call, blocks below 32 MB come from the heap, which is trimmed only when 64 MB
-    lie free at its top: the process keeps the memory one sample needs (flat in the dataset
-    size) instead of faulting it in again. Pool workers forked afterwards inherit it. Values
-    and output bytes do not change. Returns whether the setting was applied.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(mallopt(_M_TRIM_THRESHOLD, 64 << 20))
 
 
 # --- orchestration ---------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from ..errors import SkelrepError
 from ..io import write_csv_atomic, write_jsonl_atomic
+from ..memory import reuse_large_blocks
 from ..models.init import portable_init
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .distributed import DistInfo, all_reduce_mean
@@ -104,6 +105,8 @@ def run_pretraining(method, train_cfg: dict, dataset, *, device: torch.device, c
         log.info("train.min_steps %d: %d epochs of %d steps instead of %d (milestones %s)",
                  train_cfg["min_steps"], schedule.epochs, schedule.steps_per_epoch, train_cfg["epochs"],
                  schedule.milestones)
+    if device.type == "cpu":  # the step's tensors come from the pages of the step before (skelrep.memory)
+        reuse_large_blocks()
     torch.manual_seed(seed)
     model = build_model_for(method, dataset, seed)
     if dist.enabled and getattr(method, "sync_bn", False):
