@@ -43,9 +43,9 @@ def keep_freed_memory() -> bool:
 
 
 def reuse_large_blocks() -> bool:
-    """Every block, whatever its size, comes from the heap, and the heap is never trimmed below
-    2 GiB of free top: a training loop's step reuses the pages of the step before. The process
-    keeps its peak (what the step needs) until it exits, as it would hold it in every step
-    anyway. Returns whether applied."""
+    """Every block, whatever its size, comes from the heap, which is trimmed only when 2 GiB lie
+    free at its top: a training loop's step reuses the pages of the step before. The process keeps
+    its peak (what one step needs, which it holds during every step anyway) until it exits.
+    Returns whether applied."""
     mallopt = _mallopt()
     return mallopt is not None and bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, _INT_MAX))
