@@ -147,16 +147,14 @@ def run_case(case: dict) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from skelrep.memory import reuse_large_blocks
     from skelrep.methods import get_method
     from skelrep.training.distributed import DistInfo
-    from skelrep.training.pretrain import resolve_precision
+    from skelrep.training.pretrain import resolve_precision, reuse_step_memory
 
     if case.get("threads"):
         torch.set_num_threads(case["threads"])
     device = torch.device(case["device"])
-    if device.type == "cpu":
-        reuse_large_blocks()  # as run_pretraining does
+    reuse_step_memory(device)  # as run_pretraining does
     params = method_params(case["method"], case["size"], Path(case["params"]))
     for dotted, value in case.get("overrides", {}).items():
         _set_dotted(params[case["method"]], dotted, value)
@@ -316,15 +314,15 @@ def _skelrep_step(case: dict):
     """Our model, optimiser and raw batch at ``case`` (as ``run_case``, CPU): (step function, facts)."""
     import torch
 
-    from skelrep.memory import reuse_large_blocks
     from skelrep.methods import get_method
     from skelrep.training.distributed import DistInfo
+    from skelrep.training.pretrain import reuse_step_memory
 
     params = method_params("usdrl", "default", Path(case["params"]))
     for dotted, value in case["overrides"].items():
         _set_dotted(params["usdrl"], dotted, value)
     method = get_method("usdrl", params)
-    reuse_large_blocks()  # as run_pretraining does on a CPU
+    reuse_step_memory(torch.device("cpu"))  # as run_pretraining does
     torch.manual_seed(0)
     model = method.build_model(3, 25, 2).train()
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad],

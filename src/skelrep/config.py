@@ -29,7 +29,7 @@ from .data.protocols import resolve_protocol
 from .errors import SkelrepError
 from .methods import METHODS
 from .recipes import flatten, protocol_params
-from .tracking.mlflow_run import CONFIG_KEY_TAG, STREAM_KEY_TAG, RunIdentity, run_key
+from .tracking.mlflow_run import CONFIG_KEY_TAG, STREAM_KEY_TAG, RunIdentity, run_key, tracking_enabled
 
 __all__ = ["RunIdentity", "changed_params", "configuration", "describe_changes", "identifying_params",
            "method_label", "run_identity"]
@@ -230,10 +230,10 @@ def run_identity(params: Mapping[str, Any], protocol: str, baseline: Mapping[str
         short = describe_changes(profile, changed)
         full = "; ".join(f"{k}={_value(v)}" for k, v in changed.items())
         tags.update({"changes": short, "skelrep.profile": profile, "skelrep.changed_params": full[:5000]})
-    enabled = bool((params.get("mlflow") or {}).get("enabled", True))
     name = " · ".join(str(p) for p in (method, modality, short) if p)
     theta = ((params.get("detection") or {}).get("official_theta"))
     detection = (f"detect/mAP_action_theta{theta:g}",) if (
         spec.dataset in DATASETS and DATASETS[spec.dataset].detection and isinstance(theta, (int, float))) else ()
     return RunIdentity(experiment=protocol, run_key=run_key(run_config(params, protocol)), tags=tags,
-                       run_name=name, enabled=enabled, metric_columns=KEY_METRICS + detection, tag_columns=KEY_TAGS)
+                       run_name=name, enabled=tracking_enabled(params), metric_columns=KEY_METRICS + detection,
+                       tag_columns=KEY_TAGS)

@@ -88,6 +88,11 @@ UI_COMMAND = "mlflow ui --backend-store-uri sqlite:///mlflow.db  (from the repos
 MLFLOW_SCHEMA = {"enabled": boolean}  # the params.yaml `mlflow` section
 
 
+def tracking_enabled(params: Mapping[str, Any]) -> bool:
+    """Whether params.yaml's ``mlflow.enabled`` asks for tracking (on when the section is absent)."""
+    return bool((params.get("mlflow") or {}).get("enabled", True))
+
+
 @dataclass(frozen=True)
 class RunIdentity:
     """Which MLflow run a stage logs into: ``experiment`` (the protocol), ``run_key`` (the
@@ -360,8 +365,7 @@ def prestart_writer(argv: list[str] | None = None) -> None:
         params = load_params(option.parse_known_args(argv)[0].params)
     except (SkelrepError, OSError):  # the stage's own validation says what is wrong
         return
-    enabled = (params.get("mlflow") or {}).get("enabled", True) is not False
-    if enabled:
+    if tracking_enabled(params):
         _prestarted = _spawn_writer()
 
 

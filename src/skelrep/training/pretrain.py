@@ -105,8 +105,7 @@ def run_pretraining(method, train_cfg: dict, dataset, *, device: torch.device, c
         log.info("train.min_steps %d: %d epochs of %d steps instead of %d (milestones %s)",
                  train_cfg["min_steps"], schedule.epochs, schedule.steps_per_epoch, train_cfg["epochs"],
                  schedule.milestones)
-    if device.type == "cpu":  # the step's tensors come from the pages of the step before (skelrep.memory)
-        reuse_large_blocks()
+    reuse_step_memory(device)
     torch.manual_seed(seed)
     model = build_model_for(method, dataset, seed)
     if dist.enabled and getattr(method, "sync_bn", False):
@@ -214,6 +213,13 @@ TRAIN_MEMO_MB = 2048
 # read and inflate, so a paper batch (356-1024) read in the training process would leave the card
 # waiting; on a CPU the training threads already take every core, so the reads stay in process.
 GPU_LOADER_WORKERS = 8
+
+
+def reuse_step_memory(device: torch.device) -> bool:
+    """On a CPU, every step's tensors come from the pages of the step before
+    (:func:`skelrep.memory.reuse_large_blocks`); on a GPU the host allocates little per step.
+    Called by :func:`run_pretraining`, and by the step benchmark so it times the same setting."""
+    return device.type == "cpu" and reuse_large_blocks()
 
 
 def loader_workers(workers: int | str, device: torch.device) -> int:
