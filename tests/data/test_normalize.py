@@ -7,6 +7,7 @@ import pytest
 
 from skelrep.data.normalize import (
     NORMALISATIONS,
+    _rotation_onto,
     denoise_bodies_sgn,
     pre_normalize,
     select_bodies_by_energy,
@@ -147,6 +148,80 @@ def test_degenerate_inputs_do_not_produce_nan():
     out = pre_normalize(antiparallel, z_align=False)
     assert np.isfinite(out).all()
     np.testing.assert_allclose(out[:, 0, 8, 0] - out[:, 0, 4, 0], [-2, 0, 0], atol=1e-6)
+
+
+def padded_reference(data: np.ndarray, frames: int, *, z_align: bool) -> np.ndarray:
+    """2s-AGCN's pre_normalization step by step on the sample cut or zero-padded to ``frames``,
+    every frame normalised (no shortcut): pad null frames per person, centre on person 0's
+    SpineMid per frame keeping zero joints zero, rotate by the frame-0 matrices with the same
+    operations per value as pre_normalize (so equal down to the last bit)."""
+    x = np.zeros((3, frames, 25, 2))
+    t = min(frames, data.shape[1])
+    x[:, :t] = data[:, :t]
+    x = x.transpose(3, 1, 2, 0).copy()  # (M, T, V, C)
+    for person in x:
+        nonempty = np.any(person != 0, axis=(1, 2))
+        if not nonempty.any():
+            continue
+        if not nonempty[0]:
+            kept = person[nonempty].copy()
+            person[:] = 0
+            person[: len(kept)] = kept
+        length = int(np.flatnonzero(np.any(person != 0, axis=(1, 2)))[-1]) + 1
+        for f in range(length, frames):
+            person[f] = person[f - length]
+    present = np.any(x != 0, axis=3, keepdims=True)
+    x = (x - x[0:1, :, 1:2]) * present
+    for pair, target, on in (((0, 1), [0.0, 0.0, 1.0], z_align), ((8, 4), [1.0, 0.0, 0.0], True)):
+        if on:
+            m = _rotation_onto(x[0, 0, pair[1]] - x[0, 0, pair[0]] if pair == (0, 1)
+                               else x[0, 0, pair[0]] - x[0, 0, pair[1]], np.array(target))
+            x = np.stack([(m[c, 0] * x[..., 0] + m[c, 1] * x[..., 1]) + m[c, 2] * x[..., 2]
+                          for c in range(3)], axis=-1)
+    return x.transpose(3, 1, 2, 0).astype(np.float32)
+
+
+def _case(name: str) -> np.ndarray:
+    """Samples (3, T, 25, 2) that take each path of pre_normalize's padding."""
+    data = sample(num_frames=140, valid=100)
+    if name == "one person":
+        data[..., 1] = 0
+    elif name == "trailing empty frames":
+        data[:, 90:] = 0
+    elif name == "late start":  # frame 0 empty: compacted to the front
+        data[:, 30:] = data[:, :110].copy()
+        data[:, :30] = 0
+    elif name == "holes":
+        data[:, [5, 17, 60], :, 0] = 0
+        data[:, 40, 3] = 0
+    elif name == "second person leaves early":  # lengths differ: every frame normalised
+        data[:, 70:, :, 1] = 0
+    elif name == "second person only":
+        data[..., 0] = 0
+    elif name == "longer than frames":
+        data = sample(num_frames=400, valid=380)
+    elif name == "empty":
+        data[:] = 0
+    return data
+
+
+@pytest.mark.parametrize("z_align", [False, True])
+@pytest.mark.parametrize("frames", [300, 100, 64])
+@pytest.mark.parametrize("case", ["two people", "one person", "trailing empty frames", "late start", "holes",
+                                  "second person leaves early", "second person only", "longer than frames",
+                                  "empty"])
+def test_padding_to_frames_gives_the_bytes_of_normalising_every_padded_frame(case, frames, z_align):
+    data = _case(case)
+    out = pre_normalize(data, z_align=z_align, frames=frames)
+    assert out.shape == (3, frames, 25, 2) and out.dtype == np.float32 and out.flags.c_contiguous
+    np.testing.assert_array_equal(out, padded_reference(data, frames, z_align=z_align))
+
+
+def test_frames_without_padding_keep_the_zero_tail():
+    data = sample(num_frames=50, valid=40)
+    out = pre_normalize(data, z_align=False, pad_null=False, frames=80)
+    assert out.shape == (3, 80, 25, 2)
+    assert out[:, :40].any() and not out[:, 40:].any()
 
 
 def test_untrimmed_mode_rotates_from_first_nonempty_frame_without_padding():

@@ -502,7 +502,7 @@ def _resolve_pair(value: Any, index: Mapping[str, int], keys: _Keys, field: str)
 
 
 def pre_normalize_layout(data: np.ndarray, layout: SkeletonLayout, *, z_align: bool,
-                         x_align: bool = True, pad_null: bool = True) -> np.ndarray:
+                         x_align: bool = True, pad_null: bool = True, frames: int | None = None) -> np.ndarray:
     """:func:`~skelrep.data.normalize.pre_normalize` with the layout's joints, for 2-D and 3-D.
 
     ``data`` is (C, T, V, M) with C = ``layout.channels``. A 2-D sample is given a zero z
@@ -524,7 +524,7 @@ def pre_normalize_layout(data: np.ndarray, layout: SkeletonLayout, *, z_align: b
                          f"C={layout.channels}, V={layout.num_joints}")
     if layout.channels == 2:
         data = np.concatenate([data, np.zeros_like(data[:1])], axis=0)
-    out = pre_normalize(data, z_align=z_align, x_align=x_align, pad_null=pad_null,
+    out = pre_normalize(data, z_align=z_align, x_align=x_align, pad_null=pad_null, frames=frames,
                         center_joint=layout.center_joint,
                         z_pair=layout.align_z_pair or (0, 0),
                         x_pair=layout.align_x_pair or (0, 0))

@@ -148,14 +148,6 @@ def _source(archive_path: str, member: str) -> str:
     return f"{Path(archive_path).name}:{member}"
 
 
-def _pad_time(x: np.ndarray, frames: int) -> np.ndarray:
-    """(C, T, V, M) -> (C, frames, V, M), zero padded or truncated."""
-    out = np.zeros((x.shape[0], frames, *x.shape[2:]), dtype=np.float32)
-    t = min(frames, x.shape[1])
-    out[:, :t] = x[:, :t]
-    return out
-
-
 @functools.cache
 def _ntu_check() -> LayoutCheck:
     """The layout check's per-sample part for NTU samples, in a worker (one per process)."""
@@ -183,7 +175,7 @@ def _ntu_task(task: tuple[str, str, PreprocessConfig, bool]):
             slots = ntu.slot_xyz(skel, min(cfg.max_bodies_read, used))
             bodies = select_bodies_by_energy(slots, keep=cfg.bodies_out)
         num_frame = min(bodies.shape[1], cfg.max_frames)
-        joint = pre_normalize(_pad_time(bodies, cfg.max_frames), **NORMALISATIONS[cfg.normalisation])
+        joint = pre_normalize(bodies, frames=cfg.max_frames, **NORMALISATIONS[cfg.normalisation])
         if encode:
             return member, encode_sample(joint), num_frame, None, _ntu_check().measure(joint, num_frame)
         return member, joint, num_frame, None, None
@@ -212,7 +204,7 @@ def _pku_task(task: tuple[str, str, str, str, PreprocessConfig, bool]):
             if len(clip) == 0:
                 raise DataError(_source(label_archive, label_member), f"segment {start},{end} is empty", line=i + 1)
             bodies = select_bodies_by_energy(clip.transpose(1, 0, 2, 3), keep=cfg.bodies_out)
-            joint = pre_normalize(_pad_time(bodies, max_frames), **norm)
+            joint = pre_normalize(bodies, frames=max_frames, **norm)
             clips.append((f"{vid}_{i:03d}", joint, min(len(clip), max_frames), int(label) - 1))
         detection = None
         if keep_video:
@@ -246,7 +238,7 @@ def _generic_task(task: tuple[str, str, _GenericSample]):
     try:
         x = load_sequence(_archive(data_dir), sample_id, how.layout, prefix="", zero_frames=how.zero_frames,
                           min_frames=how.min_frames, extra_persons=how.extra_persons)  # (C, T, V, M)
-        joint = pre_normalize_layout(_pad_time(x, how.max_frames), how.layout, z_align=how.z_align,
+        joint = pre_normalize_layout(x, how.layout, frames=how.max_frames, z_align=how.z_align,
                                      x_align=how.x_align)
         return sample_id, joint, min(x.shape[1], how.max_frames), None
     except DataError as exc:
