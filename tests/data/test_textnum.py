@@ -67,6 +67,21 @@ def test_random_decimals_equal_float(seed):
     _check("\n".join(lines).encode())
 
 
+def test_any_subset_of_tokens_reads_as_float():
+    """floats() looks for long digit runs and exponents among the requested tokens only: a
+    request without them, with only them, a mix and none give float()'s values."""
+    words = EDGE_CASES + ["0.5", "-1.25", "33"] * 20
+    tokens = tokenize(" ".join(words))
+    expected = np.array([float(w) for w in words])
+    long_or_exp = np.array([len(w.lstrip("+-").split("e")[0].split("E")[0].replace(".", "")) > 8 or "e" in w.lower()
+                            for w in words])
+    rng = np.random.default_rng(0)
+    subsets = [np.flatnonzero(~long_or_exp), np.flatnonzero(long_or_exp), np.zeros(0, dtype=np.int64),
+               *(rng.choice(len(words), size=n, replace=False) for n in (1, 5, 40))]
+    for index in subsets:
+        assert _same_bits(tokens.floats(index), expected[index])
+
+
 def test_fast_path_values_match_numpy_string_conversion():
     """The old readers converted with np.array(strings, dtype=float64); same doubles."""
     words = EDGE_CASES + [f"{v:.7g}" for v in np.random.default_rng(0).normal(scale=50, size=2000)]

@@ -82,6 +82,7 @@ class Tokens:
     _first_run: np.ndarray  # (n,) the first digit run of each token
     _next_run: np.ndarray  # (n,) the first digit run of the next token
     _exponents: int  # how many tokens have an exponent
+    _has_exponent: np.ndarray | None  # (n,) bool: the token has an exponent; None when none has
     _growing: int  # how many of those exponents have no '-'
     _longest: int  # the most digits in one run
 
@@ -159,32 +160,32 @@ class Tokens:
         length = run_end - start.take(runs)
         length[n:] *= has_frac
         int_len, frac_len = length[:n], length[n:]
-        # both runs in one go; with runs of at most 8 digits (NTU, PKU-MMD) one word each
+        # both runs in one go; with runs of at most 8 digits (NTU, PKU-MMD) one word each. Longer
+        # runs (a file's 17-digit NTU bodyIDs) are looked for among the requested tokens only.
         value = _digits(self._words, run_end, np.minimum(length, 8))
-        if self._longest > 8:
+        long_runs = self._longest > 8 and int(length.max(initial=0)) > 8
+        if long_runs:
             long = np.flatnonzero(length > 8)
             value[long] += _digits(self._words, run_end[long] - 8, np.minimum(length[long] - 8, 8)) * np.uint64(10**8)
         mantissa = value[:n] * _POW10_U.take(np.minimum(frac_len, 19)) + value[n:]
         exact = mantissa <= np.uint64(_EXACT_MANTISSA)
-        if self._longest > 8:
+        if long_runs:
             exact &= (int_len <= 16) & (frac_len <= 16) & (int_len + frac_len <= 19)  # else overflow
         m = mantissa.astype(np.float64)
-        if self._exponents:  # the exponent is the token's last run when an 'e' comes before it
-            power = -frac_len
-            last = self._next_run.take(flat) - 1
-            exp = np.flatnonzero(role.take(last) == _EXPONENT)
-            e_run = last[exp]
-            e_len = end.take(e_run) - start.take(e_run)
+        # without an exponent the power is -frac_len, in -16..0 for runs of at most 16 digits
+        values = m / _POW10_F.take(np.minimum(frac_len, _MAX_POW10))
+        exp = np.flatnonzero(self._has_exponent.take(flat)) if self._has_exponent is not None else ()
+        if len(exp):  # the exponent is the token's last run
+            e_run = self._next_run.take(flat[exp]) - 1
+            e_start = start.take(e_run)
+            e_len = end.take(e_run) - e_start
             e_val = _digits(self._words, end.take(e_run), np.minimum(e_len, 4)).astype(np.int64)
-            power[exp] += np.where(buf.take(start.take(e_run) - 1) == _MINUS, -e_val, e_val)
-            exact[exp] &= e_len <= 4
-            exact &= (power >= -_MAX_POW10) & (power <= _MAX_POW10)
-            values = m / _POW10_F.take(np.clip(-power, 0, _MAX_POW10))
-            up = np.flatnonzero(power > 0)
-            values[up] = m[up] * _POW10_F.take(np.minimum(power[up], _MAX_POW10))
-        else:  # power = -frac_len, in -16..0 when every run has at most 16 digits
-            values = m / _POW10_F.take(np.minimum(frac_len, _MAX_POW10))
-        np.negative(values, out=values, where=buf.take(int_start - 1) == _MINUS)
+            power = np.where(buf.take(e_start - 1) == _MINUS, -e_val, e_val) - frac_len[exp]
+            exact[exp] &= (e_len <= 4) & (power >= -_MAX_POW10) & (power <= _MAX_POW10)
+            m_exp = m[exp]
+            values[exp] = np.where(power > 0, m_exp * _POW10_F.take(np.clip(power, 0, _MAX_POW10)),
+                                   m_exp / _POW10_F.take(np.clip(-power, 0, _MAX_POW10)))
+        values *= np.where(buf.take(int_start - 1) == _MINUS, -1.0, 1.0)  # exact; 10x a masked negative
         inexact = np.flatnonzero(~exact)
         if inexact.size:
             values[inexact] = [float(t) for t in self.text(flat[inexact])]
@@ -205,10 +206,11 @@ def tokenize(data: bytes | str) -> Tokens | None:
     arr = np.frombuffer(buf, dtype=np.uint8)
 
     digit = (arr - np.uint8(48)) < 10
-    edges = np.flatnonzero(digit[1:] != digit[:-1]) + 1
+    edges = np.flatnonzero(digit[1:] != digit[:-1])  # the last byte before each run start and end
     if edges.size == 0:
         return None
-    run_start, run_end = edges.reshape(-1, 2).T.copy()  # the buffer starts and ends with a space
+    before_run = edges[0::2]  # the buffer starts and ends with a space: edges pair up
+    run_start, run_end = before_run + 1, edges[1::2] + 1
 
     # The bytes between a run and the one before: inside a token '.', 'e', 'E', 'e+', 'e-',
     # 'E+' or 'E-'; between tokens whitespace, then the next token's sign if it has one.
@@ -217,7 +219,7 @@ def tokenize(data: bytes | str) -> Tokens | None:
     prev_end[1:] = run_end[:-1]
     gap = run_start - prev_end
     first = arr.take(prev_end)
-    last = arr.take(run_start - 1)
+    last = arr.take(before_run)
     last_sign = (last == _MINUS) | (last == _PLUS)
     dot = (gap == 1) & (first == _DOT)
     expo = ((first | 0x20) == _LOWER_E) & ((gap == 1) | ((gap == 2) & last_sign))
@@ -242,6 +244,10 @@ def tokenize(data: bytes | str) -> Tokens | None:
     newlines = np.flatnonzero(arr == _NL)
     per_line = np.diff(np.searchsorted(run_start.take(first_run), newlines), prepend=0, append=first_run.size)
     growing = int(np.count_nonzero(expo & (last != _MINUS))) if exponents else 0
+    has_exponent = None
+    if exponents:
+        has_exponent = np.zeros(first_run.size, dtype=bool)
+        has_exponent[np.searchsorted(first_run, np.flatnonzero(expo), side="right") - 1] = True
     longest = int((run_end - run_start).max())
-    return Tokens(data, per_line, buf, run_start, run_end, role, first_run, next_run, exponents, growing,
-                  longest)
+    return Tokens(data, per_line, buf, run_start, run_end, role, first_run, next_run, exponents, has_exponent,
+                  growing, longest)
