@@ -103,6 +103,29 @@ def test_a_stage_killed_mid_run_leaves_a_failed_run(db):
     assert status == "FAILED" and metrics == {"pretrain/loss": 3.0} and "stage.pretrain" not in tags
 
 
+def test_params_metrics_and_tags_reach_the_writer_as_builtins(db, monkeypatch):
+    """Values of a type the writer cannot import (here from a module only the stage has; in the
+    pretraining stage torch.__version__, a str subclass) are recorded as their text and number:
+    the writer never has to import the stage's types to read its messages."""
+    folder = db / "stage_only"  # not on the writer's path (its own folder, the cwd, src)
+    folder.mkdir()
+    (folder / "stage_types.py").write_text("class Version(str):\n    pass\n\n\nclass Number(float):\n    pass\n")
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.delitem(sys.modules, "stage_types", raising=False)
+    import stage_types
+
+    try:
+        with stage_run(_identity("types"), "pretrain", background=True) as run:
+            run.log_params({"torch": stage_types.Version("2.13.0")})
+            run.log_metrics({"loss": stage_types.Number(0.5), "skipped": None})
+            run.set_tags({"torch": stage_types.Version("2.13.0")})
+    finally:
+        del sys.modules["stage_types"]
+    status, params, metrics, tags, *_ = _content("types")
+    assert status == "FINISHED" and params == {"torch": "2.13.0"} and metrics == {"loss": 0.5}
+    assert tags["torch"] == "2.13.0"
+
+
 def test_a_background_logger_has_no_client(db):
     with stage_run(_identity("no-client"), "knn", background=True) as run, \
             pytest.raises(TrackingError, match="background=False"):
