@@ -16,7 +16,7 @@ import signal
 import sys
 
 from ..params import repo_root
-from ..runtime import setup_logging
+from ..runtime import exit_now, setup_logging
 from .mlflow_run import stage_run, tracking_uri
 
 
@@ -75,4 +75,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())  # the run is recorded and closed; the stage waits for this exit
