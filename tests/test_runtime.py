@@ -46,3 +46,13 @@ def test_a_stage_error_is_one_line_and_exit_status_2(tmp_path):
     assert "error: params.yaml: train.lr: must be positive" in failed.stderr
     assert "Traceback" not in failed.stderr
     assert failed.stdout == "printed, still in the buffer"
+
+
+def test_under_a_profiler_the_process_exits_normally_so_it_writes_its_data(tmp_path):
+    script = tmp_path / "stage.py"
+    script.write_text(textwrap.dedent(STAGE))
+    profile = tmp_path / "stage.prof"
+    done = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(profile), str(script), str(tmp_path), "ok"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert profile.stat().st_size > 0 and (tmp_path / "teardown-ran").exists()

@@ -122,9 +122,13 @@ def exit_now(code: int) -> NoReturn:
     frees every module and object one by one, ~1 s (0.7 s for MLflow's writer process), which
     DVC waits for before the next stage. Only once the work is done: every output is written
     and closed by then (atomically renamed), the writer process has recorded the run, pools and
-    threads are stopped; the log handlers and standard streams are flushed here."""
+    threads are stopped; the log handlers and standard streams are flushed here. Under a
+    profiler or a tracer (``python -m cProfile``, coverage), which write their data at exit,
+    the process exits normally."""
     import sys
 
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
