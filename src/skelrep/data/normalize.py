@@ -143,8 +143,8 @@ def pre_normalize(data: np.ndarray, *, z_align: bool, x_align: bool = True,
     When every tracked person has the same length L (one person, or people tracked in the same
     frames: nearly every sample), the loop-padded frames are copies of the first L and every
     step after (1) works frame by frame with one rotation, so steps 2-4 run on the L frames and
-    the result is tiled: the same bytes as normalising all the padded frames, for a third of
-    the work on a typical 100-frame NTU sample padded to 300.
+    the result is tiled: the same bytes as normalising all the padded frames (a typical NTU
+    sample has ~100 of its 300 stored frames tracked).
     """
     # (C, M, T, V): each coordinate a contiguous plane, so the rotations below are three
     # scalar-times-plane sums (the same operations, in the same order, as portable.apply)
@@ -160,12 +160,11 @@ def pre_normalize(data: np.ndarray, *, z_align: bool, x_align: bool = True,
         if len(tracked) == 1:
             (period,) = tracked
             x = x[:, :, :period]
-        else:  # people of different lengths (or none): pad every frame, then normalise them all
-            if out_frames > x.shape[2]:
-                x = np.concatenate([x, np.zeros((*x.shape[:2], out_frames - x.shape[2], x.shape[3]))], axis=2)
+    if period is None:  # every frame normalised: people of different lengths, none, or no padding
+        if out_frames > x.shape[2]:
+            x = np.concatenate([x, np.zeros((*x.shape[:2], out_frames - x.shape[2], x.shape[3]))], axis=2)
+        if pad_null:
             _loop_fill(x.transpose(1, 2, 3, 0), lengths)
-    elif out_frames > x.shape[2]:
-        x = np.concatenate([x, np.zeros((*x.shape[:2], out_frames - x.shape[2], x.shape[3]))], axis=2)
 
     joint_present = x[0] != 0  # (M, T, V): any coordinate non-zero
     for plane in x[1:]:

@@ -81,7 +81,6 @@ class Tokens:
     _role: np.ndarray  # (runs + 1,) int8: _INTEGER, _FRACTION or _EXPONENT; a sentinel 0 last
     _first_run: np.ndarray  # (n,) the first digit run of each token
     _next_run: np.ndarray  # (n,) the first digit run of the next token
-    _exponents: int  # how many tokens have an exponent
     _has_exponent: np.ndarray | None  # (n,) bool: the token has an exponent; None when none has
     _growing: int  # how many of those exponents have no '-'
     _longest: int  # the most digits in one run
@@ -249,5 +248,5 @@ def tokenize(data: bytes | str) -> Tokens | None:
         has_exponent = np.zeros(first_run.size, dtype=bool)
         has_exponent[np.searchsorted(first_run, np.flatnonzero(expo), side="right") - 1] = True
     longest = int((run_end - run_start).max())
-    return Tokens(data, per_line, buf, run_start, run_end, role, first_run, next_run, exponents, has_exponent,
-                  growing, longest)
+    return Tokens(data, per_line, buf, run_start, run_end, role, first_run, next_run, has_exponent, growing,
+                  longest)
