@@ -151,7 +151,6 @@ class Tokens:
         buf = np.frombuffer(self._buf, dtype=np.uint8)
         start, end, role = self._run_start, self._run_end, self._role
         first = self._first_run.take(flat)
-        int_start = start.take(first)
         # the fraction is the token's second run when a dot comes before it
         has_frac = role.take(first + 1) == _FRACTION
         runs = np.concatenate((first, np.where(has_frac, first + 1, first)))
@@ -184,7 +183,7 @@ class Tokens:
             m_exp = m[exp]
             values[exp] = np.where(power > 0, m_exp * _POW10_F.take(np.clip(power, 0, _MAX_POW10)),
                                    m_exp / _POW10_F.take(np.clip(-power, 0, _MAX_POW10)))
-        values *= np.where(buf.take(int_start - 1) == _MINUS, -1.0, 1.0)  # exact; 10x a masked negative
+        values *= np.where(self._signs(first) == _MINUS, -1.0, 1.0)  # exact; 10x a masked negative
         inexact = np.flatnonzero(~exact)
         if inexact.size:
             values[inexact] = [float(t) for t in self.text(flat[inexact])]

@@ -222,6 +222,16 @@ def configuration_metrics(runs: Iterable) -> dict[str, float]:
     return out
 
 
+def _texts(values: Mapping[str, Any]) -> dict[str, str]:
+    """Params and tags as MLflow records them: text."""
+    return {k: str(v) for k, v in values.items()}
+
+
+def _numbers(values: Mapping[str, Any]) -> dict[str, float]:
+    """Metrics as MLflow records them: floats; None (nothing measured) left out."""
+    return {k: float(v) for k, v in values.items() if v is not None}
+
+
 class RunLogger:
     """Thin wrapper over an active MLflow run; params are logged once, metrics any time."""
 
@@ -238,12 +248,12 @@ class RunLogger:
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         existing = self.client.get_run(self.run_id).data.params
-        new = {k: str(v)[:6000] for k, v in params.items() if k not in existing}
+        new = {k: v[:6000] for k, v in _texts(params).items() if k not in existing}
         if new:
             self._mlflow.log_params(new)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        clean = {k.replace("@", "_"): float(v) for k, v in metrics.items() if v is not None}
+        clean = {k.replace("@", "_"): v for k, v in _numbers(metrics).items()}
         if clean:
             self._mlflow.log_metrics(clean, step=step)
 
@@ -268,7 +278,7 @@ class RunLogger:
             client.log_batch(self.run_id, metrics=batch)  # chunked by MLflow past 1,000 metrics
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        self._mlflow.set_tags({k: str(v) for k, v in tags.items()})
+        self._mlflow.set_tags(_texts(tags))
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self._mlflow.log_artifact(str(path), artifact_path=artifact_path)
@@ -322,14 +332,13 @@ class BackgroundRunLogger(RunLogger):
     # writer must not have to import what a stage's values are made of to unpickle them (a tag of
     # torch.__version__, a str subclass, made it import torch: 1.5 s at the end of each pretraining).
     def log_params(self, params: Mapping[str, Any]) -> None:
-        self.send(("call", "log_params", ({k: str(v) for k, v in params.items()},), {}))
+        self.send(("call", "log_params", (_texts(params),), {}))
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        self.send(("call", "log_metrics", ({k: None if v is None else float(v) for k, v in metrics.items()},),
-                   {"step": step}))
+        self.send(("call", "log_metrics", (_numbers(metrics),), {"step": step}))
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        self.send(("call", "set_tags", ({k: str(v) for k, v in tags.items()},), {}))
+        self.send(("call", "set_tags", (_texts(tags),), {}))
 
     @property
     def client(self):
