@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from skelrep.data.class_names import dataset_class_names
-from skelrep.data.dataset import SkeletonH5Dataset
+from skelrep.data.dataset import MEMO_MB, SkeletonH5Dataset
 from skelrep.data.hdf5 import SUBSETS, read_attrs
 from skelrep.data.protocols import resolve_protocol
 from skelrep.evaluation.feature_file import save_feature_file
@@ -68,7 +68,8 @@ def main(argv=None) -> None:
     cfg = validate(get_section(params, "features"), FEATURES_SCHEMA, "features")
     device = resolve_device(cfg["device"])
     seed_everything(0)
-    subsets = {s: SkeletonH5Dataset(args.data, protocol.split, s) for s in SUBSETS}
+    # read three times (each encoder, the hand-crafted baseline): kept in memory after the first
+    subsets = {s: SkeletonH5Dataset(args.data, protocol.split, s, memo_mb=MEMO_MB) for s in SUBSETS}
     labels, ids = {s: ds.label for s, ds in subsets.items()}, {s: ds.sample_name for s, ds in subsets.items()}
     source = get_section(params, f"data.{protocol.dataset}").get("source")
     num_classes, names = int(read_attrs(args.data)["num_classes"]), dataset_class_names(args.data, source)

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from skelrep.config import identifying_params, run_identity
-from skelrep.data.dataset import SkeletonH5Dataset
+from skelrep.data.dataset import MEMO_MB, SkeletonH5Dataset
 from skelrep.data.hdf5 import read_attrs
 from skelrep.data.protocols import resolve_protocol
 from skelrep.io import write_json_atomic
@@ -37,7 +37,6 @@ from skelrep.runtime import resolve_device, run_stage, seed_everything, setup_lo
 from skelrep.training.checkpoint import clear_checkpoint, run_fingerprint
 from skelrep.training.distributed import barrier, init_distributed, shutdown
 from skelrep.training.pretrain import (
-    TRAIN_MEMO_MB,
     build_model_for,
     resolve_precision,
     run_pretraining,
@@ -78,7 +77,7 @@ def main(argv=None) -> None:
         device = torch.device("cuda", dist.local_rank)
         torch.cuda.set_device(device)
     seed_everything(train_cfg["seed"], deterministic_cuda=device.type == "cuda")
-    dataset = SkeletonH5Dataset(data_path, protocol.split, "train", memo_mb=TRAIN_MEMO_MB)
+    dataset = SkeletonH5Dataset(data_path, protocol.split, "train", memo_mb=MEMO_MB)
     fingerprint = run_fingerprint({"method": method.name, "section": params[method.name],
                                    "data": read_attrs(data_path), "split": protocol.split, "n": len(dataset),
                                    "world_size": dist.world_size})

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from skelrep.data.dataset import SkeletonH5Dataset
 from skelrep.data.generic import write_example_dataset
 from skelrep.data.hdf5 import read_attrs, read_layout, read_samples, split_names
 from skelrep.data.layout import load_layout
@@ -111,7 +112,12 @@ def test_every_stage_runs_on_the_users_data(workspace, method, monkeypatch, caps
     _stage("pretrain").main(args("pretrain"))
     payload = load_encoder_file(f"models/{PROTOCOL}/encoder.pt")
     assert payload["method"] == method
+    reads = []  # the features stage reads the split three times (two encoders, the hand-crafted baseline)
+    real_read = SkeletonH5Dataset._read
+    monkeypatch.setattr(SkeletonH5Dataset, "_read",
+                        lambda self, i: reads.append((self.subset, i)) or real_read(self, i))
     _stage("features").main(args("features"))
+    assert sorted(reads) == sorted(set(reads)) and len(reads) == 8  # from the file once each, then memory
     capsys.readouterr()
     _stage("knn").main(args("knn"))
     knn = json.loads(Path(f"reports/knn/{PROTOCOL}/metrics.json").read_text())

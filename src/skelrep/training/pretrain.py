@@ -204,10 +204,6 @@ def run_pretraining(method, train_cfg: dict, dataset, *, device: torch.device, c
                           peak_memory_mb=peak)
 
 
-# A training split that takes at most this many MiB decoded is kept in memory after the first
-# epoch reads it (SkeletonH5Dataset memo_mb): the built-in synthetic splits (80-190 MiB) are; the
-# real NTU train splits (7-11 GiB at T_max 300) are read from the file every epoch.
-TRAIN_MEMO_MB = 2048
 
 # DataLoader workers that ``train.workers: auto`` starts on a GPU: a sample is ~0.5 ms of HDF5
 # read and inflate, so a paper batch (356-1024) read in the training process would leave the card
