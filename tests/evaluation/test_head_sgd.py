@@ -1,4 +1,5 @@
-"""HeadSGD against torch.optim.SGD + MultiStepLR: the same weights, bit for bit."""
+"""HeadSGD against torch.optim.SGD + MultiStepLR, and linear_cross_entropy against autograd: the
+same weights, bit for bit."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from skelrep.evaluation.head_sgd import HeadSGD
+from skelrep.evaluation.head_sgd import HeadSGD, linear_cross_entropy
 from skelrep.evaluation.linear import make_linear_head, sgd_epoch
 
 
@@ -56,6 +57,64 @@ def test_same_weights_lr_and_losses_as_torch_sgd_with_multistep(settings):
         assert torch.equal(ours[0][key], theirs[0][key]), key
     assert ours[1] == theirs[1] and ours[2] == theirs[2]
     assert theirs[1][0] != theirs[1][-1] or not settings["milestones"]  # the schedule did act
+
+
+def _autograd(weight, bias, x, y):
+    w, b = weight.clone().requires_grad_(), bias.clone().requires_grad_()
+    logits = torch.nn.functional.linear(x, w, b)
+    loss = torch.nn.functional.cross_entropy(logits, y)
+    loss.backward()
+    return loss.detach(), logits.detach(), w.grad, b.grad
+
+
+@pytest.mark.parametrize("n, d, c", [(256, 128, 52), (1, 7, 3), (37, 64, 60), (1000, 33, 2), (16, 256, 120)])
+def test_linear_cross_entropy_is_autograd_bit_for_bit(n, d, c):
+    g = torch.Generator().manual_seed(n * 1000 + d)
+    x = torch.randn(n, d, generator=g) * 3.0
+    y = torch.randint(0, c, (n,), generator=g)
+    weight, bias = torch.randn(c, d, generator=g) * 0.5, torch.randn(c, generator=g)
+    ours, theirs = linear_cross_entropy(weight, bias, x, y), _autograd(weight, bias, x, y)
+    for name, a, b in zip(("loss", "logits", "grad_weight", "grad_bias"), ours, theirs, strict=True):
+        assert a.shape == b.shape and torch.equal(a, b), name
+
+
+def test_linear_cross_entropy_rejects_a_class_out_of_range():
+    with pytest.raises((IndexError, RuntimeError)):
+        linear_cross_entropy(torch.zeros(3, 4), torch.zeros(3), torch.ones(2, 4), torch.tensor([0, 3]))
+
+
+def _autograd_epoch(fc, optimizer, x, y, batch_size, generator):
+    """sgd_epoch as written with autograd (the reference)."""
+    order = torch.randperm(x.shape[0], generator=generator)
+    loss_sum, correct = 0.0, 0
+    for start in range(0, x.shape[0], batch_size):
+        idx = order[start: start + batch_size]
+        logits = fc(x[idx])
+        loss = torch.nn.functional.cross_entropy(logits, y[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        loss_sum += float(loss.detach()) * idx.numel()
+        correct += int((logits.detach().argmax(dim=1) == y[idx]).sum())
+    return loss_sum / x.shape[0], 100.0 * correct / x.shape[0]
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-4])
+def test_sgd_epoch_trains_the_weights_autograd_would(weight_decay):
+    runs = []
+    for epoch_fn in (sgd_epoch, _autograd_epoch):
+        x, y = _data(n=203, d=24, c=7, seed=3)
+        gen = torch.Generator().manual_seed(5)
+        head = make_linear_head(24, 7, gen)
+        opt = HeadSGD(head.parameters(), lr=0.2, momentum=0.9, weight_decay=weight_decay, milestones=[3])
+        stats = []
+        for _ in range(5):
+            stats.append(epoch_fn(head, opt, x, y, 32, gen))
+            opt.end_epoch()
+        runs.append((head.weight.detach().clone(), head.bias.detach().clone(), stats))
+    (w0, b0, s0), (w1, b1, s1) = runs
+    assert torch.equal(w0, w1) and torch.equal(b0, b1) and s0 == s1
+    assert s0[-1][0] < s0[0][0]  # it learned
 
 
 def test_a_parameter_without_gradient_is_left_alone():

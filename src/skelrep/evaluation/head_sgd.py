@@ -11,6 +11,10 @@ order, and ``MultiStepLR``'s chained decay, so the weights after any number of e
 bit-identical to ``torch.optim.SGD(...)`` + ``MultiStepLR(..., gamma)``
 (``tests/evaluation/test_head_sgd.py`` compares them). The encoders are fine-tuned with
 ``torch.optim`` itself.
+
+The gradients of a step come from :func:`linear_cross_entropy`, not from autograd: building and
+running the graph of a three-op head cost more than the ops themselves (autograd ~390 us per
+step of 256 x 128 features and 52 classes on 2 CPU cores, this ~270 us), with the same bits.
 """
 
 from __future__ import annotations
@@ -19,6 +23,29 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import torch
+
+_aten = torch.ops.aten
+_MEAN = 1  # ATen's Reduction::Mean
+_NO_IGNORED_CLASS = -100  # F.cross_entropy's default ignore_index
+
+
+@torch.no_grad()
+def linear_cross_entropy(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, y: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(loss, logits, grad_weight, grad_bias)`` of ``F.cross_entropy(F.linear(x, weight, bias), y)``
+    (mean over the batch) without autograd, bit-identical to its ``backward()``: the kernels
+    autograd runs, in its order. Forward: ``addmm`` (``F.linear`` of a 2-D input), ``log_softmax``,
+    ``nll_loss``. Backward: ``nll_loss_backward`` of a unit gradient, ``log_softmax``'s backward,
+    then ``addmm``'s: the weight's as ``mm_mat2_backward`` computes it for the transposed weight
+    (``g.t() @ x``), the bias's as the engine reduces the broadcast bias (a sum over the batch).
+    ``tests/evaluation/test_head_sgd.py`` compares it with autograd."""
+    logits = torch.addmm(bias, x, weight.t())
+    log_probs = torch.log_softmax(logits, 1)
+    loss, total_weight = _aten.nll_loss_forward(log_probs, y, None, _MEAN, _NO_IGNORED_CLASS)
+    grad = _aten.nll_loss_backward(torch.ones_like(loss), log_probs, y, None, _MEAN, _NO_IGNORED_CLASS,
+                                   total_weight)
+    grad = torch._log_softmax_backward_data(grad, log_probs, 1, log_probs.dtype)
+    return loss, logits, grad.t().mm(x), grad.sum(0)
 
 
 class HeadSGD:

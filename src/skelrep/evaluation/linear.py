@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from skelrep.evaluation.head_sgd import HeadSGD
+from skelrep.evaluation.head_sgd import HeadSGD, linear_cross_entropy
 from skelrep.evaluation.metrics import topk_accuracy
 
 
@@ -50,7 +50,7 @@ def make_linear_head(in_dim: int, num_classes: int, generator: torch.Generator) 
 
 
 def sgd_epoch(
-    fc: nn.Module,
+    fc: nn.Linear,
     optimizer: HeadSGD,
     x: torch.Tensor,
     y: torch.Tensor,
@@ -60,21 +60,20 @@ def sgd_epoch(
     """One pass over (x, y) in shuffled mini-batches; returns (mean loss, top-1 %).
 
     The permutation is drawn on the CPU generator so the order is identical on every device.
+    Each step's gradients come from :func:`~skelrep.evaluation.head_sgd.linear_cross_entropy`
+    (autograd's, bit for bit, at less cost).
     """
-    fc.train()
     n = x.shape[0]
     order = torch.randperm(n, generator=generator).to(x.device)
     loss_sum = 0.0
     correct = 0
     for start in range(0, n, batch_size):
         idx = order[start : start + batch_size]
-        logits = fc(x[idx])
-        loss = F.cross_entropy(logits, y[idx])
-        optimizer.zero_grad()
-        loss.backward()
+        xb, yb = x.index_select(0, idx), y.index_select(0, idx)
+        loss, logits, fc.weight.grad, fc.bias.grad = linear_cross_entropy(fc.weight, fc.bias, xb, yb)
         optimizer.step()
-        loss_sum += float(loss.detach()) * idx.numel()
-        correct += int((logits.detach().argmax(dim=1) == y[idx]).sum())
+        loss_sum += float(loss) * idx.numel()
+        correct += int((logits.argmax(dim=1) == yb).sum())
     return loss_sum / n, 100.0 * correct / n
 
 
