@@ -79,6 +79,8 @@ CODE_GROUPS = {
     # the MLflow run of a stage: its name, tags and the configuration it records
     "tracking": (
         "src/skelrep/tracking/mlflow_run.py",
+        "src/skelrep/tracking/warm_writer.py",  # the writer processes that log it
+        "src/skelrep/tracking/writer.py",
         "src/skelrep/config.py",
         "src/skelrep/profiles.py",
     ),

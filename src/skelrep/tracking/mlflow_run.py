@@ -48,7 +48,9 @@
   import and its sqlite store cost ~2-2.5 s of one core per process, which a stage otherwise
   waits for before its first computation. The stage waits for the writer when it leaves the
   ``with`` block, so everything is recorded before the stage exits, and a writer that failed
-  fails the stage. The same run, tags and facts as logging in process.
+  fails the stage. The same run, tags and facts as logging in process. After the first stage,
+  the writers are forked by a warm parent that did MLflow's imports once
+  (:mod:`skelrep.tracking.warm_writer`): a short stage no longer waits ~1 s for its writer.
 """
 
 from __future__ import annotations
@@ -359,11 +361,19 @@ def _writer_env() -> dict[str, str]:
     return env
 
 
-def _spawn_writer() -> subprocess.Popen:
+def _spawn_writer():
+    """A writer forked by the warm parent (:mod:`skelrep.tracking.warm_writer`), or, when none
+    runs (the first stage; one is then started for the next), a process of its own."""
+    from . import warm_writer
+
+    env = _writer_env()
+    writer = warm_writer.connect(env)
+    if writer is not None:
+        return writer
     # its own session: a Ctrl-C (sent to the stage's process group) is the stage's to handle; the
     # writer closes the run as the stage tells it, or as failed when the stage's pipe ends
     return subprocess.Popen([sys.executable, "-m", "skelrep.tracking.writer"], stdin=subprocess.PIPE,
-                            env=_writer_env(), start_new_session=True)
+                            env=env, start_new_session=True)
 
 
 _prestarted: subprocess.Popen | None = None

@@ -1,6 +1,7 @@
 """The writer process of ``stage_run(..., background=True)`` (:mod:`skelrep.tracking.mlflow_run`).
 
-Reads pickled messages from stdin, written by the stage's :class:`BackgroundRunLogger`:
+Reads pickled messages from stdin (or, forked by the warm parent of
+:mod:`skelrep.tracking.warm_writer`, from the stage's connection), written by the stage's :class:`BackgroundRunLogger`:
 ``("open", identity, stage, annotate)``, then ``("call", method, args, kwargs)`` for each logging
 call, applied in order to the run that :func:`stage_run` opens here, and ``("close", finished)``.
 A stage that did not finish (``finished`` false, or stdin closed without a close: the stage was
@@ -47,13 +48,15 @@ def _warm_up() -> None:
         sqlalchemy.orm.configure_mappers()  # what opening the store does first (~0.45 s)
 
 
-def main() -> int:
+def main(stream=None) -> int:
+    """Apply the messages of ``stream`` (default stdin; a warm parent's child: the stage's
+    connection, :mod:`skelrep.tracking.warm_writer`)."""
     # the stage decides how its run ends (its close message, or the end of its input if it dies);
     # the writer runs in its own session, and ignores an interrupt sent to it all the same
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     setup_logging()
     _warm_up()
-    messages = _messages(sys.stdin.buffer)
+    messages = _messages(stream or sys.stdin.buffer)
     first = next(messages, None)
     if first is None:
         return 0
