@@ -138,6 +138,18 @@ def test_a_stage_killed_mid_run_leaves_a_failed_run(parent):
     assert metrics == {"pretrain/loss": 3.0} and "stage.pretrain" not in tags
 
 
+def test_a_stage_that_exits_before_logging_leaves_no_trace(parent):
+    """A stage whose params turn out invalid exits before its first message, without reading the
+    writer's pid (its connection is reset, not closed): its writer ends quietly, no run."""
+    _started(parent)
+    code = ("import os\nfrom skelrep.tracking import warm_writer\nfrom skelrep.tracking.mlflow_run import _writer_env\n"
+            f"warm_writer.address = lambda: {parent!r}\n"
+            "assert warm_writer.connect(_writer_env()) is not None\nos._exit(2)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_writer_env(),
+                         timeout=120)
+    assert out.returncode == 2 and out.stderr == "" and out.stdout == ""
+
+
 def test_the_address_follows_the_code(tmp_path, monkeypatch):
     package = tmp_path / "skelrep"
     package.mkdir()

@@ -176,7 +176,8 @@ def _serve_one(conn: socket.socket) -> int:
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
-    conn.sendall(_WORD.pack(os.getpid()))
+    with contextlib.suppress(OSError):  # a stage already gone: its messages end at once
+        conn.sendall(_WORD.pack(os.getpid()))
     from .writer import main
 
     with conn.makefile("rb") as stream:

@@ -26,10 +26,12 @@ class _StageDidNotFinish(Exception):
 
 
 def _messages(stream):
+    """The stage's messages until its input ends: its pipe closed, or its connection to a warm
+    writer closed or reset (a stage that exits without reading the writer's pid resets it)."""
     while True:
         try:
             yield pickle.load(stream)
-        except EOFError:
+        except (EOFError, ConnectionResetError):
             return
 
 
