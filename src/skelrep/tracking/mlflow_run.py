@@ -309,8 +309,9 @@ class TrackingError(SkelrepError):
 
 class BackgroundRunLogger(RunLogger):
     """A :class:`RunLogger` whose calls are sent, in order, to the writer process that holds the
-    real one (``stage_run(..., background=True)``). It has no run id or client: a stage that
-    reads from MLflow logs in process."""
+    real one (``stage_run(..., background=True)``): ``process`` is its ``subprocess.Popen``, or a
+    :class:`~skelrep.tracking.warm_writer.WarmWriter` that behaves as one. It has no run id or
+    client: a stage that reads from MLflow logs in process."""
 
     def __init__(self, process: subprocess.Popen):
         super().__init__(None, "")

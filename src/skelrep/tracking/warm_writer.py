@@ -36,7 +36,9 @@ import time
 import traceback
 from pathlib import Path
 
-IDLE_S = 30.0  # the parent's lifetime without a request (DVC starts the next stage within seconds)
+# the parent's lifetime without a request (DVC starts the next stage within seconds); the
+# environment's SKELREP_WARM_WRITER_IDLE_S, when the parent starts, overrides it
+IDLE_S = 30.0
 DISABLE_ENV = "SKELREP_WARM_WRITER"  # "0": every stage starts its own writer process
 _WORD = struct.Struct("!q")  # the pid, then the exit status, each sent by the child as one word
 _PACKAGE = Path(__file__).resolve().parents[1]  # skelrep
@@ -107,13 +109,12 @@ class WarmWriter:
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        if self.returncode is None:
-            for close in (self.stdin.close, lambda: self._sock.shutdown(socket.SHUT_WR)):
-                with contextlib.suppress(OSError):  # the child is gone: its status, or its absence, says so
-                    close()
-            self._sock.settimeout(timeout)
-            self._pump(2 * _WORD.size, block=True)
-            self._sock.close()
+        for close in (self.stdin.close, lambda: self._sock.shutdown(socket.SHUT_WR)):
+            with contextlib.suppress(OSError):  # the child is gone: its status, or its absence, says so
+                close()
+        self._sock.settimeout(timeout)
+        self._pump(2 * _WORD.size, block=True)
+        self._sock.close()
         return self.returncode
 
 
