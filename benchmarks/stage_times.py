@@ -8,7 +8,9 @@ The stage commands' ``python`` is a shim placed first on PATH: it runs the real 
 its imports took (top-level imports summed, so also those made lazily inside functions: torch,
 mlflow ...); the rest is the stage's work. DVC's bookkeeping around a stage (its start-up, hashing
 deps, the run cache, committing outputs to the cache, rewriting dvc.lock) is the time between one
-command's end and the next one's start. About 10-20 minutes on 2 cores.
+command's end and the next one's start. A fixed calibration workload (``import torch``, matmuls, a
+Python loop) is timed before and after the run: the machine's speed of the moment, which on a
+shared VM moves by half within an hour. About 6-15 minutes on 2 cores.
 
 ``--startup-only``: no pipeline. Per stage script: the wall time of ``python stages/<x>.py
 --help`` (median of ``--repeat``), the imports of that process and the heavy packages it loads;
@@ -162,12 +164,35 @@ def startup_only(root: Path, env: dict[str, str], repeat: int) -> None:
                   f"| {wall:.2f} |")
 
 
+# A fixed workload timed before and after a run, in a fresh process each: this machine's speed of
+# the moment (a shared VM's moves by half within an hour, more than most changes measured here),
+# so two runs compare only as far as their calibrations agree.
+CALIBRATION = """
+import time
+t = time.perf_counter(); import torch; imp = time.perf_counter() - t
+torch.set_num_threads(2)
+a = torch.randn(256, 256, generator=torch.Generator().manual_seed(0))
+t = time.perf_counter()
+for _ in range(2000): a @ a
+mm = time.perf_counter() - t
+t = time.perf_counter(); sum(i * i for i in range(3_000_000)); py = time.perf_counter() - t
+print(f"import torch {imp:.2f} s, 2000 matmuls 256^3 (2 threads) {mm:.2f} s, a Python loop {py:.2f} s")
+"""
+
+
+def calibrate(env: dict[str, str]) -> str:
+    """The calibration workload's times (:data:`CALIBRATION`), in a fresh process."""
+    out = subprocess.run([sys.executable, "-c", CALIBRATION], env=env, capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
 def full_run(root: Path, env: dict[str, str], tmp: Path, targets: list[str]) -> int:
     shim_dir, log = tmp / "shim", tmp / "stage_times.jsonl"
     shim_dir.mkdir()
     (shim_dir / "python").write_text(SHIM.format(python=sys.executable, log=str(log)))
     (shim_dir / "python").chmod(0o755)
     dvc_log = tmp / "dvc_repro.log"
+    before = calibrate(env)
     print(f"dvc repro {' '.join(targets)} in {root} (output: {dvc_log}); load average "
           f"{os.getloadavg()[0]:.1f} at the start", file=sys.stderr, flush=True)
     t0 = time.time()
@@ -189,6 +214,7 @@ def full_run(root: Path, env: dict[str, str], tmp: Path, targets: list[str]) -> 
             interrupted = True
     t_end = time.time()
     load = os.getloadavg()
+    after = calibrate(env)
     records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     if rc and not interrupted:
         tail_of_log = "".join(dvc_log.read_text(errors="replace").splitlines(keepends=True)[-20:])
@@ -206,7 +232,8 @@ def full_run(root: Path, env: dict[str, str], tmp: Path, targets: list[str]) -> 
     tail = t_end - previous_end
 
     print(f"`dvc repro {' '.join(targets)}`: {len(stages)} stages, {t_end - t0:.0f} s wall "
-          f"(load average 1/5/15 min at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f})\n")
+          f"(load average 1/5/15 min at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f})\n"
+          f"Machine speed (the calibration workload), before: {before}; after: {after}\n")
     print("| stage | total (s) | DVC before it (s) | command (s) | imports (s) | work (s) |\n|---|---|---|---|---|---|")
     for name, s in stages.items():
         print(f"| {name} | {s['dvc'] + s['command']:.1f} | {s['dvc']:.1f} | {s['command']:.1f} | {s['imports']:.1f} "
