@@ -27,7 +27,6 @@ import contextlib
 import hashlib
 import os
 import pickle
-import signal
 import socket
 import struct
 import subprocess
@@ -182,16 +181,12 @@ def _serve_one(conn: socket.socket) -> int:
     from .writer import main
 
     with conn.makefile("rb") as stream:
-        try:
-            return main(stream)
-        except BaseException:  # as an uncaught error ends a cold writer: the traceback, status 1
-            traceback.print_exc()
-            return 1
+        return main(stream)
 
 
 def _child(conn: socket.socket) -> None:
-    """The forked writer: serve the stage on ``conn``, send its exit status, exit with it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """The forked writer: serve the stage on ``conn``, send its exit status, exit with it (an
+    uncaught error: its traceback on the stage's stderr and status 1, as a cold writer ends)."""
     code = 1
     try:
         conn.settimeout(None)
