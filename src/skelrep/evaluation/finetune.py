@@ -49,6 +49,7 @@ from ..methods import build_encoder
 from ..methods.base import DownstreamCrops, DownstreamInput
 from ..models.encoder_file import load_encoder_file
 from ..training.checkpoint import checkpoint_path, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ..training.optim import EagerSGD
 from .features import downstream_inputs
 from .linear import make_linear_head
 from .metrics import topk_accuracy
@@ -275,7 +276,7 @@ def finetune(
         for p in model.encoder.parameters():
             p.requires_grad_(False)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(trainable, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay)
+    opt = EagerSGD(trainable, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(schedule.milestones), gamma=0.1)
     history: list[dict] = []
     start = 1

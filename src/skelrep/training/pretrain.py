@@ -30,6 +30,7 @@ from ..memory import reuse_large_blocks
 from ..models.init import portable_init
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .distributed import DistInfo, all_reduce_mean
+from .optim import EagerAdam, EagerSGD
 from .schema import TrainSchedule, train_schedule
 
 log = logging.getLogger(__name__)
@@ -117,10 +118,10 @@ def run_pretraining(method, train_cfg: dict, dataset, *, device: torch.device, c
             model, device_ids=[device.index] if device.type == "cuda" else None)
     params = [p for p in model.parameters() if p.requires_grad]
     if train_cfg["optimizer"] == "adam":
-        optimizer = torch.optim.Adam(params, lr=train_cfg["lr"], weight_decay=train_cfg["weight_decay"])
+        optimizer = EagerAdam(params, lr=train_cfg["lr"], weight_decay=train_cfg["weight_decay"])
     else:
-        optimizer = torch.optim.SGD(params, lr=train_cfg["lr"], momentum=train_cfg["momentum"],
-                                    weight_decay=train_cfg["weight_decay"])
+        optimizer = EagerSGD(params, lr=train_cfg["lr"], momentum=train_cfg["momentum"],
+                             weight_decay=train_cfg["weight_decay"])
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, schedule.milestones, train_cfg["lr_gamma"])
     amp_dtype = resolve_precision(train_cfg["precision"], device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)

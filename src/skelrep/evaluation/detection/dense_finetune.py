@@ -47,6 +47,7 @@ from tqdm import tqdm
 
 from ...data.augment import resample_time
 from ...training.checkpoint import checkpoint_path, clear_checkpoint, load_checkpoint, save_checkpoint
+from ...training.optim import EagerSGD
 from ..linear import make_linear_head
 from .dense import _clip, _windows
 
@@ -173,7 +174,7 @@ def finetune_dense_detector(encoder: nn.Module, videos: Sequence[TrainVideo], *,
     for p in model.encoder.parameters():
         p.requires_grad_(settings.finetune)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(trainable, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay)
+    opt = EagerSGD(trainable, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay)
     length = model.frames
     if settings.train_clips == "sliding":  # (video, first frame); each clip is read when its batch is
         items: list = [(i, s) for i, v in enumerate(videos)
