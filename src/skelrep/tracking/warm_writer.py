@@ -22,29 +22,26 @@ writer process as before.
 
 from __future__ import annotations
 
-import array
 import contextlib
-import hashlib
 import os
-import pickle
 import socket
-import struct
-import subprocess
 import sys
 import time
 import traceback
 from pathlib import Path
 
+from .. import warm
+from ..warm import WORD as _WORD
+
 # the parent's lifetime without a request (DVC starts the next stage within seconds); the
 # environment's SKELREP_WARM_WRITER_IDLE_S, when the parent starts, overrides it
 IDLE_S = 30.0
 DISABLE_ENV = "SKELREP_WARM_WRITER"  # "0": every stage starts its own writer process
-_WORD = struct.Struct("!q")  # the pid, then the exit status, each sent by the child as one word
 _PACKAGE = Path(__file__).resolve().parents[1]  # skelrep
 
 
 def available() -> bool:
-    return sys.platform.startswith("linux") and os.environ.get(DISABLE_ENV, "1") != "0"
+    return warm.available(DISABLE_ENV)
 
 
 def address() -> str:
@@ -53,20 +50,12 @@ def address() -> str:
     venv or MLflow gets a parent of its own (the old one idles out)."""
     import importlib.util
 
-    digest = hashlib.sha256(f"{os.getuid()}\0{sys.executable}\0{sys.version}".encode())
-    for path in sorted(_PACKAGE.rglob("*.py")):
-        digest.update(str(path.relative_to(_PACKAGE)).encode() + b"\0" + path.read_bytes())
     spec = importlib.util.find_spec("mlflow")
+    stamp = b""
     if spec is not None and spec.origin:
         stat = os.stat(spec.origin)
-        digest.update(f"{spec.origin}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
-    return f"\0skelrep-writer-{digest.hexdigest()[:32]}"
-
-
-def _peer_uid(sock: socket.socket) -> int:
-    _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
-                                                          struct.calcsize("3i")))
-    return uid
+        stamp = f"{spec.origin}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()
+    return warm.socket_name("skelrep-writer", stamp, _PACKAGE)
 
 
 class WarmWriter:
@@ -124,52 +113,29 @@ def connect(env: dict[str, str]) -> WarmWriter | None:
     if not available():
         return None
     name = address()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = None
     try:
-        sock.connect(name)
-        if _peer_uid(sock) != os.getuid():  # someone else's socket under our name
-            raise ConnectionRefusedError(name)
-        hello = pickle.dumps((os.getcwd(), env), protocol=pickle.HIGHEST_PROTOCOL)
-        fds = array.array("i", [1, 2])  # the process's stdout and stderr, as a cold writer inherits them
-        sock.sendmsg([_WORD.pack(len(hello))], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
-        sock.sendall(hello)
+        sock = warm.connect(name)
+        # the process's stdout and stderr, as a cold writer inherits them
+        warm.send_request(sock, (os.getcwd(), env), [1, 2])
     except OSError:
-        sock.close()
+        if sock is not None:
+            sock.close()
         start_parent(name, env)
         return None
     return WarmWriter(sock)
 
 
 def start_parent(name: str, env: dict[str, str]) -> None:
-    """Start a warm parent at ``name`` in the background (its own session, no file of ours open);
-    it exits at once when another one already listens there."""
-    subprocess.Popen([sys.executable, "-m", "skelrep.tracking.warm_writer", name[1:]],
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     cwd="/", env=env, start_new_session=True)
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise EOFError("the stage closed the connection")
-        data += chunk
-    return data
+    """Start a warm parent at ``name`` in the background (:func:`skelrep.warm.start_detached`); it
+    exits at once when another one already listens there."""
+    warm.start_detached([sys.executable, "-m", "skelrep.tracking.warm_writer", name[1:]], env)
 
 
 def _serve_one(conn: socket.socket) -> int:
     """In the forked child: take the stage's directory, environment and standard streams, then
     be its writer (:func:`skelrep.tracking.writer.main` on the connection); return the status."""
-    size = struct.calcsize("2i")
-    head, ancillary, _flags, _addr = conn.recvmsg(_WORD.size, socket.CMSG_SPACE(size))
-    fds = array.array("i")
-    for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
-    if len(head) < _WORD.size:
-        head += _recv_exact(conn, _WORD.size - len(head))
-    cwd, env = pickle.loads(_recv_exact(conn, _WORD.unpack(head)[0]))
+    (cwd, env), fds = warm.receive_request(conn)
     for fd, target in zip(fds, (1, 2), strict=False):
         os.dup2(fd, target)
         os.close(fd)
@@ -230,7 +196,7 @@ def serve(name: str, idle_s: float = IDLE_S) -> int:
                 return 0
             continue
         last = time.monotonic()
-        if _peer_uid(conn) != os.getuid():
+        if warm.peer_uid(conn) != os.getuid():
             conn.close()
             continue
         pid = os.fork()
