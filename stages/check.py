@@ -80,6 +80,7 @@ CODE_GROUPS = {
     "tracking": (
         "src/skelrep/tracking/mlflow_run.py",
         "src/skelrep/tracking/warm_writer.py",  # the writer processes that log it
+        "src/skelrep/warm.py",
         "src/skelrep/tracking/writer.py",
         "src/skelrep/config.py",
         "src/skelrep/profiles.py",

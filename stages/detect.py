@@ -12,6 +12,11 @@ mAP_video. Ends by printing one line: mAP_action of every encoder and protocol.
 
 from __future__ import annotations
 
+from skelrep.stage_server import run_warm
+
+if __name__ == "__main__":  # run in a child of the warm parent (its imports done) when one answers
+    run_warm()
+
 from skelrep.tracking.mlflow_run import prestart_writer, stage_run
 
 if __name__ == "__main__":  # MLflow loads in a writer process while this one imports torch

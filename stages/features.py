@@ -15,6 +15,11 @@ encoder, so whatever the method).
 
 from __future__ import annotations
 
+from skelrep.stage_server import run_warm
+
+if __name__ == "__main__":  # run in a child of the warm parent (its imports done) when one answers
+    run_warm()
+
 import argparse
 import logging
 import time

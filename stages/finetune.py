@@ -23,6 +23,11 @@ and repeats none of those it finished.
 
 from __future__ import annotations
 
+from skelrep.stage_server import run_warm
+
+if __name__ == "__main__":  # run in a child of the warm parent (its imports done) when one answers
+    run_warm()
+
 from skelrep.tracking.mlflow_run import epoch_curves, prestart_writer, stage_run
 
 if __name__ == "__main__":  # MLflow loads in a writer process while this one imports torch
