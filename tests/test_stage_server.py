@@ -36,6 +36,10 @@ if mode == "exit-message":
     sys.exit("stopped: a message")
 if mode == "raise":
     raise ValueError("boom")
+if mode == "thread-exit":  # Python waits for a thread that is not a daemon, then exits
+    import threading
+    threading.Thread(target=lambda: (time.sleep(0.3), print("thread done"))).start()
+    sys.exit(2)
 if mode == "sleep":
     with open(sys.argv[2], "w") as f:
         f.write(str(os.getpid()))
@@ -97,7 +101,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.parametrize("mode", ["ok", "exit3", "exit-message", "raise"])
+@pytest.mark.parametrize("mode", ["ok", "exit3", "exit-message", "raise", "thread-exit"])
 def test_a_warm_run_prints_and_exits_as_a_fresh_process(project, mode):
     root, env = project
     warm = _run(root, {**env, "DVC_STAGE": f"probe@{mode}"}, mode)
@@ -107,7 +111,8 @@ def test_a_warm_run_prints_and_exits_as_a_fresh_process(project, mode):
     assert warm.stdout.splitlines()[1:] == cold.stdout.splitlines()[1:]
     assert f" probe@{mode} False" in warm.stdout
     assert warm.stderr == cold.stderr  # the traceback starts at the script, as Python prints it
-    assert warm.returncode == cold.returncode == {"ok": 0, "exit3": 3, "exit-message": 1, "raise": 1}[mode]
+    assert warm.returncode == cold.returncode == {"ok": 0, "exit3": 3, "exit-message": 1, "raise": 1,
+                                                  "thread-exit": 2}[mode]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -184,6 +189,20 @@ def test_an_idle_parent_exits(tmp_path):
     while _parents(tag) and time.monotonic() < end:
         time.sleep(0.2)
     assert not _parents(tag)
+
+
+def test_a_second_parent_for_the_same_name_exits_at_once():
+    name = f"skelrep-test-{uuid.uuid4().hex}"
+    env = {**os.environ, "SKELREP_WARM_STAGES_IDLE_S": "3"}
+    first = subprocess.Popen([sys.executable, "-m", "skelrep.stage_server", name], env=env)
+    try:
+        time.sleep(0.2)  # the first one holds the name while it imports
+        second = subprocess.run([sys.executable, "-X", "importtime", "-m", "skelrep.stage_server", name], env=env,
+                                timeout=60, capture_output=True, text=True)
+        assert second.returncode == 0 and first.poll() is None
+        assert "| torch\n" not in second.stderr  # it stopped before importing anything
+    finally:
+        assert first.wait(timeout=60) == 0  # idles out
 
 
 TORCH_STAGES = ["pretrain", "features", "linear", "knn", "finetune", "transfer", "detect"]

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import io
 import os
 import select
@@ -144,9 +145,20 @@ def serve(name: str, idle_s: float = IDLE_S) -> int:
     seconds without a request or a running child."""
     import importlib
 
+    starting = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:  # one parent per name: a stage that finds none while this one imports starts no other
+        starting.bind(name + "-starting")
+    except OSError:
+        return 0
     for module in PRELOAD:
-        with contextlib.suppress(ImportError):  # an optional extra not installed: the stage will say so
+        # a module that fails to import (an optional extra, a file being edited) fails in the
+        # stage that needs it, with its own error
+        with contextlib.suppress(Exception):
             importlib.import_module(module)
+    # The imported modules live as long as any stage: out of the collector's sight, a child's
+    # collections neither walk them nor copy their pages (copy-on-write) by touching them.
+    gc.collect()
+    gc.freeze()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         listener.bind(name)  # after the imports: a stage never waits for them
@@ -179,6 +191,7 @@ def serve(name: str, idle_s: float = IDLE_S) -> int:
         pid = os.fork()
         if pid == 0:
             listener.close()
+            starting.close()
             for other in children.values():
                 other.close()
             _child(conn)  # never returns
@@ -253,16 +266,21 @@ def _run_script(path: str) -> int:
     except SystemExit as exc:
         code = _exit_code(exc.code)
     except KeyboardInterrupt as exc:
-        traceback.print_exception(type(exc), exc, _from_script(exc.__traceback__, path))
+        _print_uncaught(exc, path)
         _shutdown()
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
         code = 130
     except BaseException as exc:
-        traceback.print_exception(type(exc), exc, _from_script(exc.__traceback__, path))
+        _print_uncaught(exc, path)
         code = 1
     _shutdown()
     return code
+
+
+def _print_uncaught(exc: BaseException, path: str) -> None:
+    exc.with_traceback(_from_script(exc.__traceback__, path))
+    sys.excepthook(type(exc), exc, exc.__traceback__)
 
 
 def _from_script(tb, path: str):
@@ -285,7 +303,12 @@ def _exit_code(value) -> int:
 
 
 def _shutdown() -> None:
-    atexit._run_exitfuncs()  # logging's flush, h5py's file closing ...: what the interpreter runs at exit
+    # what the interpreter does at exit: wait for the threads that are not daemons, then run the
+    # exit handlers (logging's flush, h5py's file closing ...)
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
