@@ -154,6 +154,13 @@ def test_a_stage_killed_outright_takes_its_child_with_it(project, tmp_path):
     assert not _alive(child)
 
 
+def test_a_stage_that_cannot_hand_over_runs_in_its_own_process(project):
+    root, env = project
+    # started without a standard input (sys.stdin is None): the stage runs here, as Python does
+    out = _run(root, env, "ok", preexec_fn=lambda: os.close(0))
+    assert out.returncode == 0 and out.stdout.startswith("cold")
+
+
 def test_the_parent_is_keyed_by_the_environment_but_not_by_the_stage_name(monkeypatch):
     monkeypatch.setenv("DVC_STAGE", "a")
     first = stage_server.address()

@@ -36,7 +36,6 @@ import socket
 import sys
 import threading
 import time
-import traceback
 
 from . import warm
 
@@ -53,6 +52,7 @@ PRELOAD = (
     "skelrep.evaluation.detection.dense", "skelrep.tracking.mlflow_run", "skelrep.validation",
     "skelrep.recipes", "skelrep.config", "skelrep.models.encoder_file",
 )  # not pandas: it loads pyarrow, whose allocator starts a thread, and a parent that forks has none
+_READY = -1  # the child's word after its pid once it is the stage (a wait status is never negative)
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 _in_child = False  # True in a forked stage: its run_warm() runs the stage here
 
@@ -81,7 +81,9 @@ def address() -> str:
 
 def available() -> bool:
     return (warm.available(DISABLE_ENV) and not _in_child
-            and sys.getprofile() is None and sys.gettrace() is None)
+            and sys.getprofile() is None and sys.gettrace() is None
+            # a standard stream closed when Python started (its stream is None): nothing to hand over
+            and None not in (sys.__stdin__, sys.__stdout__, sys.__stderr__))
 
 
 def run_warm() -> None:
@@ -100,8 +102,12 @@ def run_warm() -> None:
     try:
         warm.send_request(sock, {"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ), "path": sys.path,
                                  "stdout": (sys.stdout.line_buffering, sys.stdout.write_through)}, [0, 1, 2])
-        pid = warm.WORD.unpack(warm.recv_exact(sock, warm.WORD.size))[0]
-    except (OSError, EOFError):  # the parent is exiting (idle) or gone: run here
+        pid, ready = warm.WORD.iter_unpack(warm.recv_exact(sock, 2 * warm.WORD.size))
+    except (OSError, EOFError):  # the parent is exiting (idle) or gone, or its child failed: run here
+        sock.close()
+        return
+    pid = pid[0]
+    if ready[0] != _READY:
         sock.close()
         return
     for sig in _FORWARDED:
@@ -188,7 +194,11 @@ def serve(name: str, idle_s: float = IDLE_S) -> int:
         if warm.peer_uid(conn) != os.getuid():
             conn.close()
             continue
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:  # no memory or process slot: the stage runs in its own process
+            conn.close()
+            continue
         if pid == 0:
             listener.close()
             starting.close()
@@ -196,8 +206,6 @@ def serve(name: str, idle_s: float = IDLE_S) -> int:
                 other.close()
             _child(conn)  # never returns
         children[pid] = conn
-        with contextlib.suppress(OSError):  # the stage forwards its signals to this pid
-            conn.sendall(warm.WORD.pack(pid))
 
 
 def _child(conn: socket.socket) -> None:
@@ -205,7 +213,6 @@ def _child(conn: socket.socket) -> None:
     standard streams), run its script as ``__main__`` and exit as Python would."""
     global _in_child
     _in_child = True
-    code = 1
     try:
         request, fds = warm.receive_request(conn)
         for fd, target in zip(fds, (0, 1, 2), strict=True):
@@ -218,8 +225,9 @@ def _child(conn: socket.socket) -> None:
         sys.path[:] = request["path"]
         sys.argv[:] = request["argv"]
         threading.Thread(target=_die_with_the_stage, args=(conn,), daemon=True).start()
-    except BaseException:
-        traceback.print_exc()
+        # the pid the stage forwards its signals to, and that it is the stage now
+        conn.sendall(warm.WORD.pack(os.getpid()) + warm.WORD.pack(_READY))
+    except BaseException:  # the stage then runs in its own process (run_warm: only a status came)
         os._exit(1)
     code = _run_script(os.path.abspath(sys.argv[0]))  # __file__ absolute, as Python makes it
     os._exit(code)
