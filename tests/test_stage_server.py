@@ -115,24 +115,44 @@ def test_a_warm_run_prints_and_exits_as_a_fresh_process(project, mode):
                                                   "thread-exit": 2}[mode]
 
 
+def _sleeping_stage(root, env, pid_file, sigint=signal.SIG_DFL):
+    """The probe, sleeping, started with SIGINT at ``sigint`` (a shell's background job ignores it)
+    whatever this test process has; its process and the pid of the process running the script."""
+    proc = subprocess.Popen([sys.executable, "stages/probe.py", "sleep", str(pid_file)], cwd=root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, sigint))
+    mode = proc.stdout.readline().strip()
+    while "ready" not in proc.stdout.readline():
+        pass
+    return proc, mode, int(pid_file.read_text())
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_to_the_stage_reaches_its_child_and_the_stage_ends_by_it(project, sig, tmp_path):
     root, env = project
     results = {}
     for warm in ("1", "0"):
-        pid_file = tmp_path / f"pid{warm}"
-        proc = subprocess.Popen([sys.executable, "stages/probe.py", "sleep", str(pid_file)], cwd=root,
-                                env={**env, "SKELREP_WARM_STAGES": warm}, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        assert proc.stdout.readline().strip() == ("warm" if warm == "1" else "cold")
-        while "ready" not in proc.stdout.readline():
-            pass
-        child = int(pid_file.read_text())
+        proc, mode, child = _sleeping_stage(root, {**env, "SKELREP_WARM_STAGES": warm}, tmp_path / f"pid{warm}")
+        assert mode == ("warm" if warm == "1" else "cold")
         proc.send_signal(sig)
         results[warm] = proc.wait(timeout=30)
         time.sleep(0.3)
         assert not _alive(child)
-    assert results["1"] == results["0"] == (-sig if sig == signal.SIGTERM else -signal.SIGINT)
+    assert results["1"] == results["0"] == -sig
+
+
+def test_a_signal_the_stage_ignores_its_child_ignores(project, tmp_path):
+    root, env = project
+    for warm in ("1", "0"):
+        proc, mode, child = _sleeping_stage(root, {**env, "SKELREP_WARM_STAGES": warm}, tmp_path / f"pid{warm}",
+                                            sigint=signal.SIG_IGN)
+        assert mode == ("warm" if warm == "1" else "cold")
+        proc.send_signal(signal.SIGINT)
+        os.kill(child, signal.SIGINT)  # also to the process that runs the script (`kill` from top)
+        time.sleep(0.5)
+        assert proc.poll() is None and _alive(child)  # still sleeping
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == -signal.SIGTERM
 
 
 def test_a_stage_killed_outright_takes_its_child_with_it(project, tmp_path):
@@ -167,7 +187,13 @@ def test_the_parent_is_keyed_by_the_environment_but_not_by_the_stage_name(monkey
     monkeypatch.setenv("DVC_STAGE", "b")
     assert stage_server.address() == first
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # read by libraries when they load: another parent
-    assert stage_server.address() != first
+    second = stage_server.address()
+    assert second != first
+    # a preloaded package reinstalled (its __init__ rewritten): another parent
+    stamps = stage_server._installed_stamps()
+    assert {s[0] for s in stamps} == {"h5py", "matplotlib", "numpy", "torch", "tqdm"}
+    monkeypatch.setattr(stage_server, "_installed_stamps", lambda: [(*stamps[0][:3], stamps[0][3] + 1), *stamps[1:]])
+    assert stage_server.address() != second
 
 
 def test_off_under_a_profiler_or_tracer_or_when_asked(monkeypatch):

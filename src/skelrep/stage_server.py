@@ -2,7 +2,7 @@
 
 Every torch stage of the default pipeline (27 of its 38: pretraining, features, linear, KNN,
 fine-tuning, transfer, detection) started from nothing and imported torch, h5py and skelrep's
-models before its work: 1.5-3 s of a core per stage on a 2-core machine, a tenth of the default
+models before its work: 1-3 s of a core per stage on a 2-core machine, a tenth of the default
 run. Here the first such stage starts a *warm parent*
 (``python -m skelrep.stage_server``) that imports them once; each later stage script, as its
 first statement (:func:`run_warm`), hands its command line, directory, environment and standard
@@ -15,12 +15,13 @@ DVC or CI ending it) are forwarded to the child; a stage process that is killed 
 The child differs from a fresh process only in what cannot matter to a stage: its parent pid,
 its session, and modules imported before its argv was known. Everything a library may read once
 at import time is part of the parent's key: the socket name (:func:`skelrep.warm.socket_name`)
-digests the user, the interpreter and its flags, the skelrep code, the whole environment but
-``DVC_STAGE`` (which DVC sets per stage; the child gets it), the CPU affinity (torch's thread
-count), resource limits, priority, cgroup and umask; a stage of a different context gets a
-different parent. The parent exits after ``IDLE_S`` seconds without a request or a running
-child. Off with ``SKELREP_WARM_STAGES=0``; not on Linux, under a profiler or a tracer (``python
--m cProfile stages/x.py``), or when no parent answers, the stage runs in its own process as before.
+digests the user, the interpreter and its flags, the skelrep code, the installed torch, numpy,
+h5py, matplotlib and tqdm, the whole environment but ``DVC_STAGE`` (which DVC sets per stage; the
+child gets it), the CPU affinity (torch's thread count), resource limits, priority, cgroup and
+umask; a stage of a different context gets a different parent. The parent exits after
+``IDLE_S`` seconds without a request or a running child. Off with ``SKELREP_WARM_STAGES=0``; not
+on Linux, under a profiler or a tracer (``python -m cProfile stages/x.py``), or when no parent
+answers, the stage runs in its own process as before.
 """
 
 from __future__ import annotations
@@ -72,7 +73,21 @@ def _context_key() -> bytes:
         cgroup = ""
     return repr((env, sys.flags, sys._xoptions, sys.warnoptions, sys.path[1:], os.getgid(), os.getgroups(),
                  sorted(os.sched_getaffinity(0)), limits, os.getpriority(os.PRIO_PROCESS, 0), cgroup,
-                 umask)).encode()
+                 umask, _installed_stamps())).encode()
+
+
+def _installed_stamps() -> list[tuple]:
+    """Where the preloaded packages are installed and when (their ``__init__``'s size and mtime,
+    found without importing them): a package reinstalled between two stages gets a new parent."""
+    import importlib.util
+
+    stamps = []
+    for top in sorted({m.split(".")[0] for m in PRELOAD if not m.startswith("skelrep")}):
+        spec = importlib.util.find_spec(top)
+        if spec is not None and spec.origin:
+            stat = os.stat(spec.origin)
+            stamps.append((top, spec.origin, stat.st_size, stat.st_mtime_ns))
+    return stamps
 
 
 def address() -> str:
@@ -100,8 +115,12 @@ def run_warm() -> None:
                             dict(os.environ))
         return
     try:
+        # the signals this process ignores (started in the background by a shell, under nohup):
+        # the child ignores them too, and this process forwards the others
+        ignored = [sig for sig in _FORWARDED if signal.getsignal(sig) == signal.SIG_IGN]
         warm.send_request(sock, {"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ), "path": sys.path,
-                                 "stdout": (sys.stdout.line_buffering, sys.stdout.write_through)}, [0, 1, 2])
+                                 "stdout": (sys.stdout.line_buffering, sys.stdout.write_through),
+                                 "ignored": ignored}, [0, 1, 2])
         pid, ready = warm.WORD.iter_unpack(warm.recv_exact(sock, 2 * warm.WORD.size))
     except (OSError, EOFError):  # the parent is exiting (idle) or gone, or its child failed: run here
         sock.close()
@@ -111,7 +130,8 @@ def run_warm() -> None:
         sock.close()
         return
     for sig in _FORWARDED:
-        signal.signal(sig, lambda s, _frame: _forward(pid, s))
+        if sig not in ignored:
+            signal.signal(sig, lambda s, _frame: _forward(pid, s))
     try:
         status = warm.WORD.unpack(warm.recv_exact(sock, warm.WORD.size))[0]
     except (OSError, EOFError):
@@ -224,6 +244,9 @@ def _child(conn: socket.socket) -> None:
         os.environ.update(request["env"])
         sys.path[:] = request["path"]
         sys.argv[:] = request["argv"]
+        for sig in _FORWARDED:  # as Python sets them up in the stage's process (not the parent's)
+            signal.signal(sig, signal.SIG_IGN if sig in request["ignored"]
+                          else signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
         threading.Thread(target=_die_with_the_stage, args=(conn,), daemon=True).start()
         # the pid the stage forwards its signals to, and that it is the stage now
         conn.sendall(warm.WORD.pack(os.getpid()) + warm.WORD.pack(_READY))
