@@ -79,15 +79,8 @@ def _context_key() -> bytes:
 def _installed_stamps() -> list[tuple]:
     """Where the preloaded packages are installed and when (their ``__init__``'s size and mtime,
     found without importing them): a package reinstalled between two stages gets a new parent."""
-    import importlib.util
-
-    stamps = []
-    for top in sorted({m.split(".")[0] for m in PRELOAD if not m.startswith("skelrep")}):
-        spec = importlib.util.find_spec(top)
-        if spec is not None and spec.origin:
-            stat = os.stat(spec.origin)
-            stamps.append((top, spec.origin, stat.st_size, stat.st_mtime_ns))
-    return stamps
+    tops = sorted({m.split(".")[0] for m in PRELOAD if not m.startswith("skelrep")})
+    return [(top, *stamp) for top in tops if (stamp := warm.installed(top)) is not None]
 
 
 def address() -> str:
@@ -121,12 +114,11 @@ def run_warm() -> None:
         warm.send_request(sock, {"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ), "path": sys.path,
                                  "stdout": (sys.stdout.line_buffering, sys.stdout.write_through),
                                  "ignored": ignored}, [0, 1, 2])
-        pid, ready = warm.WORD.iter_unpack(warm.recv_exact(sock, 2 * warm.WORD.size))
+        (pid,), (ready,) = warm.WORD.iter_unpack(warm.recv_exact(sock, 2 * warm.WORD.size))
     except (OSError, EOFError):  # the parent is exiting (idle) or gone, or its child failed: run here
         sock.close()
         return
-    pid = pid[0]
-    if ready[0] != _READY:
+    if ready != _READY:
         sock.close()
         return
     for sig in _FORWARDED:
@@ -235,13 +227,8 @@ def _child(conn: socket.socket) -> None:
     _in_child = True
     try:
         request, fds = warm.receive_request(conn)
-        for fd, target in zip(fds, (0, 1, 2), strict=True):
-            os.dup2(fd, target)
-            os.close(fd)
+        warm.adopt(fds, (0, 1, 2), request["cwd"], request["env"])
         _reopen_standard_streams(*request["stdout"])
-        os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
         sys.path[:] = request["path"]
         sys.argv[:] = request["argv"]
         for sig in _FORWARDED:  # as Python sets them up in the stage's process (not the parent's)
@@ -284,6 +271,7 @@ def _run_script(path: str) -> int:
     import importlib.machinery
     import types
 
+    interrupted = False
     try:
         # what ``python <path>`` makes of it (not runpy.run_path, which rewrites sys.argv[0])
         main = types.ModuleType("__main__")
@@ -296,16 +284,14 @@ def _run_script(path: str) -> int:
         code = 0
     except SystemExit as exc:
         code = _exit_code(exc.code)
-    except KeyboardInterrupt as exc:
-        _print_uncaught(exc, path)
-        _shutdown()
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
-        code = 130
     except BaseException as exc:
         _print_uncaught(exc, path)
         code = 1
+        interrupted = isinstance(exc, KeyboardInterrupt)
     _shutdown()
+    if interrupted:  # Python ends an uncaught Ctrl-C by SIGINT
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
     return code
 
 
@@ -316,10 +302,9 @@ def _print_uncaught(exc: BaseException, path: str) -> None:
 
 def _from_script(tb, path: str):
     """The traceback from the script's own frame on, as ``python <path>`` prints it (without
-    this module's and runpy's frames)."""
-    script = os.path.abspath(path)
+    this module's frames)."""
     first = tb
-    while first is not None and os.path.abspath(first.tb_frame.f_code.co_filename) != script:
+    while first is not None and first.tb_frame.f_code.co_filename != path:  # compiled with this path
         first = first.tb_next
     return first if first is not None else tb
 

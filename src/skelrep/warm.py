@@ -42,6 +42,19 @@ def socket_name(prefix: str, extra: bytes = b"", package: Path | None = None) ->
     return f"\0{prefix}-{digest.hexdigest()[:32]}"
 
 
+def installed(package: str) -> tuple[str, int, int] | None:
+    """Where ``package`` is installed and when: its ``__init__``'s path, size and mtime, found
+    without importing it (None when it is not installed). Part of a parent's name, so that a
+    package reinstalled while a parent idles gets a new one."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.origin:
+        return None
+    stat = os.stat(spec.origin)
+    return spec.origin, stat.st_size, stat.st_mtime_ns
+
+
 def peer_uid(sock: socket.socket) -> int:
     _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
                                                           struct.calcsize("3i")))
@@ -89,6 +102,17 @@ def receive_request(conn: socket.socket, max_fds: int = 3) -> tuple[object, list
     if len(head) < WORD.size:
         head += recv_exact(conn, WORD.size - len(head))
     return pickle.loads(recv_exact(conn, WORD.unpack(head)[0])), list(fds)
+
+
+def adopt(fds: list[int], targets: tuple[int, ...], cwd: str, env: dict[str, str]) -> None:
+    """In a forked child: take the requester's standard streams (``fds`` onto ``targets``), its
+    directory and its whole environment."""
+    for fd, target in zip(fds, targets, strict=True):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
 
 
 def start_detached(args: list[str], env: dict[str, str]) -> None:

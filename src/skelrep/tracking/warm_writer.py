@@ -48,14 +48,7 @@ def address() -> str:
     """The parent's abstract socket name: the user, the interpreter, the content of every module
     of this skelrep and the installed MLflow's version (its ``__init__``), so a changed checkout,
     venv or MLflow gets a parent of its own (the old one idles out)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("mlflow")
-    stamp = b""
-    if spec is not None and spec.origin:
-        stat = os.stat(spec.origin)
-        stamp = f"{spec.origin}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()
-    return warm.socket_name("skelrep-writer", stamp, _PACKAGE)
+    return warm.socket_name("skelrep-writer", repr(warm.installed("mlflow")).encode(), _PACKAGE)
 
 
 class WarmWriter:
@@ -136,12 +129,7 @@ def _serve_one(conn: socket.socket) -> int:
     """In the forked child: take the stage's directory, environment and standard streams, then
     be its writer (:func:`skelrep.tracking.writer.main` on the connection); return the status."""
     (cwd, env), fds = warm.receive_request(conn)
-    for fd, target in zip(fds, (1, 2), strict=False):
-        os.dup2(fd, target)
-        os.close(fd)
-    os.chdir(cwd)
-    os.environ.clear()
-    os.environ.update(env)
+    warm.adopt(fds, (1, 2), cwd, env)
     with contextlib.suppress(OSError):  # a stage already gone: its messages end at once
         conn.sendall(_WORD.pack(os.getpid()))
     from .writer import main
