@@ -8,6 +8,7 @@ import runpy
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -88,14 +89,15 @@ def test_an_unknown_method_stops_the_check_stage_with_the_methods(tmp_path):
     assert not (tmp_path / "reports").exists()
 
 
-def _run_check(cwd) -> bytes:
+def _run_check(cwd) -> dict[str, bytes]:
+    """The check stage's outputs (repository-relative path -> bytes), run in ``cwd``."""
     subprocess.run([sys.executable, str(REPO_ROOT / "stages" / "check.py"), *stage_args("check")],
                    cwd=cwd, check=True, capture_output=True, timeout=120)
-    return (cwd / "reports" / "params_check.txt").read_bytes()
+    return {p.relative_to(cwd).as_posix(): p.read_bytes() for p in sorted((cwd / "reports").rglob("*")) if p.is_file()}
 
 
 def test_the_check_stage_writes_the_same_bytes_for_any_valid_params(tmp_path):
-    """Its output is what every stage depends on: it must not change with valid params."""
+    """Its outputs are what every stage depends on: they must not change with valid params."""
     outputs = []
     for lr in (0.1, 0.2):
         params = load_params(REPO_ROOT / "params.yaml")
@@ -103,43 +105,49 @@ def test_the_check_stage_writes_the_same_bytes_for_any_valid_params(tmp_path):
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
         outputs.append(_run_check(tmp_path))
     assert outputs[0] == outputs[1]
-    text = outputs[0].decode()
-    assert text.startswith("params.yaml: every section valid\n")
-    # the digest of the common code: a sha256 and a repository-relative path per file, nothing else
+    assert outputs[0].pop("reports/params_check.txt") == b"params.yaml: every section valid\n"
+    # one digest per stage script: a sha256 and a repository-relative path per file it loads
     check = runpy.run_path(str(REPO_ROOT / "stages" / "check.py"), run_name="not_main")
-    rows = [line.split("  ") for line in text.splitlines()[2:]]
-    assert [path for _, path in rows] == sorted(check["COMMON_CODE"])  # all files here, no folders
-    for digest, path in rows:
-        assert digest == hashlib.sha256((REPO_ROOT / path).read_bytes()).hexdigest(), path
-    assert str(REPO_ROOT) not in text
-    # one digest file per code group, each listing the group's files (a folder: each of its files)
-    for group, entries in check["CODE_GROUPS"].items():
-        listed = (tmp_path / "reports" / "code" / f"{group}.txt").read_text().splitlines()[1:]
-        paths = [line.split("  ")[1] for line in listed]
-        assert paths == sorted(paths) and paths, group
-        assert {e for e in entries if (REPO_ROOT / e).is_file()} <= set(paths), group
-        assert all(any(p == e or p.startswith(e + "/") for e in entries) for p in paths), group
+    assert sorted(outputs[0]) == sorted(f"reports/code/{Path(s).stem}.txt" for s in check["stage_scripts"]())
+    for name, data in outputs[0].items():
+        text = data.decode()
+        assert str(REPO_ROOT) not in text
+        rows = [line.split("  ") for line in text.splitlines() if not line.startswith("#")]
+        paths = [path for _, path in rows]
+        assert paths and paths == sorted(paths), name
+        for digest, path in rows:
+            assert digest == hashlib.sha256((REPO_ROOT / path).read_bytes()).hexdigest(), path
 
 
-def test_the_check_output_changes_with_any_file_of_the_common_code(tmp_path):
-    """What makes every stage re-run when a file of the common code changes (stages/check.py)."""
+def _tree(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+def test_a_stage_digest_changes_with_any_file_the_stage_loads_and_no_other(tmp_path):
+    """What makes a stage re-run when a file it loads changes, and only then (stages/check.py)."""
     check = runpy.run_path(str(REPO_ROOT / "stages" / "check.py"), run_name="not_main")
-    for entry in check["COMMON_CODE"]:
-        (tmp_path / entry).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / entry).write_text(f"# {entry}\n")
-    (tmp_path / "src/skelrep/data/layouts").mkdir()
-    (tmp_path / "src/skelrep/data/layouts/a.yaml").write_text("a: 1\n")
-    entries = (*check["COMMON_CODE"], "src/skelrep/data/layouts")
-    before = check["code_digest"](tmp_path, entries)
-    assert "src/skelrep/data/layouts/a.yaml" in before  # a folder: each of its files
-    for entry in (check["COMMON_CODE"][0], "src/skelrep/data/layouts/a.yaml"):
-        original = (tmp_path / entry).read_bytes()
-        (tmp_path / entry).write_bytes(original + b"# edited\n")
-        assert check["code_digest"](tmp_path, entries) != before, entry
-        (tmp_path / entry).write_bytes(original)
-    assert check["code_digest"](tmp_path, entries) == before
-    with pytest.raises(FileNotFoundError, match=r"CODE_GROUPS\) names src/skelrep/missing.py"):
-        check["code_digest"](tmp_path, ("src/skelrep/missing.py",))
+    _tree(tmp_path, {
+        "stages/check.py": "", "stages/a.py": "from skelrep import x\n", "stages/b.py": "import skelrep.y\n",
+        "src/skelrep/__init__.py": '"""doc"""\n', "src/skelrep/x.py": "def f():\n    from .z import g\n",
+        "src/skelrep/y.py": "", "src/skelrep/z.py": "", "src/skelrep/data/t.yaml": "a: 1\n",
+        "src/skelrep/w.py": 'from importlib.resources import files\nP = files("skelrep").joinpath("data")\n'})
+    assert check["stage_scripts"](tmp_path) == ["stages/a.py", "stages/b.py"]
+    before = {s: check["stage_digest"](tmp_path, s) for s in ("stages/a.py", "stages/b.py")}
+    assert [line.split("  ")[1] for line in before["stages/a.py"].splitlines()[1:]] == [
+        "src/skelrep/x.py", "src/skelrep/z.py"]  # z: a lazy import inside a function
+    for edited, changes in (("src/skelrep/z.py", "stages/a.py"), ("src/skelrep/y.py", "stages/b.py")):
+        original = (tmp_path / edited).read_text()
+        (tmp_path / edited).write_text(original + "# edited\n")
+        after = {s: check["stage_digest"](tmp_path, s) for s in before}
+        assert [s for s in before if after[s] != before[s]] == [changes], edited
+        (tmp_path / edited).write_text(original)
+    # a new import is a new line: the deps follow the code
+    (tmp_path / "stages/b.py").write_text("import skelrep.y\nimport skelrep.w\n")
+    lines = check["stage_digest"](tmp_path, "stages/b.py").splitlines()[1:]
+    assert [line.split("  ")[1] for line in lines] == ["src/skelrep/data/t.yaml", "src/skelrep/w.py",
+                                                        "src/skelrep/y.py"]  # package data: each file
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in (REPO_ROOT / "stages").glob("*.py")))

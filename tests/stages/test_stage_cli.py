@@ -40,7 +40,7 @@ FLAGS = {
     "--features": "input: a feature folder, data/features/<protocol>",
     "--out": "output: the stage's main output (data, models or its marker file)",
     "--reports": "output: the stage's folder under reports/ (metrics.json, curves, figures); the report reads it too",
-    "--code-dir": "output: the check stage's folder of code-group digests, reports/code/<group>.txt",
+    "--code-dir": "output: the check stage's folder of code digests, reports/code/<stage>.txt per stage script",
     "--resume-dir": "the resume checkpoint folder (not a DVC path)",
     "--no-mlflow": "a switch",
 }
