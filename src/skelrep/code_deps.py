@@ -153,11 +153,11 @@ class ImportGraph:
     def _package_data(self, path: Path) -> frozenset[Path]:
         """Data files/folders of the module's package that the module names (module doc)."""
         package_dir = path.parent
-        tree = self._parse(path)
-        joinpath_args = {id(a) for n in ast.walk(tree) if isinstance(n, ast.Call)
+        nodes = list(ast.walk(self._parse(path)))  # one walk for both passes below
+        joinpath_args = {id(a) for n in nodes if isinstance(n, ast.Call)
                          and getattr(n.func, "attr", None) == "joinpath" for a in n.args}
         found = set()
-        for text, node in string_parts(tree):
+        for text, node in string_parts(nodes):
             head = text.split("/")[0]
             if not _FILE_NAME.fullmatch(head) or not ("/" in text or "." in text or id(node) in joinpath_args):
                 continue
@@ -221,10 +221,12 @@ def import_chain(module: str, via: dict[str, str]) -> str:
     return " <- ".join(chain)
 
 
-def string_parts(tree: ast.AST):
-    """String constants; an f-string as one string with ``*`` for each placeholder."""
-    parts = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
-    for node in ast.walk(tree):
+def string_parts(tree: ast.AST | list[ast.AST]):
+    """String constants of a tree (or of its nodes, as ``ast.walk`` lists them); an f-string as
+    one string with ``*`` for each placeholder."""
+    nodes = tree if isinstance(tree, list) else list(ast.walk(tree))
+    parts = {id(v) for n in nodes if isinstance(n, ast.JoinedStr) for v in n.values}
+    for node in nodes:
         if isinstance(node, ast.JoinedStr):
             yield "".join(v.value if isinstance(v, ast.Constant) else "*" for v in node.values), node
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in parts:
