@@ -189,7 +189,9 @@ def _from_the_encoder(path: str) -> bool:
     """The deps a pretraining knob changes: the trained encoders and everything computed from them."""
     if path.startswith("models/"):
         return path.endswith("/encoder.pt")
-    return path.startswith(("data/features/", "reports/")) and path != "reports/params_check.txt"
+    # not the check stage's outputs: params.yaml valid, and the code digests (a knob is no code)
+    return path.startswith(("data/features/", "reports/")) and not (
+        path == "reports/params_check.txt" or path.startswith("reports/code/"))
 
 
 @pytest.fixture
