@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from skelrep.code_deps import ImportGraph, code_digest
+from skelrep.code_deps import ImportGraph, stage_digest, stage_scripts
 from skelrep.io import write_text_atomic
 from skelrep.params import load_params
 from skelrep.runtime import run_stage, setup_logging, stage_parser
@@ -32,20 +32,6 @@ from skelrep.validation import validate_all
 
 VALID = "params.yaml: every section valid\n"
 REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout this script runs from (DVC: the cwd)
-STAGES_DIR = "stages"
-
-
-def stage_scripts(root: Path = REPO_ROOT) -> list[str]:
-    """The stage scripts that get a code digest: every ``stages/*.py`` but this one."""
-    return sorted(p.relative_to(root).as_posix() for p in (Path(root) / STAGES_DIR).glob("*.py")
-                  if p.name != Path(__file__).name)
-
-
-def stage_digest(root: Path, script: str, graph: ImportGraph | None = None) -> str:
-    """The digest file's text for ``script`` (repository-relative): a comment line, then the
-    sha256 and path of each project file it loads (the script itself is its own dep)."""
-    files = (graph or ImportGraph(root)).stage_code(script)
-    return f"# the code {script} loads (stages/check.py, skelrep.code_deps)\n" + code_digest(root, files)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +49,7 @@ def main(argv=None) -> None:
     validate_all(load_params(args.params))
     write_text_atomic(Path(args.out), VALID)
     graph = ImportGraph(REPO_ROOT)
-    for script in stage_scripts():
+    for script in stage_scripts(REPO_ROOT, but=Path(__file__).name):
         write_text_atomic(Path(args.code_dir) / f"{Path(script).stem}.txt", stage_digest(REPO_ROOT, script, graph))
 
 

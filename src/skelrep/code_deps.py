@@ -35,6 +35,7 @@ from functools import cache
 from pathlib import Path
 
 PACKAGE = "skelrep"
+STAGES_DIR = "stages"  # the stage scripts, relative to the repository root
 VALIDATION = "skelrep.validation"
 _IMPORT_BY_NAME = re.compile(r"(skelrep(?:\.\w+)*):\w+")  # "skelrep.pkg.module:Name"
 _FILE_NAME = re.compile(r"[\w][\w.-]*")
@@ -189,6 +190,19 @@ class ImportGraph:
             return Path(script).resolve().relative_to(self.root.resolve()).as_posix()
         except ValueError:
             return str(script)
+
+
+def stage_scripts(root: Path, but: str = "check.py") -> list[str]:
+    """The stage scripts that get a code digest (repository-relative): every ``stages/*.py``
+    but ``but``, the check stage's own script (it depends on the whole package)."""
+    return sorted(p.relative_to(root).as_posix() for p in (Path(root) / STAGES_DIR).glob("*.py") if p.name != but)
+
+
+def stage_digest(root: Path, script: str, graph: ImportGraph | None = None) -> str:
+    """The text of a stage's digest file: a comment line, then the sha256 and path of each
+    project file ``script`` (repository-relative) loads; the script itself is its own dep."""
+    files = (graph or ImportGraph(root)).stage_code(script)
+    return f"# the code {script} loads (stages/check.py, skelrep.code_deps)\n" + code_digest(root, files)
 
 
 def stage_files(root: Path, entries) -> list[Path]:

@@ -28,7 +28,6 @@ import fnmatch
 import json
 import os
 import re
-import runpy
 import subprocess
 import sys
 from functools import cache
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from skelrep.code_deps import ImportGraph, stage_files, string_parts
+from skelrep.code_deps import ImportGraph, stage_digest, stage_files, stage_scripts, string_parts
 
 from ..conftest import REPO_ROOT
 from ..dvc_stages import expand_stages
@@ -118,12 +117,6 @@ def covered(path: str, deps: list[str]) -> bool:
     return any(path == d.rstrip("/") or path.startswith(d.rstrip("/") + "/") for d in deps)
 
 
-@cache
-def check_script() -> dict:
-    check = next(d for group, _, d in expanded_stages() if group == CHECK_STAGE)
-    return runpy.run_path(str(REPO_ROOT / script_of(check["cmd"])), run_name="__dvc_deps_probe__")
-
-
 def digest_of(script: str) -> str:
     """The check stage's output that records the code ``script`` loads."""
     check = next(d for group, _, d in expanded_stages() if group == CHECK_STAGE)
@@ -134,7 +127,7 @@ def digest_of(script: str) -> str:
 @cache
 def digested_files(script: str) -> tuple[str, ...]:
     """The files the check stage hashes into ``digest_of(script)``, read from the text it writes."""
-    text = check_script()["stage_digest"](REPO_ROOT, script, GRAPH)
+    text = stage_digest(REPO_ROOT, script, GRAPH)
     return tuple(line.split("  ", 1)[1] for line in text.splitlines() if not line.startswith("#"))
 
 
@@ -190,7 +183,7 @@ def test_the_check_stage_writes_one_digest_per_stage_script():
     script run by a stage of dvc.yaml (a digest nobody depends on would be work for nothing)."""
     check = next(d for group, _, d in expanded_stages() if group == CHECK_STAGE)
     marker, *digests = _paths(check["outs"])
-    scripts = check_script()["stage_scripts"](REPO_ROOT)
+    scripts = stage_scripts(REPO_ROOT)
     assert sorted(digests) == sorted(digest_of(s) for s in scripts)
     used = {script_of(d["cmd"]) for g, _, d in expanded_stages() if g != CHECK_STAGE}
     assert used == set(scripts), "stage scripts without a stage, or stages of another script"
@@ -202,7 +195,7 @@ def test_a_digest_holds_the_code_its_script_loads_and_nothing_else():
     """Each digest is the script's import closure: the package modules it loads (the stage server,
     the method registry, the stage's own evaluation code), not the validators (the check stage's
     code), not another script, and no file twice."""
-    scripts = check_script()["stage_scripts"](REPO_ROOT)
+    scripts = stage_scripts(REPO_ROOT)
     for script in scripts:
         digested = digested_files(script)
         assert digested and len(digested) == len(set(digested)), script

@@ -4,7 +4,6 @@ never reads still stops it, fast, naming the key, with nothing written."""
 from __future__ import annotations
 
 import hashlib
-import runpy
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from skelrep.code_deps import stage_digest, stage_scripts
 from skelrep.params import load_params
 
 from ..conftest import REPO_ROOT
@@ -107,8 +107,7 @@ def test_the_check_stage_writes_the_same_bytes_for_any_valid_params(tmp_path):
     assert outputs[0] == outputs[1]
     assert outputs[0].pop("reports/params_check.txt") == b"params.yaml: every section valid\n"
     # one digest per stage script: a sha256 and a repository-relative path per file it loads
-    check = runpy.run_path(str(REPO_ROOT / "stages" / "check.py"), run_name="not_main")
-    assert sorted(outputs[0]) == sorted(f"reports/code/{Path(s).stem}.txt" for s in check["stage_scripts"]())
+    assert sorted(outputs[0]) == sorted(f"reports/code/{Path(s).stem}.txt" for s in stage_scripts(REPO_ROOT))
     for name, data in outputs[0].items():
         text = data.decode()
         assert str(REPO_ROOT) not in text
@@ -127,25 +126,24 @@ def _tree(root: Path, files: dict[str, str]) -> None:
 
 def test_a_stage_digest_changes_with_any_file_the_stage_loads_and_no_other(tmp_path):
     """What makes a stage re-run when a file it loads changes, and only then (stages/check.py)."""
-    check = runpy.run_path(str(REPO_ROOT / "stages" / "check.py"), run_name="not_main")
     _tree(tmp_path, {
         "stages/check.py": "", "stages/a.py": "from skelrep import x\n", "stages/b.py": "import skelrep.y\n",
         "src/skelrep/__init__.py": '"""doc"""\n', "src/skelrep/x.py": "def f():\n    from .z import g\n",
         "src/skelrep/y.py": "", "src/skelrep/z.py": "", "src/skelrep/data/t.yaml": "a: 1\n",
         "src/skelrep/w.py": 'from importlib.resources import files\nP = files("skelrep").joinpath("data")\n'})
-    assert check["stage_scripts"](tmp_path) == ["stages/a.py", "stages/b.py"]
-    before = {s: check["stage_digest"](tmp_path, s) for s in ("stages/a.py", "stages/b.py")}
+    assert stage_scripts(tmp_path) == ["stages/a.py", "stages/b.py"]
+    before = {s: stage_digest(tmp_path, s) for s in ("stages/a.py", "stages/b.py")}
     assert [line.split("  ")[1] for line in before["stages/a.py"].splitlines()[1:]] == [
         "src/skelrep/x.py", "src/skelrep/z.py"]  # z: a lazy import inside a function
     for edited, changes in (("src/skelrep/z.py", "stages/a.py"), ("src/skelrep/y.py", "stages/b.py")):
         original = (tmp_path / edited).read_text()
         (tmp_path / edited).write_text(original + "# edited\n")
-        after = {s: check["stage_digest"](tmp_path, s) for s in before}
+        after = {s: stage_digest(tmp_path, s) for s in before}
         assert [s for s in before if after[s] != before[s]] == [changes], edited
         (tmp_path / edited).write_text(original)
     # a new import is a new line: the deps follow the code
     (tmp_path / "stages/b.py").write_text("import skelrep.y\nimport skelrep.w\n")
-    lines = check["stage_digest"](tmp_path, "stages/b.py").splitlines()[1:]
+    lines = stage_digest(tmp_path, "stages/b.py").splitlines()[1:]
     assert [line.split("  ")[1] for line in lines] == ["src/skelrep/data/t.yaml", "src/skelrep/w.py",
                                                         "src/skelrep/y.py"]  # package data: each file
 
