@@ -7,17 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from skelrep.code_deps import ImportGraph, code_digest, stage_files
+from skelrep.code_deps import ImportGraph, code_digest, entry_files
 
 from .conftest import REPO_ROOT
 
 SRC = REPO_ROOT / "src"
 
 
-def _tree(root: Path, files: dict[str, str]) -> ImportGraph:
+def write_tree(root: Path, files: dict[str, str]) -> None:
+    """A repository under ``root``: each of ``files`` (relative path -> text) written."""
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
+
+
+def _tree(root: Path, files: dict[str, str]) -> ImportGraph:
+    write_tree(root, files)
     return ImportGraph(root)
 
 
@@ -90,12 +95,12 @@ def test_a_graph_reads_each_file_once_and_a_new_graph_sees_edits(tmp_path):
 
 
 def test_code_digest_lists_each_file_once_sorted_with_its_sha256(tmp_path):
-    _tree(tmp_path, {"src/b.py": "b", "src/a/x.yaml": "x", "src/a/__pycache__/x.pyc": "", "src/c.py": "c"})
+    write_tree(tmp_path, {"src/b.py": "b", "src/a/x.yaml": "x", "src/a/__pycache__/x.pyc": "", "src/c.py": "c"})
     text = code_digest(tmp_path, ["src/c.py", "src/a", "src/b.py", "src/c.py"])
     assert [line.split("  ")[1] for line in text.splitlines()] == ["src/a/x.yaml", "src/b.py", "src/c.py"]
     assert text.startswith("2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881  src/a/x.yaml\n")
     with pytest.raises(FileNotFoundError, match="src/missing.py does not exist"):
-        stage_files(tmp_path, ["src/missing.py"])
+        entry_files(tmp_path, ["src/missing.py"])
 
 
 # --- on the repository ---------------------------------------------------------------------------

@@ -205,7 +205,7 @@ def stage_digest(root: Path, script: str, graph: ImportGraph | None = None) -> s
     return f"# the code {script} loads (stages/check.py, skelrep.code_deps)\n" + code_digest(root, files)
 
 
-def stage_files(root: Path, entries) -> list[Path]:
+def entry_files(root: Path, entries) -> list[Path]:
     """The files of ``entries`` (repository-relative files or folders; a folder: each of its
     files, bytecode caches aside), sorted by path."""
     root = Path(root)
@@ -225,7 +225,7 @@ def code_digest(root: Path, entries) -> str:
     """One ``<sha256>  <path>`` line per file of ``entries`` (paths relative to ``root``)."""
     root = Path(root)
     return "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(root).as_posix()}\n"
-                   for p in stage_files(root, entries))
+                   for p in entry_files(root, entries))
 
 
 def import_chain(module: str, via: dict[str, str]) -> str:

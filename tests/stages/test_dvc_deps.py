@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from skelrep.code_deps import ImportGraph, stage_digest, stage_files, stage_scripts, string_parts
+from skelrep.code_deps import ImportGraph, entry_files, stage_digest, stage_scripts, string_parts
 
 from ..conftest import REPO_ROOT
 from ..dvc_stages import expand_stages
@@ -117,10 +117,14 @@ def covered(path: str, deps: list[str]) -> bool:
     return any(path == d.rstrip("/") or path.startswith(d.rstrip("/") + "/") for d in deps)
 
 
+def check_stage() -> dict:
+    """The check stage's definition in dvc.yaml."""
+    return next(d for group, _, d in expanded_stages() if group == CHECK_STAGE)
+
+
 def digest_of(script: str) -> str:
     """The check stage's output that records the code ``script`` loads."""
-    check = next(d for group, _, d in expanded_stages() if group == CHECK_STAGE)
-    code_dir = check["cmd"].split("--code-dir", 1)[1].split()[0]
+    code_dir = check_stage()["cmd"].split("--code-dir", 1)[1].split()[0]
     return f"{code_dir}/{Path(script).stem}.txt"
 
 
@@ -149,7 +153,7 @@ def test_stage_deps_cover_every_project_file_it_loads(group, runtime_modules):
         code = GRAPH.stage_code(script, follow_validation=group == CHECK_STAGE, runtime=runtime)
         # a package-data folder: each of its files (the digest lists files)
         needed = {script: "the command", **{f.relative_to(REPO_ROOT).as_posix(): why for entry, why in code.items()
-                                            for f in stage_files(REPO_ROOT, [entry])}}
+                                            for f in entry_files(REPO_ROOT, [entry])}}
         missing = {p: why for p, why in needed.items() if not covered(p, effective_deps(script, deps))}
         if missing:
             problems.append(f"stage {name} ({script}) loads project files its deps do not cover:\n"
@@ -162,7 +166,7 @@ def test_each_stage_depends_on_its_own_code_digest_and_lists_no_source_file():
     ``reports/code/<stage>.txt``, no other stage's digest and no file under src/ (that would be
     hashed twice, once by DVC, once in the digest)."""
     problems = []
-    check = next(d for group, _, d in expanded_stages() if group == CHECK_STAGE)
+    check = check_stage()
     digests = set(_paths(check["outs"])[1:])
     for group, name, definition in expanded_stages():
         if group == CHECK_STAGE:
@@ -181,7 +185,7 @@ def test_each_stage_depends_on_its_own_code_digest_and_lists_no_source_file():
 def test_the_check_stage_writes_one_digest_per_stage_script():
     """Its outputs are its marker file and one digest per script of stages/ but its own, each
     script run by a stage of dvc.yaml (a digest nobody depends on would be work for nothing)."""
-    check = next(d for group, _, d in expanded_stages() if group == CHECK_STAGE)
+    check = check_stage()
     marker, *digests = _paths(check["outs"])
     scripts = stage_scripts(REPO_ROOT)
     assert sorted(digests) == sorted(digest_of(s) for s in scripts)
@@ -261,7 +265,7 @@ def test_the_path_checks_see_paths():
 def test_every_stage_waits_for_the_params_check():
     """The check stage validates the whole params.yaml first; every other stage depends on it."""
     stages = expanded_stages()
-    check = next(d for group, _, d in stages if group == CHECK_STAGE)
+    check = check_stage()
     assert check["params"] == [{"params.yaml": None}]  # the whole file: any change re-runs it
     marker = _paths(check["outs"])  # the marker file, then the stages' code digests
     assert marker[0] == "reports/params_check.txt"

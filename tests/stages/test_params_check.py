@@ -17,6 +17,7 @@ from skelrep.params import load_params
 
 from ..conftest import REPO_ROOT
 from ..dvc_stages import stage_args
+from ..test_code_deps import write_tree
 from .test_dvc_deps import expanded_stages, script_of
 
 # one stage of each group, with the arguments dvc.yaml gives it
@@ -118,15 +119,9 @@ def test_the_check_stage_writes_the_same_bytes_for_any_valid_params(tmp_path):
             assert digest == hashlib.sha256((REPO_ROOT / path).read_bytes()).hexdigest(), path
 
 
-def _tree(root: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-
-
 def test_a_stage_digest_changes_with_any_file_the_stage_loads_and_no_other(tmp_path):
     """What makes a stage re-run when a file it loads changes, and only then (stages/check.py)."""
-    _tree(tmp_path, {
+    write_tree(tmp_path, {
         "stages/check.py": "", "stages/a.py": "from skelrep import x\n", "stages/b.py": "import skelrep.y\n",
         "src/skelrep/__init__.py": '"""doc"""\n', "src/skelrep/x.py": "def f():\n    from .z import g\n",
         "src/skelrep/y.py": "", "src/skelrep/z.py": "", "src/skelrep/data/t.yaml": "a: 1\n",
